@@ -1,0 +1,53 @@
+/**
+ * A declarative ML pipeline framework for Deno: YAML pipelines of registered stages, checked
+ * against JSON schemas, run as a DAG with content-addressed caching.
+ *
+ * A custom stage kind lives in a module of your project and is used from a pipeline file with
+ * `uses: ./my_stage.ts` (paths are relative to the project root, the directory of deno.json):
+ *
+ * @example
+ * ```ts
+ * import { defineStage } from "./mod.ts";
+ *
+ * export default defineStage<{ times: number }>({
+ *   name: "repeat",
+ *   version: 1,
+ *   description: "Repeats a text file's content",
+ *   schema: {
+ *     type: "object",
+ *     additionalProperties: false,
+ *     properties: { times: { type: "integer", minimum: 1, default: 2, description: "Copies" } },
+ *   },
+ *   inputs: { text: { type: "file", description: "Any text file" } },
+ *   outputs: { text: { type: "file", description: "The repeated text", extension: ".txt" } },
+ *   module: import.meta.url,
+ *   async run(ctx) {
+ *     const text = await Deno.readTextFile(ctx.inputs.text!);
+ *     await Deno.writeTextFile(ctx.output("text"), text.repeat(ctx.params.times));
+ *   },
+ * });
+ * ```
+ *
+ * @module
+ */
+
+export type {
+  InputSpec,
+  JsonSchema,
+  Logger,
+  OutputSpec,
+  Progress,
+  StageContext,
+  StageDefinition,
+} from "./runner/stage.ts";
+export type { Diagnostic } from "./runner/errors.ts";
+export type { Pipeline, ResolvedStage } from "./runner/config.ts";
+export type { RunOptions, RunSummary, StageResult } from "./runner/execute.ts";
+export { defineStage } from "./runner/stage.ts";
+export { DuplicateStageError, Registry } from "./runner/registry.ts";
+export { PipelineValidationError, UserError } from "./runner/errors.ts";
+export { loadPipeline } from "./runner/config.ts";
+export { runPipeline } from "./runner/execute.ts";
+export { main } from "./runner/cli.ts";
+export { consoleReporter } from "./runner/report.ts";
+export { builtinStages } from "./stages/mod.ts";

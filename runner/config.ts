@@ -1,0 +1,505 @@
+/**
+ * Loading a pipeline file: YAML with positions, `--set` overrides, `${vars}` interpolation,
+ * schema checks, stage kinds, input references, file checks and cycles, all errors at once.
+ *
+ * @module
+ */
+
+import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { pathToFileURL } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts";
+import type { Registry } from "./registry.ts";
+import { checkSchema, type Origin } from "./schema.ts";
+import type { JsonSchema, StageDefinition } from "./stage.ts";
+import { didYouMean } from "./suggest.ts";
+import { parseYamlWithPositions, type SourceMap } from "./yaml_source.ts";
+import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
+
+// deno-lint-ignore no-explicit-any
+type AnyStage = StageDefinition<any>;
+
+/** An input wired to another stage's output or to a file. */
+export type ResolvedInput =
+  | { kind: "stage"; stage: string; output: string }
+  | { kind: "file"; path: string; abs: string };
+
+/** A parameter whose value is a path: its content is part of the stage's key. */
+export interface PathParam {
+  /** Config path of the parameter, e.g. `stages.load.with.train`. */
+  param: string;
+  /** The path as written (relative to the project root, or absolute). */
+  path: string;
+  abs: string;
+  kind: "file" | "dir";
+}
+
+/** A stage after every check. */
+export interface ResolvedStage {
+  id: string;
+  uses: string;
+  definition: AnyStage;
+  params: Record<string, unknown>;
+  inputs: Record<string, ResolvedInput>;
+  pathParams: PathParam[];
+  /** Ids of stages whose outputs this stage reads. */
+  upstream: string[];
+}
+
+/** A checked pipeline. */
+export interface Pipeline {
+  /** The pipeline file as given. */
+  file: string;
+  /** Project root: the nearest directory at or above the file holding deno.json. */
+  root: string;
+  name: string;
+  stages: Map<string, ResolvedStage>;
+  /** Stage ids in a topological order (file order where free). */
+  order: string[];
+}
+
+/** Options for {@link loadPipeline}. */
+export interface LoadOptions {
+  registry: Registry;
+  /** `key=value` overrides from `--set`. */
+  sets?: string[];
+}
+
+const REF = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)$/;
+const VAR = /\$\{vars\.([A-Za-z0-9_.-]+)\}/g;
+
+/** The project root for a pipeline file. */
+export function projectRoot(file: string): string {
+  let dir = dirname(resolve(file));
+  for (;;) {
+    try {
+      Deno.statSync(`${dir}/deno.json`);
+      return dir;
+    } catch {
+      const up = dirname(dir);
+      if (up === dir) return dirname(resolve(file));
+      dir = up;
+    }
+  }
+}
+
+/**
+ * Reads and checks a pipeline file.
+ *
+ * @param file Path of the YAML file.
+ * @param options The registry of stage kinds and `--set` overrides.
+ * @returns The checked pipeline.
+ * @throws {PipelineValidationError} With every problem found, each with file:line:col.
+ * @throws {UserError} When the file cannot be read.
+ */
+export async function loadPipeline(file: string, options: LoadOptions): Promise<Pipeline> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new UserError(`Pipeline file "${file}" does not exist: check the path`);
+    }
+    throw new UserError(`Cannot read pipeline file "${file}": ${(error as Error).message}`);
+  }
+  const root = projectRoot(file);
+  const parsed = parseYamlWithPositions(text, file);
+  if (parsed.diagnostics.length) throw new PipelineValidationError(parsed.diagnostics);
+  const source = parsed.source;
+  const raw = parsed.value;
+  const diagnostics: Diagnostic[] = [];
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    throw new PipelineValidationError([{
+      file,
+      line: 1,
+      column: 1,
+      path: "",
+      message: 'A pipeline file must be a mapping with "name" and "stages"',
+      hint: "start with name: <pipeline name>",
+    }]);
+  }
+  const doc = raw as Record<string, unknown>;
+  const origin: Origin = { overridden: new Map() };
+  applySets(doc, options.sets ?? [], origin, diagnostics);
+  diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key"));
+  if (diagnostics.length) throw new PipelineValidationError(diagnostics);
+
+  const vars = (doc.vars ?? {}) as Record<string, unknown>;
+  const rawStages = doc.stages as Record<string, Record<string, unknown>>;
+  const ids = Object.keys(rawStages);
+  const stages = new Map<string, ResolvedStage>();
+  const where = (path: string, key = false) => {
+    const flag = [...origin.overridden].find(([p]) => path === p || path.startsWith(`${p}.`));
+    if (flag) return { file: "command line", line: 0, column: 0, path };
+    const pos = key ? source.key(path) : source.value(path);
+    return { file, line: pos.line, column: pos.column, path };
+  };
+
+  // Stage kinds and parameters.
+  for (const id of ids) {
+    const spec = rawStages[id]!;
+    const base = `stages.${id}`;
+    const withValue = interpolate(spec.with ?? {}, vars, `${base}.with`, where, diagnostics);
+    const inputsValue = interpolate(spec.inputs ?? {}, vars, `${base}.inputs`, where, diagnostics);
+    const uses = String(spec.uses);
+    const definition = await resolveKind(uses, root, options.registry, where(`${base}.uses`));
+    if ("message" in definition) {
+      diagnostics.push(definition);
+      continue;
+    }
+    const params = withValue as Record<string, unknown>;
+    const schemaProblems = checkSchema(
+      params,
+      definition.schema,
+      `${base}.with`,
+      source,
+      origin,
+      `parameter of stage kind "${definition.name}"`,
+    );
+    diagnostics.push(...schemaProblems);
+    const pathParams: PathParam[] = [];
+    if (!schemaProblems.length) {
+      for (const found of findPaths(params, definition.schema, `${base}.with`)) {
+        const abs = isAbsolute(found.path) ? found.path : resolve(root, found.path);
+        const problem = checkPath(abs, found.kind);
+        if (problem) {
+          diagnostics.push({
+            ...where(found.param),
+            message: `${found.kind === "dir" ? "Directory" : "File"} "${found.path}" ${problem}`,
+            hint: `paths are relative to the project root ${root}`,
+          });
+        }
+        pathParams.push({ ...found, abs });
+      }
+    }
+    stages.set(id, {
+      id,
+      uses,
+      definition,
+      params,
+      inputs: {},
+      pathParams,
+      upstream: [],
+      ...{ rawInputs: inputsValue },
+    } as ResolvedStage);
+  }
+
+  // Inputs: references to other stages' outputs, or files.
+  for (const stage of stages.values()) {
+    const rawInputs = (stage as unknown as { rawInputs: Record<string, unknown> }).rawInputs;
+    delete (stage as unknown as { rawInputs?: unknown }).rawInputs;
+    const base = `stages.${stage.id}.inputs`;
+    const declared = stage.definition.inputs;
+    for (const [name, value] of Object.entries(rawInputs)) {
+      const path = `${base}.${name}`;
+      const spec = declared[name];
+      if (!spec) {
+        diagnostics.push({
+          ...where(path, true),
+          message: `Unknown input "${name}" of stage kind "${stage.definition.name}"`,
+          hint: didYouMean(name, Object.keys(declared)) || "this stage kind takes no inputs",
+        });
+        continue;
+      }
+      const ref = String(value);
+      const m = REF.exec(ref);
+      if (m && (ids.includes(m[1]!) || !exists(resolve(root, ref)))) {
+        const [, target, output] = m as unknown as [string, string, string];
+        const upstream = stages.get(target);
+        if (!upstream) {
+          if (ids.includes(target)) continue; // its own problem is reported already
+          diagnostics.push({
+            ...where(path),
+            message: `Input "${name}" references unknown stage "${target}"`,
+            hint: didYouMean(target, ids, "a stage id among"),
+          });
+          continue;
+        }
+        const out = upstream.definition.outputs[output];
+        if (!out) {
+          diagnostics.push({
+            ...where(path),
+            message: `Stage "${target}" has no output "${output}"`,
+            hint: didYouMean(output, Object.keys(upstream.definition.outputs), "an output among"),
+          });
+          continue;
+        }
+        if (out.type !== spec.type && spec.type !== "any") {
+          diagnostics.push({
+            ...where(path),
+            message:
+              `Input "${name}" expects artifact type "${spec.type}" but "${ref}" is "${out.type}"`,
+            hint: outputsOfType(stages, spec.type),
+          });
+          continue;
+        }
+        stage.inputs[name] = { kind: "stage", stage: target, output };
+        if (!stage.upstream.includes(target)) stage.upstream.push(target);
+      } else {
+        const abs = isAbsolute(ref) ? ref : resolve(root, ref);
+        const problem = checkPath(abs, "file") && checkPath(abs, "dir");
+        if (problem) {
+          diagnostics.push({
+            ...where(path),
+            message: `Input "${name}" names "${ref}", which is neither a stage output nor a file`,
+            hint: `write <stage id>.<output name>, or a path relative to ${root}`,
+          });
+          continue;
+        }
+        stage.inputs[name] = { kind: "file", path: ref, abs };
+      }
+    }
+    for (const [name, spec] of Object.entries(declared)) {
+      if (!spec.optional && !(name in rawInputs)) {
+        diagnostics.push({
+          ...where(`stages.${stage.id}`, true),
+          message:
+            `Missing input "${name}" of stage kind "${stage.definition.name}" (${spec.type})`,
+          hint: `add inputs: { ${name}: <stage id>.<output> }${
+            outputsOfType(stages, spec.type) ? `; ${outputsOfType(stages, spec.type)}` : ""
+          }`,
+        });
+      }
+    }
+  }
+
+  const order = topologicalOrder(stages, ids, where, diagnostics);
+  if (diagnostics.length) throw new PipelineValidationError(diagnostics);
+  return { file, root, name: String(doc.name), stages, order };
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function checkPath(abs: string, kind: "file" | "dir"): string | undefined {
+  try {
+    const info = Deno.statSync(abs);
+    if (kind === "file" && !info.isFile) return "is not a file";
+    if (kind === "dir" && !info.isDirectory) return "is not a directory";
+    return undefined;
+  } catch {
+    return "does not exist";
+  }
+}
+
+function outputsOfType(stages: Map<string, ResolvedStage>, type: string): string {
+  const refs: string[] = [];
+  for (const s of stages.values()) {
+    for (const [name, out] of Object.entries(s.definition.outputs)) {
+      if (out.type === type) refs.push(`${s.id}.${name}`);
+    }
+  }
+  return refs.length ? `outputs of that type: ${refs.join(", ")}` : "";
+}
+
+type Where = (path: string, key?: boolean) => Omit<Diagnostic, "message">;
+
+function applySets(
+  doc: Record<string, unknown>,
+  sets: string[],
+  origin: Origin,
+  diagnostics: Diagnostic[],
+): void {
+  for (const flag of sets) {
+    const eq = flag.indexOf("=");
+    const fail = (message: string, hint: string) =>
+      diagnostics.push({ file: "command line", line: 0, column: 0, path: "", message, hint });
+    if (eq <= 0) {
+      fail(`Override "${flag}" is not key=value`, "write --set stages.<id>.with.<param>=<value>");
+      continue;
+    }
+    const path = flag.slice(0, eq);
+    const parts = path.split(".");
+    if (parts[0] !== "vars" && parts[0] !== "stages" || parts.length < 2) {
+      fail(
+        `Override "${path}" must start with "vars." or "stages."`,
+        "write --set vars.<name>=<value> or --set stages.<id>.with.<param>=<value>",
+      );
+      continue;
+    }
+    if (parts[0] === "stages") {
+      const stages = (doc.stages ?? {}) as Record<string, unknown>;
+      const id = parts[1]!;
+      if (!(id in stages)) {
+        fail(`Override "${path}" names unknown stage "${id}"`, didYouMean(id, Object.keys(stages)));
+        continue;
+      }
+    }
+    let value: unknown;
+    try {
+      value = parseYaml(flag.slice(eq + 1));
+    } catch {
+      value = flag.slice(eq + 1);
+    }
+    let node = doc as Record<string, unknown>;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      if (next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]!] = value;
+    origin.overridden.set(path, `from --set ${flag}`);
+  }
+}
+
+function interpolate(
+  value: unknown,
+  vars: Record<string, unknown>,
+  path: string,
+  where: Where,
+  diagnostics: Diagnostic[],
+): unknown {
+  if (typeof value === "string") {
+    const whole = /^\$\{vars\.([A-Za-z0-9_.-]+)\}$/.exec(value);
+    const lookup = (name: string): unknown => {
+      let node: unknown = vars;
+      for (const part of name.split(".")) {
+        if (node === null || typeof node !== "object" || !(part in node)) {
+          diagnostics.push({
+            ...where(path),
+            message: `Unknown variable "vars.${name}"`,
+            hint: didYouMean(name, Object.keys(vars), "a variable among") ||
+              "define it under vars:",
+          });
+          return undefined;
+        }
+        node = (node as Record<string, unknown>)[part];
+      }
+      return node;
+    };
+    if (whole) return lookup(whole[1]!) ?? value;
+    return value.replace(VAR, (text, name: string) => {
+      const v = lookup(name);
+      return v === undefined ? text : String(v);
+    });
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => interpolate(v, vars, `${path}.${i}`, where, diagnostics));
+  }
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) {
+      out[k] = interpolate(v, vars, `${path}.${k}`, where, diagnostics);
+    }
+    return out;
+  }
+  return value;
+}
+
+async function resolveKind(
+  uses: string,
+  root: string,
+  registry: Registry,
+  at: Omit<Diagnostic, "message">,
+): Promise<AnyStage | Diagnostic> {
+  if (!uses.startsWith("./") && !uses.startsWith("../") && !isAbsolute(uses)) {
+    const found = registry.get(uses);
+    if (found) return found;
+    return {
+      ...at,
+      message: `Unknown stage kind "${uses}"`,
+      hint: didYouMean(uses, registry.names(), "a registered kind among"),
+    };
+  }
+  const abs = resolve(root, uses);
+  const rel = relative(root, abs);
+  if (rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
+    return { ...at, message: `Stage module "${uses}" is outside the project ${root}` };
+  }
+  if (!exists(abs)) {
+    return {
+      ...at,
+      message: `Stage module "${uses}" does not exist`,
+      hint: `paths are relative to the project root ${root}`,
+    };
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(abs).href);
+  } catch (error) {
+    return { ...at, message: `Cannot load stage module "${uses}": ${(error as Error).message}` };
+  }
+  const candidates = [mod.default, ...Object.values(mod)];
+  const def = candidates.find((c): c is AnyStage =>
+    c !== null && typeof c === "object" && typeof (c as AnyStage).run === "function" &&
+    typeof (c as AnyStage).name === "string"
+  );
+  if (!def) {
+    return {
+      ...at,
+      message: `Stage module "${uses}" exports no stage definition`,
+      hint: "export default defineStage({ ... })",
+    };
+  }
+  return def;
+}
+
+/** Paths inside `value` that the schema marks with `x-path`. */
+function findPaths(
+  value: unknown,
+  schema: JsonSchema,
+  path: string,
+): Omit<PathParam, "abs">[] {
+  const out: Omit<PathParam, "abs">[] = [];
+  const mark = schema["x-path"];
+  if (typeof value === "string" && (mark === "file" || mark === "dir")) {
+    out.push({ param: path, path: value, kind: mark });
+    return out;
+  }
+  if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    const props = (schema.properties ?? {}) as Record<string, JsonSchema>;
+    for (const [k, v] of Object.entries(value)) {
+      const sub = props[k];
+      if (sub) out.push(...findPaths(v, sub, `${path}.${k}`));
+    }
+  }
+  for (
+    const branch of [
+      ...(schema.oneOf ?? []) as JsonSchema[],
+      ...(schema.anyOf ?? []) as JsonSchema[],
+    ]
+  ) {
+    out.push(...findPaths(value, branch, path));
+  }
+  return out;
+}
+
+function topologicalOrder(
+  stages: Map<string, ResolvedStage>,
+  ids: string[],
+  where: Where,
+  diagnostics: Diagnostic[],
+): string[] {
+  const state = new Map<string, "visiting" | "done">();
+  const order: string[] = [];
+  const reported = new Set<string>();
+  const visit = (id: string, trail: string[]) => {
+    const s = state.get(id);
+    if (s === "done") return;
+    if (s === "visiting") {
+      const cycle = trail.slice(trail.indexOf(id));
+      const key = [...cycle].sort().join(",");
+      if (!reported.has(key)) {
+        reported.add(key);
+        diagnostics.push({
+          ...where(`stages.${cycle[0]}.inputs`, true),
+          message: `Cycle between stages: ${[...cycle, id].map((c) => `"${c}"`).join(" -> ")}`,
+          hint: "a stage cannot depend, directly or not, on its own outputs",
+        });
+      }
+      return;
+    }
+    state.set(id, "visiting");
+    for (const up of stages.get(id)?.upstream ?? []) visit(up, [...trail, id]);
+    state.set(id, "done");
+    order.push(id);
+  };
+  for (const id of ids) if (stages.has(id)) visit(id, []);
+  return order;
+}

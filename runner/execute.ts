@@ -1,0 +1,430 @@
+/**
+ * Running a checked pipeline: keys, cache hits, concurrent stages, early cutoff, failures.
+ *
+ * @module
+ */
+
+import { relative } from "node:path";
+import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
+import type { Pipeline, ResolvedStage } from "./config.ts";
+import { isUserError } from "./errors.ts";
+import { codeHashes, sha256, stableJson } from "./hash.ts";
+import { formatSeconds, type Reporter } from "./report.ts";
+import { outputKind } from "./stage.ts";
+
+/** How a stage ended. */
+export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
+
+/** One stage's result, as `--json` prints it. */
+export interface StageResult {
+  id: string;
+  kind: string;
+  status: StageStatus;
+  seconds: number;
+  key: string | null;
+  /** Materialised output paths by output name. */
+  outputs: Record<string, string>;
+  error?: string;
+  /** Why a stage was skipped or would run. */
+  reason?: string;
+}
+
+/** Options of a run. */
+export interface RunOptions {
+  /** Most stages running at once. */
+  jobs?: number;
+  /** Run only these stages (and what they need). */
+  only?: string[];
+  /** Run this stage and everything downstream of it (and what they need). */
+  from?: string;
+  /** `true` reruns every selected stage; a list reruns those. */
+  force?: boolean | string[];
+  /** Compute keys and report what would run, without running anything. */
+  dryRun?: boolean;
+  /** Cache directory, default `<root>/.pipeline`. */
+  cacheDir?: string;
+  /** Where outputs are materialised, default `<root>/out`. */
+  outDir?: string;
+  reporter: Reporter;
+  signal?: AbortSignal;
+}
+
+/** Result of a whole run. */
+export interface RunSummary {
+  pipeline: string;
+  stages: StageResult[];
+}
+
+/** The stages a run touches: the selection and everything it needs upstream. */
+export function selectStages(pipeline: Pipeline, only?: string[], from?: string): Set<string> {
+  const selected = new Set<string>();
+  const downstream = (id: string) => {
+    selected.add(id);
+    for (const s of pipeline.stages.values()) {
+      if (s.upstream.includes(id) && !selected.has(s.id)) downstream(s.id);
+    }
+  };
+  if (only?.length) only.forEach((id) => selected.add(id));
+  if (from) downstream(from);
+  if (!only?.length && !from) pipeline.order.forEach((id) => selected.add(id));
+  const needed = new Set<string>();
+  const up = (id: string) => {
+    if (needed.has(id)) return;
+    needed.add(id);
+    for (const u of pipeline.stages.get(id)!.upstream) up(u);
+  };
+  selected.forEach(up);
+  return needed;
+}
+
+/** A stage's key and what it was computed from. */
+export interface StageKey {
+  key: string;
+  parts: KeyParts;
+}
+
+/**
+ * Computes a stage's key from its kind, version, code, parameters and input hashes.
+ *
+ * @param stage The stage.
+ * @param upstream Output hashes of upstream stages, by stage id.
+ * @param cache The cache (for its stat cache).
+ * @param root The project root.
+ */
+export async function stageKey(
+  stage: ResolvedStage,
+  upstream: Map<string, Record<string, StoredOutput>>,
+  cache: Cache,
+  root: string,
+): Promise<StageKey> {
+  const inputs: Record<string, string> = {};
+  const files: Record<string, string> = {};
+  for (const [name, input] of Object.entries(stage.inputs)) {
+    if (input.kind === "stage") {
+      const out = upstream.get(input.stage)?.[input.output];
+      if (!out) throw new Error(`Upstream output ${input.stage}.${input.output} is not available`);
+      inputs[name] = out.hash;
+    } else {
+      const info = await Deno.stat(input.abs);
+      inputs[name] = await cache.stat.hashPath(input.abs, info.isDirectory ? "dir" : "file");
+    }
+  }
+  for (const p of stage.pathParams) {
+    files[p.param.replace(`stages.${stage.id}.with.`, "")] = await cache.stat.hashPath(
+      p.abs,
+      p.kind,
+    );
+  }
+  const parts: KeyParts = {
+    kind: stage.definition.name,
+    version: stage.definition.version,
+    code: await codeHashes(stage.definition.module, root, cache.stat),
+    params: stage.params,
+    inputs,
+    files,
+  };
+  const key = sha256(stableJson({ ...parts, code: sha256(stableJson(parts.code)) }));
+  return { key, parts };
+}
+
+/** Reasons a stage's key differs from its last run. */
+export function explainChange(
+  now: KeyParts,
+  last: KeyParts | undefined,
+): string[] {
+  if (!last) return ["never run"];
+  const reasons: string[] = [];
+  if (now.kind !== last.kind || now.version !== last.version) {
+    reasons.push(
+      `stage kind changed (${last.kind} v${last.version} -> ${now.kind} v${now.version})`,
+    );
+  }
+  const nowParams = (now.params ?? {}) as Record<string, unknown>;
+  const lastParams = (last.params ?? {}) as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(nowParams), ...Object.keys(lastParams)])) {
+    const a = stableJson(lastParams[key]);
+    const b = stableJson(nowParams[key]);
+    if (a !== b) reasons.push(`parameter "${key}" changed (${a ?? "unset"} -> ${b ?? "unset"})`);
+  }
+  for (const file of new Set([...Object.keys(now.code), ...Object.keys(last.code)])) {
+    if (now.code[file] !== last.code[file]) reasons.push(`code changed: ${file}`);
+  }
+  for (const name of new Set([...Object.keys(now.inputs), ...Object.keys(last.inputs)])) {
+    if (now.inputs[name] !== last.inputs[name]) reasons.push(`input "${name}" changed`);
+  }
+  for (const name of new Set([...Object.keys(now.files), ...Object.keys(last.files)])) {
+    if (now.files[name] !== last.files[name]) reasons.push(`file of parameter "${name}" changed`);
+  }
+  return reasons.length ? reasons : ["cached result missing or damaged"];
+}
+
+class Semaphore {
+  #free: number;
+  #waiting: (() => void)[] = [];
+  constructor(n: number) {
+    this.#free = Math.max(1, n);
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+/**
+ * Runs a pipeline. Holds the cache lock for the whole run.
+ *
+ * @param pipeline A checked pipeline.
+ * @param options What to run and how.
+ * @returns One result per stage, in topological order.
+ */
+export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunSummary> {
+  const cacheDir = options.cacheDir ?? `${pipeline.root}/.pipeline`;
+  const outDir = options.outDir ?? `${pipeline.root}/out`;
+  const cache = await Cache.open(cacheDir);
+  const reporter = options.reporter;
+  if (!options.dryRun) {
+    await cache.lock((holder) => reporter.line(`waiting for the cache lock held by ${holder}`));
+  }
+  try {
+    return await runLocked(pipeline, options, cache, outDir);
+  } finally {
+    if (!options.dryRun) await cache.close();
+  }
+}
+
+async function runLocked(
+  pipeline: Pipeline,
+  options: RunOptions,
+  cache: Cache,
+  outDir: string,
+): Promise<RunSummary> {
+  const reporter = options.reporter;
+  const needed = selectStages(pipeline, options.only, options.from);
+  const semaphore = new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2);
+  const outputs = new Map<string, Record<string, StoredOutput>>();
+  const results = new Map<string, Promise<StageResult>>();
+  const forced = (id: string) =>
+    options.force === true || (Array.isArray(options.force) && options.force.includes(id));
+
+  const runOne = async (stage: ResolvedStage): Promise<StageResult> => {
+    const base = {
+      id: stage.id,
+      kind: stage.definition.name,
+      seconds: 0,
+      key: null,
+      outputs: {},
+    };
+    if (!needed.has(stage.id)) return { ...base, status: "skipped", reason: "not selected" };
+    const ups = await Promise.all(stage.upstream.map((u) => results.get(u)!));
+    const blocked = ups.find((r) => !outputs.has(r.id));
+    if (blocked) {
+      const reason = blocked.status === "would-run"
+        ? `upstream "${blocked.id}" would run first`
+        : `upstream "${blocked.id}" ${blocked.status === "failed" ? "failed" : "has no outputs"}`;
+      return { ...base, status: options.dryRun ? "would-run" : "skipped", reason };
+    }
+    const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root);
+    const started = performance.now();
+    if (!forced(stage.id)) {
+      const record = await cache.record(key);
+      if (record && await allVerified(cache, record)) {
+        outputs.set(stage.id, record.outputs);
+        const paths = options.dryRun
+          ? {}
+          : await materialise(cache, stage, record.outputs, outDir, pipeline);
+        if (!options.dryRun) await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+        reporter.line(`  cached  ${stage.id}`);
+        return { ...base, key, status: "cached", outputs: paths };
+      }
+    }
+    const last = await cache.lastParts(pipeline.name, stage.id);
+    const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
+    if (options.dryRun) {
+      reporter.line(`  would run  ${stage.id}: ${reason}`);
+      return { ...base, key, status: "would-run", reason };
+    }
+    await semaphore.acquire();
+    try {
+      if (options.signal?.aborted) {
+        return { ...base, key, status: "skipped", reason: "interrupted" };
+      }
+      reporter.line(`  running ${stage.id} (${reason})`);
+      const produced = await execute(
+        stage,
+        outputs,
+        cache,
+        pipeline.root,
+        reporter,
+        options.signal,
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const record: RunRecord = {
+        key,
+        kind: stage.definition.name,
+        stage: stage.id,
+        outputs: produced,
+        seconds,
+        finished: new Date().toISOString(),
+      };
+      await cache.writeRecord(record);
+      await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+      await cache.saveStat();
+      outputs.set(stage.id, produced);
+      const paths = await materialise(cache, stage, produced, outDir, pipeline);
+      reporter.line(`  ran     ${stage.id} in ${formatSeconds(seconds)}`);
+      return { ...base, key, status: "ran", seconds, outputs: paths };
+    } catch (error) {
+      reporter.done(stage.id);
+      const seconds = (performance.now() - started) / 1000;
+      const user = isUserError(error);
+      const message = error instanceof Error
+        ? (user ? error.message : error.stack ?? error.message)
+        : String(error);
+      reporter.line(`  failed  ${stage.id} after ${formatSeconds(seconds)}: ${message}`);
+      return {
+        ...base,
+        key,
+        status: "failed",
+        seconds,
+        error: message,
+        ...(user ? { reason: "user error" } : {}),
+      };
+    } finally {
+      semaphore.release();
+    }
+  };
+
+  for (const id of pipeline.order) {
+    results.set(id, runOne(pipeline.stages.get(id)!));
+  }
+  const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
+  return { pipeline: pipeline.name, stages };
+}
+
+async function allVerified(cache: Cache, record: RunRecord): Promise<boolean> {
+  for (const output of Object.values(record.outputs)) {
+    if (!(await cache.verify(output))) return false;
+  }
+  return true;
+}
+
+async function execute(
+  stage: ResolvedStage,
+  upstream: Map<string, Record<string, StoredOutput>>,
+  cache: Cache,
+  root: string,
+  reporter: Reporter,
+  signal: AbortSignal | undefined,
+): Promise<Record<string, StoredOutput>> {
+  const staging = await cache.staging(stage.id);
+  try {
+    const inputs: Record<string, string> = {};
+    for (const [name, input] of Object.entries(stage.inputs)) {
+      // Upstream outputs are verified objects; files are read where they are.
+      inputs[name] = input.kind === "file"
+        ? input.abs
+        : cache.objectPath(upstream.get(input.stage)![input.output]!);
+    }
+    const def = stage.definition;
+    const outPath = (name: string) => {
+      const spec = def.outputs[name];
+      if (!spec) {
+        throw new Error(
+          `Stage kind "${def.name}" wrote undeclared output "${name}": declare it in outputs`,
+        );
+      }
+      return `${staging}/out/${name}${spec.extension ?? ""}`;
+    };
+    for (const [name, spec] of Object.entries(def.outputs)) {
+      if (outputKind(spec) === "dir") await Deno.mkdir(outPath(name), { recursive: true });
+    }
+    // Path parameters reach the stage as absolute paths; the key holds them as written.
+    const params = structuredClone(stage.params);
+    for (const p of stage.pathParams) {
+      const parts = p.param.split(".").slice(3);
+      let node = params as Record<string, unknown>;
+      for (const part of parts.slice(0, -1)) node = node[part] as Record<string, unknown>;
+      node[parts[parts.length - 1]!] = p.abs;
+    }
+    await def.run({
+      id: stage.id,
+      params,
+      inputs: Object.freeze(inputs),
+      output: outPath,
+      root,
+      scratch: `${staging}/scratch`,
+      progress: reporter.progress(stage.id),
+      log: reporter.logger(stage.id),
+      signal: signal ?? new AbortController().signal,
+    });
+    reporter.done(stage.id);
+    if (signal?.aborted) throw new Error(`Stage "${stage.id}" was interrupted`);
+    const produced: Record<string, StoredOutput> = {};
+    for (const [name, spec] of Object.entries(def.outputs)) {
+      const path = outPath(name);
+      try {
+        await Deno.stat(path);
+      } catch {
+        throw new Error(`Stage "${stage.id}" did not write its output "${name}"`);
+      }
+      produced[name] = await cache.store(path, outputKind(spec));
+    }
+    return produced;
+  } finally {
+    cache.stat.forget(staging);
+    await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Copies outputs to `out/<pipeline>/<stage>/<output>` unless the copy there is current. */
+async function materialise(
+  cache: Cache,
+  stage: ResolvedStage,
+  produced: Record<string, StoredOutput>,
+  outDir: string,
+  pipeline: Pipeline,
+): Promise<Record<string, string>> {
+  const paths: Record<string, string> = {};
+  for (const [name, output] of Object.entries(produced)) {
+    const spec = stage.definition.outputs[name];
+    const dest = `${outDir}/${pipeline.name}/${stage.id}/${name}${spec?.extension ?? ""}`;
+    paths[name] = relative(Deno.cwd(), dest) || dest;
+    let current = false;
+    try {
+      current = (await cache.stat.hashPath(dest, output.kind)) === output.hash;
+    } catch { /* missing */ }
+    if (current) continue;
+    await Deno.mkdir(`${outDir}/${pipeline.name}/${stage.id}`, { recursive: true });
+    const tmp = `${dest}.tmp-${Deno.pid}`;
+    await copyTree(cache.objectPath(output), tmp, output.kind);
+    await Deno.remove(dest, { recursive: true }).catch(() => {});
+    await Deno.rename(tmp, dest);
+    cache.stat.forget(dest);
+    cache.stat.forget(tmp);
+  }
+  return paths;
+}
+
+async function copyTree(from: string, to: string, kind: "file" | "dir"): Promise<void> {
+  if (kind === "file") {
+    await Deno.copyFile(from, to);
+    await Deno.chmod(to, 0o644);
+    return;
+  }
+  await Deno.mkdir(to, { recursive: true });
+  for await (const entry of Deno.readDir(from)) {
+    await copyTree(
+      `${from}/${entry.name}`,
+      `${to}/${entry.name}`,
+      entry.isDirectory ? "dir" : "file",
+    );
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The registry of stage kinds, by name.
+ *
+ * @module
+ */
+
+import type { StageDefinition } from "./stage.ts";
+
+/** Registering a stage name that is already taken. */
+export class DuplicateStageError extends Error {
+  readonly stageName: string;
+  constructor(name: string) {
+    super(
+      `Stage kind "${name}" is already registered: pick another name or pass { override: true }`,
+    );
+    this.name = "DuplicateStageError";
+    this.stageName = name;
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+type AnyStage = StageDefinition<any>;
+
+/** Stage kinds by registered name. */
+export class Registry {
+  readonly #stages = new Map<string, AnyStage>();
+
+  /**
+   * Adds a stage kind.
+   *
+   * @param stage The definition.
+   * @param options `override: true` replaces a kind of the same name.
+   * @throws {DuplicateStageError} When the name is taken and `override` is not set.
+   */
+  register(stage: AnyStage, options: { override?: boolean } = {}): this {
+    if (this.#stages.has(stage.name) && !options.override) {
+      throw new DuplicateStageError(stage.name);
+    }
+    this.#stages.set(stage.name, stage);
+    return this;
+  }
+
+  /** The stage kind registered under `name`, if any. */
+  get(name: string): AnyStage | undefined {
+    return this.#stages.get(name);
+  }
+
+  /** Registered names, sorted. */
+  names(): string[] {
+    return [...this.#stages.keys()].sort();
+  }
+}

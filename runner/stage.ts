@@ -1,0 +1,115 @@
+/**
+ * Stage definitions: what a stage kind declares and what it receives when it runs.
+ *
+ * @module
+ */
+
+/** A JSON Schema object (draft-07, as ajv reads it). */
+export type JsonSchema = Record<string, unknown>;
+
+/** An input a stage kind consumes. */
+export interface InputSpec {
+  /** Artifact type; the engine checks it against the type of the output an input references. */
+  type: string;
+  description: string;
+  /** An optional input may be left out of `inputs:`. */
+  optional?: boolean;
+}
+
+/** An output a stage kind produces. */
+export interface OutputSpec {
+  /** Artifact type, e.g. `dataset`, `model`, `metrics`. Use `file` for a plain file. */
+  type: string;
+  description: string;
+  /** `file` (the default) or `dir` for a directory tree. */
+  kind?: "file" | "dir";
+  /** File name extension used where the output is materialised, e.g. `.json`. */
+  extension?: string;
+}
+
+/** Progress of a long stage, shown as a bar on a TTY and as periodic lines otherwise. */
+export interface Progress {
+  /** Report `current` of `total` units done, with a short status message (loss, ETA, ...). */
+  update(current: number, total: number, message?: string): void;
+}
+
+/** Messages from a stage, prefixed with its id. */
+export interface Logger {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/** What `run` receives. */
+export interface StageContext<P = Record<string, unknown>> {
+  /** Stage id in the pipeline file. */
+  id: string;
+  /** Parameters after defaults, `${vars}` and `--set` overrides; checked against the schema. */
+  params: P;
+  /** Resolved input paths (cached artifacts or project files), by input name. Read-only. */
+  inputs: Record<string, string>;
+  /** The path a stage must write output `name` to (a file, or a directory for `kind: dir`). */
+  output(name: string): string;
+  /** Absolute path of the project root; relative paths in parameters resolve against it. */
+  root: string;
+  /** A private empty directory, removed after the stage. */
+  scratch: string;
+  progress: Progress;
+  log: Logger;
+  /** Aborted when the run is interrupted; check it between units of work. */
+  signal: AbortSignal;
+}
+
+/** A registered stage kind. */
+export interface StageDefinition<P = Record<string, unknown>> {
+  /** Registered name used in `uses:`. */
+  name: string;
+  /** Bump when behaviour changes in a way the code hash cannot see. */
+  version: number;
+  description: string;
+  /**
+   * JSON Schema of `with:`. Properties marked `"x-path": "file"` or `"x-path": "dir"` are
+   * paths whose content is part of the cache key.
+   */
+  schema: JsonSchema;
+  inputs: Record<string, InputSpec>;
+  outputs: Record<string, OutputSpec>;
+  /**
+   * URL of the module that defines the stage (`import.meta.url`): the engine hashes it and
+   * the project modules it imports, so a code change reruns the stage.
+   */
+  module: string;
+  run(ctx: StageContext<P>): Promise<void>;
+}
+
+/**
+ * Declares a stage kind. The definition is returned unchanged, typed.
+ *
+ * @param definition The stage kind.
+ * @returns The same definition.
+ * @example
+ * ```ts
+ * import { defineStage } from "./stage.ts";
+ * export const upper = defineStage<{ text: string }>({
+ *   name: "upper",
+ *   version: 1,
+ *   description: "Writes its text parameter in capitals",
+ *   schema: { type: "object", properties: { text: { type: "string", default: "hi" } } },
+ *   inputs: {},
+ *   outputs: { text: { type: "file", description: "The text", extension: ".txt" } },
+ *   module: import.meta.url,
+ *   async run(ctx) {
+ *     await Deno.writeTextFile(ctx.output("text"), ctx.params.text.toUpperCase());
+ *   },
+ * });
+ * ```
+ */
+export function defineStage<P = Record<string, unknown>>(
+  definition: StageDefinition<P>,
+): StageDefinition<P> {
+  return definition;
+}
+
+/** The kind of an output: `file` unless declared `dir`. */
+export function outputKind(spec: OutputSpec): "file" | "dir" {
+  return spec.kind ?? "file";
+}

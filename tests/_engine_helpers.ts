@@ -1,0 +1,50 @@
+/**
+ * Helpers for engine tests: temporary projects and a silent reporter.
+ *
+ * @module
+ */
+
+import { loadPipeline } from "../runner/config.ts";
+import { type RunOptions, runPipeline, type RunSummary } from "../runner/execute.ts";
+import type { Reporter } from "../runner/report.ts";
+import { testRegistry } from "./testdata/engine/stages.ts";
+
+/** A reporter that keeps lines in memory. */
+export function memoryReporter(lines: string[] = []): Reporter & { lines: string[] } {
+  return {
+    lines,
+    line: (t) => void lines.push(t),
+    logger: (id) => ({
+      info: (m) => void lines.push(`[${id}] ${m}`),
+      warn: (m) => void lines.push(`[${id}] warning: ${m}`),
+    }),
+    progress: () => ({ update() {} }),
+    done() {},
+  };
+}
+
+/** Makes a temporary project directory with the given files. */
+export async function project(files: Record<string, string>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "pipeline-test-" });
+  for (const [name, text] of Object.entries(files)) {
+    const path = `${dir}/${name}`;
+    await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+    await Deno.writeTextFile(path, text);
+  }
+  return dir;
+}
+
+/** Loads and runs `pipeline.yaml` of a test project; returns status by stage id. */
+export async function runProject(
+  dir: string,
+  options: Partial<RunOptions> & { sets?: string[]; file?: string } = {},
+): Promise<RunSummary & { byId: Record<string, string> }> {
+  const pipeline = await loadPipeline(`${dir}/${options.file ?? "pipeline.yaml"}`, {
+    registry: testRegistry(),
+    sets: options.sets ?? [],
+  });
+  const summary = await runPipeline(pipeline, { reporter: memoryReporter(), ...options });
+  const byId: Record<string, string> = {};
+  for (const s of summary.stages) byId[s.id] = s.status;
+  return { ...summary, byId };
+}
