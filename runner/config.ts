@@ -13,7 +13,7 @@ import type { Registry } from "./registry.ts";
 import { checkSchema, type Origin } from "./schema.ts";
 import type { JsonSchema, StageDefinition } from "./stage.ts";
 import { didYouMean } from "./suggest.ts";
-import { parseYamlWithPositions, type SourceMap } from "./yaml_source.ts";
+import { parseYamlWithPositions } from "./yaml_source.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
 
 // deno-lint-ignore no-explicit-any
@@ -121,7 +121,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   const doc = raw as Record<string, unknown>;
   const origin: Origin = { overridden: new Map() };
   applySets(doc, options.sets ?? [], origin, diagnostics);
-  diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key"));
+  diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key %s"));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
 
   const vars = (doc.vars ?? {}) as Record<string, unknown>;
@@ -154,7 +154,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
       `${base}.with`,
       source,
       origin,
-      `parameter of stage kind "${definition.name}"`,
+      `parameter %s of stage kind "${definition.name}"`,
     );
     diagnostics.push(...schemaProblems);
     const pathParams: PathParam[] = [];

@@ -41,7 +41,9 @@ export class UserError extends Error {
 /** Every problem found while checking a pipeline file, collected in one pass. */
 export class PipelineValidationError extends UserError {
   readonly diagnostics: Diagnostic[];
+  /** @param diagnostics The problems; they are kept in file order. */
   constructor(diagnostics: Diagnostic[]) {
+    diagnostics = [...diagnostics].sort((a, b) => a.line - b.line || a.column - b.column);
     super(diagnostics.map(formatDiagnostic).join("\n"));
     this.name = "PipelineValidationError";
     this.diagnostics = diagnostics;

@@ -37,7 +37,7 @@ export interface Origin {
  * @param base Config path of `value`, e.g. `stages.train.with`.
  * @param source Positions of the pipeline file.
  * @param origin Paths set on the command line.
- * @param what What the keys are called in messages, e.g. `parameter of stage kind "train"`.
+ * @param what What a key is called in messages, `%s` standing for it: `parameter %s of stage kind "train"`.
  * @returns Diagnostics, empty when the value is valid.
  */
 export function checkSchema(
@@ -94,7 +94,7 @@ function describe(
       target = path ? `${path}.${key}` : key;
       useKey = true;
       const allowed = Object.keys((parent.properties ?? {}) as Record<string, unknown>);
-      message = `Unknown ${what} "${key}"`;
+      message = `Unknown ${what.replace("%s", `"${key}"`)}`;
       hint = didYouMean(key, allowed) || undefined;
       break;
     }
