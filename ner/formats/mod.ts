@@ -1,0 +1,22 @@
+/**
+ * Corpus readers: KMOU, CoNLL, KLUE-NER and JSON Lines files into {@linkcode Document}s with
+ * character-span entities.
+ *
+ * @example
+ * ```ts
+ * import { parseCorpus } from "./mod.ts";
+ *
+ * const conll = "-DOCSTART- O\n\nKim B-PS\nvisited O\nSeoul B-LC\n";
+ * const { documents } = parseCorpus(conll, "x.conll", { format: "conll" });
+ * console.assert(documents[0]?.text === "Kim visited Seoul");
+ * ```
+ *
+ * @module
+ */
+
+export type { CorpusFormat, CorpusProblem, ReadOptions, ReadResult } from "./options.ts";
+export type { Document, EntitySpan, SourceRef } from "../types.ts";
+export { CORPUS_FORMATS } from "./options.ts";
+export { CorpusError } from "../corpus_error.ts";
+export { parseCorpus } from "./parse_corpus.ts";
+export { readCorpus } from "./read_corpus.ts";
