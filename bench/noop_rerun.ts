@@ -14,7 +14,12 @@ const root = new URL("..", import.meta.url).pathname;
 
 async function time(cmd: string[], cwd: string): Promise<number> {
   const started = performance.now();
-  const out = await new Deno.Command(cmd[0]!, { args: cmd.slice(1), cwd, stdout: "null", stderr: "piped" })
+  const out = await new Deno.Command(cmd[0]!, {
+    args: cmd.slice(1),
+    cwd,
+    stdout: "null",
+    stderr: "piped",
+  })
     .output();
   const ms = performance.now() - started;
   if (out.code !== 0) {
@@ -34,7 +39,9 @@ async function median(cmd: string[], cwd: string): Promise<number> {
 const dir = await Deno.makeTempDir({ prefix: "noop-bench-" });
 await Deno.writeTextFile(`${dir}/hello.ts`, 'console.log("hello");\n');
 const stages = ["name: bench", "stages:", "  s0: { uses: emit, with: { text: Hello } }"];
-for (let i = 1; i < 10; i++) stages.push(`  s${i}: { uses: lower, inputs: { text: s${i - 1}.text } }`);
+for (let i = 1; i < 10; i++) {
+  stages.push(`  s${i}: { uses: lower, inputs: { text: s${i - 1}.text } }`);
+}
 await Deno.writeTextFile(`${dir}/pipeline.yaml`, stages.join("\n") + "\n");
 const cli = `${root}tests/testdata/engine/stages.ts`;
 const deno = Deno.execPath();
@@ -67,5 +74,7 @@ if (args.includes("--json")) {
   console.log(`hello world: ${result.hello_ms} ms (median of ${runs})`);
   console.log(`no-op rerun, 10 stages: ${result.noop_10_stages_ms} ms`);
   console.log(`ratio: ${result.ratio}x (goal <= 5x)`);
-  if ("noop_ner_ms" in result) console.log(`no-op rerun of pipelines/ner.yaml: ${result.noop_ner_ms} ms`);
+  if ("noop_ner_ms" in result) {
+    console.log(`no-op rerun of pipelines/ner.yaml: ${result.noop_ner_ms} ms`);
+  }
 }

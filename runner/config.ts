@@ -7,13 +7,12 @@
 
 import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
-import { parse as parseYaml } from "yaml";
 import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts";
+import { sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
-import { checkSchema, type Origin } from "./schema.ts";
+import type { Origin } from "./schema.ts";
 import type { JsonSchema, StageDefinition } from "./stage.ts";
 import { didYouMean } from "./suggest.ts";
-import { parseYamlWithPositions } from "./yaml_source.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
 
 // deno-lint-ignore no-explicit-any
@@ -63,6 +62,11 @@ export interface LoadOptions {
   registry: Registry;
   /** `key=value` overrides from `--set`. */
   sets?: string[];
+  /**
+   * Cache directory where a checked pipeline is remembered (default `<root>/.pipeline`), so
+   * that an unchanged file is not parsed and checked again; `false` turns that off.
+   */
+  cacheDir?: string | false;
 }
 
 const REF = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)$/;
@@ -103,6 +107,24 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     throw new UserError(`Cannot read pipeline file "${file}": ${(error as Error).message}`);
   }
   const root = projectRoot(file);
+  const cacheDir = options.cacheDir ?? `${root}/.pipeline`;
+  const fingerprint = cacheDir === false
+    ? undefined
+    : await checkedFingerprint(text, file, root, options);
+  if (fingerprint) {
+    const remembered = await rememberedPipeline(
+      fingerprint,
+      cacheDir as string,
+      options.registry,
+      file,
+      root,
+    );
+    if (remembered) return remembered;
+  }
+  // Parsing and schema checks load yaml and ajv, which a fully cached rerun does without.
+  const { parseYamlWithPositions } = await import("./yaml_source.ts");
+  const { checkSchema } = await import("./schema.ts");
+  const { parse: parseYaml } = await import("yaml");
   const parsed = parseYamlWithPositions(text, file);
   if (parsed.diagnostics.length) throw new PipelineValidationError(parsed.diagnostics);
   const source = parsed.source;
@@ -120,7 +142,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   }
   const doc = raw as Record<string, unknown>;
   const origin: Origin = { overridden: new Map() };
-  applySets(doc, options.sets ?? [], origin, diagnostics);
+  applySets(doc, options.sets ?? [], origin, diagnostics, parseYaml);
   diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key %s"));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
 
@@ -265,7 +287,103 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
 
   const order = topologicalOrder(stages, ids, where, diagnostics);
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
-  return { file, root, name: String(doc.name), stages, order };
+  const pipeline = { file, root, name: String(doc.name), stages, order };
+  if (fingerprint) await rememberPipeline(fingerprint, cacheDir as string, pipeline);
+  return pipeline;
+}
+
+/**
+ * What a checked pipeline depends on: the file's text, the overrides, the project root, and
+ * the declarations (schema, inputs, outputs, version) of every stage kind it could use.
+ */
+async function checkedFingerprint(
+  text: string,
+  file: string,
+  root: string,
+  options: LoadOptions,
+): Promise<string> {
+  const kinds: Record<string, unknown> = {};
+  for (const name of options.registry.names()) {
+    const def = options.registry.get(name)!;
+    kinds[name] = [def.version, def.schema, def.inputs, def.outputs, def.module];
+  }
+  const custom: Record<string, string> = {};
+  for (const m of text.matchAll(/uses:\s*["']?(\.{1,2}\/[^\s"'}]+)/g)) {
+    try {
+      custom[m[1]!] = sha256(await Deno.readFile(resolve(root, m[1]!)));
+    } catch {
+      custom[m[1]!] = "missing";
+    }
+  }
+  return sha256(stableJson({
+    text,
+    file: resolve(file),
+    root,
+    sets: options.sets ?? [],
+    kinds,
+    custom,
+    pipelineSchema,
+  }));
+}
+
+interface RememberedStage {
+  id: string;
+  uses: string;
+  params: Record<string, unknown>;
+  inputs: Record<string, ResolvedInput>;
+  pathParams: PathParam[];
+  upstream: string[];
+}
+
+async function rememberPipeline(fingerprint: string, dir: string, p: Pipeline): Promise<void> {
+  const stages: RememberedStage[] = [...p.stages.values()].map((s) => ({
+    id: s.id,
+    uses: s.uses,
+    params: s.params,
+    inputs: s.inputs,
+    pathParams: s.pathParams,
+    upstream: s.upstream,
+  }));
+  try {
+    await Deno.mkdir(`${dir}/checked`, { recursive: true });
+    const tmp = `${dir}/checked/${fingerprint}.tmp-${Deno.pid}`;
+    await Deno.writeTextFile(tmp, JSON.stringify({ name: p.name, order: p.order, stages }));
+    await Deno.rename(tmp, `${dir}/checked/${fingerprint}.json`);
+  } catch {
+    // Remembering is an optimisation; a read-only project still works.
+  }
+}
+
+async function rememberedPipeline(
+  fingerprint: string,
+  dir: string,
+  registry: Registry,
+  file: string,
+  root: string,
+): Promise<Pipeline | undefined> {
+  let saved: { name: string; order: string[]; stages: RememberedStage[] };
+  try {
+    saved = JSON.parse(await Deno.readTextFile(`${dir}/checked/${fingerprint}.json`));
+  } catch {
+    return undefined;
+  }
+  const stages = new Map<string, ResolvedStage>();
+  for (const s of saved.stages) {
+    // Files may have been deleted since: then the full check reports them.
+    for (const p of s.pathParams) if (checkPath(p.abs, p.kind)) return undefined;
+    for (const i of Object.values(s.inputs)) {
+      if (i.kind === "file" && !exists(i.abs)) return undefined;
+    }
+    const definition = await resolveKind(s.uses, root, registry, {
+      file: "",
+      line: 0,
+      column: 0,
+      path: "",
+    });
+    if ("message" in definition) return undefined;
+    stages.set(s.id, { ...s, definition });
+  }
+  return { file, root, name: saved.name, stages, order: saved.order };
 }
 
 function exists(path: string): boolean {
@@ -305,6 +423,7 @@ function applySets(
   sets: string[],
   origin: Origin,
   diagnostics: Diagnostic[],
+  parseYaml: (text: string) => unknown,
 ): void {
   for (const flag of sets) {
     const eq = flag.indexOf("=");

@@ -208,3 +208,17 @@ Deno.test("runs write outputs under out/<pipeline>/<stage>/<output>", async () =
   const joined = summary.stages.find((s) => s.id === "joined")!;
   assert.match(joined.outputs.text!, /out\/chain\/joined\/text\.txt$/);
 });
+
+Deno.test("a remembered check is not trusted once a file it named is gone", async () => {
+  const dir = await project({
+    "data.txt": "one",
+    "pipeline.yaml":
+      "name: files\nstages:\n  read:\n    uses: read\n    with: { path: data.txt }\n",
+  });
+  await runProject(dir);
+  await Deno.remove(`${dir}/data.txt`);
+  await assert.rejects(
+    loadPipeline(`${dir}/pipeline.yaml`, { registry: testRegistry() }),
+    /File "data.txt" does not exist/,
+  );
+});
