@@ -1,0 +1,246 @@
+/**
+ * Alignment between character-level entities and word pieces: gold BIO tags
+ * for training, and predicted tags back to character spans.
+ *
+ * @module
+ */
+
+import { bioChunks } from "./labels.ts";
+import type { EncodedDocument, EntitySpan } from "./types.ts";
+
+/** The parts of an encoded window that alignment reads. */
+export type PieceWindow = Pick<EncodedDocument, "offsets" | "wordStart">;
+
+/** Options of {@link tagPieces}. */
+export interface TagOptions {
+  /**
+   * Label continuation pieces too (Hugging Face `run_ner`'s
+   * `label_all_tokens`): `I-X` inside an entity, else `O` (or `B-X` if an
+   * entity starts exactly there). When false they are null (ignored).
+   */
+  labelAllTokens: boolean;
+}
+
+/** Entities that the tags of a window cannot represent. */
+export interface AlignReport {
+  /** Entities entirely outside the window's character range. */
+  outsideWindow: number;
+  /**
+   * Entities (overlapping the window) whose start is not the start of a
+   * labelled unit, or whose end is not the end of one. Units are words (a
+   * first piece and its continuation pieces) when `labelAllTokens` is false,
+   * pieces when it is true. E.g. `<서울:LC>에서` written as the one word
+   * `서울에서`: the entity ends mid-word, so it is counted; an entity that
+   * starts mid-word is counted too.
+   */
+  notOnBoundary: number;
+}
+
+/** Result of {@link tagPieces}. */
+export interface TagResult {
+  /** A tag per piece; null for special tokens and ignored pieces. */
+  labels: (string | null)[];
+  report: AlignReport;
+}
+
+type Status = "outside" | "ok" | "boundary" | "partial";
+
+function tagWithStatus(
+  enc: PieceWindow,
+  entities: readonly EntitySpan[],
+  opts: TagOptions,
+): { labels: (string | null)[]; status: Status[] } {
+  const n = enc.offsets.length;
+  const labels: (string | null)[] = new Array(n).fill(null);
+  const unitStarts = new Set<number>();
+  const unitEnds = new Set<number>();
+  let winStart = Infinity;
+  let winEnd = -Infinity;
+  let wordOpen = false;
+  let lastWordEnd = -1;
+  for (let i = 0; i < n; i++) {
+    const off = enc.offsets[i];
+    if (!off) {
+      wordOpen = false;
+      continue;
+    }
+    winStart = Math.min(winStart, off[0]);
+    winEnd = Math.max(winEnd, off[1]);
+    const first = enc.wordStart[i] === true;
+    if (opts.labelAllTokens) {
+      labels[i] = "O";
+      unitStarts.add(off[0]);
+      unitEnds.add(off[1]);
+    } else if (first) {
+      labels[i] = "O";
+      if (wordOpen) unitEnds.add(lastWordEnd);
+      unitStarts.add(off[0]);
+      wordOpen = true;
+      lastWordEnd = off[1];
+    } else if (wordOpen) {
+      lastWordEnd = Math.max(lastWordEnd, off[1]);
+    }
+    const next = enc.offsets[i + 1];
+    if (!opts.labelAllTokens && wordOpen && (!next || enc.wordStart[i + 1] === true)) {
+      unitEnds.add(lastWordEnd);
+      wordOpen = false;
+    }
+  }
+  const order = entities.map((_, k) => k).sort((a, b) =>
+    entities[a]!.start - entities[b]!.start || entities[b]!.end - entities[a]!.end
+  );
+  const status: Status[] = new Array(entities.length);
+  for (const k of order) {
+    const e = entities[k]!;
+    if (!(winStart < winEnd) || e.end <= winStart || e.start >= winEnd) {
+      status[k] = "outside";
+      continue;
+    }
+    for (let i = 0; i < n; i++) {
+      const cur = labels[i];
+      if (cur === null || cur === undefined) continue;
+      const s = enc.offsets[i]![0];
+      if (s === e.start) {
+        if (cur === "O" || cur.startsWith("I-")) labels[i] = `B-${e.label}`;
+      } else if (s > e.start && s < e.end && cur === "O") {
+        labels[i] = `I-${e.label}`;
+      }
+    }
+    const startOk = e.start < winStart || unitStarts.has(e.start);
+    const endOk = e.end > winEnd || unitEnds.has(e.end);
+    if (!startOk || !endOk) status[k] = "boundary";
+    else if (e.start < winStart || e.end > winEnd) status[k] = "partial";
+    else status[k] = "ok";
+  }
+  return { labels, status };
+}
+
+/**
+ * Tag the pieces of one window from character-level entities: `B-X` on the
+ * piece that starts where an entity starts, `I-X` on pieces that start inside
+ * it, `O` elsewhere; null for [CLS]/[SEP] and, unless `labelAllTokens`, for
+ * continuation pieces. Where entities overlap, `B-` wins over `I-`, and the
+ * entity that starts first (the longer one on ties) wins among `I-`.
+ *
+ * @param enc Offsets and word-start flags of the window's pieces.
+ * @param entities Entities of the document (original-text offsets).
+ * @param opts `labelAllTokens`.
+ * @returns A tag per piece and what could not be represented.
+ * @example
+ * ```ts
+ * import { tagPieces } from "./align.ts";
+ * const enc = { offsets: [null, [0, 2], [2, 4], [5, 7], null] as ([number, number] | null)[],
+ *   wordStart: [false, true, false, true, false] };
+ * tagPieces(enc, [{ start: 0, end: 4, label: "LC" }], { labelAllTokens: false }).labels;
+ * // [null, "B-LC", null, "O", null]
+ * ```
+ */
+export function tagPieces(
+  enc: PieceWindow,
+  entities: readonly EntitySpan[],
+  opts: TagOptions,
+): TagResult {
+  const { labels, status } = tagWithStatus(enc, entities, opts);
+  return {
+    labels,
+    report: {
+      outsideWindow: status.filter((s) => s === "outside").length,
+      notOnBoundary: status.filter((s) => s === "boundary").length,
+    },
+  };
+}
+
+/** Report of {@link tagDocument}, over all windows of a document. */
+export interface DocumentAlignReport extends AlignReport {
+  /** Entities split over two or more windows (each part is still tagged). */
+  crossesWindow: number;
+}
+
+/**
+ * Tag every window of a document, and report each entity once: `outsideWindow`
+ * counts entities that no window covers (e.g. cut off by `truncate`),
+ * `notOnBoundary` those misaligned in some window, `crossesWindow` those
+ * that no single window contains.
+ *
+ * @param windows The windows from `encodeDocument`.
+ * @param entities Entities of the document.
+ * @param opts `labelAllTokens`.
+ * @returns Tags per window and the report.
+ */
+export function tagDocument(
+  windows: readonly PieceWindow[],
+  entities: readonly EntitySpan[],
+  opts: TagOptions,
+): { labels: (string | null)[][]; report: DocumentAlignReport } {
+  const labels: (string | null)[][] = [];
+  const statuses: Status[][] = [];
+  for (const w of windows) {
+    const r = tagWithStatus(w, entities, opts);
+    labels.push(r.labels);
+    statuses.push(r.status);
+  }
+  const report: DocumentAlignReport = { outsideWindow: 0, notOnBoundary: 0, crossesWindow: 0 };
+  entities.forEach((_, k) => {
+    const s = statuses.map((st) => st[k]);
+    if (s.every((x) => x === "outside")) report.outsideWindow++;
+    else if (s.includes("boundary")) report.notOnBoundary++;
+    else if (!s.includes("ok")) report.crossesWindow++;
+  });
+  return { labels, report };
+}
+
+/**
+ * Turn predicted tags of the pieces of one window back into character spans
+ * of the original text, chunking with conlleval semantics (see `bioChunks`).
+ * An entity runs from the start of its first piece to the end of its last.
+ *
+ * With `wordStart`, only the tags of first pieces are read, and each word's
+ * span extends over its continuation pieces (for models trained with
+ * `labelAllTokens: false`). Without it, every piece with an offset is read.
+ * Null tags count as `O`; pieces without offsets (special tokens) are skipped.
+ *
+ * @param offsets Character span of each piece (null for special tokens).
+ * @param tags A predicted tag per piece.
+ * @param wordStart Word-start flags, to read first pieces only.
+ * @returns The entities, in order.
+ * @example
+ * ```ts
+ * import { spansFromTags } from "./align.ts";
+ * spansFromTags([null, [0, 2], [2, 4], [5, 7], null], ["O", "B-LC", "O", "O", "O"], [false, true, false, true, false]);
+ * // [{ start: 0, end: 4, label: "LC" }]
+ * ```
+ */
+export function spansFromTags(
+  offsets: readonly ([number, number] | null)[],
+  tags: readonly (string | null)[],
+  wordStart?: readonly boolean[],
+): EntitySpan[] {
+  const pos: number[] = [];
+  const ends: number[] = [];
+  for (let i = 0; i < offsets.length; i++) {
+    const off = offsets[i];
+    if (!off) continue;
+    if (wordStart) {
+      if (wordStart[i]) {
+        pos.push(i);
+        ends.push(off[1]);
+      } else if (pos.length > 0 && pos[pos.length - 1]! < i) {
+        // Continuation piece: extend the current word, if it is in this run.
+        let contiguous = true;
+        for (let j = pos[pos.length - 1]! + 1; j < i; j++) {
+          if (!offsets[j]) contiguous = false;
+        }
+        if (contiguous) ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, off[1]);
+      }
+    } else {
+      pos.push(i);
+      ends.push(off[1]);
+    }
+  }
+  const seq = pos.map((i) => tags[i] ?? null);
+  return bioChunks(seq).map((c) => ({
+    start: offsets[pos[c.start]!]![0],
+    end: ends[c.end - 1]!,
+    label: c.type,
+  }));
+}

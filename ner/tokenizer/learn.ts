@@ -1,0 +1,259 @@
+/**
+ * Learning a WordPiece vocabulary from raw text.
+ *
+ * The procedure is the one Hugging Face's `WordPieceTrainer` runs (a BPE
+ * trainer that writes continuation pieces with a `##` prefix):
+ *
+ * 1. normalise and pre-tokenise every text like BERT (see `_normalize.ts`:
+ *    whitespace and punctuation split, CJK ideographs on their own, Hangul
+ *    syllables kept whole; with `lowercase`, lowercasing and accent stripping)
+ *    and count the words;
+ * 2. start from every character seen, both as a word start `c` and as a
+ *    continuation `##c`;
+ * 3. repeatedly merge the most frequent adjacent pair of pieces (counted over
+ *    the words, weighted by word frequency) into a new piece, until the
+ *    vocabulary has `vocabSize` entries or no pair occurs `minFrequency`
+ *    times. Ties go to the pair whose merged piece sorts first (UTF-16 code
+ *    unit order), so the result is deterministic.
+ *
+ * The vocabulary is `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` (ids 0 to 4;
+ * pretrained BERT vocabularies put them elsewhere, e.g. `[UNK]` at 100), then
+ * the characters sorted by code point, then their `##` forms sorted, then the
+ * merged pieces in the order they were learned.
+ *
+ * @module
+ */
+
+import { type NormalizerConfig, preTokenize } from "./_normalize.ts";
+import { SPECIAL_TOKENS } from "./files.ts";
+
+/** Options of {@link learnWordPiece}. */
+export interface LearnOptions {
+  /** Maximum vocabulary size, special tokens included. */
+  vocabSize: number;
+  /** Lowercase and strip accents (as the tokenizer will). */
+  lowercase: boolean;
+  /** A pair must occur at least this often to be merged (default 2). */
+  minFrequency?: number;
+}
+
+/** The normalisation a learned vocabulary is meant for. */
+export function learnedNormalizer(lowercase: boolean): NormalizerConfig {
+  return {
+    cleanText: true,
+    handleChineseChars: true,
+    lowercase,
+    stripAccents: lowercase,
+    nfc: lowercase,
+  };
+}
+
+const MAX_WORD_CHARS = 100;
+const KEY = 0x400000;
+
+class PairHeap {
+  counts: number[] = [];
+  keys: number[] = [];
+  names: string[] = [];
+
+  get size(): number {
+    return this.counts.length;
+  }
+
+  /** True when entry i should come before entry j. */
+  private before(i: number, j: number): boolean {
+    const ci = this.counts[i]!, cj = this.counts[j]!;
+    if (ci !== cj) return ci > cj;
+    const ni = this.names[i]!, nj = this.names[j]!;
+    if (ni !== nj) return ni < nj;
+    return this.keys[i]! < this.keys[j]!;
+  }
+
+  private swap(i: number, j: number): void {
+    const c = this.counts[i]!, k = this.keys[i]!, n = this.names[i]!;
+    this.counts[i] = this.counts[j]!;
+    this.keys[i] = this.keys[j]!;
+    this.names[i] = this.names[j]!;
+    this.counts[j] = c;
+    this.keys[j] = k;
+    this.names[j] = n;
+  }
+
+  push(count: number, key: number, name: string): void {
+    this.counts.push(count);
+    this.keys.push(key);
+    this.names.push(name);
+    let i = this.counts.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(i, p)) break;
+      this.swap(i, p);
+      i = p;
+    }
+  }
+
+  pop(): [number, number] {
+    const top: [number, number] = [this.counts[0]!, this.keys[0]!];
+    const last = this.counts.length - 1;
+    this.swap(0, last);
+    this.counts.pop();
+    this.keys.pop();
+    this.names.pop();
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < last && this.before(l, m)) m = l;
+      if (r < last && this.before(r, m)) m = r;
+      if (m === i) break;
+      this.swap(i, m);
+      i = m;
+    }
+    return top;
+  }
+}
+
+/**
+ * Learn a WordPiece vocabulary (deterministic for the same texts and options).
+ *
+ * @param texts The training texts.
+ * @param opts Vocabulary size, lowercasing, minimum pair frequency.
+ * @returns Tokens by id, at most `vocabSize` of them.
+ * @throws {RangeError} When `vocabSize` is smaller than the 5 special tokens.
+ * @example
+ * ```ts
+ * import { learnWordPiece } from "./learn.ts";
+ * const vocab = learnWordPiece(["low lower lowest", "new newer"], { vocabSize: 40, lowercase: true });
+ * vocab.slice(0, 5); // ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+ * ```
+ */
+export function learnWordPiece(texts: readonly string[], opts: LearnOptions): string[] {
+  const { vocabSize } = opts;
+  const minFrequency = Math.max(1, opts.minFrequency ?? 2);
+  if (!Number.isInteger(vocabSize) || vocabSize < SPECIAL_TOKENS.length) {
+    throw new RangeError(
+      `Invalid vocabSize ${vocabSize}: it must be an integer of at least ${SPECIAL_TOKENS.length}`,
+    );
+  }
+  const cfg = learnedNormalizer(opts.lowercase);
+  const wordCounts = new Map<string, number>();
+  for (const text of texts) {
+    for (const w of preTokenize(text, cfg)) {
+      wordCounts.set(w.text, (wordCounts.get(w.text) ?? 0) + 1);
+    }
+  }
+  // Alphabet, by frequency when it does not fit.
+  const charFreq = new Map<string, number>();
+  const words: string[][] = [];
+  const freqs: number[] = [];
+  for (const [w, n] of wordCounts) {
+    const chars = [...w];
+    if (chars.length > MAX_WORD_CHARS) continue;
+    for (const c of chars) charFreq.set(c, (charFreq.get(c) ?? 0) + n);
+    words.push(chars);
+    freqs.push(n);
+  }
+  const byCodePoint = (a: string, b: string) => a.codePointAt(0)! - b.codePointAt(0)!;
+  let alphabet = [...charFreq.keys()].sort(byCodePoint);
+  const room = Math.floor((vocabSize - SPECIAL_TOKENS.length) / 2);
+  if (alphabet.length > room) {
+    alphabet = alphabet
+      .sort((a, b) => (charFreq.get(b)! - charFreq.get(a)!) || byCodePoint(a, b))
+      .slice(0, room)
+      .sort(byCodePoint);
+  }
+  const vocab: string[] = [...SPECIAL_TOKENS, ...alphabet, ...alphabet.map((c) => "##" + c)];
+  const inVocab = new Set(vocab);
+  // Symbols: pieces with ids for pair keys.
+  const sym: string[] = [];
+  const symId = new Map<string, number>();
+  const idOf = (s: string): number => {
+    let id = symId.get(s);
+    if (id === undefined) {
+      id = sym.length;
+      sym.push(s);
+      symId.set(s, id);
+    }
+    return id;
+  };
+  const allowed = new Set(alphabet);
+  const seqs: number[][] = [];
+  const seqFreq: number[] = [];
+  words.forEach((chars, i) => {
+    if (chars.length < 2 || !chars.every((c) => allowed.has(c))) return;
+    seqs.push(chars.map((c, k) => idOf(k === 0 ? c : "##" + c)));
+    seqFreq.push(freqs[i]!);
+  });
+  const merged = (a: number, b: number) => sym[a]! + sym[b]!.slice(2);
+  const pairCount = new Map<number, number>();
+  const where = new Map<number, Set<number>>();
+  seqs.forEach((s, w) => {
+    const n = seqFreq[w]!;
+    for (let k = 0; k + 1 < s.length; k++) {
+      const key = s[k]! * KEY + s[k + 1]!;
+      pairCount.set(key, (pairCount.get(key) ?? 0) + n);
+      let set = where.get(key);
+      if (set === undefined) where.set(key, set = new Set());
+      set.add(w);
+    }
+  });
+  const heap = new PairHeap();
+  for (const [key, n] of pairCount) {
+    heap.push(n, key, merged(Math.floor(key / KEY), key % KEY));
+  }
+  while (vocab.length < vocabSize && heap.size > 0) {
+    const [count, key] = heap.pop();
+    if (pairCount.get(key) !== count) continue; // stale entry
+    if (count < minFrequency) break;
+    const a = Math.floor(key / KEY), b = key % KEY;
+    const token = merged(a, b);
+    const c = idOf(token);
+    if (!inVocab.has(token)) {
+      inVocab.add(token);
+      vocab.push(token);
+    }
+    const changed = new Set<number>();
+    for (const w of where.get(key)!) {
+      const s = seqs[w]!;
+      const n = seqFreq[w]!;
+      let found = false;
+      for (let k = 0; k + 1 < s.length; k++) {
+        if (s[k] === a && s[k + 1] === b) found = true;
+      }
+      if (!found) continue;
+      for (let k = 0; k + 1 < s.length; k++) {
+        const p = s[k]! * KEY + s[k + 1]!;
+        pairCount.set(p, pairCount.get(p)! - n);
+        changed.add(p);
+      }
+      const t: number[] = [];
+      for (let k = 0; k < s.length; k++) {
+        if (k + 1 < s.length && s[k] === a && s[k + 1] === b) {
+          t.push(c);
+          k++;
+        } else {
+          t.push(s[k]!);
+        }
+      }
+      seqs[w] = t;
+      for (let k = 0; k + 1 < t.length; k++) {
+        const p = t[k]! * KEY + t[k + 1]!;
+        pairCount.set(p, (pairCount.get(p) ?? 0) + n);
+        changed.add(p);
+        let set = where.get(p);
+        if (set === undefined) where.set(p, set = new Set());
+        set.add(w);
+      }
+    }
+    for (const p of changed) {
+      const n = pairCount.get(p)!;
+      if (n <= 0) {
+        pairCount.delete(p);
+        where.delete(p);
+      } else {
+        heap.push(n, p, merged(Math.floor(p / KEY), p % KEY));
+      }
+    }
+  }
+  return vocab;
+}
