@@ -53,6 +53,63 @@ export class SourceMap {
   }
 }
 
+/** Syntax errors reported before the rest are summed up (later ones often follow from the first). */
+const MAX_SYNTAX_ERRORS = 3;
+
+/**
+ * Puts double quotes around `${...}` written outside quotes, so that `{ n: ${vars.n} }` is a
+ * string in a flow mapping rather than a nested mapping. Returns the new text and, per line,
+ * the (new) columns where a quote was inserted, to map positions back.
+ */
+export function quoteInterpolations(
+  text: string,
+): { text: string; inserted: Map<number, number[]> } {
+  const inserted = new Map<number, number[]>();
+  const lines = text.split("\n").map((line, index) => {
+    if (!line.includes("${")) return line;
+    let out = "";
+    let quote: string | null = null;
+    const cols: number[] = [];
+    for (let i = 0; i < line.length; i++) {
+      const c = line[i]!;
+      if (quote) {
+        if (c === "\\" && quote === '"') {
+          out += c + (line[i + 1] ?? "");
+          i++;
+          continue;
+        }
+        if (c === quote) quote = null;
+        out += c;
+        continue;
+      }
+      if (c === "#" && (i === 0 || /\s/.test(line[i - 1]!))) {
+        out += line.slice(i);
+        break;
+      }
+      if (c === '"' || c === "'") {
+        const before = out.trimEnd();
+        // A quote opens a scalar only where a scalar may start.
+        if (before === "" || /[:\-\[{,]$/.test(before)) quote = c;
+        out += c;
+        continue;
+      }
+      if (c === "$" && line[i + 1] === "{") {
+        const end = line.indexOf("}", i);
+        if (end > 0) {
+          cols.push(out.length + 1, out.length + 2 + (end - i + 1));
+          out += `"${line.slice(i, end + 1)}"`;
+          i = end;
+          continue;
+        }
+      }
+      out += c;
+    }
+    if (cols.length) inserted.set(index + 1, cols);
+    return out;
+  });
+  return { text: lines.join("\n"), inserted };
+}
+
 /** Result of parsing: the plain value, its source map, and syntax problems. */
 export interface ParsedYaml {
   value: unknown;
@@ -69,11 +126,18 @@ export interface ParsedYaml {
  */
 export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  const quoted = quoteInterpolations(text);
+  const doc = parseDocument(quoted.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const source = new SourceMap(file);
   const diagnostics: Diagnostic[] = [];
-  for (const error of [...doc.errors, ...doc.warnings]) {
-    const pos = lineCounter.linePos(error.pos[0]);
+  const linePos = (offset: number) => {
+    const p = lineCounter.linePos(offset);
+    const inserted = quoted.inserted.get(p.line) ?? [];
+    return { line: p.line, col: p.col - inserted.filter((c) => c < p.col).length };
+  };
+  const errors = [...doc.errors, ...doc.warnings];
+  for (const error of errors.slice(0, MAX_SYNTAX_ERRORS)) {
+    const pos = linePos(error.pos[0]);
     const duplicate = error.code === "DUPLICATE_KEY";
     diagnostics.push({
       file,
@@ -88,9 +152,17 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
         : "check indentation, quotes and brackets",
     });
   }
+  if (errors.length > MAX_SYNTAX_ERRORS) {
+    const last = diagnostics[diagnostics.length - 1]!;
+    diagnostics.push({
+      ...last,
+      message: `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors follow from the ones above`,
+      hint: "fix the first error, then run again",
+    });
+  }
   const at = (offset: number | undefined): Position | undefined => {
     if (offset === undefined) return undefined;
-    const p = lineCounter.linePos(offset);
+    const p = linePos(offset);
     return { line: p.line, column: p.col };
   };
   const walk = (node: unknown, path: string) => {

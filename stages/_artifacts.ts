@@ -1,0 +1,72 @@
+/**
+ * Artifact formats passed between the NER stages, and small I/O helpers.
+ *
+ * @module
+ */
+
+import { UserError } from "../runner/errors.ts";
+import type { EncodedDocument } from "../ner/types.ts";
+
+/** `encoded` artifact of preprocess-input. */
+export interface EncodedArtifact {
+  max_length: number;
+  overflow: "window" | "truncate";
+  pad_id: number;
+  vocab_size: number;
+  splits: Record<"train" | "validation", EncodedDocument[]>;
+  report: { documents_windowed: number; windows_added: number; documents_truncated: number };
+}
+
+/** `targets` artifact of preprocess-target: a tag (or null = ignore) per piece per window. */
+export interface TargetsArtifact {
+  label_all_tokens: boolean;
+  splits: Record<"train" | "validation", (string | null)[][]>;
+  report: Record<"train" | "validation", {
+    entities: number;
+    outside_window: number;
+    not_on_boundary: number;
+    crosses_window: number;
+  }>;
+}
+
+/** One split of the `padded` artifact of embed-pad (rows of equal length). */
+export interface PaddedSplit {
+  ids: number[][];
+  mask: number[][];
+  labels: number[][];
+}
+
+/** `padded` artifact of embed-pad. */
+export interface PaddedArtifact {
+  seq_len: number;
+  splits: Record<"train" | "validation", PaddedSplit>;
+}
+
+/** Reads a JSON artifact. */
+export async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await Deno.readTextFile(path)) as T;
+}
+
+/** Writes a JSON artifact (compact). */
+export async function writeJson(path: string, value: unknown): Promise<void> {
+  await Deno.writeTextFile(path, JSON.stringify(value));
+}
+
+/**
+ * Runs `fn`, turning errors that are about the user's data (a corpus line, a label, a
+ * checkpoint) into user errors, so the CLI prints them without a stack and exits 2.
+ *
+ * @param fn The work.
+ * @param isUsers Which errors are the user's to fix.
+ */
+export async function userErrors<T>(
+  fn: () => T | Promise<T>,
+  isUsers: (error: unknown) => boolean,
+): Promise<T> {
+  try {
+    return await fn();
+  } catch (error) {
+    if (isUsers(error)) throw new UserError((error as Error).message, { cause: error });
+    throw error;
+  }
+}

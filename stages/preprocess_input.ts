@@ -1,0 +1,139 @@
+/**
+ * Stage `preprocess-input`: tokenizes documents into word-pieces with [CLS]/[SEP], ids and,
+ * for every piece, its character span in the original text. The tokenizer is a Hugging Face
+ * tokenizer directory, or a WordPiece vocabulary learned from the training texts.
+ *
+ * @module
+ */
+
+import { defineStage } from "../runner/stage.ts";
+import type { Dataset, EncodedDocument } from "../ner/types.ts";
+import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
+import { type EncodedArtifact, readJson, userErrors, writeJson } from "./_artifacts.ts";
+
+/** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
+export interface PreprocessInputParams {
+  tokenizer: {
+    from?: string;
+    learn?: { vocab_size: number; lowercase: boolean; min_frequency: number };
+  };
+  max_length: number;
+  overflow: "window" | "truncate";
+}
+
+/** How many documents the transformers.js cross-check looks at. */
+const CROSS_CHECK = 50;
+
+/** The `preprocess-input` stage kind. */
+export const preprocessInput = defineStage<PreprocessInputParams>({
+  name: "preprocess-input",
+  version: 1,
+  description: schema.description,
+  schema,
+  inputs: { dataset: { type: "ner-dataset", description: "Output of load" } },
+  outputs: {
+    encoded: {
+      type: "ner-encoded",
+      description: "Word-piece ids, tokens and original-text offsets per window",
+      extension: ".json",
+    },
+    tokenizer: {
+      type: "tokenizer",
+      description: "Hugging Face tokenizer files (tokenizer.json, vocab.txt, ...)",
+      kind: "dir",
+    },
+  },
+  module: import.meta.url,
+  async run(ctx) {
+    const tk = await import("../ner/tokenizer/mod.ts");
+    const p = ctx.params;
+    const dataset = await readJson<Dataset>(ctx.inputs.dataset!);
+    const dir = ctx.output("tokenizer");
+    if (p.tokenizer.from) {
+      const from = p.tokenizer.from;
+      for await (const entry of Deno.readDir(from)) {
+        if (
+          entry.isFile &&
+          /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.txt)$/.test(
+            entry.name,
+          )
+        ) {
+          await Deno.copyFile(`${from}/${entry.name}`, `${dir}/${entry.name}`);
+        }
+      }
+    } else {
+      const learn = p.tokenizer.learn!;
+      const started = performance.now();
+      const vocab = tk.learnWordPiece(dataset.train.map((d) => d.text), {
+        vocabSize: learn.vocab_size,
+        lowercase: learn.lowercase,
+        minFrequency: learn.min_frequency,
+      });
+      await tk.writeTokenizerFiles(dir, vocab, {
+        lowercase: learn.lowercase,
+        maxLength: p.max_length,
+      });
+      ctx.log.info(
+        `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s`,
+      );
+    }
+    const tok = await userErrors(
+      () => tk.loadTokenizer(dir),
+      (e) => e instanceof tk.TokenizerFileError,
+    );
+    // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
+    for (const doc of dataset.train.slice(0, CROSS_CHECK)) {
+      const ours = tk.tokenizePieces(tok, doc.text).ids;
+      const theirs = tok.encodeIds(doc.text).slice(1, -1);
+      if (ours.join() !== theirs.join()) {
+        throw new Error(
+          `Tokenizer mismatch with transformers.js on ${doc.source.file}:${doc.source.line}: ` +
+            `ours ${ours.slice(0, 20).join(",")} vs ${theirs.slice(0, 20).join(",")}`,
+        );
+      }
+    }
+    const report = { documents_windowed: 0, windows_added: 0, documents_truncated: 0 };
+    const encode = (docs: Dataset["train"]) => {
+      const out: EncodedDocument[] = [];
+      docs.forEach((doc, i) => {
+        const r = tk.encodeDocument(tok, doc.text, { maxLength: p.max_length, stride: p.overflow });
+        if (r.truncated && p.overflow === "window") {
+          report.documents_windowed++;
+          report.windows_added += r.windows.length - 1;
+        } else if (r.truncated) report.documents_truncated++;
+        r.windows.forEach((w) => out.push({ doc: i, ...w }));
+        if (i % 500 === 0) ctx.progress.update(i, docs.length, "tokenizing");
+      });
+      return out;
+    };
+    const train = encode(dataset.train);
+    const validation = encode(dataset.validation);
+    const pieces = train.reduce((n, w) => n + w.ids.length, 0);
+    ctx.log.info(
+      `train ${train.length} windows (${(pieces / Math.max(1, train.length)).toFixed(1)} pieces ` +
+        `on average), validation ${validation.length} windows`,
+    );
+    if (report.documents_windowed) {
+      ctx.log.info(
+        `${report.documents_windowed} documents longer than ${p.max_length} pieces were split ` +
+          `into ${report.windows_added} extra windows`,
+      );
+    }
+    if (report.documents_truncated) {
+      ctx.log.warn(
+        `${report.documents_truncated} documents were truncated to ${p.max_length} pieces`,
+      );
+    }
+    const artifact: EncodedArtifact = {
+      max_length: p.max_length,
+      overflow: p.overflow,
+      pad_id: tok.padId,
+      vocab_size: tok.vocab.length,
+      splits: { train, validation },
+      report,
+    };
+    await writeJson(ctx.output("encoded"), artifact);
+  },
+});

@@ -1,0 +1,213 @@
+/**
+ * Stage `train`: a BERT token classifier trained with TensorFlow.js (AdamW, warm-up + linear
+ * decay, global-norm clipping, dropout), evaluated on the validation batches after each epoch;
+ * the epoch with the best entity F1 is kept.
+ *
+ * @module
+ */
+
+import { defineStage } from "../runner/stage.ts";
+import { decodeBatches, type TensorBatch } from "../ner/batches.ts";
+import { formatSeconds } from "../runner/report.ts";
+import schema from "../schemas/train.schema.json" with { type: "json" };
+import { readJson, userErrors } from "./_artifacts.ts";
+import { IGNORE } from "./embed_pad.ts";
+
+/** Parameters of `train` (defaults in schemas/train.schema.json). */
+export interface TrainParams {
+  epochs: number;
+  learning_rate: number;
+  weight_decay: number;
+  warmup_ratio: number;
+  max_grad_norm: number;
+  seed: number;
+  backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+  from?: string;
+  layers: number;
+  hidden: number;
+  heads: number;
+  intermediate: number;
+  max_positions: number;
+  dropout: number;
+}
+
+/**
+ * Gold and predicted tag sequences of a batch, over positions whose label is not ignored.
+ *
+ * @param batch The batch.
+ * @param predicted Argmax class id per position.
+ * @param labels Label of each class id.
+ * @returns One gold and one predicted sequence per row.
+ */
+export function batchTags(
+  batch: TensorBatch,
+  predicted: Int32Array,
+  labels: readonly string[],
+): { gold: string[][]; pred: string[][] } {
+  const gold: string[][] = [];
+  const pred: string[][] = [];
+  for (let r = 0; r < batch.batchSize; r++) {
+    const g: string[] = [];
+    const p: string[] = [];
+    for (let t = 0; t < batch.seqLen; t++) {
+      const i = r * batch.seqLen + t;
+      if (batch.labels[i] === IGNORE) continue;
+      g.push(labels[batch.labels[i]!]!);
+      p.push(labels[predicted[i]!] ?? "O");
+    }
+    gold.push(g);
+    pred.push(p);
+  }
+  return { gold, pred };
+}
+
+/** The `train` stage kind. */
+export const train = defineStage<TrainParams>({
+  name: "train",
+  version: 1,
+  description: schema.description,
+  schema,
+  inputs: {
+    batches: { type: "ner-batches", description: "Output of tensorize" },
+    labels: { type: "label-dictionary", description: "Label dictionary of embed-pad" },
+    tokenizer: { type: "tokenizer", description: "Tokenizer of preprocess-input" },
+  },
+  outputs: {
+    model: {
+      type: "model",
+      description: "Hugging Face model directory (config.json, model.safetensors, tokenizer)",
+      kind: "dir",
+    },
+    log: {
+      type: "train-log",
+      description: "Training log, one JSON object per line",
+      extension: ".jsonl",
+    },
+  },
+  module: import.meta.url,
+  async run(ctx) {
+    const p = ctx.params;
+    const { setupBackend, BackendUnavailableError } = await import("../ner/bert/backend.ts");
+    const { makeBertConfig } = await import("../ner/bert/config.ts");
+    const { trainTokenClassifier } = await import("../ner/bert/trainer.ts");
+    const { entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
+    const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
+    const { adaptCheckpoint } = await import("../ner/adapt.ts");
+
+    const choice = await userErrors(
+      () => setupBackend(p.backend),
+      (e) => e instanceof BackendUnavailableError,
+    );
+    ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
+    const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
+    const labels = await readJson<string[]>(ctx.inputs.labels!);
+    const vocab = (await Deno.readTextFile(`${ctx.inputs.tokenizer}/vocab.txt`)).split("\n");
+    const vocabSize = vocab.filter((t, i) => t !== "" || i < vocab.length - 1).length;
+
+    let config;
+    let initialWeights;
+    if (p.from) {
+      const checkpoint = await userErrors(
+        () => loadModelDir(p.from!),
+        (e) => e instanceof CheckpointError,
+      );
+      config = checkpoint.config;
+      const adapted = adaptCheckpoint(checkpoint, labels, p.seed);
+      for (const line of adapted.report) ctx.log.info(line);
+      initialWeights = adapted.weights;
+      if (config.vocab_size < vocabSize) {
+        throw new CheckpointError(
+          `The tokenizer has ${vocabSize} pieces but the checkpoint "${p.from}" only ${config.vocab_size} ` +
+            `embeddings: use the checkpoint's tokenizer (preprocess-input tokenizer.from)`,
+        );
+      }
+    } else {
+      config = makeBertConfig(vocabSize, {
+        num_hidden_layers: p.layers,
+        hidden_size: p.hidden,
+        num_attention_heads: p.heads,
+        intermediate_size: p.intermediate,
+        max_position_embeddings: p.max_positions,
+        hidden_dropout_prob: p.dropout,
+        attention_probs_dropout_prob: p.dropout,
+      });
+    }
+    ctx.log.info(
+      `BERT L${config.num_hidden_layers} H${config.hidden_size} A${config.num_attention_heads} ` +
+        `I${config.intermediate_size}, ${labels.length} labels, vocabulary ${config.vocab_size}`,
+    );
+    const logLines: string[] = [];
+    const started = performance.now();
+    const result = await trainTokenClassifier({
+      config,
+      numLabels: labels.length,
+      epochs: p.epochs,
+      learningRate: p.learning_rate,
+      weightDecay: p.weight_decay,
+      warmupRatio: p.warmup_ratio,
+      maxGradNorm: p.max_grad_norm,
+      seed: p.seed,
+      train: set.train ?? [],
+      signal: ctx.signal,
+      ...(initialWeights ? { initialWeights } : {}),
+      ...(set.validation?.length
+        ? {
+          evaluate: async (_epoch: number, predict: (b: TensorBatch) => Promise<Int32Array>) => {
+            const gold: string[][] = [];
+            const pred: string[][] = [];
+            for (const batch of set.validation!) {
+              const tags = batchTags(batch, await predict(batch), labels);
+              gold.push(...tags.gold);
+              pred.push(...tags.pred);
+            }
+            const m = entityMetrics(gold, pred);
+            return {
+              f1: m.f1,
+              precision: m.precision,
+              recall: m.recall,
+              accuracy: tokenAccuracy(gold, pred),
+            };
+          },
+        }
+        : {}),
+      onStep(s) {
+        const done = (performance.now() - started) / 1000;
+        const eta = s.step > 0 ? (done / s.step) * (s.totalSteps - s.step) : 0;
+        ctx.progress.update(
+          s.step,
+          s.totalSteps,
+          `epoch ${s.epoch} loss ${s.loss.toFixed(4)} grad ${s.gradNorm.toFixed(2)} ` +
+            `${Math.round(s.tokensPerS)} tok/s ETA ${formatSeconds(eta)}`,
+        );
+        logLines.push(JSON.stringify({
+          step: s.step,
+          epoch: s.epoch,
+          loss: s.loss,
+          grad_norm: s.gradNorm,
+          lr: s.lr,
+          tokens_per_s: s.tokensPerS,
+          seconds: s.seconds,
+          backend: choice.backend,
+        }));
+      },
+      onEpochEnd(e) {
+        const m = e.metrics;
+        ctx.log.info(
+          `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}` +
+            (m
+              ? `, validation entity F1 ${m.f1.toFixed(4)}, token accuracy ${
+                m.accuracy?.toFixed(4)
+              }`
+              : "") +
+            ` (${formatSeconds(e.trainSeconds)} training)`,
+        );
+        logLines.push(
+          JSON.stringify({ epoch: e.epoch, loss: e.loss, ...m, backend: choice.backend }),
+        );
+      },
+    });
+    ctx.log.info(`kept epoch ${result.bestEpoch} of ${p.epochs}`);
+    await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer);
+    await Deno.writeTextFile(ctx.output("log"), logLines.join("\n") + "\n");
+  },
+});
