@@ -1,0 +1,149 @@
+import assert from "node:assert/strict";
+import { loadPipeline } from "../runner/config.ts";
+import { runPipeline } from "../runner/execute.ts";
+import { builtinStages } from "../stages/mod.ts";
+import { memoryReporter } from "./_engine_helpers.ts";
+import { parseConllLines } from "../ner/metrics.ts";
+import { entityMetrics } from "../ner/metrics.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+async function run(file: string, dir: string, sets: string[], dryRun = false) {
+  const pipeline = await loadPipeline(`${ROOT}${file}`, {
+    registry: builtinStages(),
+    sets,
+    cacheDir: false,
+  });
+  const summary = await runPipeline(pipeline, {
+    reporter: memoryReporter(),
+    cacheDir: `${dir}/cache`,
+    outDir: `${dir}/out`,
+    dryRun,
+  });
+  const byId: Record<string, string> = {};
+  for (const s of summary.stages) {
+    byId[s.id] = s.status;
+    if (s.status === "failed") throw new Error(`${s.id} failed: ${s.error}`);
+  }
+  return byId;
+}
+
+// A CI-sized run of the real pipeline on the bundled sample: 3 epochs on the wasm backend.
+const CI_SETS = ["stages.train.with.epochs=3", "stages.train.with.backend=wasm"];
+
+Deno.test({
+  name: "the NER pipeline trains on the sample corpus and reaches entity F1 above 0.85",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ner-e2e-" });
+    const first = await run("pipelines/ner.yaml", dir, CI_SETS);
+    assert.ok(Object.values(first).every((s) => s === "ran"), JSON.stringify(first));
+    const metrics = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/validate/metrics.json`));
+    assert.ok(metrics.f1 > 0.85, `entity F1 ${metrics.f1}`);
+    for (const key of ["precision", "recall", "f1", "accuracy", "span_f1"]) {
+      assert.ok(metrics[key] >= 0 && metrics[key] <= 1, key);
+    }
+    assert.deepEqual(Object.keys(metrics.per_type).sort(), ["DT", "LC", "OG", "PS", "QT", "TI"]);
+
+    // The predictions file gives back exactly the reported figures.
+    const conll = parseConllLines(
+      await Deno.readTextFile(`${dir}/out/ner/validate/predictions.txt`),
+    );
+    const again = entityMetrics(conll.gold, conll.pred);
+    assert.equal(again.f1, metrics.f1);
+    assert.equal(again.precision, metrics.precision);
+
+    // The model directory is a Hugging Face one.
+    const config = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/train/model/config.json`));
+    assert.equal(config.model_type, "bert");
+    assert.equal(config.id2label["0"], "O");
+    for (const f of ["model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"]) {
+      await Deno.stat(`${dir}/out/ner/train/model/${f}`);
+    }
+    const log = (await Deno.readTextFile(`${dir}/out/ner/train/log.jsonl`)).trim().split("\n");
+    const step = JSON.parse(log[0]!);
+    for (const key of ["step", "loss", "grad_norm", "lr", "tokens_per_s", "backend"]) {
+      assert.ok(key in step, key);
+    }
+
+    // A second run executes nothing; more epochs rerun only train and validate.
+    const second = await run("pipelines/ner.yaml", dir, CI_SETS);
+    assert.ok(Object.values(second).every((s) => s === "cached"), JSON.stringify(second));
+    const more = await run(
+      "pipelines/ner.yaml",
+      dir,
+      ["stages.train.with.epochs=4", "stages.train.with.backend=wasm"],
+      true,
+    );
+    assert.deepEqual(more, {
+      load: "cached",
+      "preprocess-input": "cached",
+      "preprocess-target": "cached",
+      "embed-pad": "cached",
+      tensorize: "cached",
+      train: "would-run",
+      validate: "would-run",
+    });
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("the CoNLL pipeline differs only in its load stage and prepares the same batches", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ner-conll-" });
+  const sets = ["stages.train.with.epochs=1"];
+  const kmou = await loadPipeline(`${ROOT}pipelines/ner.yaml`, {
+    registry: builtinStages(),
+    cacheDir: false,
+  });
+  const conll = await loadPipeline(`${ROOT}pipelines/ner-conll.yaml`, {
+    registry: builtinStages(),
+    cacheDir: false,
+  });
+  assert.deepEqual(kmou.order, conll.order);
+  for (const id of kmou.order.filter((id) => id !== "load")) {
+    assert.deepEqual(kmou.stages.get(id)!.params, conll.stages.get(id)!.params, id);
+  }
+  const pipeline = await loadPipeline(`${ROOT}pipelines/ner-conll.yaml`, {
+    registry: builtinStages(),
+    sets,
+    cacheDir: false,
+  });
+  const summary = await runPipeline(pipeline, {
+    reporter: memoryReporter(),
+    cacheDir: `${dir}/cache`,
+    outDir: `${dir}/out`,
+    only: ["tensorize"],
+  });
+  assert.equal(summary.stages.find((s) => s.id === "tensorize")!.status, "ran");
+  const dataset = JSON.parse(await Deno.readTextFile(`${dir}/out/ner-conll/load/dataset.json`));
+  assert.equal(dataset.train.length, 3000);
+  assert.deepEqual(dataset.labels, ["DT", "LC", "OG", "PS", "QT", "TI"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a broken corpus line stops the run with file:line, exit code 2 and nothing cached", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ner-bad-" });
+  await Deno.writeTextFile(
+    `${dir}/bad.txt`,
+    "; 서울에 갔다\n$<서울:LC>에 갔다\n\n; 부산에 갔다\n$<부산:LC에 갔다\n\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/pipeline.yaml`,
+    "name: bad\nstages:\n  load:\n    uses: load\n    with: { format: kmou, train: bad.txt }\n",
+  );
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${ROOT}main.ts`, "run", "pipeline.yaml"],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 2, stderr);
+  assert.match(stderr, /error: stage "load" failed: Unclosed "<" .*bad\.txt:5/);
+  assert.doesNotMatch(stderr, /\n\s+at /);
+  const runs = [...Deno.readDirSync(`${dir}/.pipeline`)].map((e) => e.name);
+  assert.ok(!runs.includes("runs"), "no run record was written");
+  await Deno.remove(dir, { recursive: true });
+});
