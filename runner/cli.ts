@@ -244,7 +244,12 @@ export async function main(
 async function status(pipeline: Pipeline, flags: Flags): Promise<number> {
   const summary = await runPipeline(pipeline, {
     dryRun: true,
-    reporter: consoleReporter({ quiet: true }),
+    reporter: {
+      line() {},
+      logger: () => ({ info() {}, warn() {} }),
+      progress: () => ({ update() {} }),
+      done() {},
+    },
     only: flags.only,
     ...(flags.from ? { from: flags.from } : {}),
   });

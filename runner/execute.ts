@@ -210,6 +210,8 @@ async function runLocked(
   const needed = selectStages(pipeline, options.only, options.from);
   const semaphore = new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2);
   const outputs = new Map<string, Record<string, StoredOutput>>();
+  // Dry run: what a would-run stage produced last time, to explain what follows it.
+  const provisional = new Map<string, Record<string, StoredOutput>>();
   const results = new Map<string, Promise<StageResult>>();
   const forced = (id: string) =>
     options.force === true || (Array.isArray(options.force) && options.force.includes(id));
@@ -225,11 +227,25 @@ async function runLocked(
     if (!needed.has(stage.id)) return { ...base, status: "skipped", reason: "not selected" };
     const ups = await Promise.all(stage.upstream.map((u) => results.get(u)!));
     const blocked = ups.find((r) => !outputs.has(r.id));
-    if (blocked) {
+    if (
+      blocked && !(options.dryRun && ups.every((r) => outputs.has(r.id) || provisional.has(r.id)))
+    ) {
       const reason = blocked.status === "would-run"
         ? `upstream "${blocked.id}" would run first`
         : `upstream "${blocked.id}" ${blocked.status === "failed" ? "failed" : "has no outputs"}`;
       return { ...base, status: options.dryRun ? "would-run" : "skipped", reason };
+    }
+    if (blocked) {
+      // Dry run: explain this stage's own changes, assuming upstream outputs stay as last time.
+      const assumed = new Map([...provisional, ...outputs]);
+      const { key, parts } = await stageKey(stage, assumed, cache, pipeline.root);
+      const last = await cache.lastParts(pipeline.name, stage.id);
+      const own = last?.key === key ? [] : explainChange(parts, last);
+      const record = await cache.record(key);
+      if (record) provisional.set(stage.id, record.outputs);
+      const reason = [...own, `upstream "${blocked.id}" would run first`].join("; ");
+      reporter.line(`  would run  ${stage.id}: ${reason}`);
+      return { ...base, key: null, status: "would-run", reason };
     }
     const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root);
     const started = performance.now();
@@ -248,6 +264,8 @@ async function runLocked(
     const last = await cache.lastParts(pipeline.name, stage.id);
     const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
     if (options.dryRun) {
+      const lastRecord = last ? await cache.record(last.key) : undefined;
+      if (lastRecord) provisional.set(stage.id, lastRecord.outputs);
       reporter.line(`  would run  ${stage.id}: ${reason}`);
       return { ...base, key, status: "would-run", reason };
     }
