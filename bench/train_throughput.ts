@@ -1,0 +1,205 @@
+/**
+ * Benchmark: training throughput of the real `train` code (trainTokenClassifier: forward,
+ * backward, clipping, AdamW) for a model size, batch and sequence length, on every available
+ * backend, optionally against the committed PyTorch reference (bench/reference_pytorch.py).
+ *
+ * ```
+ * deno run -A bench/train_throughput.ts [--layers 2] [--hidden 128] [--heads 2]
+ *   [--intermediate 512] [--batch 32] [--seq 128] [--steps 8] [--warmup 2]
+ *   [--backends wasm,webgpu,cpu,tensorflow] [--seconds 120] [--reference] [--json]
+ * ```
+ *
+ * @module
+ */
+
+import { type BackendName, setupBackend } from "../ner/bert/backend.ts";
+import { makeBertConfig } from "../ner/bert/config.ts";
+import { type Batch, trainTokenClassifier } from "../ner/bert/trainer.ts";
+
+function flag(name: string, fallback: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+}
+
+const config = {
+  layers: flag("layers", 2),
+  hidden: flag("hidden", 128),
+  heads: flag("heads", 2),
+  intermediate: flag("intermediate", 512),
+  batch: flag("batch", 32),
+  seq: flag("seq", 128),
+  steps: flag("steps", 8),
+  warmup: flag("warmup", 2),
+  vocab: 8000,
+  labels: 13,
+};
+const budget = flag("seconds", 120);
+const json = Deno.args.includes("--json");
+const backendsArg = Deno.args[Deno.args.indexOf("--backends") + 1];
+const backends =
+  (Deno.args.includes("--backends") && backendsArg
+    ? backendsArg.split(",")
+    : ["wasm", "webgpu", "cpu", "tensorflow"]) as BackendName[];
+
+function batches(n: number): Batch[] {
+  let s = 12345;
+  const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 4294967296;
+  const size = config.batch * config.seq;
+  return Array.from({ length: n }, () => {
+    const ids = new Int32Array(size);
+    const labels = new Int32Array(size);
+    for (let i = 0; i < size; i++) {
+      ids[i] = 1 + Math.floor(rand() * (config.vocab - 1));
+      labels[i] = ids[i]! % config.labels;
+    }
+    return {
+      ids,
+      mask: new Int32Array(size).fill(1),
+      labels,
+      batchSize: config.batch,
+      seqLen: config.seq,
+    };
+  });
+}
+
+interface Result {
+  backend: string;
+  ms_per_step: number | null;
+  tokens_per_s: number | null;
+  steps_timed?: number;
+  note?: string;
+}
+
+async function measure(name: BackendName): Promise<Result> {
+  let chosen: string;
+  try {
+    chosen = (await setupBackend(name)).backend;
+  } catch (error) {
+    return {
+      backend: name,
+      ms_per_step: null,
+      tokens_per_s: null,
+      note: (error as Error).message.split(":")[0] ?? "unavailable",
+    };
+  }
+  const times: number[] = [];
+  const controller = new AbortController();
+  const started = performance.now();
+  let last = started;
+  const total = config.warmup + config.steps;
+  try {
+    await trainTokenClassifier({
+      config: makeBertConfig(config.vocab, {
+        num_hidden_layers: config.layers,
+        hidden_size: config.hidden,
+        num_attention_heads: config.heads,
+        intermediate_size: config.intermediate,
+        max_position_embeddings: Math.max(512, config.seq),
+      }),
+      numLabels: config.labels,
+      epochs: 1,
+      learningRate: 5e-4,
+      weightDecay: 0.01,
+      warmupRatio: 0.1,
+      maxGradNorm: 1,
+      seed: 1,
+      train: batches(total),
+      signal: controller.signal,
+      onStep() {
+        const now = performance.now();
+        times.push(now - last);
+        last = now;
+        // Past the time budget, keep what was measured (at least one step after warm-up).
+        if ((now - started) / 1000 > budget && times.length > Math.min(config.warmup, 1)) {
+          controller.abort(new Error("time budget"));
+        }
+      },
+    });
+  } catch (error) {
+    if (!controller.signal.aborted) throw error;
+  }
+  const warm = times.length > config.warmup ? times.slice(config.warmup) : times.slice(-1);
+  const sorted = [...warm].sort((a, b) => a - b);
+  const ms = sorted[Math.floor(sorted.length / 2)]!;
+  const out: Result = {
+    backend: chosen,
+    ms_per_step: Math.round(ms * 10) / 10,
+    tokens_per_s: Math.round((config.batch * config.seq) / (ms / 1000)),
+    steps_timed: warm.length,
+  };
+  if (times.length <= config.warmup) out.note = `stopped by the ${budget} s budget during warm-up`;
+  return out;
+}
+
+const results: Result[] = [];
+for (const name of backends) {
+  const r = await measure(name);
+  results.push(r);
+  if (!json) {
+    console.log(
+      r.ms_per_step === null
+        ? `${name}: unavailable (${r.note})`
+        : `${r.backend}: ${r.ms_per_step} ms/step, ${r.tokens_per_s} tokens/s` +
+          ` (median of ${r.steps_timed})${r.note ? `; ${r.note}` : ""}`,
+    );
+  }
+}
+
+let reference: { ms_per_step: number; tokens_per_s: number } | null = null;
+if (Deno.args.includes("--reference")) {
+  const script = new URL("./reference_pytorch.py", import.meta.url).pathname;
+  const args = [
+    script,
+    "--layers",
+    config.layers,
+    "--hidden",
+    config.hidden,
+    "--heads",
+    config.heads,
+    "--intermediate",
+    config.intermediate,
+    "--batch",
+    config.batch,
+    "--seq",
+    config.seq,
+    "--steps",
+    config.steps,
+    "--warmup",
+    config.warmup,
+    "--vocab",
+    config.vocab,
+    "--labels",
+    config.labels,
+  ].map(String);
+  // Debian's python3-torch lives beside /usr/bin/python3, which may not be the first python3.
+  const pythons = [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"].filter(Boolean);
+  const problems: string[] = [];
+  for (const python of pythons as string[]) {
+    try {
+      const out = await new Deno.Command(python, { args, stdout: "piped", stderr: "piped" })
+        .output();
+      if (out.code !== 0) {
+        throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n").pop());
+      }
+      reference = JSON.parse(new TextDecoder().decode(out.stdout));
+      break;
+    } catch (error) {
+      problems.push(`${python}: ${(error as Error).message}`);
+    }
+  }
+  if (!reference) {
+    console.error(
+      `reference: PyTorch not available (${problems.join("; ")}): ` +
+        "apt-get install python3-torch libopenblas0-pthread",
+    );
+  }
+}
+const best = Math.max(...results.map((r) => r.tokens_per_s ?? 0));
+const ratio = reference && best ? Math.round((best / reference.tokens_per_s) * 1000) / 1000 : null;
+if (json) {
+  console.log(JSON.stringify({ config, results, reference, ratio }));
+} else if (reference) {
+  console.log(`PyTorch: ${reference.ms_per_step} ms/step, ${reference.tokens_per_s} tokens/s`);
+  console.log(`best ours / PyTorch: ${ratio}x`);
+}
+Deno.exit(0);
