@@ -158,6 +158,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   };
 
   // Stage kinds and parameters.
+  const rawInputsById = new Map<string, Record<string, unknown>>();
   for (const id of ids) {
     const spec = rawStages[id]!;
     const base = `stages.${id}`;
@@ -194,22 +195,13 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
         pathParams.push({ ...found, abs });
       }
     }
-    stages.set(id, {
-      id,
-      uses,
-      definition,
-      params,
-      inputs: {},
-      pathParams,
-      upstream: [],
-      ...{ rawInputs: inputsValue },
-    } as ResolvedStage);
+    stages.set(id, { id, uses, definition, params, inputs: {}, pathParams, upstream: [] });
+    rawInputsById.set(id, inputsValue as Record<string, unknown>);
   }
 
   // Inputs: references to other stages' outputs, or files.
   for (const stage of stages.values()) {
-    const rawInputs = (stage as unknown as { rawInputs: Record<string, unknown> }).rawInputs;
-    delete (stage as unknown as { rawInputs?: unknown }).rawInputs;
+    const rawInputs = rawInputsById.get(stage.id)!;
     const base = `stages.${stage.id}.inputs`;
     const declared = stage.definition.inputs;
     for (const [name, value] of Object.entries(rawInputs)) {

@@ -256,7 +256,9 @@ async function runLocked(
         const paths = options.dryRun
           ? {}
           : await materialise(cache, stage, record.outputs, outDir, pipeline);
-        if (!options.dryRun) await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+        if (!options.dryRun && (await cache.lastParts(pipeline.name, stage.id))?.key !== key) {
+          await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+        }
         reporter.line(`  cached  ${stage.id}`);
         return { ...base, key, status: "cached", outputs: paths };
       }
