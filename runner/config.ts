@@ -302,12 +302,12 @@ async function checkedFingerprint(
   const custom: Record<string, string> = {};
   for (const m of text.matchAll(/uses:\s*["']?(\.{1,2}\/[^\s"'}]+)/g)) {
     try {
-      custom[m[1]!] = sha256(await Deno.readFile(resolve(root, m[1]!)));
+      custom[m[1]!] = await sha256(await Deno.readFile(resolve(root, m[1]!)));
     } catch {
       custom[m[1]!] = "missing";
     }
   }
-  return sha256(stableJson({
+  return await sha256(stableJson({
     text,
     file: resolve(file),
     root,

@@ -123,7 +123,8 @@ export async function stageKey(
     inputs,
     files,
   };
-  const key = sha256(stableJson({ ...parts, code: sha256(stableJson(parts.code)) }));
+  const code = await sha256(stableJson(parts.code));
+  const key = await sha256(stableJson({ ...parts, code }));
   return { key, parts };
 }
 

@@ -5,14 +5,22 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** sha256 of a string or bytes, as hex. */
-export function sha256(data: string | Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
+/** sha256 of a string or bytes, as hex (WebCrypto: no node:crypto import on the hot path). */
+export async function sha256(data: string | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
+  );
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return hex;
 }
+
+/** Files up to this size are hashed in one piece; larger ones are streamed. */
+const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
 
 /** JSON with object keys sorted at every level, so equal values give equal text. */
 export function stableJson(value: unknown): string {
@@ -31,8 +39,11 @@ function sortKeys(value: unknown): unknown {
   return value;
 }
 
-/** sha256 of a file's bytes, read in chunks. */
+/** sha256 of a file's bytes; large files are read in chunks. */
 export async function hashFileContent(path: string): Promise<string> {
+  const info = await Deno.stat(path);
+  if (info.size <= WHOLE_FILE_LIMIT) return sha256(await Deno.readFile(path));
+  const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
   using file = await Deno.open(path, { read: true });
   const buffer = new Uint8Array(1 << 20);
@@ -136,7 +147,7 @@ export class StatCache {
     const files = await listFiles(dir);
     const lines: string[] = [];
     for (const rel of files) lines.push(`${rel}\t${await this.hashFile(`${dir}/${rel}`)}`);
-    return sha256(`tree\n${lines.join("\n")}`);
+    return await sha256(`tree\n${lines.join("\n")}`);
   }
 
   /** The hash of a file or a directory. */
