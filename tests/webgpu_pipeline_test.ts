@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { loadPipeline } from "../runner/config.ts";
+import { runPipeline } from "../runner/execute.ts";
+import { builtinStages } from "../stages/mod.ts";
+import { memoryReporter } from "./_engine_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const adapter = await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter().catch(() =>
+  null
+);
+if (!adapter) console.log("skipping the WebGPU pipeline test: navigator.gpu gives no adapter here");
+
+Deno.test({
+  name: "the NER pipeline trains and validates a tiny BERT on the webgpu backend",
+  ignore: !adapter,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ner-webgpu-" });
+    const pipeline = await loadPipeline(`${ROOT}tests/testdata/ner_small/pipeline.yaml`, {
+      registry: builtinStages(),
+      sets: ["vars.backend=webgpu"],
+      cacheDir: false,
+    });
+    const summary = await runPipeline(pipeline, {
+      reporter: memoryReporter(),
+      cacheDir: `${dir}/cache`,
+      outDir: `${dir}/out`,
+    });
+    for (const s of summary.stages) assert.equal(s.status, "ran", `${s.id}: ${s.error}`);
+    const log = (await Deno.readTextFile(`${dir}/out/ner-small/train/log.jsonl`)).trim().split(
+      "\n",
+    );
+    const steps = log.map((l) => JSON.parse(l)).filter((l) => "step" in l);
+    assert.ok(steps.length > 0);
+    assert.ok(steps.every((s) => s.backend === "webgpu" && Number.isFinite(s.loss)));
+    const metrics = JSON.parse(
+      await Deno.readTextFile(`${dir}/out/ner-small/validate/metrics.json`),
+    );
+    assert.equal(metrics.backend, "webgpu");
+    assert.ok(metrics.accuracy >= 0 && metrics.accuracy <= 1);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
