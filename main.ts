@@ -1,14 +1,16 @@
 /**
- * The command-line entry point: the engine's CLI with the built-in stage kinds.
+ * The command-line entry point: the engine's CLI with the built-in stage kinds and `predict`.
  *
- * `deno task run pipelines/ner.yaml`, `deno task status ...`, `deno task dag ...`.
+ * `deno task run pipelines/ner.yaml`, `deno task status ...`, `deno task dag ...`,
+ * `deno task predict <model dir | pipeline.yaml> "text"`.
  *
  * @module
  */
 
 import { main } from "./runner/cli.ts";
 import { builtinStages } from "./stages/mod.ts";
+import { predictCommand } from "./predict.ts";
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args, builtinStages()));
+  Deno.exit(await main(Deno.args, builtinStages(), { predict: predictCommand }));
 }

@@ -7,7 +7,7 @@
  */
 
 import { type HostTensor, initWeights, paramSpecs } from "./bert/init.ts";
-import type { ModelDir } from "./checkpoint.ts";
+import { CheckpointError, type ModelDir } from "./checkpoint.ts";
 
 /** Result of {@link adaptCheckpoint}. */
 export interface AdaptedWeights {
@@ -15,55 +15,108 @@ export interface AdaptedWeights {
   weights: Map<string, HostTensor>;
   /** Human-readable report lines. */
   report: string[];
+  /** Encoder weights the checkpoint lacks, newly initialised (the classifier is not listed). */
   missing: string[];
+  /** Checkpoint tensors the model does not use (a pooler, `cls.*` heads, buffers), sorted. */
   unexpected: string[];
   /** True when the classifier was initialised anew. */
   newClassifier: boolean;
 }
 
 /**
+ * The name a checkpoint tensor has in a `BertForTokenClassification`: the `bert.` prefix
+ * added when a bare `BertModel` saved it, and the `gamma`/`beta` of old LayerNorm names
+ * (the original bert-base checkpoints) renamed `weight`/`bias`, as `from_pretrained` does.
+ */
+export function canonicalName(name: string): string {
+  let n = name.replace(/\.gamma$/, ".weight").replace(/\.beta$/, ".bias");
+  if (n.startsWith("embeddings.") || n.startsWith("encoder.") || n.startsWith("pooler.")) {
+    n = `bert.${n}`;
+  }
+  return n;
+}
+
+/**
  * Takes the checkpoint's weights where names and shapes match, and initialises the rest.
- * Names without the `bert.` prefix (as a bare `BertModel` saves them) are accepted.
+ * Names without the `bert.` prefix (as a bare `BertModel` saves them) and LayerNorm
+ * `gamma`/`beta` are accepted.
  *
  * @param checkpoint A loaded model directory.
  * @param labels The task's labels (their count sizes the classifier).
  * @param seed Seed for newly initialised weights.
+ * @returns The weights and the load report.
+ * @throws {CheckpointError} When an encoder weight has a shape its own config.json does not
+ *   give (a checkpoint inconsistent with its config).
+ * @example
+ * ```ts
+ * import { loadModelDir } from "./checkpoint.ts";
+ * import { adaptCheckpoint } from "./adapt.ts";
+ * const ckpt = await loadModelDir("tests/testdata/hf_tiny_labels7");
+ * const { newClassifier, report } = adaptCheckpoint(ckpt, ["O", "B-PS", "I-PS"], 1);
+ * console.assert(newClassifier && report[0]!.startsWith("classifier newly initialised"));
+ * ```
  */
 export function adaptCheckpoint(
   checkpoint: ModelDir,
   labels: readonly string[],
   seed: number,
 ): AdaptedWeights {
-  const fresh = initWeights(checkpoint.config, labels.length, seed);
+  const byCanonical = new Map<string, string>();
+  for (const name of checkpoint.weights.keys()) {
+    const c = canonicalName(name);
+    // An exact HF name wins over a renamed one.
+    if (!byCanonical.has(c) || c === name) byCanonical.set(c, name);
+  }
+  let fresh: Map<string, HostTensor> | null = null;
+  const initial = (name: string): HostTensor => {
+    fresh ??= initWeights(checkpoint.config, labels.length, seed);
+    return fresh.get(name)!;
+  };
   const weights = new Map<string, HostTensor>();
   const used = new Set<string>();
   const missing: string[] = [];
   let newClassifier = false;
+  let classifierShape = "";
   for (const spec of paramSpecs(checkpoint.config, labels.length)) {
-    const bare = spec.name.startsWith("bert.") ? spec.name.slice(5) : spec.name;
-    const name = checkpoint.weights.has(spec.name) ? spec.name : bare;
-    const found = checkpoint.weights.get(name);
+    const name = byCanonical.get(spec.name);
+    const found = name === undefined ? undefined : checkpoint.weights.get(name);
     if (found && found.shape.join() === spec.shape.join()) {
       weights.set(spec.name, found);
-      used.add(name);
+      used.add(name!);
       continue;
     }
-    if (found) used.add(name);
-    if (spec.name.startsWith("classifier.")) newClassifier = true;
-    else missing.push(spec.name);
-    weights.set(spec.name, fresh.get(spec.name)!);
+    if (spec.name.startsWith("classifier.")) {
+      newClassifier = true;
+      if (found && spec.name === "classifier.weight") classifierShape = `[${found.shape}]`;
+    } else if (found) {
+      throw new CheckpointError(
+        `Checkpoint weight "${name}" has shape [${found.shape}]: its config.json gives ` +
+          `[${spec.shape}]`,
+      );
+    } else {
+      missing.push(spec.name);
+    }
+    weights.set(spec.name, initial(spec.name));
   }
-  const unexpected = [...checkpoint.weights.keys()].filter((k) => !used.has(k)).sort();
+  const unexpected = [
+    ...[...checkpoint.weights.keys()].filter((k) => !used.has(k)),
+    ...(checkpoint.ignored ?? []),
+  ].filter((k) => !k.startsWith("classifier.")).sort();
   const report: string[] = [];
   const before = checkpoint.labels.length;
   if (newClassifier) {
+    const had = classifierShape
+      ? `the checkpoint's classifier has ${before || "unnamed"} labels (weight ${classifierShape})`
+      : `the checkpoint has no classifier`;
     report.push(
-      `classifier newly initialised: the checkpoint has ${
-        before || "no"
-      } labels, the task has ${labels.length}`,
+      `classifier newly initialised (classifier.weight, classifier.bias): ${had}, ` +
+        `the task has ${labels.length}`,
     );
   } else if (before && checkpoint.labels.join() !== labels.join()) {
-    report.push(`classifier kept, but the checkpoint's labels differ from the task's labels`);
+    report.push(
+      `classifier kept, but the checkpoint's labels differ from the task's labels: ` +
+        `${checkpoint.labels.join(" ")} vs ${labels.join(" ")}`,
+    );
   }
   if (missing.length) {
     report.push(`missing keys, newly initialised: ${missing.join(", ")}`);

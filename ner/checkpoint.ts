@@ -7,7 +7,12 @@
 
 import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./bert/config.ts";
 import type { HostTensor } from "./bert/init.ts";
-import { readSafetensors, type SafetensorsTensor, writeSafetensors } from "./bert/safetensors.ts";
+import {
+  readSafetensors,
+  SafetensorsError,
+  type SafetensorsTensor,
+  writeSafetensors,
+} from "./bert/safetensors.ts";
 
 /** Tokenizer files copied into a model directory when present. */
 export const TOKENIZER_FILES = [
@@ -69,14 +74,30 @@ export interface ModelDir {
   /** Label of each class id, from `id2label` (empty when the config has none). */
   labels: string[];
   weights: Map<string, HostTensor>;
+  /**
+   * Tensors left out of `weights` because they are not floating point, such as the int64
+   * `bert.embeddings.position_ids` buffer that transformers < 4.31 saved.
+   */
+  ignored?: string[];
 }
 
 /**
- * Reads a model directory.
+ * Reads a model directory: `config.json` and `model.safetensors` (or the shards of
+ * `model.safetensors.index.json`). The file is read once into one buffer and F32 weights are
+ * views of it, so a 440 MB bert-base checkpoint takes 440 MB, not twice that; F16, BF16 and
+ * F64 weights are converted to new F32 arrays. Tensors that are not floating point are left
+ * out and named in `ignored`.
  *
  * @param dir The directory.
- * @returns Its config, labels and weights.
- * @throws {CheckpointError} When config.json or model.safetensors is missing or unreadable.
+ * @returns Its config, labels and weights (HF names as stored; see `adaptCheckpoint`).
+ * @throws {CheckpointError} When config.json or the weights are missing or unreadable; with
+ *   only `pytorch_model.bin` there, the message says how to convert it.
+ * @example
+ * ```ts
+ * import { loadModelDir } from "./checkpoint.ts";
+ * const { config, labels } = await loadModelDir("tests/testdata/hf_tiny");
+ * console.assert(config.hidden_size === 16 && labels[0] === "O");
+ * ```
  */
 export async function loadModelDir(dir: string): Promise<ModelDir> {
   let json: unknown;
@@ -94,30 +115,84 @@ export async function loadModelDir(dir: string): Promise<ModelDir> {
   } catch (error) {
     throw new CheckpointError(`Invalid "${dir}/config.json": ${(error as Error).message}`);
   }
-  const path = `${dir}/model.safetensors`;
+  const tensors = await readTensors(dir);
+  const weights = new Map<string, HostTensor>();
+  const ignored: string[] = [];
+  for (const [name, t] of tensors) {
+    if (!FLOAT_DTYPES.has(t.dtype)) {
+      ignored.push(name);
+      continue;
+    }
+    weights.set(name, { shape: t.shape, data: toFloat32(t) });
+  }
+  return { config: parsed.config, labels: parsed.labels, weights, ignored };
+}
+
+const FLOAT_DTYPES = new Set(["F32", "F64", "F16", "BF16"]);
+
+/** How to turn a `pytorch_model.bin` into `model.safetensors`. */
+const CONVERT_HINT = "convert it with PyTorch alone: `python3 tools/bin_to_safetensors.py DIR`, " +
+  "or with transformers: `AutoModelForTokenClassification.from_pretrained(DIR)" +
+  ".save_pretrained(DIR, safe_serialization=True)`";
+
+/**
+ * Reads `model.safetensors`, or the shards listed by `model.safetensors.index.json`. Each file
+ * is read with one read and its tensors are views of that buffer (no second copy).
+ */
+async function readTensors(dir: string): Promise<Map<string, SafetensorsTensor>> {
+  const out = new Map<string, SafetensorsTensor>();
+  const read = async (file: string) => {
+    let tensors;
+    try {
+      ({ tensors } = await readSafetensors(file));
+    } catch (error) {
+      if (error instanceof SafetensorsError) {
+        throw new CheckpointError(`Cannot read "${file}": ${error.message}`);
+      }
+      throw error;
+    }
+    for (const [name, t] of tensors) out.set(name, t);
+  };
+  const single = `${dir}/model.safetensors`;
+  if (await exists(single)) {
+    await read(single);
+    return out;
+  }
+  const indexPath = `${dir}/model.safetensors.index.json`;
+  if (await exists(indexPath)) {
+    let map: Record<string, unknown>;
+    try {
+      map = JSON.parse(await Deno.readTextFile(indexPath)).weight_map;
+      if (typeof map !== "object" || map === null) throw new Error(`no "weight_map" object`);
+    } catch (error) {
+      throw new CheckpointError(`Invalid "${indexPath}": ${(error as Error).message}`);
+    }
+    const shards = [...new Set(Object.values(map).map(String))].sort();
+    for (const shard of shards) await read(`${dir}/${shard}`);
+    return out;
+  }
+  let hint = "save the model with save_pretrained(dir, safe_serialization=True)";
+  if (await exists(`${dir}/pytorch_model.bin`)) {
+    hint = `only "pytorch_model.bin" is there: ${CONVERT_HINT.replaceAll("DIR", dir)}`;
+  } else if (await exists(`${dir}/tf_model.h5`) || await exists(`${dir}/flax_model.msgpack`)) {
+    hint = "only TensorFlow or Flax weights are there: load them with transformers " +
+      "(from_tf=True or from_flax=True) and save_pretrained(dir, safe_serialization=True)";
+  }
+  throw new CheckpointError(`No "model.safetensors" in "${dir}": ${hint}`);
+}
+
+async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
-  } catch {
-    let hint = "save the model with save_pretrained(dir, safe_serialization=True)";
-    try {
-      await Deno.stat(`${dir}/pytorch_model.bin`);
-      hint = "only pytorch_model.bin is there: convert it with PyTorch: " +
-        "BertForTokenClassification.from_pretrained(dir).save_pretrained(dir, " +
-        "safe_serialization=True), or safetensors.torch.save_file(torch.load(path), " +
-        "'model.safetensors', metadata={'format': 'pt'})";
-    } catch { /* no .bin either */ }
-    throw new CheckpointError(`No "model.safetensors" in "${dir}": ${hint}`);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
-  const { tensors } = await readSafetensors(path);
-  const weights = new Map<string, HostTensor>();
-  for (const [name, t] of tensors) {
-    weights.set(name, { shape: t.shape, data: toFloat32(t, `${path}: tensor "${name}"`) });
-  }
-  return { config: parsed.config, labels: parsed.labels, weights };
 }
 
 /** A tensor's values as float32 (F32 as is; F16, BF16 and F64 converted). */
-function toFloat32(t: SafetensorsTensor, where: string): Float32Array {
+function toFloat32(t: SafetensorsTensor): Float32Array {
   switch (t.dtype) {
     case "F32":
       return t.data as Float32Array;
@@ -146,6 +221,6 @@ function toFloat32(t: SafetensorsTensor, where: string): Float32Array {
       return out;
     }
     default:
-      throw new CheckpointError(`${where} has dtype ${t.dtype}: expected a floating-point type`);
+      throw new RangeError(`Tensor of dtype ${t.dtype} is not floating point`);
   }
 }

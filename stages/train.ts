@@ -101,8 +101,12 @@ export const train = defineStage<TrainParams>({
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
     const labels = await readJson<string[]>(ctx.inputs.labels!);
-    const vocab = (await Deno.readTextFile(`${ctx.inputs.tokenizer}/vocab.txt`)).split("\n");
-    const vocabSize = vocab.filter((t, i) => t !== "" || i < vocab.length - 1).length;
+    const { loadTokenizer, TokenizerFileError } = await import("../ner/tokenizer/mod.ts");
+    const tokenizer = await userErrors(
+      () => loadTokenizer(ctx.inputs.tokenizer!, { transformers: false }),
+      (e) => e instanceof TokenizerFileError,
+    );
+    const vocabSize = tokenizer.vocab.length;
 
     let config;
     let initialWeights;

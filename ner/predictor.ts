@@ -1,0 +1,124 @@
+/**
+ * Entity prediction with a trained model directory: tokenizes texts into windows, runs the
+ * BERT token classifier in batches, reads the probabilities asynchronously and aggregates
+ * word-pieces into whole entities (see `predict_entities.ts`).
+ *
+ * @module
+ */
+
+import type { BackendName } from "./bert/backend.ts";
+import type { BertModel } from "./bert/model.ts";
+import type { NerTokenizer } from "./tokenizer/encode.ts";
+import { CheckpointError, loadModelDir } from "./checkpoint.ts";
+import {
+  aggregateEntities,
+  type AggregationStrategy,
+  type PredictedEntity,
+} from "./predict_entities.ts";
+
+/** Options of {@link loadPredictor}. */
+export interface PredictorOptions {
+  /** The tfjs backend (default `auto`). */
+  backend?: BackendName;
+  /** Windows per forward pass (default 16). */
+  batchSize?: number;
+  /** Word-level (`first`, default) or piece-level (`simple`) aggregation. */
+  aggregation?: AggregationStrategy;
+}
+
+/** A loaded model with its tokenizer and labels. */
+export interface Predictor {
+  /** Tag of each class id. */
+  readonly labels: readonly string[];
+  /** The active tfjs backend and why it was chosen. */
+  readonly backend: { backend: string; reason: string };
+  /** Longest window in pieces, [CLS] and [SEP] included. */
+  readonly maxLength: number;
+  /**
+   * Predicts the entities of each text; texts longer than one window are split into
+   * windows that never cut a word.
+   */
+  predict(texts: readonly string[]): Promise<PredictedEntity[][]>;
+  /** Frees the model's tensors. */
+  dispose(): void;
+}
+
+/**
+ * Loads a model directory written by the train stage (or any Hugging Face BERT token
+ * classifier directory with `model.safetensors` and tokenizer files).
+ *
+ * @param dir The model directory.
+ * @param opts Backend and batch size.
+ * @returns The predictor; dispose it when done.
+ * @throws {CheckpointError} When the directory has no usable model or labels.
+ * @throws {TokenizerFileError} When it has no usable tokenizer.
+ * @throws {BackendUnavailableError} When the requested backend cannot start.
+ * @example
+ * ```ts
+ * import { loadPredictor } from "./predictor.ts";
+ * const p = await loadPredictor("tests/testdata/hf_tiny", { backend: "cpu" });
+ * const [entities] = await p.predict(["Leo Smith flew to Lagos."]);
+ * console.assert(Array.isArray(entities));
+ * p.dispose();
+ * ```
+ */
+export async function loadPredictor(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
+  const { setupBackend } = await import("./bert/backend.ts");
+  const tf = await import("@tensorflow/tfjs-core");
+  const { BertModel } = await import("./bert/model.ts");
+  const { encodeDocument, loadTokenizer } = await import("./tokenizer/mod.ts");
+  const backend = await setupBackend(opts.backend ?? "auto");
+  const ckpt = await loadModelDir(dir);
+  const labels = ckpt.labels;
+  if (labels.length === 0) {
+    throw new CheckpointError(
+      `"${dir}/config.json" has no "id2label": predicting needs the label of each class`,
+    );
+  }
+  const tok: NerTokenizer = await loadTokenizer(dir, { transformers: false });
+  const maxLength = Math.min(ckpt.config.max_position_embeddings, tok.modelMaxLength, 512);
+  const model: BertModel = BertModel.fromWeights(ckpt.config, labels.length, ckpt.weights);
+  const batchSize = opts.batchSize ?? 16;
+  const strategy = opts.aggregation ?? "first";
+
+  const predict = async (texts: readonly string[]): Promise<PredictedEntity[][]> => {
+    const windows = texts.flatMap((text, doc) =>
+      encodeDocument(tok, text, { maxLength, stride: "window" }).windows.map((w) => ({ doc, w }))
+    );
+    const out: PredictedEntity[][] = texts.map(() => []);
+    for (let b = 0; b < windows.length; b += batchSize) {
+      const rows = windows.slice(b, b + batchSize);
+      const seqLen = Math.max(...rows.map((r) => r.w.ids.length));
+      const ids = new Int32Array(rows.length * seqLen).fill(tok.padId);
+      const mask = new Int32Array(rows.length * seqLen);
+      rows.forEach((r, i) => {
+        ids.set(r.w.ids, i * seqLen);
+        mask.fill(1, i * seqLen, i * seqLen + r.w.ids.length);
+      });
+      const probsT = tf.tidy(() =>
+        tf.softmax(model.logits({ ids, mask, batchSize: rows.length, seqLen }))
+      );
+      let probs: Float32Array;
+      try {
+        probs = (await probsT.data()) as Float32Array;
+      } finally {
+        probsT.dispose();
+      }
+      const width = seqLen * labels.length;
+      rows.forEach((r, i) => {
+        const text = texts[r.doc]!;
+        const rowProbs = probs.subarray(i * width, (i + 1) * width);
+        out[r.doc]!.push(...aggregateEntities(text, r.w, rowProbs, labels, strategy));
+      });
+    }
+    return out;
+  };
+
+  return {
+    labels,
+    backend,
+    maxLength,
+    predict,
+    dispose: () => model.dispose(),
+  };
+}

@@ -1,0 +1,258 @@
+/**
+ * The `predict` command: entities of texts, with a model directory or the model a pipeline
+ * trained.
+ *
+ *     deno task predict out/ner/train/model "Leo Smith flew to Lagos."
+ *     deno task predict pipelines/ner.yaml --file input.txt --json
+ *
+ * @module
+ */
+
+import { UserError } from "./runner/errors.ts";
+import type { PredictedEntity } from "./ner/predict_entities.ts";
+
+const USAGE = `usage:
+  predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
+          [--backend auto|wasm|cpu|webgpu|tensorflow] [--aggregation first|simple]
+          [--stage <id>] [--set k=v]...`;
+
+const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
+type Backend = (typeof BACKENDS)[number];
+
+interface PredictFlags {
+  target?: string;
+  texts: string[];
+  file?: string;
+  json: boolean;
+  backend: Backend;
+  stage?: string;
+  sets: string[];
+  aggregation: "first" | "simple";
+}
+
+function parse(args: string[]): PredictFlags {
+  const flags: PredictFlags = {
+    texts: [],
+    json: false,
+    backend: "auto",
+    sets: [],
+    aggregation: "first",
+  };
+  for (let i = 0; i < args.length; i++) {
+    let arg = args[i]!;
+    let inline: string | undefined;
+    if (arg.startsWith("--") && arg.includes("=")) {
+      inline = arg.slice(arg.indexOf("=") + 1);
+      arg = arg.slice(0, arg.indexOf("="));
+    }
+    const value = (): string => {
+      const v = inline ?? args[++i];
+      if (v === undefined) throw new UserError(`Flag ${arg} needs a value\n${USAGE}`);
+      return v;
+    };
+    switch (arg) {
+      case "--json":
+        flags.json = true;
+        break;
+      case "--file":
+        flags.file = value();
+        break;
+      case "--stage":
+        flags.stage = value();
+        break;
+      case "--set":
+        flags.sets.push(value());
+        break;
+      case "--aggregation": {
+        const a = value();
+        if (a !== "first" && a !== "simple") {
+          throw new UserError(`Unknown aggregation "${a}": expected "first" or "simple"`);
+        }
+        flags.aggregation = a;
+        break;
+      }
+      case "--backend": {
+        const b = value();
+        if (!(BACKENDS as readonly string[]).includes(b)) {
+          throw new UserError(
+            `Unknown backend "${b}": expected one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
+          );
+        }
+        flags.backend = b as Backend;
+        break;
+      }
+      case "--":
+        flags.texts.push(...args.slice(i + 1));
+        i = args.length;
+        break;
+      default:
+        if (arg.startsWith("--")) throw new UserError(`Unknown flag "${arg}"\n${USAGE}`);
+        if (flags.target === undefined) flags.target = arg;
+        else flags.texts.push(arg);
+    }
+  }
+  return flags;
+}
+
+/**
+ * Finds the model directory: the argument itself, or for a pipeline file the materialised
+ * output of type `model` (`out/<pipeline>/<stage>/<output>`).
+ */
+async function resolveModelDir(flags: PredictFlags): Promise<string> {
+  const target = flags.target!;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(target);
+  } catch {
+    throw new UserError(`"${target}" does not exist: give a model directory or a pipeline file`);
+  }
+  if (info.isDirectory) return target;
+  if (!/\.ya?ml$/.test(target)) {
+    throw new UserError(`"${target}" is neither a directory nor a .yaml pipeline file`);
+  }
+  const { loadPipeline } = await import("./runner/config.ts");
+  const { builtinStages } = await import("./stages/mod.ts");
+  const { relative } = await import("node:path");
+  const pipeline = await loadPipeline(target, { registry: builtinStages(), sets: flags.sets });
+  const found: { id: string; output: string }[] = [];
+  for (const id of pipeline.order) {
+    const stage = pipeline.stages.get(id)!;
+    for (const [output, spec] of Object.entries(stage.definition.outputs)) {
+      if (spec.type === "model") found.push({ id, output });
+    }
+  }
+  const pick = flags.stage ? found.filter((f) => f.id === flags.stage) : found;
+  if (pick.length === 0) {
+    throw new UserError(
+      flags.stage
+        ? `Stage "${flags.stage}" of "${target}" has no output of type "model": choose one of ${
+          found.map((f) => `"${f.id}"`).join(", ") || "none"
+        }`
+        : `No stage of "${target}" outputs a model: give a model directory instead`,
+    );
+  }
+  if (pick.length > 1) {
+    throw new UserError(
+      `Several stages of "${target}" output a model (${
+        pick.map((f) => `"${f.id}"`).join(", ")
+      }): choose one with --stage`,
+    );
+  }
+  const { id, output } = pick[0]!;
+  const dir = `${pipeline.root}/out/${pipeline.name}/${id}/${output}`;
+  try {
+    await Deno.stat(`${dir}/config.json`);
+  } catch {
+    throw new UserError(
+      `No trained model at "${relative(Deno.cwd(), dir)}": run the pipeline first: ` +
+        `deno task run ${target}`,
+    );
+  }
+  return dir;
+}
+
+async function readTexts(flags: PredictFlags): Promise<string[]> {
+  const texts = [...flags.texts];
+  if (flags.file !== undefined) {
+    let content: string;
+    try {
+      content = flags.file === "-"
+        ? await new Response(Deno.stdin.readable).text()
+        : await Deno.readTextFile(flags.file);
+    } catch (error) {
+      throw new UserError(`Cannot read "${flags.file}": ${(error as Error).message}`);
+    }
+    texts.push(...content.split(/\r?\n/).filter((l) => l.trim() !== ""));
+  }
+  return texts;
+}
+
+/**
+ * A readable table of one text's entities.
+ *
+ * @param text The input text.
+ * @param entities Its entities.
+ * @returns Lines without a trailing newline.
+ */
+export function formatTable(text: string, entities: readonly PredictedEntity[]): string {
+  const lines = [text];
+  if (entities.length === 0) return [...lines, "  (no entities)"].join("\n");
+  const rows = [
+    ["text", "label", "start", "end", "score"],
+    ...entities.map((e) => [e.text, e.label, String(e.start), String(e.end), e.score.toFixed(3)]),
+  ];
+  // Hangul and other wide characters take two columns in a terminal.
+  const width = (s: string) =>
+    [...s].reduce(
+      (w, ch) => w + (/[\u1100-\u115f\u2e80-\ua4cf\uac00-\ud7a3\uff00-\uff60]/.test(ch) ? 2 : 1),
+      0,
+    );
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => width(r[c]!))));
+  for (const r of rows) {
+    lines.push(
+      "  " + r.map((cell, c) => cell + " ".repeat(widths[c]! - width(cell))).join("  ").trimEnd(),
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Runs `predict`.
+ *
+ * @param args Arguments after `predict`.
+ * @returns The exit code (0).
+ * @throws {UserError} On a bad argument, a missing model or an unreadable input file.
+ */
+export async function predictCommand(args: string[]): Promise<number> {
+  const flags = parse(args);
+  if (flags.target === undefined) throw new UserError(`Missing model directory\n${USAGE}`);
+  const texts = await readTexts(flags);
+  if (texts.length === 0) {
+    throw new UserError(`No text to predict: give "text" or --file\n${USAGE}`);
+  }
+  const dir = await resolveModelDir(flags);
+  const { loadPredictor } = await import("./ner/predictor.ts");
+  const { BackendUnavailableError } = await import("./ner/bert/backend.ts");
+  const { CheckpointError } = await import("./ner/checkpoint.ts");
+  const { TokenizerFileError } = await import("./ner/tokenizer/mod.ts");
+  let predictor;
+  try {
+    predictor = await loadPredictor(dir, {
+      backend: flags.backend,
+      aggregation: flags.aggregation,
+    });
+  } catch (error) {
+    if (
+      error instanceof BackendUnavailableError || error instanceof CheckpointError ||
+      error instanceof TokenizerFileError
+    ) {
+      throw new UserError((error as Error).message, { cause: error });
+    }
+    throw error;
+  }
+  try {
+    const results = await predictor.predict(texts);
+    const out: string[] = [];
+    texts.forEach((text, i) => {
+      const entities = results[i]!;
+      out.push(
+        flags.json
+          ? JSON.stringify({
+            text,
+            entities: entities.map((e) => ({
+              start: e.start,
+              end: e.end,
+              label: e.label,
+              text: e.text,
+              score: Math.round(e.score * 1e4) / 1e4,
+            })),
+          })
+          : formatTable(text, entities) + "\n",
+      );
+    });
+    console.log(out.join("\n"));
+  } finally {
+    predictor.dispose();
+  }
+  return 0;
+}

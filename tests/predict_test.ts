@@ -1,0 +1,261 @@
+import assert from "node:assert/strict";
+import { aggregateEntities } from "../ner/predict_entities.ts";
+import { formatTable, predictCommand } from "../predict.ts";
+import { loadPipeline } from "../runner/config.ts";
+import { runPipeline } from "../runner/execute.ts";
+import { UserError } from "../runner/errors.ts";
+import { builtinStages } from "../stages/mod.ts";
+import { memoryReporter } from "./_engine_helpers.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const TINY = `${ROOT}tests/testdata/hf_tiny`;
+const LABELS = ["O", "B-PS", "I-PS", "B-LC", "I-LC"];
+
+/** Probability rows for pieces: each entry is [class, probability]; the rest is spread. */
+function probs(rows: [number, number][]): number[] {
+  return rows.flatMap(([c, p]) =>
+    LABELS.map((_, i) => (i === c ? p : (1 - p) / (LABELS.length - 1)))
+  );
+}
+
+Deno.test("word-pieces merge into whole entities: first-piece tags, B-/I- grouping, spans over continuation pieces, mean score", () => {
+  const text = "Leo Smithson went to New Yorkshire today";
+  //            0   4       12   17 20  24        34
+  const window = {
+    offsets: [null, [0, 3], [4, 9], [9, 12], [13, 17], [18, 20], [21, 24], [25, 29], [29, 34], [
+      35,
+      40,
+    ], null] as ([number, number] | null)[],
+    wordStart: [false, true, true, false, true, true, true, true, false, true, false],
+  };
+  const p = probs([
+    [0, 1], // [CLS]
+    [1, 0.9], // Leo B-PS
+    [2, 0.7], // Smith I-PS
+    [0, 0.99], // ##son: its own prediction does not matter
+    [0, 0.8], // went
+    [0, 0.8], // to
+    [3, 0.6], // New B-LC
+    [4, 0.5], // York I-LC
+    [1, 0.9], // ##shire
+    [0, 0.9], // today
+    [0, 1], // [SEP]
+  ]);
+  const entities = aggregateEntities(text, window, p, LABELS);
+  assert.deepEqual(entities.map((e) => [e.text, e.label, e.start, e.end]), [
+    ["Leo Smithson", "PS", 0, 12],
+    ["New Yorkshire", "LC", 21, 34],
+  ]);
+  assert.ok(Math.abs(entities[0]!.score - 0.8) < 1e-9);
+  assert.ok(Math.abs(entities[1]!.score - 0.55) < 1e-9);
+  // Piece-level ("simple") aggregation follows each piece's own tag instead.
+  const simple = aggregateEntities(text, window, p, LABELS, "simple");
+  assert.deepEqual(simple.map((e) => e.text), ["Leo Smith", "New York", "shire"]);
+});
+
+Deno.test("entity grouping follows conlleval: I- after O starts one, a type change splits, B- splits", () => {
+  const text = "a b c d e";
+  const window = {
+    offsets: [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]] as [number, number][],
+    wordStart: [true, true, true, true, true],
+  };
+  const p = probs([[2, 0.9], [4, 0.9], [3, 0.9], [3, 0.9], [0, 0.9]]);
+  const entities = aggregateEntities(text, window, p, LABELS);
+  assert.deepEqual(entities.map((e) => [e.text, e.label]), [["a", "PS"], ["b", "LC"], ["c", "LC"], [
+    "d",
+    "LC",
+  ]]);
+  assert.throws(() => aggregateEntities(text, window, p.slice(1), LABELS), RangeError);
+});
+
+Deno.test("the table lists text, label, start, end and score", () => {
+  const table = formatTable("서울에 갔다", [
+    { start: 0, end: 3, label: "LC", text: "서울에", score: 0.98765 },
+  ]);
+  assert.equal(
+    table,
+    "서울에 갔다\n  text    label  start  end  score\n  서울에  LC     0      3    0.988",
+  );
+  assert.equal(formatTable("x", []), "x\n  (no entities)");
+});
+
+async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string }> {
+  const lines: string[] = [];
+  const original = console.log;
+  console.log = (...a: unknown[]) => void lines.push(a.join(" "));
+  try {
+    return { code: await fn(), out: lines.join("\n") };
+  } finally {
+    console.log = original;
+  }
+}
+
+/** A small project with pipelines/ner-pretrained.yaml and 80 sentences of the sample corpus. */
+async function pretrainedProject(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ner-pretrained-" });
+  await Deno.writeTextFile(`${dir}/deno.json`, "{}\n");
+  await Deno.mkdir(`${dir}/pipelines`);
+  await Deno.copyFile(
+    `${ROOT}pipelines/ner-pretrained.yaml`,
+    `${dir}/pipelines/ner-pretrained.yaml`,
+  );
+  const blocks = (await Deno.readTextFile(`${ROOT}data/sample/train.txt`)).split(/\n\n+/);
+  await Deno.mkdir(`${dir}/data/sample`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/data/sample/train.txt`,
+    blocks.slice(0, 64).join("\n\n") + "\n\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/data/sample/validation.txt`,
+    blocks.slice(64, 80).join("\n\n") + "\n\n",
+  );
+  return dir;
+}
+
+Deno.test({
+  name:
+    "pipelines/ner-pretrained.yaml fine-tunes a local HF checkpoint end to end, and predict reads its model",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await pretrainedProject();
+    const file = `${dir}/pipelines/ner-pretrained.yaml`;
+    const sets = [
+      `vars.checkpoint=${TINY}`,
+      "stages.train.with.epochs=1",
+      "stages.train.with.backend=wasm",
+    ];
+    try {
+      // Before the run, predict says how to get a model.
+      const early = await predictCommand([file, "Leo Smith", ...sets.flatMap((s) => ["--set", s])])
+        .then(() => null, (e) => e);
+      assert.ok(early instanceof UserError);
+      assert.match(
+        early.message,
+        /^No trained model at ".*out\/ner-pretrained\/train\/model": run the pipeline first: deno task run /,
+      );
+
+      const pipeline = await loadPipeline(file, {
+        registry: builtinStages(),
+        sets,
+        cacheDir: false,
+      });
+      const lines: string[] = [];
+      const summary = await runPipeline(pipeline, { reporter: memoryReporter(lines) });
+      for (const s of summary.stages) assert.equal(s.status, "ran", `${s.id}: ${s.error}`);
+      const log = lines.join("\n");
+      assert.match(
+        log,
+        /\[train\] classifier newly initialised .*: the checkpoint's classifier has 5 labels \(weight \[5,16\]\), the task has 13/,
+      );
+      assert.match(
+        log,
+        /\[train\] unexpected keys, ignored: bert\.embeddings\.position_ids, bert\.pooler\.dense\.bias, bert\.pooler\.dense\.weight/,
+      );
+      assert.match(log, /\[train\] BERT L2 H16 A2 I32, 13 labels, vocabulary 875/);
+      const model = `${dir}/out/ner-pretrained/train/model`;
+      assert.equal(
+        await Deno.readTextFile(`${model}/vocab.txt`),
+        await Deno.readTextFile(`${TINY}/vocab.txt`),
+      );
+      const config = JSON.parse(await Deno.readTextFile(`${model}/config.json`));
+      assert.equal(Object.keys(config.id2label).length, 13);
+      const metrics = JSON.parse(
+        await Deno.readTextFile(`${dir}/out/ner-pretrained/validate/metrics.json`),
+      );
+      assert.ok(metrics.f1 >= 0 && metrics.f1 <= 1);
+
+      // predict with the pipeline file finds train's model; JSON lines, spans that slice the text.
+      const texts = [
+        "Leo Smith flew to Lagos on May 13, 2013.",
+        "차순자는 새솔통신 앞에서 민수빈을 기다렸다.",
+      ];
+      const { code, out } = await capture(() =>
+        predictCommand([
+          file,
+          ...texts,
+          "--json",
+          "--backend",
+          "cpu",
+          ...sets.flatMap((s) => ["--set", s]),
+        ])
+      );
+      assert.equal(code, 0);
+      const results = out.split("\n").map((l) => JSON.parse(l));
+      assert.deepEqual(results.map((r) => r.text), texts);
+      for (const r of results) {
+        for (const e of r.entities) {
+          assert.equal(r.text.slice(e.start, e.end), e.text);
+          assert.ok(e.score > 0 && e.score <= 1);
+          assert.match(e.label, /^(DT|LC|OG|PS|QT|TI)$/);
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "predict with a model the NER pipeline trained finds English and Korean entities, in windows for long texts",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "ner-predict-" });
+    try {
+      const sets = [
+        "stages.train.with.epochs=3",
+        "stages.train.with.backend=wasm",
+        "stages.train.with.learning_rate=0.005",
+        "stages.train.with.layers=1",
+        "stages.train.with.hidden=32",
+        "stages.train.with.intermediate=64",
+        "stages.train.with.dropout=0",
+        "stages.preprocess-input.with.tokenizer.learn.vocab_size=1500",
+      ];
+      const pipeline = await loadPipeline(`${ROOT}pipelines/ner.yaml`, {
+        registry: builtinStages(),
+        sets,
+        cacheDir: false,
+      });
+      const summary = await runPipeline(pipeline, {
+        reporter: memoryReporter(),
+        cacheDir: `${dir}/cache`,
+        outDir: `${dir}/out`,
+      });
+      for (const s of summary.stages) assert.notEqual(s.status, "failed", `${s.id}: ${s.error}`);
+      const model = `${dir}/out/ner/train/model`;
+      const english = "A film by director Leo Smith opens on April 10.";
+      const korean = "차순자는 18시 45분에 새솔통신 앞에서 민수빈을 기다렸다.";
+      // Long enough for several windows of 128 pieces.
+      const long = Array.from({ length: 30 }, () => english).join(" ");
+      await Deno.writeTextFile(`${dir}/input.txt`, `${english}\n\n${korean}\n${long}\n`);
+      const { out } = await capture(() =>
+        predictCommand([model, "--file", `${dir}/input.txt`, "--json", "--backend", "wasm"])
+      );
+      const results = out.split("\n").map((l) => JSON.parse(l));
+      assert.equal(results.length, 3);
+      const found = (i: number) =>
+        results[i].entities.map((e: { text: string; label: string }) => `${e.label}:${e.text}`);
+      assert.ok(found(0).includes("PS:Leo Smith"), found(0).join(" "));
+      assert.ok(found(0).includes("DT:April 10"), found(0).join(" "));
+      assert.ok(found(1).includes("PS:차순자는"), found(1).join(" "));
+      assert.ok(found(1).includes("OG:새솔통신"), found(1).join(" "));
+      // Windows cover the whole text: entities are found near its end too.
+      const people = results[2].entities.filter((e: { text: string }) => e.text === "Leo Smith");
+      assert.ok(people.length >= 10, `${people.length} of 30 "Leo Smith" found in the long text`);
+      assert.ok(people.some((e: { start: number }) => e.start > long.length * 0.9));
+      for (const e of results[2].entities) assert.equal(long.slice(e.start, e.end), e.text);
+
+      const table = await capture(() => predictCommand([model, english, "--backend", "wasm"]));
+      assert.match(
+        table.out,
+        /^A film by director Leo Smith opens on April 10\.\n {2}text +label +start +end +score\n/,
+      );
+      assert.match(table.out, /\n {2}Leo Smith +PS +19 +28 +[01]\.\d{3}\n/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
