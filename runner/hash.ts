@@ -175,10 +175,13 @@ export async function listFiles(dir: string): Promise<string[]> {
 const STATIC =
   /(?:^|[;\n}])\s*(import|export)\s+(type\s+)?(?:[\w*{}\s,$]+?\s+from\s+)?["']([^"']+)["']/g;
 const DYNAMIC = /\bimport\s*\(\s*["']([^"']+)["']\s*[,)]/g;
+/** A module loaded by URL, e.g. a worker: `new URL("./worker.ts", import.meta.url)`. */
+const URL_REF = /\bnew\s+URL\s*\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta\.url\s*\)/g;
 
 /**
- * The project files a module depends on: itself and every local module it imports, statically
- * or with a literal dynamic import, transitively. Type-only imports are left out.
+ * The project files a module depends on: itself and every local module it imports, statically,
+ * with a literal dynamic import or as `new URL("./x.ts", import.meta.url)` (workers),
+ * transitively. Type-only imports are left out.
  *
  * @param moduleUrl `import.meta.url` of the module.
  * @param root The project root; files outside it are left out.
@@ -204,6 +207,7 @@ export async function moduleFiles(moduleUrl: string, root: string): Promise<stri
     const specifiers: string[] = [];
     for (const m of text.matchAll(STATIC)) if (!m[2]) specifiers.push(m[3]!);
     for (const m of text.matchAll(DYNAMIC)) specifiers.push(m[1]!);
+    for (const m of text.matchAll(URL_REF)) specifiers.push(m[1]!);
     for (const spec of specifiers) {
       if (spec.startsWith("./") || spec.startsWith("../")) {
         queue.push(resolve(dirname(path), spec));

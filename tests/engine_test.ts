@@ -222,3 +222,29 @@ Deno.test("a remembered check is not trusted once a file it named is gone", asyn
     /File "data.txt" does not exist/,
   );
 });
+
+Deno.test("a stage's code is its module and what it imports, loads or starts as a worker", async () => {
+  const { moduleFiles } = await import("../runner/hash.ts");
+  const dir = await project({
+    "a.ts": [
+      'import { b } from "./b.ts";',
+      'import type { E } from "./e.ts";',
+      'export const c = () => import("./c.ts");',
+      'export const w = () => new Worker(new URL("./d.ts", import.meta.url), { type: "module" });',
+      'import "npm:left-pad";',
+    ].join("\n"),
+    "b.ts": 'export { x as b } from "./f.ts";',
+    "c.ts": "",
+    "d.ts": "",
+    "e.ts": "export type E = 1;",
+    "f.ts": "export const x = 1;",
+  });
+  const files = await moduleFiles(`file://${dir}/a.ts`, dir);
+  assert.deepEqual(files.map((f) => f.slice(dir.length + 1)), [
+    "a.ts",
+    "b.ts",
+    "c.ts",
+    "d.ts",
+    "f.ts",
+  ]);
+});

@@ -1,0 +1,290 @@
+/**
+ * Fused element loops for BERT training, run as tfjs kernels on backends
+ * whose tensors live in host memory (wasm, cpu). Other backends (WebGPU) use
+ * the composite tf-op versions in `_ops.ts`.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Kernel names. */
+export const GELU_KERNEL = "BertGelu";
+export const GELU_GRAD_KERNEL = "BertGeluGrad";
+export const LAYER_NORM_KERNEL = "BertLayerNorm";
+export const LAYER_NORM_GRAD_KERNEL = "BertLayerNormGrad";
+export const COL_SUM_KERNEL = "BertColSum";
+
+const SQRT1_2 = Math.SQRT1_2;
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/** erf in float64: Taylor series below 2, continued fraction above (|error| < 1e-14). */
+function erf64(z: number): number {
+  const a = Math.abs(z);
+  let r: number;
+  if (a < 2) {
+    let term = a;
+    let sum = a;
+    for (let n = 1; n < 60; n++) {
+      term *= (-a * a) / n;
+      sum += term / (2 * n + 1);
+    }
+    r = (2 / Math.sqrt(Math.PI)) * sum;
+  } else {
+    let f = a;
+    for (let k = 80; k >= 1; k--) f = a + (k / 2) / f;
+    r = 1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
+  }
+  return z < 0 ? -r : r;
+}
+
+// Tables of the normal CDF Phi and density phi on [-8, 8] (step 1/64), read
+// with cubic Hermite interpolation using the exact derivatives (Phi' = phi,
+// phi' = -x phi): error below 1e-9, branch-free, several times faster than
+// Math.exp in V8. Outside [-8, 8] the float32 values are 0 or 1 anyway.
+const STEPS = 64;
+const XMAX = 8;
+const NODES = 2 * XMAX * STEPS + 1;
+const LAST = NODES - 1 - 1e-9;
+const CDF = new Float64Array(NODES + 1);
+const PDF = new Float64Array(NODES + 1);
+const DCDF = new Float64Array(NODES + 1);
+const DPDF = new Float64Array(NODES + 1);
+for (let i = 0; i <= NODES; i++) {
+  const x = i / STEPS - XMAX;
+  CDF[i] = 0.5 * (1 + erf64(x * SQRT1_2));
+  PDF[i] = INV_SQRT_2PI * Math.exp(-0.5 * x * x);
+  DCDF[i] = PDF[i]! / STEPS;
+  DPDF[i] = (-x * PDF[i]!) / STEPS;
+}
+
+/** The standard normal CDF, `0.5 (1 + erf(x / sqrt 2))`. */
+export function normalCdf(x: number): number {
+  const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
+  const i = p | 0;
+  const t = p - i;
+  const t2 = t * t;
+  const t3 = t2 * t;
+  return (2 * t3 - 3 * t2 + 1) * CDF[i]! + (t3 - 2 * t2 + t) * DCDF[i]! +
+    (3 * t2 - 2 * t3) * CDF[i + 1]! + (t3 - t2) * DCDF[i + 1]!;
+}
+
+/** The standard normal density. */
+export function normalPdf(x: number): number {
+  const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
+  const i = p | 0;
+  const t = p - i;
+  const t2 = t * t;
+  const t3 = t2 * t;
+  return (2 * t3 - 3 * t2 + 1) * PDF[i]! + (t3 - 2 * t2 + t) * DPDF[i]! +
+    (3 * t2 - 2 * t3) * PDF[i + 1]! + (t3 - t2) * DPDF[i + 1]!;
+}
+
+/** y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)). */
+export function geluLoop(u: Float32Array, y: Float32Array): void {
+  for (let i = 0; i < u.length; i++) {
+    const x = u[i]!;
+    y[i] = x * normalCdf(x);
+  }
+}
+
+/** du = dy (Phi(u) + u phi(u)). */
+export function geluGradLoop(dy: Float32Array, u: Float32Array, du: Float32Array): void {
+  for (let k = 0; k < u.length; k++) {
+    const x = u[k]!;
+    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
+    const i = p | 0;
+    const t = p - i;
+    const t2 = t * t;
+    const t3 = t2 * t;
+    const h00 = 2 * t3 - 3 * t2 + 1;
+    const h10 = t3 - 2 * t2 + t;
+    const h01 = 3 * t2 - 2 * t3;
+    const h11 = t3 - t2;
+    const cdf = h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!;
+    const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
+    du[k] = dy[k]! * (cdf + x * pdf);
+  }
+}
+
+/** LayerNorm over rows of `[rows, h]`; writes y, xhat and rstd (one per row). */
+export function layerNormLoop(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  h: number,
+  eps: number,
+  y: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+): void {
+  const rows = x.length / h;
+  for (let r = 0; r < rows; r++) {
+    const o = r * h;
+    let mean = 0;
+    for (let j = 0; j < h; j++) mean += x[o + j]!;
+    mean /= h;
+    let v = 0;
+    for (let j = 0; j < h; j++) {
+      const d = x[o + j]! - mean;
+      v += d * d;
+    }
+    const rs = 1 / Math.sqrt(v / h + eps);
+    rstd[r] = rs;
+    for (let j = 0; j < h; j++) {
+      const xh = (x[o + j]! - mean) * rs;
+      xhat[o + j] = xh;
+      y[o + j] = xh * gamma[j]! + beta[j]!;
+    }
+  }
+}
+
+/** LayerNorm backward; writes dx, and dgamma/dbeta (zeroed here). */
+export function layerNormGradLoop(
+  dy: Float32Array,
+  xhat: Float32Array,
+  rstd: Float32Array,
+  gamma: Float32Array,
+  h: number,
+  dx: Float32Array,
+  dgamma: Float32Array,
+  dbeta: Float32Array,
+): void {
+  const rows = dy.length / h;
+  dgamma.fill(0);
+  dbeta.fill(0);
+  for (let r = 0; r < rows; r++) {
+    const o = r * h;
+    let m1 = 0;
+    let m2 = 0;
+    for (let j = 0; j < h; j++) {
+      const g = dy[o + j]!;
+      const xh = xhat[o + j]!;
+      const dxh = g * gamma[j]!;
+      m1 += dxh;
+      m2 += dxh * xh;
+      dgamma[j]! += g * xh;
+      dbeta[j]! += g;
+    }
+    m1 /= h;
+    m2 /= h;
+    const rs = rstd[r]!;
+    for (let j = 0; j < h; j++) {
+      dx[o + j] = (dy[o + j]! * gamma[j]! - m1 - xhat[o + j]! * m2) * rs;
+    }
+  }
+}
+
+/** Column sums of `[rows, cols]`. */
+export function colSumLoop(x: Float32Array, cols: number, out: Float32Array): void {
+  out.fill(0);
+  const rows = x.length / cols;
+  for (let r = 0; r < rows; r++) {
+    const o = r * cols;
+    for (let j = 0; j < cols; j++) out[j]! += x[o + j]!;
+  }
+}
+
+/** Access to host memory of a backend's tensors. */
+interface HostAccess {
+  /** Allocates outputs, then returns views of the inputs and outputs (in that order). */
+  run(
+    backend: unknown,
+    inputs: tf.TensorInfo[],
+    outShapes: number[][],
+  ): { ins: Float32Array[]; outs: Float32Array[]; infos: tf.TensorInfo[] };
+}
+
+interface WasmLike {
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+interface CpuLike {
+  data: { get(id: object): { values: unknown } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo;
+}
+
+const wasmAccess: HostAccess = {
+  run(backend, inputs, outShapes) {
+    const b = backend as WasmLike;
+    // Allocate first: heap growth would detach views taken earlier.
+    const infos = outShapes.map((s) => b.makeOutput(s, "float32"));
+    return {
+      ins: inputs.map((t) => b.typedArrayFromHeap(t)),
+      outs: infos.map((t) => b.typedArrayFromHeap(t)),
+      infos,
+    };
+  },
+};
+
+const cpuAccess: HostAccess = {
+  run(backend, inputs, outShapes) {
+    const b = backend as CpuLike;
+    const outs = outShapes.map((s) => new Float32Array(s.reduce((a, c) => a * c, 1)));
+    return {
+      ins: inputs.map((t) => b.data.get(t.dataId).values as Float32Array),
+      outs,
+      infos: outs.map((o, i) => b.makeTensorInfo(outShapes[i]!, "float32", o)),
+    };
+  },
+};
+
+const registered = new Set<string>();
+
+/**
+ * Registers the fused kernels for `wasm` or `cpu` (idempotent).
+ *
+ * @param backendName The backend whose tensors are host memory.
+ */
+export function registerJsKernels(backendName: "wasm" | "cpu"): void {
+  if (registered.has(backendName)) return;
+  registered.add(backendName);
+  const access = backendName === "wasm" ? wasmAccess : cpuAccess;
+  const reg = (name: string, fn: tf.KernelFunc) =>
+    tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn });
+  reg(GELU_KERNEL, ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const { ins, outs, infos } = access.run(backend, [x], [x.shape]);
+    geluLoop(ins[0]!, outs[0]!);
+    return infos[0]!;
+  });
+  reg(GELU_GRAD_KERNEL, ({ inputs, backend }) => {
+    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
+    const { ins, outs, infos } = access.run(backend, [dy, x], [x.shape]);
+    geluGradLoop(ins[0]!, ins[1]!, outs[0]!);
+    return infos[0]!;
+  });
+  reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
+    const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+    const eps = (attrs as unknown as { eps: number }).eps;
+    const h = x!.shape[x!.shape.length - 1]!;
+    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const { ins, outs, infos } = access.run(backend, [x!, gamma!, beta!], [x!.shape, x!.shape, [
+      rows,
+      1,
+    ]]);
+    layerNormLoop(ins[0]!, ins[1]!, ins[2]!, h, eps, outs[0]!, outs[1]!, outs[2]!);
+    return infos;
+  });
+  reg(LAYER_NORM_GRAD_KERNEL, ({ inputs, backend }) => {
+    const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;
+    const h = dy!.shape[dy!.shape.length - 1]!;
+    const { ins, outs, infos } = access.run(backend, [dy!, xhat!, rstd!, gamma!], [dy!.shape, [h], [
+      h,
+    ]]);
+    layerNormGradLoop(ins[0]!, ins[1]!, ins[2]!, ins[3]!, h, outs[0]!, outs[1]!, outs[2]!);
+    return infos;
+  });
+  reg(COL_SUM_KERNEL, ({ inputs, backend }) => {
+    const { x } = inputs as { x: tf.TensorInfo };
+    const cols = x.shape[x.shape.length - 1]!;
+    const { ins, outs, infos } = access.run(backend, [x], [[cols]]);
+    colSumLoop(ins[0]!, cols, outs[0]!);
+    return infos[0]!;
+  });
+}
+
+/** Whether the active backend has a kernel. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}

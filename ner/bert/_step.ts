@@ -1,0 +1,174 @@
+/**
+ * One training step split across replicas (data parallelism): each replica
+ * computes the gradients of its part of the batch; every replica then sums
+ * all parts in the same order and applies the same AdamW update, so the
+ * replicas stay identical.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type AdamW, clipScale, globalNorm } from "./adamw.ts";
+import { lossTarget } from "./loss.ts";
+import { batchTensors, type BertModel } from "./model.ts";
+
+/** Name of the word-embedding table, whose gradient travels as rows. */
+export const WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight";
+
+/** A padded batch (the trainer's `Batch`). */
+export interface StepBatch {
+  ids: Int32Array;
+  mask: Int32Array | Uint8Array;
+  labels: Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Number of positions whose label is not -100. */
+export function labelCount(labels: Int32Array): number {
+  let n = 0;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== -100) n++;
+  return n;
+}
+
+/**
+ * Splits a batch into `n` row ranges (sentences), each trimmed to its own
+ * longest row; a part with no rows is `null`.
+ */
+export function splitBatch(batch: StepBatch, n: number): (StepBatch | null)[] {
+  const { batchSize: B, seqLen: T } = batch;
+  const out: (StepBatch | null)[] = [];
+  for (let r = 0; r < n; r++) {
+    const start = Math.round((r * B) / n);
+    const end = Math.round(((r + 1) * B) / n);
+    if (end <= start) {
+      out.push(null);
+      continue;
+    }
+    let len = 1;
+    for (let b = start; b < end; b++) {
+      for (let t = T - 1; t >= len; t--) {
+        const i = b * T + t;
+        if (batch.mask[i] || batch.labels[i] !== -100) {
+          len = t + 1;
+          break;
+        }
+      }
+    }
+    const rows = end - start;
+    const ids = new Int32Array(rows * len);
+    const mask = new Int32Array(rows * len);
+    const labels = new Int32Array(rows * len);
+    for (let b = 0; b < rows; b++) {
+      const src = (start + b) * T;
+      ids.set(batch.ids.subarray(src, src + len), b * len);
+      labels.set(batch.labels.subarray(src, src + len), b * len);
+      for (let t = 0; t < len; t++) mask[b * len + t] = batch.mask[src + t] ? 1 : 0;
+    }
+    out.push({ ids, mask, labels, batchSize: rows, seqLen: len });
+  }
+  return out;
+}
+
+/** The gradients of one part, on the device (a type alias, so `tf.tidy` can return it). */
+export type PartGradients = {
+  /** This part's share of the batch loss. */
+  loss: tf.Scalar;
+  /** All gradients but the word embeddings', in spec order (internal layout). */
+  grads: tf.Tensor[];
+  /** Gradient of each looked-up embedding row, `[positions, hidden]`. */
+  rows: tf.Tensor2D;
+  /** Token id of each row. */
+  ids: tf.Tensor1D;
+};
+
+/** The gradients of one part, on the host (for messages). */
+export interface HostGradients {
+  loss: number;
+  grads: Float32Array[];
+  rows: Float32Array;
+  ids: Int32Array;
+}
+
+/**
+ * Computes a part's gradients. Call inside `tf.tidy`.
+ *
+ * @param denominator Labelled positions of the whole batch (the loss is a mean over it).
+ */
+export function partGradients(
+  model: BertModel,
+  part: StepBatch,
+  numLabels: number,
+  denominator: number,
+  seed: number,
+): PartGradients {
+  const input = batchTensors(part);
+  const target = tf.tensor2d(lossTarget(part.labels, numLabels, denominator).target, [
+    part.batchSize * part.seqLen,
+    numLabels,
+  ]);
+  const { loss, grads, embeddingRows } = model.lossAndGradients(
+    input,
+    target,
+    { training: true, seed },
+    true,
+  );
+  const list = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS).map((s) => grads.get(s.name)!);
+  return { loss, grads: list, rows: embeddingRows!, ids: input.ids };
+}
+
+/** Reads a part's gradients to the host. */
+export async function downloadGradients(g: PartGradients, ids: Int32Array): Promise<HostGradients> {
+  const [loss, rows, ...grads] = await Promise.all([
+    g.loss.data(),
+    g.rows.data(),
+    ...g.grads.map((t) => t.data()),
+  ]);
+  return { loss: loss[0]!, rows: rows as Float32Array, grads: grads as Float32Array[], ids };
+}
+
+/** Disposes a part's tensors. */
+export function disposeGradients(g: PartGradients): void {
+  tf.dispose([g.loss, g.rows, g.ids, ...g.grads]);
+}
+
+/** Uploads host gradients. Call inside `tf.tidy`. */
+export function uploadGradients(
+  model: BertModel,
+  h: HostGradients,
+): Omit<PartGradients, "loss"> {
+  const specs = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS);
+  const hidden = model.config.hidden_size;
+  return {
+    grads: specs.map((s, i) => tf.tensor(h.grads[i]!, model.params.get(s.name)!.shape, "float32")),
+    rows: tf.tensor2d(h.rows, [h.ids.length, hidden]),
+    ids: tf.tensor1d(h.ids, "int32"),
+  };
+}
+
+/**
+ * Sums the parts (in the given order), clips and applies AdamW. Call inside
+ * `tf.tidy`.
+ *
+ * @returns The global gradient norm before clipping.
+ */
+export function applyParts(
+  model: BertModel,
+  optimizer: AdamW,
+  parts: Omit<PartGradients, "loss">[],
+  lr: number,
+  maxGradNorm: number,
+): tf.Scalar {
+  const specs = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS);
+  const grads = new Map<string, tf.Tensor>();
+  specs.forEach((s, i) => {
+    let g = parts[0]!.grads[i]!;
+    for (let p = 1; p < parts.length; p++) g = tf.add(g, parts[p]!.grads[i]!);
+    grads.set(s.name, g);
+  });
+  const rows = parts.length === 1 ? parts[0]!.rows : tf.concat(parts.map((p) => p.rows));
+  const ids = parts.length === 1 ? parts[0]!.ids : tf.concat(parts.map((p) => p.ids));
+  grads.set(WORD_EMBEDDINGS, tf.unsortedSegmentSum(rows, ids, model.config.vocab_size));
+  const norm = globalNorm([...grads.values()]);
+  optimizer.applyGradients(grads, lr, clipScale(norm, maxGradNorm));
+  return norm;
+}

@@ -1,0 +1,208 @@
+/**
+ * AdamW with decoupled weight decay (as `torch.optim.AdamW`) and global-norm
+ * gradient clipping (as `torch.nn.utils.clip_grad_norm_`).
+ *
+ * Defaults follow Hugging Face `TrainingArguments`: betas 0.9 / 0.999,
+ * epsilon 1e-8. Weight decay skips biases and LayerNorm weights (decided by
+ * parameter name, see {@link usesWeightDecay}).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { usesWeightDecay } from "./init.ts";
+import { ADAMW_KERNEL } from "./_adamw_kernel.ts";
+
+/** Hyper-parameters of {@link AdamW}. */
+export interface AdamWOptions {
+  weightDecay: number;
+  /** Default 0.9. */
+  beta1?: number;
+  /** Default 0.999. */
+  beta2?: number;
+  /** Default 1e-8. */
+  epsilon?: number;
+}
+
+/**
+ * Global L2 norm of a set of gradients, as a scalar tensor.
+ *
+ * @param grads The gradients.
+ * @returns `sqrt(sum of squares)` over all of them.
+ */
+export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => {
+    if (grads.length === 0) return tf.scalar(0);
+    let sums: tf.Tensor[] = grads.map((g) => tf.sum(tf.square(g)));
+    // A tree of pairwise adds: tfjs-webgpu 4.22's AddN returns wrong sums here.
+    while (sums.length > 1) {
+      const next: tf.Tensor[] = [];
+      for (let i = 0; i < sums.length; i += 2) {
+        next.push(i + 1 < sums.length ? tf.add(sums[i]!, sums[i + 1]!) : sums[i]!);
+      }
+      sums = next;
+    }
+    return tf.sqrt(sums[0]!) as tf.Scalar;
+  });
+}
+
+/**
+ * The factor `clip_grad_norm_` multiplies gradients by:
+ * `min(1, maxNorm / (norm + 1e-6))`.
+ *
+ * @param norm Global norm before clipping.
+ * @param maxNorm Largest allowed norm; `<= 0` or non-finite disables clipping.
+ * @returns A scalar tensor.
+ */
+export function clipScale(norm: tf.Scalar, maxNorm: number): tf.Scalar {
+  return tf.tidy(() => {
+    if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) return tf.onesLike(norm);
+    return tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))) as tf.Scalar;
+  });
+}
+
+/**
+ * Clips gradients to a global norm.
+ *
+ * @param grads Gradients (not modified).
+ * @param maxNorm Largest allowed global norm.
+ * @returns Clipped gradients and the norm before clipping (caller disposes all).
+ */
+export function clipByGlobalNorm(
+  grads: readonly tf.Tensor[],
+  maxNorm: number,
+): { grads: tf.Tensor[]; norm: tf.Scalar } {
+  const norm = globalNorm(grads);
+  const clipped = tf.tidy(() => {
+    const s = clipScale(norm, maxNorm);
+    return grads.map((g) => tf.mul(g, s));
+  });
+  return { grads: clipped, norm };
+}
+
+interface Slot {
+  name: string;
+  param: tf.Variable;
+  m: tf.Variable;
+  v: tf.Variable;
+  decay: boolean;
+}
+
+/**
+ * AdamW over a named set of variables.
+ *
+ * @example
+ * ```ts
+ * import * as tf from "@tensorflow/tfjs-core";
+ * import "@tensorflow/tfjs-backend-cpu";
+ * import { AdamW } from "./adamw.ts";
+ * await tf.setBackend("cpu");
+ * const w = tf.variable(tf.ones([2]));
+ * const opt = new AdamW(new Map([["w", w]]), { weightDecay: 0 });
+ * tf.tidy(() => opt.applyGradients(new Map([["w", tf.ones([2])]]), 0.1));
+ * console.assert(Math.abs((await w.data())[0]! - 0.9) < 1e-5);
+ * opt.dispose();
+ * ```
+ */
+export class AdamW {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly epsilon: number;
+  readonly weightDecay: number;
+  #slots: Slot[] = [];
+  #step = 0;
+
+  /**
+   * @param params Variables by Hugging Face name (the name decides weight decay).
+   * @param opts Hyper-parameters.
+   */
+  constructor(params: Map<string, tf.Variable>, opts: AdamWOptions) {
+    this.beta1 = opts.beta1 ?? 0.9;
+    this.beta2 = opts.beta2 ?? 0.999;
+    this.epsilon = opts.epsilon ?? 1e-8;
+    this.weightDecay = opts.weightDecay;
+    for (const [name, param] of params) {
+      this.#slots.push({
+        name,
+        param,
+        // Inside tidy: the initial tensor is disposed, the variable kept.
+        m: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
+        v: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
+        decay: usesWeightDecay(name),
+      });
+    }
+  }
+
+  /** Number of updates applied so far. */
+  get iterations(): number {
+    return this.#step;
+  }
+
+  /**
+   * Applies one update. Call inside `tf.tidy`.
+   *
+   * @param grads Gradients by parameter name; a parameter without one is skipped
+   *   (as PyTorch skips parameters whose `.grad` is None).
+   * @param lr Learning rate of this step.
+   * @param gradScale Optional factor applied to every gradient (clipping).
+   */
+  applyGradients(grads: Map<string, tf.Tensor>, lr: number, gradScale?: tf.Scalar): void {
+    this.#step++;
+    const t = this.#step;
+    const b1 = this.beta1;
+    const b2 = this.beta2;
+    const bc1 = 1 - Math.pow(b1, t);
+    const bc2 = 1 - Math.pow(b2, t);
+    const stepSize = lr / bc1;
+    const sqrtBc2 = Math.sqrt(bc2);
+    const fused = tf.getKernel(ADAMW_KERNEL, tf.getBackend()) !== undefined;
+    const scaleT = fused ? (gradScale ?? tf.scalar(1)) : undefined;
+    for (const s of this.#slots) {
+      const g0 = grads.get(s.name);
+      if (!g0) continue;
+      const decayFactor = s.decay && this.weightDecay > 0 ? 1 - lr * this.weightDecay : 1;
+      if (fused) {
+        const [p, m, v] = tf.engine().runKernel(ADAMW_KERNEL, {
+          param: s.param,
+          grad: g0,
+          m: s.m,
+          v: s.v,
+          scale: scaleT!,
+        }, {
+          beta1: b1,
+          beta2: b2,
+          epsilon: this.epsilon,
+          decayFactor,
+          stepSize,
+          sqrtBc2,
+        } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+        s.param.assign(p!);
+        s.m.assign(m!);
+        s.v.assign(v!);
+        p!.dispose();
+        m!.dispose();
+        v!.dispose();
+        continue;
+      }
+      tf.tidy(() => {
+        const g = gradScale ? tf.mul(g0, gradScale) : g0;
+        const m = tf.add(tf.mul(s.m, b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(s.v, b2), tf.mul(tf.square(g), 1 - b2));
+        const denom = tf.add(tf.div(tf.sqrt(v), sqrtBc2), this.epsilon);
+        const update = tf.mul(tf.div(m, denom), stepSize);
+        const decayed = decayFactor !== 1 ? tf.mul(s.param, decayFactor) : s.param;
+        s.param.assign(tf.sub(decayed, update));
+        s.m.assign(m);
+        s.v.assign(v);
+      });
+    }
+  }
+
+  /** Frees the moment buffers (not the parameters). */
+  dispose(): void {
+    for (const s of this.#slots) {
+      s.m.dispose();
+      s.v.dispose();
+    }
+    this.#slots = [];
+  }
+}

@@ -1,0 +1,248 @@
+/**
+ * BERT hyper-parameters with Hugging Face field names, and conversion to and
+ * from a `config.json` that PyTorch `transformers` accepts.
+ *
+ * @module
+ */
+
+/** BERT hyper-parameters, named as in Hugging Face `BertConfig`. */
+export interface BertConfig {
+  vocab_size: number;
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  intermediate_size: number;
+  /** Only `"gelu"` (exact erf form) is supported. */
+  hidden_act: "gelu";
+  hidden_dropout_prob: number;
+  attention_probs_dropout_prob: number;
+  max_position_embeddings: number;
+  type_vocab_size: number;
+  layer_norm_eps: number;
+  initializer_range: number;
+  /** Dropout before the classifier; `null` means `hidden_dropout_prob` (as in HF). */
+  classifier_dropout?: number | null;
+  pad_token_id?: number;
+}
+
+/** The small default model: 2 layers, hidden 128, 2 heads, intermediate 512. */
+export const DEFAULT_BERT_CONFIG: Readonly<Omit<BertConfig, "vocab_size">> = {
+  hidden_size: 128,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  intermediate_size: 512,
+  hidden_act: "gelu",
+  hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
+  max_position_embeddings: 512,
+  type_vocab_size: 2,
+  layer_norm_eps: 1e-12,
+  initializer_range: 0.02,
+};
+
+/**
+ * Builds a full config from a vocabulary size and optional overrides.
+ *
+ * @param vocabSize Number of rows of the word-embedding table.
+ * @param overrides Fields that replace the defaults of {@link DEFAULT_BERT_CONFIG}.
+ * @returns A validated config.
+ * @throws {RangeError} When the hidden size is not a multiple of the number of heads.
+ * @example
+ * ```ts
+ * import { makeBertConfig } from "./config.ts";
+ * const c = makeBertConfig(1000, { num_hidden_layers: 1 });
+ * console.assert(c.hidden_size === 128);
+ * ```
+ */
+export function makeBertConfig(vocabSize: number, overrides: Partial<BertConfig> = {}): BertConfig {
+  const config: BertConfig = { ...DEFAULT_BERT_CONFIG, vocab_size: vocabSize, ...overrides };
+  validateBertConfig(config);
+  return config;
+}
+
+/**
+ * Checks the invariants the model relies on.
+ *
+ * @param config The config to check.
+ * @throws {RangeError} On a non-positive size or a hidden size not divisible by the heads.
+ */
+export function validateBertConfig(config: BertConfig): void {
+  for (
+    const key of [
+      "vocab_size",
+      "hidden_size",
+      "num_hidden_layers",
+      "num_attention_heads",
+      "intermediate_size",
+      "max_position_embeddings",
+      "type_vocab_size",
+    ] as const
+  ) {
+    const v = config[key];
+    if (!Number.isInteger(v) || v <= 0) {
+      throw new RangeError(`BERT config "${key}" must be a positive integer: got ${v}`);
+    }
+  }
+  if (config.hidden_size % config.num_attention_heads !== 0) {
+    throw new RangeError(
+      `BERT config "hidden_size" (${config.hidden_size}) must be a multiple of ` +
+        `"num_attention_heads" (${config.num_attention_heads})`,
+    );
+  }
+  if (config.hidden_act !== "gelu") {
+    throw new RangeError(`BERT config "hidden_act" must be "gelu": got "${config.hidden_act}"`);
+  }
+}
+
+/** Dropout rate used before the classifier, following HF's fallback rule. */
+export function classifierDropout(config: BertConfig): number {
+  return config.classifier_dropout ?? config.hidden_dropout_prob;
+}
+
+/**
+ * Builds the `config.json` object of a `BertForTokenClassification` checkpoint.
+ *
+ * @param config Model hyper-parameters.
+ * @param labels Label names in class-index order (e.g. `["O", "B-PS", "I-PS"]`).
+ * @returns A JSON-serialisable object that `from_pretrained` accepts.
+ * @example
+ * ```ts
+ * import { makeBertConfig, toHfConfigJson } from "./config.ts";
+ * const json = toHfConfigJson(makeBertConfig(100), ["O", "B-PS"]);
+ * console.assert((json.id2label as Record<string, string>)["1"] === "B-PS");
+ * ```
+ */
+export function toHfConfigJson(
+  config: BertConfig,
+  labels: readonly string[],
+): Record<string, unknown> {
+  const id2label: Record<string, string> = {};
+  const label2id: Record<string, number> = {};
+  labels.forEach((label, i) => {
+    id2label[String(i)] = label;
+    label2id[label] = i;
+  });
+  return {
+    architectures: ["BertForTokenClassification"],
+    model_type: "bert",
+    attention_probs_dropout_prob: config.attention_probs_dropout_prob,
+    classifier_dropout: config.classifier_dropout ?? null,
+    hidden_act: config.hidden_act,
+    hidden_dropout_prob: config.hidden_dropout_prob,
+    hidden_size: config.hidden_size,
+    id2label,
+    initializer_range: config.initializer_range,
+    intermediate_size: config.intermediate_size,
+    label2id,
+    layer_norm_eps: config.layer_norm_eps,
+    max_position_embeddings: config.max_position_embeddings,
+    num_attention_heads: config.num_attention_heads,
+    num_hidden_layers: config.num_hidden_layers,
+    pad_token_id: config.pad_token_id ?? 0,
+    position_embedding_type: "absolute",
+    torch_dtype: "float32",
+    type_vocab_size: config.type_vocab_size,
+    use_cache: true,
+    vocab_size: config.vocab_size,
+  };
+}
+
+/** Error for a `config.json` that cannot describe a supported BERT. */
+export class BertConfigError extends TypeError {
+  /** The offending field. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(message);
+    this.name = "BertConfigError";
+    this.field = field;
+  }
+}
+
+/**
+ * Reads a Hugging Face BERT `config.json` object.
+ *
+ * @param json The parsed JSON object.
+ * @returns The config and the label names in class-index order (empty when absent).
+ * @throws {BertConfigError} On a missing or ill-typed field or an unsupported model.
+ * @example
+ * ```ts
+ * import { fromHfConfigJson, makeBertConfig, toHfConfigJson } from "./config.ts";
+ * const { labels } = fromHfConfigJson(toHfConfigJson(makeBertConfig(10), ["O", "B-X"]));
+ * console.assert(labels[1] === "B-X");
+ * ```
+ */
+export function fromHfConfigJson(json: unknown): { config: BertConfig; labels: string[] } {
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new BertConfigError("", "BERT config must be a JSON object");
+  }
+  const o = json as Record<string, unknown>;
+  if (o.model_type !== undefined && o.model_type !== "bert") {
+    throw new BertConfigError(
+      "model_type",
+      `Unsupported model type "${String(o.model_type)}": expected "bert"`,
+    );
+  }
+  const num = (key: string, fallback?: number): number => {
+    const v = o[key] ?? fallback;
+    if (typeof v !== "number" || !Number.isFinite(v)) {
+      throw new BertConfigError(
+        key,
+        `BERT config field "${key}" must be a number: got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  };
+  const act = o.hidden_act ?? "gelu";
+  if (act !== "gelu") {
+    throw new BertConfigError(
+      "hidden_act",
+      `Unsupported "hidden_act" "${String(act)}": expected "gelu"`,
+    );
+  }
+  const posType = o.position_embedding_type ?? "absolute";
+  if (posType !== "absolute") {
+    throw new BertConfigError(
+      "position_embedding_type",
+      `Unsupported "position_embedding_type" "${String(posType)}": expected "absolute"`,
+    );
+  }
+  const config: BertConfig = {
+    vocab_size: num("vocab_size"),
+    hidden_size: num("hidden_size", 768),
+    num_hidden_layers: num("num_hidden_layers", 12),
+    num_attention_heads: num("num_attention_heads", 12),
+    intermediate_size: num("intermediate_size", 3072),
+    hidden_act: "gelu",
+    hidden_dropout_prob: num("hidden_dropout_prob", 0.1),
+    attention_probs_dropout_prob: num("attention_probs_dropout_prob", 0.1),
+    max_position_embeddings: num("max_position_embeddings", 512),
+    type_vocab_size: num("type_vocab_size", 2),
+    layer_norm_eps: num("layer_norm_eps", 1e-12),
+    initializer_range: num("initializer_range", 0.02),
+    pad_token_id: num("pad_token_id", 0),
+  };
+  if (o.classifier_dropout !== undefined && o.classifier_dropout !== null) {
+    config.classifier_dropout = num("classifier_dropout");
+  }
+  try {
+    validateBertConfig(config);
+  } catch (e) {
+    throw new BertConfigError("", (e as Error).message);
+  }
+  const labels: string[] = [];
+  const id2label = o.id2label;
+  if (typeof id2label === "object" && id2label !== null) {
+    const entries = Object.entries(id2label as Record<string, unknown>);
+    for (const [k, v] of entries) {
+      const i = Number(k);
+      if (!Number.isInteger(i) || i < 0 || i >= entries.length || typeof v !== "string") {
+        throw new BertConfigError(
+          "id2label",
+          `Bad "id2label" entry ${JSON.stringify(k)}: ${JSON.stringify(v)}`,
+        );
+      }
+      labels[i] = v;
+    }
+  }
+  return { config, labels };
+}

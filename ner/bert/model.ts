@@ -1,0 +1,506 @@
+/**
+ * A BERT token classifier with Hugging Face `BertForTokenClassification`
+ * semantics, written with tfjs-core ops.
+ *
+ * Parameters live in a `Map<string, tf.Variable>` keyed by Hugging Face names.
+ * Dense weights (`*.weight` of linear layers, including `classifier.weight`)
+ * are held transposed, `[in, out]`, so that `x @ W` needs no transpose; the
+ * Hugging Face layout `[out, in]` is restored by {@link BertModel.exportWeights}
+ * and expected by {@link BertModel.fromWeights}.
+ *
+ * Attention masking adds `-1e9` to the scores of padded keys. Hugging Face
+ * adds the most negative float32; either way `exp` underflows to exactly 0,
+ * so padded positions get zero weight and results match.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { type BertConfig, classifierDropout, validateBertConfig } from "./config.ts";
+import { type HostTensor, initWeights, type ParamSpec, paramSpecs } from "./init.ts";
+import {
+  colSum,
+  geluBackward,
+  type GeluCache,
+  geluForward,
+  layerNormBackward,
+  type LayerNormCache,
+  layerNormForward,
+  linear,
+  linearBackward,
+  softmaxBackward,
+} from "./_ops.ts";
+import { mixSeed, Rng } from "./_random.ts";
+
+/** Value added to attention scores of padded keys. */
+export const MASK_NEGATIVE = -1e9;
+
+/** The model input: token ids and attention mask, row-major `[batchSize, seqLen]`. */
+export interface BatchInput {
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  mask: Int32Array | Uint8Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Tensors made from a {@link BatchInput}. */
+export interface BatchTensors {
+  /** Token ids, `[batchSize * seqLen]` int32. */
+  ids: tf.Tensor1D;
+  /** Additive attention mask, `[batchSize, 1, 1, seqLen]`. */
+  maskAdd: tf.Tensor4D;
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Makes the input tensors of a batch (the caller disposes them). */
+export function batchTensors(batch: BatchInput): BatchTensors {
+  const { batchSize, seqLen } = batch;
+  const n = batchSize * seqLen;
+  if (batch.ids.length !== n || batch.mask.length !== n) {
+    throw new RangeError(
+      `Batch arrays must hold batchSize * seqLen = ${n} values: got ids ${batch.ids.length}, mask ${batch.mask.length}`,
+    );
+  }
+  const add = new Float32Array(n);
+  for (let i = 0; i < n; i++) add[i] = batch.mask[i] ? 0 : MASK_NEGATIVE;
+  return {
+    ids: tf.tensor1d(batch.ids, "int32"),
+    maskAdd: tf.tensor4d(add, [batchSize, 1, 1, seqLen]),
+    batchSize,
+    seqLen,
+  };
+}
+
+/** Whether a parameter is stored transposed (`[in, out]`) inside {@link BertModel}. */
+export function isTransposedInternally(spec: ParamSpec): boolean {
+  return spec.kind === "dense";
+}
+
+function transpose2d(data: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let r = 0; r < rows; r++) {
+    const base = r * cols;
+    for (let c = 0; c < cols; c++) out[c * rows + r] = data[base + c]!;
+  }
+  return out;
+}
+
+let modelCounter = 0;
+
+/** Options of {@link BertModel.forward}. */
+export interface ForwardOptions {
+  /** Applies dropout when true. */
+  training: boolean;
+  /** Seed of this call's dropout masks (used when training). */
+  seed?: number;
+}
+
+interface LayerParams {
+  q: tf.Variable;
+  k: tf.Variable;
+  v: tf.Variable;
+  qb: tf.Variable;
+  kb: tf.Variable;
+  vb: tf.Variable;
+  ao: tf.Variable;
+  aob: tf.Variable;
+  ln1g: tf.Variable;
+  ln1b: tf.Variable;
+  i: tf.Variable;
+  ib: tf.Variable;
+  o: tf.Variable;
+  ob: tf.Variable;
+  ln2g: tf.Variable;
+  ln2b: tf.Variable;
+}
+
+/** A `BertForTokenClassification` whose weights are tfjs variables. */
+export class BertModel {
+  /** Model hyper-parameters. */
+  readonly config: BertConfig;
+  /** Number of classes. */
+  readonly numLabels: number;
+  /** Trainable parameters by Hugging Face name (dense weights transposed, see module doc). */
+  readonly params: Map<string, tf.Variable>;
+  /** Parameter specs in checkpoint order. */
+  readonly specs: ParamSpec[];
+  #layers: LayerParams[];
+  #disposed = false;
+
+  private constructor(config: BertConfig, numLabels: number, weights: Map<string, HostTensor>) {
+    validateBertConfig(config);
+    if (!Number.isInteger(numLabels) || numLabels < 1) {
+      throw new RangeError(`Number of labels must be a positive integer: got ${numLabels}`);
+    }
+    this.config = config;
+    this.numLabels = numLabels;
+    this.specs = paramSpecs(config, numLabels);
+    const uid = `bert${modelCounter++}`;
+    this.params = new Map();
+    for (const spec of this.specs) {
+      const w = weights.get(spec.name);
+      if (!w) throw new RangeError(`Missing weight "${spec.name}"`);
+      if (w.shape.length !== spec.shape.length || w.shape.some((d, i) => d !== spec.shape[i])) {
+        throw new RangeError(
+          `Weight "${spec.name}" has shape [${w.shape}]: expected [${spec.shape}]`,
+        );
+      }
+      let data = w.data;
+      let shape = spec.shape;
+      if (isTransposedInternally(spec)) {
+        data = transpose2d(data, spec.shape[0]!, spec.shape[1]!);
+        shape = [spec.shape[1]!, spec.shape[0]!];
+      }
+      const name = `${uid}/${spec.name}`;
+      this.params.set(
+        spec.name,
+        tf.tidy(() => tf.variable(tf.tensor(data, shape, "float32"), true, name)),
+      );
+    }
+    const p = (name: string) => this.params.get(name)!;
+    this.#layers = [];
+    for (let l = 0; l < config.num_hidden_layers; l++) {
+      const pre = `bert.encoder.layer.${l}`;
+      this.#layers.push({
+        q: p(`${pre}.attention.self.query.weight`),
+        k: p(`${pre}.attention.self.key.weight`),
+        v: p(`${pre}.attention.self.value.weight`),
+        qb: p(`${pre}.attention.self.query.bias`),
+        kb: p(`${pre}.attention.self.key.bias`),
+        vb: p(`${pre}.attention.self.value.bias`),
+        ao: p(`${pre}.attention.output.dense.weight`),
+        aob: p(`${pre}.attention.output.dense.bias`),
+        ln1g: p(`${pre}.attention.output.LayerNorm.weight`),
+        ln1b: p(`${pre}.attention.output.LayerNorm.bias`),
+        i: p(`${pre}.intermediate.dense.weight`),
+        ib: p(`${pre}.intermediate.dense.bias`),
+        o: p(`${pre}.output.dense.weight`),
+        ob: p(`${pre}.output.dense.bias`),
+        ln2g: p(`${pre}.output.LayerNorm.weight`),
+        ln2b: p(`${pre}.output.LayerNorm.bias`),
+      });
+    }
+  }
+
+  /**
+   * Creates a model with seeded random weights.
+   *
+   * @param config Model hyper-parameters.
+   * @param numLabels Number of classes.
+   * @param seed Initialisation seed.
+   * @returns The model; dispose it when done.
+   */
+  static create(config: BertConfig, numLabels: number, seed: number): BertModel {
+    return new BertModel(config, numLabels, initWeights(config, numLabels, seed));
+  }
+
+  /**
+   * Creates a model from weights in Hugging Face naming and layout (as read
+   * from a `model.safetensors`).
+   *
+   * @param config Model hyper-parameters.
+   * @param numLabels Number of classes.
+   * @param weights Weights by name; extra names (a pooler) are ignored.
+   * @returns The model.
+   * @throws {RangeError} When a weight is missing or has the wrong shape.
+   */
+  static fromWeights(
+    config: BertConfig,
+    numLabels: number,
+    weights: Map<string, HostTensor>,
+  ): BertModel {
+    return new BertModel(config, numLabels, weights);
+  }
+
+  /**
+   * Reads the weights back in Hugging Face naming and layout.
+   *
+   * @returns Weights by name, in checkpoint order.
+   */
+  async exportWeights(): Promise<Map<string, HostTensor>> {
+    this.#checkAlive();
+    const out = new Map<string, HostTensor>();
+    for (const spec of this.specs) {
+      const v = this.params.get(spec.name)!;
+      let data = (await v.data()) as Float32Array;
+      if (isTransposedInternally(spec)) data = transpose2d(data, spec.shape[1]!, spec.shape[0]!);
+      else data = data.slice();
+      out.set(spec.name, { shape: spec.shape.slice(), data });
+    }
+    return out;
+  }
+
+  /** The trainable variables, in checkpoint order. */
+  variables(): tf.Variable[] {
+    return this.specs.map((s) => this.params.get(s.name)!);
+  }
+
+  /**
+   * Computes logits `[batchSize * seqLen, numLabels]` (rows are batch-major).
+   *
+   * @param input Input tensors from {@link batchTensors}.
+   * @param opts Training mode and dropout seed.
+   * @returns Logits; the caller disposes them (or runs this in `tf.tidy`).
+   * @throws {RangeError} When the sequence is longer than `max_position_embeddings`.
+   */
+  forward(input: BatchTensors, opts: ForwardOptions): tf.Tensor2D {
+    return tf.tidy(() => this.#run(input, opts, null).logits);
+  }
+
+  /**
+   * Runs a training forward and backward pass: mean cross-entropy against
+   * `target` (see `lossTarget`) and the gradient of every parameter. Call
+   * inside `tf.tidy`.
+   *
+   * @param input Input tensors from {@link batchTensors}.
+   * @param target `[batchSize * seqLen, numLabels]` loss weights.
+   * @param opts Training mode (dropout) and seed.
+   * @param embeddingRows When true, the word-embedding gradient is not
+   *   scattered into a `[vocab, hidden]` matrix: `embeddingRows` holds the
+   *   gradient of each input position's looked-up row instead (`[B*T, hidden]`,
+   *   in `input.ids` order), which is much smaller to send between replicas.
+   * @returns The loss scalar and gradients by parameter name, in the internal layout of
+   *   {@link params} (dense weights `[in, out]`).
+   */
+  lossAndGradients(
+    input: BatchTensors,
+    target: tf.Tensor2D,
+    opts: ForwardOptions,
+    embeddingRows = false,
+  ): { loss: tf.Scalar; grads: Map<string, tf.Tensor>; embeddingRows?: tf.Tensor2D } {
+    this.#checkAlive();
+    const grads = new Map<string, tf.Tensor>();
+    const { logits, backward } = this.#run(input, opts, grads, embeddingRows);
+    const logp = tf.logSoftmax(logits);
+    const loss = tf.sub(0, tf.sum(tf.mul(logp, target))) as tf.Scalar; // 0 - x: no -0
+    // d(-sum t * logsoftmax(z))/dz = softmax(z) * rowsum(t) - t
+    const dlogits = tf.sub(tf.mul(tf.exp(logp), tf.sum(target, -1, true)), target) as tf.Tensor2D;
+    const rows = backward!(dlogits);
+    return rows ? { loss, grads, embeddingRows: rows } : { loss, grads };
+  }
+
+  #run(
+    input: BatchTensors,
+    opts: ForwardOptions,
+    grads: Map<string, tf.Tensor> | null,
+    embeddingRows = false,
+  ): { logits: tf.Tensor2D; backward: ((dlogits: tf.Tensor2D) => tf.Tensor2D | null) | null } {
+    this.#checkAlive();
+    const c = this.config;
+    const { batchSize: B, seqLen: T } = input;
+    if (T > c.max_position_embeddings) {
+      throw new RangeError(
+        `Sequence length ${T} exceeds max_position_embeddings ${c.max_position_embeddings}`,
+      );
+    }
+    const H = c.hidden_size;
+    const N = B * T;
+    const nh = c.num_attention_heads;
+    const d = H / nh;
+    const scale = 1 / Math.sqrt(d);
+    const rng = opts.training ? new Rng(mixSeed(opts.seed ?? 0, 0x5eed)) : null;
+    /** A dropout mask for `shape`, or null when dropout is off. */
+    const dropMask = (shape: number[], rate: number): tf.Tensor | null => {
+      if (!rng || rate <= 0) return null;
+      const n = shape.reduce((a, b) => a * b, 1);
+      return tf.tensor(rng.fillDropout(new Float32Array(n), rate), shape, "float32");
+    };
+    const drop = <T extends tf.Tensor>(x: T, mask: tf.Tensor | null): T =>
+      mask ? tf.mul(x, mask) as T : x;
+    const p = (name: string) => this.params.get(name)!;
+    const wordEmb = p("bert.embeddings.word_embeddings.weight");
+    const posEmb = p("bert.embeddings.position_embeddings.weight");
+    const typeEmb = p("bert.embeddings.token_type_embeddings.weight");
+
+    // Embeddings.
+    const words = tf.gather(wordEmb, input.ids); // [N, H]
+    const posTok = tf.add(tf.slice(posEmb, [0, 0], [T, H]), tf.slice(typeEmb, [0, 0], [1, H])); // [T, H]
+    const emb = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), posTok), [N, H]) as tf.Tensor2D;
+    const ln0 = layerNormForward(
+      emb,
+      p("bert.embeddings.LayerNorm.weight"),
+      p("bert.embeddings.LayerNorm.bias"),
+      c.layer_norm_eps,
+    );
+    const m0 = dropMask([N, H], c.hidden_dropout_prob);
+    let x = drop(ln0.y, m0);
+
+    interface LayerCache {
+      x: tf.Tensor2D;
+      wqkv: tf.Tensor2D;
+      q: tf.Tensor4D;
+      k: tf.Tensor4D;
+      v: tf.Tensor4D;
+      probs: tf.Tensor4D;
+      probsD: tf.Tensor4D;
+      mp: tf.Tensor | null;
+      ctx: tf.Tensor2D;
+      ma: tf.Tensor | null;
+      ln1: LayerNormCache;
+      h1: tf.Tensor2D;
+      gelu: GeluCache;
+      g: tf.Tensor2D;
+      mo: tf.Tensor | null;
+      ln2: LayerNormCache;
+    }
+    const caches: LayerCache[] = [];
+    for (const L of this.#layers) {
+      const xin = x;
+      const wqkv = tf.concat([L.q, L.k, L.v], 1) as tf.Tensor2D; // [H, 3H]
+      const bqkv = tf.concat([L.qb, L.kb, L.vb], 0) as tf.Tensor1D;
+      const qkv = linear(xin, wqkv, bqkv); // [N, 3H]
+      const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * nh, d]), [0, 2, 1, 3]); // [B, 3nh, T, d]
+      const [q, k, v] = tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), input.maskAdd);
+      const probs = tf.softmax(scores) as tf.Tensor4D;
+      const mp = dropMask(probs.shape, c.attention_probs_dropout_prob);
+      const probsD = drop(probs, mp);
+      const ctx = tf.reshape(tf.transpose(tf.matMul(probsD, v), [0, 2, 1, 3]), [
+        N,
+        H,
+      ]) as tf.Tensor2D;
+      const ma = dropMask([N, H], c.hidden_dropout_prob);
+      const attn = drop(linear(ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), ma);
+      const ln1 = layerNormForward(tf.add(attn, xin), L.ln1g, L.ln1b, c.layer_norm_eps);
+      const h1 = ln1.y;
+      const gl = geluForward(linear(h1, L.i as tf.Tensor2D, L.ib as tf.Tensor1D));
+      const mo = dropMask([N, H], c.hidden_dropout_prob);
+      const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mo);
+      const ln2 = layerNormForward(tf.add(out, h1), L.ln2g, L.ln2b, c.layer_norm_eps);
+      x = ln2.y;
+      if (grads) {
+        caches.push({
+          x: xin,
+          wqkv,
+          q,
+          k,
+          v,
+          probs,
+          probsD,
+          mp,
+          ctx,
+          ma,
+          ln1: ln1.cache,
+          h1,
+          gelu: gl.cache,
+          g: gl.y,
+          mo,
+          ln2: ln2.cache,
+        });
+      }
+    }
+    const mc = dropMask([N, H], classifierDropout(c));
+    const xc = drop(x, mc);
+    const wc = p("classifier.weight") as tf.Tensor2D;
+    const logits = linear(xc, wc, p("classifier.bias") as tf.Tensor1D);
+    if (!grads) return { logits, backward: null };
+
+    const backward = (dlogits: tf.Tensor2D): tf.Tensor2D | null => {
+      const cls = linearBackward(dlogits, xc, wc);
+      grads.set("classifier.weight", cls.dw);
+      grads.set("classifier.bias", cls.db);
+      let dx = drop(cls.dx!, mc);
+      for (let l = this.#layers.length - 1; l >= 0; l--) {
+        const L = this.#layers[l]!;
+        const C = caches[l]!;
+        const pre = `bert.encoder.layer.${l}`;
+        // Output LayerNorm and feed-forward.
+        const b2 = layerNormBackward(dx, C.ln2);
+        grads.set(`${pre}.output.LayerNorm.weight`, b2.dgamma);
+        grads.set(`${pre}.output.LayerNorm.bias`, b2.dbeta);
+        const dOut = drop(b2.dx, C.mo);
+        const o = linearBackward(dOut, C.g, L.o as tf.Tensor2D);
+        grads.set(`${pre}.output.dense.weight`, o.dw);
+        grads.set(`${pre}.output.dense.bias`, o.db);
+        const du = geluBackward(o.dx!, C.gelu);
+        const i = linearBackward(du, C.h1, L.i as tf.Tensor2D);
+        grads.set(`${pre}.intermediate.dense.weight`, i.dw);
+        grads.set(`${pre}.intermediate.dense.bias`, i.db);
+        const dh1 = tf.add(b2.dx, i.dx!) as tf.Tensor2D;
+        // Attention output LayerNorm and dense.
+        const b1 = layerNormBackward(dh1, C.ln1);
+        grads.set(`${pre}.attention.output.LayerNorm.weight`, b1.dgamma);
+        grads.set(`${pre}.attention.output.LayerNorm.bias`, b1.dbeta);
+        const dAttn = drop(b1.dx, C.ma);
+        const ao = linearBackward(dAttn, C.ctx, L.ao as tf.Tensor2D);
+        grads.set(`${pre}.attention.output.dense.weight`, ao.dw);
+        grads.set(`${pre}.attention.output.dense.bias`, ao.db);
+        // Self-attention.
+        const dc = tf.transpose(tf.reshape(ao.dx!, [B, T, nh, d]), [0, 2, 1, 3]); // [B, nh, T, d]
+        const dProbsD = tf.matMul(dc, C.v, false, true); // [B, nh, T, T]
+        const dv = tf.matMul(C.probsD, dc, true, false); // [B, nh, T, d]
+        const dScores = tf.mul(softmaxBackward(drop(dProbsD, C.mp), C.probs), scale);
+        const dq = tf.matMul(dScores, C.k); // [B, nh, T, d]
+        const dk = tf.matMul(dScores, C.q, true, false);
+        const dHeads = tf.concat([dq, dk, dv], 1); // [B, 3nh, T, d]
+        const dqkv = tf.reshape(tf.transpose(dHeads, [0, 2, 1, 3]), [N, 3 * H]) as tf.Tensor2D;
+        const qkv = linearBackward(dqkv, C.x, C.wqkv);
+        const [dWq, dWk, dWv] = tf.split(qkv.dw, 3, 1);
+        const [dbq, dbk, dbv] = tf.split(qkv.db, 3, 0);
+        grads.set(`${pre}.attention.self.query.weight`, dWq!);
+        grads.set(`${pre}.attention.self.key.weight`, dWk!);
+        grads.set(`${pre}.attention.self.value.weight`, dWv!);
+        grads.set(`${pre}.attention.self.query.bias`, dbq!);
+        grads.set(`${pre}.attention.self.key.bias`, dbk!);
+        grads.set(`${pre}.attention.self.value.bias`, dbv!);
+        dx = tf.add(b1.dx, qkv.dx!) as tf.Tensor2D;
+      }
+      // Embeddings.
+      const b0 = layerNormBackward(drop(dx, m0), ln0.cache);
+      grads.set("bert.embeddings.LayerNorm.weight", b0.dgamma);
+      grads.set("bert.embeddings.LayerNorm.bias", b0.dbeta);
+      const dEmb = b0.dx;
+      if (!embeddingRows) {
+        grads.set(
+          "bert.embeddings.word_embeddings.weight",
+          tf.unsortedSegmentSum(dEmb, input.ids, c.vocab_size),
+        );
+      }
+      const dPosTok = tf.reshape(colSum(tf.reshape(dEmb, [B, T * H]) as tf.Tensor2D), [T, H]); // [T, H]
+      grads.set(
+        "bert.embeddings.position_embeddings.weight",
+        tf.pad(dPosTok, [[0, c.max_position_embeddings - T], [0, 0]]),
+      );
+      grads.set(
+        "bert.embeddings.token_type_embeddings.weight",
+        tf.pad(tf.reshape(colSum(dPosTok as tf.Tensor2D), [1, H]), [[0, c.type_vocab_size - 1], [
+          0,
+          0,
+        ]]),
+      );
+      return embeddingRows ? dEmb : null;
+    };
+    return { logits, backward };
+  }
+
+  /**
+   * Logits `[batchSize, seqLen, numLabels]` of a host batch (inference mode by default).
+   *
+   * @param batch Token ids and mask.
+   * @param opts Training mode and dropout seed.
+   * @returns The logits tensor; the caller disposes it.
+   */
+  logits(batch: BatchInput, opts: ForwardOptions = { training: false }): tf.Tensor3D {
+    return tf.tidy(() => {
+      const input = batchTensors(batch);
+      return tf.reshape(this.forward(input, opts), [batch.batchSize, batch.seqLen, this.numLabels]);
+    });
+  }
+
+  /** Frees the variables. */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const v of this.params.values()) v.dispose();
+  }
+
+  /** Whether {@link dispose} has run. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  #checkAlive(): void {
+    if (this.#disposed) throw new Error("BertModel is disposed");
+  }
+}

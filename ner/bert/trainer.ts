@@ -1,0 +1,387 @@
+/**
+ * Training loop of the token classifier: AdamW, linear warm-up and decay,
+ * global-norm clipping, per-epoch evaluation and best-epoch selection.
+ *
+ * Each step runs in `tf.tidy`; the loss and gradient norm leave the device in
+ * one asynchronous read, one step late, so that a GPU backend never waits
+ * for the host.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { AdamW, clipScale, globalNorm } from "./adamw.ts";
+import type { BertConfig } from "./config.ts";
+import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
+import { lossTarget } from "./loss.ts";
+import { batchTensors, BertModel } from "./model.ts";
+import { predictBatch } from "./predict.ts";
+import { mixSeed, Rng } from "./_random.ts";
+import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
+import { ReplicaPool } from "./_replicas.ts";
+import {
+  applyParts,
+  disposeGradients,
+  downloadGradients,
+  labelCount,
+  type PartGradients,
+  partGradients,
+  splitBatch,
+  uploadGradients,
+} from "./_step.ts";
+
+/** One padded batch, row-major `[batchSize, seqLen]`. */
+export interface Batch {
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  mask: Int32Array | Uint8Array;
+  /** Class per position; -100 where the loss ignores it (padding, special tokens, continuations). */
+  labels: Int32Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+/** Progress of one optimiser step. */
+export interface StepInfo {
+  /** 0-based epoch. */
+  epoch: number;
+  /** 1-based step over the whole run. */
+  step: number;
+  totalSteps: number;
+  loss: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+  /** Learning rate used by this step. */
+  lr: number;
+  /** Real (unpadded) tokens per second over this step. */
+  tokensPerS: number;
+  /** Seconds since training began. */
+  seconds: number;
+}
+
+/** Metrics from the caller's evaluation; `f1` selects the best epoch. */
+export interface EvalMetrics {
+  f1: number;
+  [k: string]: number;
+}
+
+/** Summary of one epoch. */
+export interface EpochInfo {
+  /** 0-based epoch. */
+  epoch: number;
+  /** Mean training loss over the epoch's steps. */
+  loss: number;
+  /** Evaluation metrics, when an `evaluate` callback was given. */
+  metrics?: EvalMetrics;
+  /** Seconds spent training in this epoch (evaluation excluded). */
+  trainSeconds: number;
+  /** Seconds since training began. */
+  seconds: number;
+}
+
+/** Options of {@link trainTokenClassifier}. */
+export interface TrainOptions {
+  config: BertConfig;
+  numLabels: number;
+  epochs: number;
+  learningRate: number;
+  weightDecay: number;
+  /** Fraction of steps with linear warm-up. */
+  warmupRatio: number;
+  /** Global-norm clipping threshold; 0 disables clipping. */
+  maxGradNorm: number;
+  /** Seeds initialisation, shuffling and dropout. */
+  seed: number;
+  /** Training batches; their order is shuffled each epoch. */
+  train: Batch[];
+  /** Called after each epoch; `predict` returns the argmax class per position of a batch. */
+  evaluate?: (
+    epoch: number,
+    predict: (b: Batch) => Promise<Int32Array>,
+  ) => Promise<EvalMetrics>;
+  onStep?: (s: StepInfo) => void;
+  onEpochEnd?: (e: EpochInfo) => void;
+  /** Checked after each batch; training stops with the signal's reason. */
+  signal?: AbortSignal;
+  /**
+   * Starting weights in Hugging Face naming and layout (default: seeded random
+   * init). A missing or differently shaped `classifier.*` is initialised
+   * randomly; extra names (a pooler) are ignored.
+   */
+  initialWeights?: Map<string, HostTensor | Float32Array>;
+  /**
+   * Data-parallel replicas, each a thread with its own copy of the model
+   * (default `"auto"`: one per CPU core, at most 4, on wasm and cpu; 1 on
+   * WebGPU). Results depend on this number only through dropout masks.
+   */
+  workers?: number | "auto";
+  /** Shuffle the batch order each epoch (default true). */
+  shuffle?: boolean;
+}
+
+/** Result of {@link trainTokenClassifier}. */
+export interface TrainResult {
+  /** Weights of the best epoch (by evaluation F1; the last epoch without evaluation), Hugging Face layout. */
+  weights: Map<string, HostTensor>;
+  /** 0-based best epoch. */
+  bestEpoch: number;
+  history: EpochInfo[];
+  totalSteps: number;
+  seconds: number;
+}
+
+/**
+ * Starting weights: the given ones over a seeded random init. A missing or
+ * differently shaped classifier (a checkpoint trained for other labels, or a
+ * plain pre-trained BERT) keeps its random init; any other missing or
+ * mis-shaped weight is an error.
+ */
+function resolveInitial(opts: TrainOptions): Map<string, HostTensor> {
+  const out = initWeights(opts.config, opts.numLabels, opts.seed);
+  if (!opts.initialWeights) return out;
+  for (const spec of paramSpecs(opts.config, opts.numLabels)) {
+    const given = opts.initialWeights.get(spec.name);
+    const w = given instanceof Float32Array ? { shape: spec.shape, data: given } : given;
+    const fits = w !== undefined && w.shape.length === spec.shape.length &&
+      w.shape.every((d, i) => d === spec.shape[i]) &&
+      w.data.length === spec.shape.reduce((a, b) => a * b, 1);
+    if (fits) {
+      out.set(spec.name, w);
+    } else if (!spec.name.startsWith("classifier.")) {
+      throw new RangeError(
+        w
+          ? `Initial weight "${spec.name}" has shape [${w.shape}]: expected [${spec.shape}]`
+          : `Initial weights lack "${spec.name}"`,
+      );
+    }
+  }
+  return out;
+}
+
+function abortReason(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException("Training aborted", "AbortError");
+}
+
+/**
+ * Trains a `BertForTokenClassification` on the active tfjs backend.
+ *
+ * @param opts Data, hyper-parameters and callbacks.
+ * @returns Best weights and per-epoch history.
+ * @throws The signal's reason when aborted; `RangeError` on inconsistent batches.
+ * @example
+ * ```ts
+ * import { setupBackend } from "./backend.ts";
+ * import { makeBertConfig } from "./config.ts";
+ * import { trainTokenClassifier } from "./trainer.ts";
+ * await setupBackend("cpu");
+ * const batch = {
+ *   ids: new Int32Array([2, 3, 4, 5]), mask: new Int32Array([1, 1, 1, 1]),
+ *   labels: new Int32Array([0, 1, 0, 1]), batchSize: 1, seqLen: 4,
+ * };
+ * const { weights } = await trainTokenClassifier({
+ *   config: makeBertConfig(8, { hidden_size: 8, num_attention_heads: 2, intermediate_size: 16, num_hidden_layers: 1 }),
+ *   numLabels: 2, epochs: 1, learningRate: 1e-3, weightDecay: 0.01, warmupRatio: 0,
+ *   maxGradNorm: 1, seed: 1, train: [batch],
+ * });
+ * console.assert(weights.has("classifier.weight"));
+ * ```
+ */
+export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainResult> {
+  if (!(opts.epochs >= 1) || !Number.isInteger(opts.epochs)) {
+    throw new RangeError(`Epochs must be a positive integer: got ${opts.epochs}`);
+  }
+  if (opts.train.length === 0) throw new RangeError("No training batches");
+  opts.signal?.throwIfAborted();
+  const model = BertModel.fromWeights(opts.config, opts.numLabels, resolveInitial(opts));
+  const optimizer = new AdamW(model.params, { weightDecay: opts.weightDecay });
+  const replicas = resolveReplicas(opts.workers ?? "auto", tf.getBackend());
+  let pool: ReplicaPool | null = null;
+  if (replicas > 1) {
+    try {
+      pool = await ReplicaPool.start(replicas - 1, {
+        backend: tf.getBackend(),
+        config: opts.config,
+        numLabels: opts.numLabels,
+        weights: await model.exportWeights(),
+        weightDecay: opts.weightDecay,
+      });
+    } catch (e) {
+      optimizer.dispose();
+      model.dispose();
+      throw e;
+    }
+  }
+  const stepsPerEpoch = opts.train.length;
+  const totalSteps = stepsPerEpoch * opts.epochs;
+  const warmup = warmupSteps(opts.warmupRatio, totalSteps);
+  const t0 = performance.now();
+  const history: EpochInfo[] = [];
+  let best: { epoch: number; f1: number; weights: Map<string, HostTensor> } | null = null;
+  let globalStep = 0;
+  const predict = (b: Batch) => predictBatch(model, b);
+
+  interface Pending {
+    stats: tf.Tensor1D;
+    epoch: number;
+    step: number;
+    lr: number;
+    tokens: number;
+    started: number;
+  }
+  let pending: Pending | null = null;
+  let epochLossSum = 0;
+  let epochLossCount = 0;
+  /** Reports the pending step; `end` is when the next step started (else now). */
+  const flush = async (end?: number): Promise<void> => {
+    if (!pending) return;
+    const p = pending;
+    pending = null;
+    const [loss, gradNorm] = (await p.stats.data()) as Float32Array;
+    p.stats.dispose();
+    const now = performance.now();
+    epochLossSum += loss!;
+    epochLossCount++;
+    opts.onStep?.({
+      epoch: p.epoch,
+      step: p.step,
+      totalSteps,
+      loss: loss!,
+      gradNorm: gradNorm!,
+      lr: p.lr,
+      tokensPerS: p.tokens / Math.max(1e-9, ((end ?? now) - p.started) / 1000),
+      seconds: (now - t0) / 1000,
+    });
+  };
+
+  try {
+    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+      const epochStart = performance.now();
+      epochLossSum = 0;
+      epochLossCount = 0;
+      const order = Array.from({ length: stepsPerEpoch }, (_, i) => i);
+      if (opts.shuffle ?? true) {
+        const rng = new Rng(mixSeed(opts.seed, 1000 + epoch));
+        for (let i = order.length - 1; i > 0; i--) {
+          const j = Math.floor(rng.next() * (i + 1));
+          [order[i], order[j]] = [order[j]!, order[i]!];
+        }
+      }
+      for (const bi of order) {
+        const batch = opts.train[bi]!;
+        const lr = linearWarmupDecay(globalStep, opts.learningRate, warmup, totalSteps);
+        const started = performance.now();
+        let tokens = 0;
+        for (let i = 0; i < batch.mask.length; i++) tokens += batch.mask[i] ? 1 : 0;
+        const dropoutSeed = mixSeed(opts.seed, globalStep);
+        const stats = pool
+          ? await parallelStep(model, optimizer, pool, batch, opts, lr, dropoutSeed)
+          : tf.tidy(() => {
+            const { target } = lossTarget(batch.labels, opts.numLabels);
+            const input = batchTensors(batch);
+            const targetT = tf.tensor2d(target, [batch.batchSize * batch.seqLen, opts.numLabels]);
+            const { loss, grads: byName } = model.lossAndGradients(input, targetT, {
+              training: true,
+              seed: dropoutSeed,
+            });
+            const norm = globalNorm([...byName.values()]);
+            const scale = clipScale(norm, opts.maxGradNorm);
+            optimizer.applyGradients(byName, lr, scale);
+            return tf.stack([loss, norm]) as tf.Tensor1D;
+          });
+        globalStep++;
+        // Read the previous step's numbers while this one runs.
+        await flush(started);
+        pending = { stats, epoch, step: globalStep, lr, tokens, started };
+        if (opts.signal?.aborted) {
+          await flush();
+          throw abortReason(opts.signal);
+        }
+      }
+      await flush();
+      const trainSeconds = (performance.now() - epochStart) / 1000;
+      const info: EpochInfo = {
+        epoch,
+        loss: epochLossCount ? epochLossSum / epochLossCount : 0,
+        trainSeconds,
+        seconds: 0,
+      };
+      if (opts.evaluate) {
+        const metrics = await opts.evaluate(epoch, predict);
+        info.metrics = metrics;
+        if (!best || metrics.f1 > best.f1) {
+          best = { epoch, f1: metrics.f1, weights: await model.exportWeights() };
+        }
+      }
+      info.seconds = (performance.now() - t0) / 1000;
+      history.push(info);
+      opts.onEpochEnd?.(info);
+      if (opts.signal?.aborted) throw abortReason(opts.signal);
+    }
+    const weights = best ? best.weights : await model.exportWeights();
+    return {
+      weights,
+      bestEpoch: best ? best.epoch : opts.epochs - 1,
+      history,
+      totalSteps,
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    const p = pending as Pending | null;
+    p?.stats.dispose();
+    pool?.close();
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * How many replicas to train with: `auto` uses up to 4 CPU cores on the
+ * wasm and cpu backends (one replica per core) and 1 elsewhere.
+ */
+export function resolveReplicas(workers: number | "auto", backend: string): number {
+  if (workers !== "auto") {
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(`Workers must be a positive integer or "auto": got ${workers}`);
+    }
+    return workers;
+  }
+  if (backend !== "wasm" && backend !== "cpu") return 1;
+  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
+  return Math.max(1, Math.min(4, cores));
+}
+
+/** One data-parallel step; returns `[loss, gradNorm]` on the device. */
+async function parallelStep(
+  model: BertModel,
+  optimizer: AdamW,
+  pool: ReplicaPool,
+  batch: Batch,
+  opts: TrainOptions,
+  lr: number,
+  seed: number,
+): Promise<tf.Tensor1D> {
+  const n = pool.size + 1;
+  const parts = splitBatch(batch, n);
+  const denominator = labelCount(batch.labels);
+  const seeds = parts.map((_, r) => mixSeed(seed, r + 1));
+  pool.step(parts.slice(1), opts.numLabels, denominator, seeds.slice(1));
+  const own = parts[0];
+  const local = own
+    ? tf.tidy(() => partGradients(model, own, opts.numLabels, denominator, seeds[0]!))
+    : null;
+  try {
+    const localHost = local ? await downloadGradients(local, own!.ids) : null;
+    const remote = await pool.gradients();
+    const all = [localHost, ...remote];
+    pool.update(all, lr, opts.maxGradNorm);
+    return tf.tidy(() => {
+      const grads: Omit<PartGradients, "loss">[] = [];
+      if (local) grads.push(local);
+      for (const r of remote) if (r) grads.push(uploadGradients(model, r));
+      const norm = applyParts(model, optimizer, grads, lr, opts.maxGradNorm);
+      const loss = all.reduce((a, p) => a + (p?.loss ?? 0), 0);
+      return tf.stack([tf.scalar(loss), norm]) as tf.Tensor1D;
+    });
+  } finally {
+    if (local) disposeGradients(local);
+  }
+}
