@@ -94,27 +94,117 @@ async function tryWebGpu(): Promise<string> {
   return probe.description + (probe.fallback ? " (software fallback)" : "");
 }
 
-async function tryTensorflow(): Promise<void> {
-  // Only a configured package is imported (e.g. "@tensorflow/tfjs-node" in deno.json's
-  // imports): an ad-hoc npm: import would download packages at run time.
-  let url: string;
-  try {
-    url = import.meta.resolve("@tensorflow/tfjs-node");
-  } catch {
-    throw new Error('"@tensorflow/tfjs-node" is not in the import map');
+/** The optional native packages, GPU build first. */
+export const TENSORFLOW_PACKAGES = ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"] as const;
+
+/**
+ * Starts the `tensorflow` backend from an optional native package. Only a package configured
+ * in deno.json's imports is imported (an ad-hoc `npm:` import would download at run time).
+ *
+ * @param packages Packages to try, in order.
+ * @returns Which package runs and whether it computes on a GPU.
+ */
+async function tryTensorflow(
+  packages: readonly string[] = TENSORFLOW_PACKAGES,
+): Promise<{ pkg: string; gpu: boolean }> {
+  const problems: string[] = [];
+  for (const pkg of packages) {
+    let url: string;
+    try {
+      url = import.meta.resolve(pkg);
+    } catch {
+      problems.push(`"${pkg}" is not in the import map`);
+      continue;
+    }
+    try {
+      await import(url);
+    } catch (e) {
+      problems.push(`"${pkg}" failed to load (${(e as Error).message.split("\n")[0]})`);
+      continue;
+    }
+    if (!(await tf.setBackend("tensorflow"))) {
+      throw new Error('tf.setBackend("tensorflow") returned false');
+    }
+    await tf.ready();
+    const gpu = Boolean((tf.backend() as { isUsingGpuDevice?: boolean }).isUsingGpuDevice);
+    return { pkg, gpu };
   }
-  await import(url);
-  if (!(await tf.setBackend("tensorflow"))) {
-    throw new Error('tf.setBackend("tensorflow") returned false');
+  throw new Error(problems.join("; "));
+}
+
+/** One backend `auto` may pick, in order. */
+export interface AutoCandidate {
+  /** The backend it starts. */
+  backend: "tensorflow" | "webgpu" | "wasm" | "cpu";
+  /** Name in the reason, e.g. `tensorflow (GPU)`. */
+  label: string;
+  /** Starts the backend and describes it, or throws why it cannot run. */
+  start: () => Promise<string>;
+}
+
+/**
+ * What `auto` tries, in order: tfjs-node-gpu on a GPU; WebGPU on an adapter that is not a
+ * software fallback; tfjs-node (or tfjs-node-gpu) on the CPU; wasm; the pure JS cpu backend.
+ */
+export function autoCandidates(): AutoCandidate[] {
+  return [
+    {
+      backend: "tensorflow",
+      label: "tensorflow (GPU)",
+      start: async () => {
+        const t = await tryTensorflow([TENSORFLOW_PACKAGES[0]]);
+        if (!t.gpu) throw new Error(`"${t.pkg}" sees no GPU`);
+        return `${t.pkg} on a GPU`;
+      },
+    },
+    {
+      backend: "webgpu",
+      label: "webgpu",
+      start: async () => {
+        const probe = await probeWebGpu();
+        if (!probe.ok) throw new Error(probe.description);
+        if (probe.fallback) {
+          throw new Error(`adapter "${probe.description}" is a software fallback`);
+        }
+        return `adapter ${await tryWebGpu()}`;
+      },
+    },
+    {
+      backend: "tensorflow",
+      label: "tensorflow (CPU)",
+      start: async () => `${(await tryTensorflow()).pkg} on the CPU`,
+    },
+    { backend: "wasm", label: "wasm", start: async () => (await tryWasm(), "WebAssembly") },
+    { backend: "cpu", label: "cpu", start: async () => (await tryCpu(), "pure JavaScript") },
+  ];
+}
+
+/**
+ * Starts the first candidate that runs; the reason names the one chosen and why each one
+ * before it was passed over.
+ *
+ * @param candidates In order of preference.
+ * @throws {BackendUnavailableError} When none starts.
+ */
+export async function pickAuto(candidates: AutoCandidate[]): Promise<BackendChoice> {
+  const skipped: string[] = [];
+  for (const c of candidates) {
+    try {
+      const what = await c.start();
+      const why = skipped.length ? `${skipped.join("; ")}; ` : "";
+      return { backend: c.backend, reason: `auto: ${why}using ${c.label}: ${what}` };
+    } catch (e) {
+      skipped.push(`${c.label} unavailable (${(e as Error).message.split("\n")[0]})`);
+    }
   }
-  await tf.ready();
+  throw new BackendUnavailableError("auto", `No backend could start: ${skipped.join("; ")}`);
 }
 
 /**
  * Selects and initialises a backend.
  *
- * `auto` picks WebGPU when a hardware (non-fallback) adapter exists, else
- * wasm, else cpu.
+ * `auto` tries, in order (see {@link autoCandidates}): tfjs-node-gpu on a GPU, WebGPU on a
+ * hardware adapter, tfjs-node on the CPU, wasm, cpu; the reason says what it passed over.
  *
  * @param name The requested backend.
  * @returns The active backend and a reason.
@@ -146,33 +236,15 @@ export async function setupBackend(name: BackendName): Promise<BackendChoice> {
       const desc = await tryWebGpu().catch(fail);
       return { backend: "webgpu", reason: `requested; adapter ${desc}` };
     }
-    case "tensorflow":
-      await tryTensorflow().catch(fail);
-      return { backend: "tensorflow", reason: "requested" };
-    case "auto": {
-      const probe = await probeWebGpu();
-      if (probe.ok && !probe.fallback) {
-        try {
-          await tryWebGpu();
-          return { backend: "webgpu", reason: `auto: WebGPU adapter ${probe.description}` };
-        } catch {
-          // fall through to wasm
-        }
-      }
-      const noGpu = probe.ok
-        ? `WebGPU adapter "${probe.description}" is a software fallback`
-        : probe.description;
-      try {
-        await tryWasm();
-        return { backend: "wasm", reason: `auto: ${noGpu}; using WebAssembly` };
-      } catch (e) {
-        await tryCpu().catch(fail);
-        return {
-          backend: "cpu",
-          reason: `auto: ${noGpu}; wasm failed (${(e as Error).message}); using pure JavaScript`,
-        };
-      }
+    case "tensorflow": {
+      const t = await tryTensorflow().catch(fail);
+      return {
+        backend: "tensorflow",
+        reason: `requested; ${t.pkg} on ${t.gpu ? "a GPU" : "the CPU"}`,
+      };
     }
+    case "auto":
+      return await pickAuto(autoCandidates());
     default:
       throw new BackendUnavailableError(
         String(name),
