@@ -22,6 +22,7 @@ export interface TrainParams {
   max_grad_norm: number;
   seed: number;
   backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+  workers: number | "auto";
   from?: string;
   layers: number;
   hidden: number;
@@ -151,6 +152,7 @@ export const train = defineStage<TrainParams>({
       warmupRatio: p.warmup_ratio,
       maxGradNorm: p.max_grad_norm,
       seed: p.seed,
+      workers: p.workers,
       train: set.train ?? [],
       signal: ctx.signal,
       ...(initialWeights ? { initialWeights } : {}),
