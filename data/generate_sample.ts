@@ -23,6 +23,8 @@
  * @module
  */
 
+import { mulberry32 } from "../ner/random.ts";
+
 /** An entity in a generated sentence: a half-open UTF-16 span with its type. */
 export interface SampleEntity {
   start: number;
@@ -60,18 +62,6 @@ export const SAMPLE_FILES = {
 // Random numbers
 
 type Rng = () => number;
-
-/** mulberry32: a small, fast 32-bit PRNG; returns floats in [0, 1). */
-function mulberry32(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function pick<T>(rng: Rng, items: readonly T[]): T {
   const item = items[Math.floor(rng() * items.length)];

@@ -7,7 +7,7 @@
 
 import { UserError } from "../runner/errors.ts";
 import { defineStage } from "../runner/stage.ts";
-import { seededRandom, shuffled } from "../ner/batches.ts";
+import { mulberry32, shuffled } from "../ner/random.ts";
 import { CorpusError, type CorpusFormat, readCorpus, type ReadResult } from "../ner/formats/mod.ts";
 import type { Dataset, Document } from "../ner/types.ts";
 import schema from "../schemas/load.schema.json" with { type: "json" };
@@ -65,7 +65,7 @@ export const load = defineStage<LoadParams>({
       validationDocs = validation.documents;
       skipped += validation.skipped;
     } else {
-      const order = shuffled(trainDocs, seededRandom(p.split.seed));
+      const order = shuffled(trainDocs, mulberry32(p.split.seed));
       const held = Math.max(1, Math.round(order.length * p.split.ratio));
       validationDocs = order.slice(0, held);
       trainDocs = order.slice(held);

@@ -6,13 +6,8 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import {
-  type BatchSet,
-  encodeBatches,
-  seededRandom,
-  shuffled,
-  type TensorBatch,
-} from "../ner/batches.ts";
+import { type BatchSet, encodeBatches, type TensorBatch } from "../ner/batches.ts";
+import { mulberry32, shuffled } from "../ner/random.ts";
 import schema from "../schemas/tensorize.schema.json" with { type: "json" };
 import { type PaddedArtifact, type PaddedSplit, readJson } from "./_artifacts.ts";
 
@@ -84,7 +79,7 @@ export const tensorize = defineStage<TensorizeParams>({
     const padded = await readJson<PaddedArtifact>(ctx.inputs.padded!);
     const train = padded.splits.train;
     const indexes = train.ids.map((_, i) => i);
-    const order = p.shuffle ? shuffled(indexes, seededRandom(p.seed)) : indexes;
+    const order = p.shuffle ? shuffled(indexes, mulberry32(p.seed)) : indexes;
     const validation = padded.splits.validation;
     const set: BatchSet = {
       train: makeBatches(train, order, p.batch_size, p.trim),

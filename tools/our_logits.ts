@@ -18,18 +18,7 @@ import { makeBertConfig } from "../ner/bert/config.ts";
 import { BertModel } from "../ner/bert/model.ts";
 import { trainTokenClassifier } from "../ner/bert/trainer.ts";
 import { loadModelDir, saveModelDir } from "../ner/checkpoint.ts";
-
-/** A tiny deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from "../ner/random.ts";
 
 /** Rows of [CLS] random pieces [SEP] and padding: lengths give the real tokens of each row. */
 function rows(vocab: number, lengths: number[], seqLen: number, next: () => number) {
