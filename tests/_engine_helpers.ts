@@ -48,3 +48,49 @@ export async function runProject(
   for (const s of summary.stages) byId[s.id] = s.status;
   return { ...summary, byId };
 }
+
+/** Runs a Deno script as a CLI; returns its exit code and output. */
+export async function runScript(
+  script: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", script, ...args],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+/**
+ * Runs a pipeline file with the built-in stages, keeping its cache and outputs in `dir`
+ * (not in the repository).
+ */
+export async function runBuiltinPipeline(
+  file: string,
+  dir: string,
+  options: Partial<RunOptions> & { sets?: string[] } = {},
+): Promise<RunSummary & { byId: Record<string, string> }> {
+  const { builtinStages } = await import("../stages/mod.ts");
+  const pipeline = await loadPipeline(file, {
+    registry: builtinStages(),
+    sets: options.sets ?? [],
+    cacheDir: false,
+  });
+  const summary = await runPipeline(pipeline, {
+    reporter: memoryReporter(),
+    cacheDir: `${dir}/cache`,
+    outDir: `${dir}/out`,
+    ...options,
+  });
+  const byId: Record<string, string> = {};
+  for (const s of summary.stages) byId[s.id] = s.status;
+  return { ...summary, byId };
+}

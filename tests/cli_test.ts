@@ -1,22 +1,11 @@
 import assert from "node:assert/strict";
 import { consoleReporter } from "../runner/report.ts";
-import { project } from "./_engine_helpers.ts";
+import { project, runScript } from "./_engine_helpers.ts";
 
 const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
 
-async function cli(dir: string, ...args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, ...args],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+function cli(dir: string, ...args: string[]) {
+  return runScript(CLI, args, dir);
 }
 
 const PIPELINE = `name: cli

@@ -1,31 +1,17 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
-import { memoryReporter } from "./_engine_helpers.ts";
+import { runBuiltinPipeline, runScript } from "./_engine_helpers.ts";
 import { parseConllLines } from "../ner/metrics.ts";
 import { entityMetrics } from "../ner/metrics.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
 async function run(file: string, dir: string, sets: string[], dryRun = false) {
-  const pipeline = await loadPipeline(`${ROOT}${file}`, {
-    registry: builtinStages(),
-    sets,
-    cacheDir: false,
-  });
-  const summary = await runPipeline(pipeline, {
-    reporter: memoryReporter(),
-    cacheDir: `${dir}/cache`,
-    outDir: `${dir}/out`,
-    dryRun,
-  });
-  const byId: Record<string, string> = {};
-  for (const s of summary.stages) {
-    byId[s.id] = s.status;
-    if (s.status === "failed") throw new Error(`${s.id} failed: ${s.error}`);
-  }
-  return byId;
+  const summary = await runBuiltinPipeline(`${ROOT}${file}`, dir, { sets, dryRun });
+  const failed = summary.stages.find((s) => s.status === "failed");
+  if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
+  return summary.byId;
 }
 
 // A CI-sized run of the real pipeline on the bundled sample: 3 epochs on the wasm backend.
@@ -104,15 +90,8 @@ Deno.test("the CoNLL pipeline differs only in its load stage and prepares the sa
   for (const id of kmou.order.filter((id) => id !== "load")) {
     assert.deepEqual(kmou.stages.get(id)!.params, conll.stages.get(id)!.params, id);
   }
-  const pipeline = await loadPipeline(`${ROOT}pipelines/ner-conll.yaml`, {
-    registry: builtinStages(),
+  const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner-conll.yaml`, dir, {
     sets,
-    cacheDir: false,
-  });
-  const summary = await runPipeline(pipeline, {
-    reporter: memoryReporter(),
-    cacheDir: `${dir}/cache`,
-    outDir: `${dir}/out`,
     only: ["tensorize"],
   });
   assert.equal(summary.stages.find((s) => s.id === "tensorize")!.status, "ran");
@@ -132,15 +111,8 @@ Deno.test("a broken corpus line stops the run with file:line, exit code 2 and no
     `${dir}/pipeline.yaml`,
     "name: bad\nstages:\n  load:\n    uses: load\n    with: { format: kmou, train: bad.txt }\n",
   );
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.ts`, "run", "pipeline.yaml"],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 2, stderr);
+  const { code, stderr } = await runScript(`${ROOT}main.ts`, ["run", "pipeline.yaml"], dir);
+  assert.equal(code, 2, stderr);
   assert.match(stderr, /error: stage "load" failed: Unclosed "<" .*bad\.txt:5/);
   assert.doesNotMatch(stderr, /\n\s+at /);
   const runs = [...Deno.readDirSync(`${dir}/.pipeline`)].map((e) => e.name);

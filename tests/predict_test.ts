@@ -5,7 +5,7 @@ import { loadPipeline } from "../runner/config.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
-import { memoryReporter } from "./_engine_helpers.ts";
+import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;
@@ -214,16 +214,7 @@ Deno.test({
         "stages.train.with.dropout=0",
         "stages.preprocess-input.with.tokenizer.learn.vocab_size=1500",
       ];
-      const pipeline = await loadPipeline(`${ROOT}pipelines/ner.yaml`, {
-        registry: builtinStages(),
-        sets,
-        cacheDir: false,
-      });
-      const summary = await runPipeline(pipeline, {
-        reporter: memoryReporter(),
-        cacheDir: `${dir}/cache`,
-        outDir: `${dir}/out`,
-      });
+      const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner.yaml`, dir, { sets });
       for (const s of summary.stages) assert.notEqual(s.status, "failed", `${s.id}: ${s.error}`);
       const model = `${dir}/out/ner/train/model`;
       const english = "A film by director Leo Smith opens on April 10.";

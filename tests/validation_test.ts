@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config.ts";
 import { type Diagnostic, PipelineValidationError } from "../runner/errors.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
-import { project } from "./_engine_helpers.ts";
+import { project, runScript } from "./_engine_helpers.ts";
 
 /** Loads a pipeline text that must be invalid; returns its diagnostics. */
 async function problems(yaml: string, sets: string[] = []): Promise<Diagnostic[]> {
@@ -211,15 +211,8 @@ Deno.test("a user error prints error: lines without a stack, exits 2 and touches
     "pipeline.yaml": "name: p\nstages:\n  a:\n    uses: emitt\n",
   });
   const cli = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", cli, "run", `${dir}/pipeline.yaml`],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.equal(out.code, 2, stderr);
+  const { code, stderr } = await runScript(cli, ["run", `${dir}/pipeline.yaml`], dir);
+  assert.equal(code, 2, stderr);
   assert.match(
     stderr,
     /^error: .*pipeline\.yaml:4:11: stages\.a\.uses: Unknown stage kind "emitt": did you mean "emit"$/m,

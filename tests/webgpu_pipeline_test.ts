@@ -1,8 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
-import { runPipeline } from "../runner/execute.ts";
-import { builtinStages } from "../stages/mod.ts";
-import { memoryReporter } from "./_engine_helpers.ts";
+import { runBuiltinPipeline } from "./_engine_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const adapter = await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter().catch(() =>
@@ -17,15 +14,8 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "ner-webgpu-" });
-    const pipeline = await loadPipeline(`${ROOT}tests/testdata/ner_small/pipeline.yaml`, {
-      registry: builtinStages(),
+    const summary = await runBuiltinPipeline(`${ROOT}tests/testdata/ner_small/pipeline.yaml`, dir, {
       sets: ["vars.backend=webgpu"],
-      cacheDir: false,
-    });
-    const summary = await runPipeline(pipeline, {
-      reporter: memoryReporter(),
-      cacheDir: `${dir}/cache`,
-      outDir: `${dir}/out`,
     });
     for (const s of summary.stages) assert.equal(s.status, "ran", `${s.id}: ${s.error}`);
     const log = (await Deno.readTextFile(`${dir}/out/ner-small/train/log.jsonl`)).trim().split(
