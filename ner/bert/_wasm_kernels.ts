@@ -2,11 +2,13 @@
  * JavaScript kernels that make the tfjs wasm backend fast and complete for
  * BERT training. They work on the wasm heap directly.
  *
- * - `BatchMatMul`: the stock kernel uses XNNPACK only for an un-batched,
- *   un-transposed product and a scalar loop (about 2 GFLOP/s) otherwise; the
- *   gradients of every matmul are transposed products. This override
- *   transposes operands physically (cheap) and runs each batch item through
- *   the XNNPACK path, using heap views of the operands (no copies).
+ * - `BatchMatMul`: when OpenBLAS is available (see `_blas.ts`), `cblas_sgemm`
+ *   on views of the wasm heap (no copies; transposes are flags). Otherwise:
+ *   the stock kernel uses XNNPACK only for an un-batched, un-transposed
+ *   product and a scalar loop (about 2 GFLOP/s) otherwise; the gradients of
+ *   every matmul are transposed products. This override then transposes
+ *   operands physically (cheap) and runs each batch item through the XNNPACK
+ *   path, using heap views of the operands (no copies).
  * - `UnsortedSegmentSum`: missing on wasm; the gradient of `tf.gather`.
  * - `GatherV2`: the stock kernel takes ~5 ms for a 1024-row embedding lookup;
  *   a row copy is ~50x faster (axis 0 only; other cases use the stock kernel).
@@ -16,6 +18,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ADAMW_KERNEL, type AdamWAttrs, adamwLoop } from "./_adamw_kernel.ts";
+import { type Blas, loadBlas } from "./_blas.ts";
 
 interface TensorData {
   id: number;
@@ -48,6 +51,71 @@ interface WasmBackend {
 
 let registered = false;
 let cBatchMatMul: ((...args: unknown[]) => void) | null = null;
+let blas: Blas | null = null;
+
+/**
+ * Chooses the BLAS library used by the wasm `BatchMatMul` kernel (null: XNNPACK).
+ *
+ * @returns The previous choice.
+ */
+export function setWasmBlas(next: Blas | null): Blas | null {
+  const prev = blas;
+  blas = next;
+  return prev;
+}
+
+/** The BLAS library the wasm `BatchMatMul` kernel uses, or null. */
+export function wasmBlas(): Blas | null {
+  return blas;
+}
+
+/** `op(A) op(B)` per batch item with BLAS, straight on the wasm heap. */
+function blasBatchMatMul(
+  b: WasmBackend,
+  lib: Blas,
+  a: tf.TensorInfo,
+  bb: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  dims: { batch: number; batchA: number; batchB: number; m: number; n: number; k: number },
+): tf.TensorInfo {
+  const { batch, batchA, batchB, m, n, k } = dims;
+  const out = b.makeOutput([batch, m, n], "float32");
+  // Views are taken after the output is allocated: allocation may grow (and detach) the heap.
+  const heap = b.wasm.HEAPU8.buffer;
+  const view = (t: tf.TensorInfo, size: number) =>
+    new Float32Array(heap, b.dataIdMap.get(t.dataId).memoryOffset, size);
+  const A = view(a, batchA * m * k);
+  const B = view(bb, batchB * k * n);
+  const C = view(out, batch * m * n);
+  const lda = transposeA ? m : k;
+  const ldb = transposeB ? k : n;
+  if (batch === 1 || (batchB === 1 && !transposeA)) {
+    // One product; a shared right operand folds the batch into the rows of A.
+    lib.sgemm(transposeA, transposeB, batch * m, n, k, 1, A, lda, B, ldb, 0, C, n);
+    return out;
+  }
+  const sa = batchA === 1 ? 0 : m * k;
+  const sb = batchB === 1 ? 0 : k * n;
+  for (let i = 0; i < batch; i++) {
+    lib.sgemm(
+      transposeA,
+      transposeB,
+      m,
+      n,
+      k,
+      1,
+      A.subarray(i * sa, i * sa + m * k),
+      lda,
+      B.subarray(i * sb, i * sb + k * n),
+      ldb,
+      0,
+      C.subarray(i * m * n, (i + 1) * m * n),
+      n,
+    );
+  }
+  return out;
+}
 
 function shapeBytes(shape: number[]): Uint8Array {
   return new Uint8Array(new Int32Array(shape).buffer);
@@ -72,6 +140,7 @@ function transpose3d(b: WasmBackend, orig: tf.KernelFunc, x: tf.TensorInfo): tf.
 export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
+  blas = loadBlas();
   const transposeKernel = tf.getKernel("Transpose", "wasm");
   const reshapeKernel = tf.getKernel("Reshape", "wasm");
   const origBmm = tf.getKernel("BatchMatMul", "wasm");
@@ -136,6 +205,12 @@ export function registerWasmKernels(): void {
       const batch = Math.max(batchA, batchB);
       if ((batchA !== batch && batchA !== 1) || (batchB !== batch && batchB !== 1)) {
         throw new Error(`BatchMatMul: unsupported broadcast of ${a.shape} and ${bb.shape}`);
+      }
+      if (blas && m > 0 && n > 0 && k > 0) {
+        const dims = { batch, batchA, batchB, m, n, k };
+        const out = blasBatchMatMul(b, blas, a, bb, transposeA, transposeB, dims);
+        out.shape = [...outerShape, m, n];
+        return out;
       }
       const bk = b as unknown as tf.KernelBackend;
       const temps: tf.TensorInfo[] = [];

@@ -38,7 +38,8 @@ const HINTS: Record<string, string> = {
   cpu: "the pure JavaScript backend failed to start",
 };
 
-async function tryWasm(): Promise<void> {
+/** Starts wasm; returns a description (`WebAssembly`, plus the OpenBLAS library when used). */
+async function tryWasm(): Promise<string> {
   const wasm = await import("@tensorflow/tfjs-backend-wasm");
   // Deno reports itself as Node to tfjs, so wasm files are read from the package's
   // folder with node:fs; no setWasmPaths call is needed.
@@ -49,6 +50,9 @@ async function tryWasm(): Promise<void> {
   registerJsKernels("wasm");
   if (!(await tf.setBackend("wasm"))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
+  const { wasmBlas } = await import("./_wasm_kernels.ts");
+  const blas = wasmBlas();
+  return blas ? `WebAssembly with OpenBLAS (${blas.path})` : "WebAssembly";
 }
 
 async function tryCpu(): Promise<void> {
@@ -174,7 +178,7 @@ export function autoCandidates(): AutoCandidate[] {
       label: "tensorflow (CPU)",
       start: async () => `${(await tryTensorflow()).pkg} on the CPU`,
     },
-    { backend: "wasm", label: "wasm", start: async () => (await tryWasm(), "WebAssembly") },
+    { backend: "wasm", label: "wasm", start: tryWasm },
     { backend: "cpu", label: "cpu", start: async () => (await tryCpu(), "pure JavaScript") },
   ];
 }
@@ -229,9 +233,13 @@ export async function setupBackend(name: BackendName): Promise<BackendChoice> {
     case "cpu":
       await tryCpu().catch(fail);
       return { backend: "cpu", reason: "requested" };
-    case "wasm":
-      await tryWasm().catch(fail);
-      return { backend: "wasm", reason: "requested" };
+    case "wasm": {
+      const desc = await tryWasm().catch(fail);
+      return {
+        backend: "wasm",
+        reason: desc === "WebAssembly" ? "requested" : `requested; ${desc}`,
+      };
+    }
     case "webgpu": {
       const desc = await tryWebGpu().catch(fail);
       return { backend: "webgpu", reason: `requested; adapter ${desc}` };

@@ -18,6 +18,7 @@ import { predictBatch } from "./predict.ts";
 import { mixSeed, Rng } from "./_random.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
+import { setBlasThreadsForReplicas } from "./_blas.ts";
 import {
   applyParts,
   disposeGradients,
@@ -210,6 +211,9 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       throw e;
     }
   }
+  // Replicas share the cores: with OpenBLAS, each gets cores / replicas threads.
+  const usesBlas = tf.getBackend() === "wasm";
+  if (usesBlas) setBlasThreadsForReplicas(replicas);
   const stepsPerEpoch = opts.train.length;
   const totalSteps = stepsPerEpoch * opts.epochs;
   const warmup = warmupSteps(opts.warmupRatio, totalSteps);
@@ -330,6 +334,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     pool?.close();
     optimizer.dispose();
     model.dispose();
+    if (usesBlas) setBlasThreadsForReplicas(1);
   }
 }
 
