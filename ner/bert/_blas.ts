@@ -10,8 +10,8 @@
  *
  * - `NERPIPE_BLAS=0` (or `off`, `false`): never load it.
  * - `NERPIPE_BLAS=/path/to/libopenblas.so`: load that file only.
- * - `NERPIPE_BLAS_THREADS=N`: OpenBLAS threads (otherwise the trainer sets
- *   cores per replica).
+ * - `NERPIPE_BLAS_THREADS=N`: OpenBLAS threads (default 1: training runs one replica per
+ *   core instead).
  *
  * @module
  */
@@ -127,6 +127,14 @@ export function openBlas(setting?: string): { blas: Blas | null; reason: string 
     return { blas: null, reason: "Deno.dlopen is unavailable" };
   }
   if (!granted({ name: "ffi" })) return { blas: null, reason: "no FFI permission (--allow-ffi)" };
+  try {
+    // Read by OpenBLAS when it loads: with 1 it starts no thread pool at all.
+    if (!Deno.env.get("OPENBLAS_NUM_THREADS")) {
+      Deno.env.set("OPENBLAS_NUM_THREADS", String(blasThreads()));
+    }
+  } catch {
+    // No env permission: the thread count is still set through openblas_set_num_threads.
+  }
   const candidates = s ? [s] : BLAS_CANDIDATES;
   const problems: string[] = [];
   for (const path of candidates) {
@@ -177,6 +185,17 @@ export function openBlas(setting?: string): { blas: Blas | null; reason: string 
 let cached: { blas: Blas | null; reason: string } | null = null;
 
 /**
+ * OpenBLAS threads: `NERPIPE_BLAS_THREADS`, else 1. Training parallelises with replicas (one
+ * thread each). Threads are fixed before the library loads and never changed: OpenBLAS's
+ * thread pool, resized while replicas call it from other threads or torn down at exit, was
+ * seen to corrupt the heap ("corrupted size vs. prev_size") about one run in three.
+ */
+function blasThreads(): number {
+  const t = Number(env("NERPIPE_BLAS_THREADS"));
+  return Number.isInteger(t) && t >= 1 ? t : 1;
+}
+
+/**
  * The process's BLAS library, opened once per thread (worker), following `NERPIPE_BLAS`.
  *
  * @returns The library, or null when unavailable (see {@link blasStatus}).
@@ -188,8 +207,7 @@ export function loadBlas(): Blas | null {
     } catch (e) {
       cached = { blas: null, reason: `failed to open: ${firstLine(e)}` };
     }
-    const t = Number(env("NERPIPE_BLAS_THREADS"));
-    if (cached.blas && Number.isInteger(t) && t >= 1) cached.blas.setThreads(t);
+    cached.blas?.setThreads(blasThreads());
   }
   return cached.blas;
 }
@@ -198,15 +216,4 @@ export function loadBlas(): Blas | null {
 export function blasStatus(): string {
   loadBlas();
   return cached!.reason;
-}
-
-/**
- * Sets OpenBLAS threads for `replicas` training replicas sharing the cores
- * (cores / replicas, at least 1), unless `NERPIPE_BLAS_THREADS` fixes it.
- */
-export function setBlasThreadsForReplicas(replicas: number): void {
-  const blas = loadBlas();
-  if (!blas || env("NERPIPE_BLAS_THREADS")) return;
-  const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
-  blas.setThreads(Math.max(1, Math.floor(cores / Math.max(1, replicas))));
 }

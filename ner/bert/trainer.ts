@@ -18,7 +18,6 @@ import { predictBatch } from "./predict.ts";
 import { mixSeed, Rng } from "./_random.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
-import { setBlasThreadsForReplicas } from "./_blas.ts";
 import {
   applyParts,
   disposeGradients,
@@ -212,8 +211,6 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     }
   }
   // Replicas share the cores: with OpenBLAS, each gets cores / replicas threads.
-  const usesBlas = tf.getBackend() === "wasm";
-  if (usesBlas) setBlasThreadsForReplicas(replicas);
   const stepsPerEpoch = opts.train.length;
   const totalSteps = stepsPerEpoch * opts.epochs;
   const warmup = warmupSteps(opts.warmupRatio, totalSteps);
@@ -334,7 +331,6 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     pool?.close();
     optimizer.dispose();
     model.dispose();
-    if (usesBlas) setBlasThreadsForReplicas(1);
   }
 }
 
