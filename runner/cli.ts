@@ -179,7 +179,12 @@ export async function main(
     }
     const flags = parseFlags(rest);
     if (!flags.file) throw new UserError(`Missing pipeline file\n${USAGE}`);
-    const pipeline = await loadPipeline(flags.file, { registry, sets: flags.sets });
+    // `dag` only reads (its task grants no write permission), so it remembers no check.
+    const pipeline = await loadPipeline(flags.file, {
+      registry,
+      sets: flags.sets,
+      ...(command === "dag" ? { cacheDir: false as const } : {}),
+    });
     checkIds(pipeline, flags.only, "--only");
     if (flags.from) checkIds(pipeline, [flags.from], "--from");
     if (Array.isArray(flags.force)) checkIds(pipeline, flags.force, "--force");

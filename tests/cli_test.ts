@@ -92,3 +92,10 @@ Deno.test("progress prints periodic plain lines when not on a terminal", () => {
   }
   assert.deepEqual(lines, ["  [train] 1/100 step 1\n", "  [train] 100/100 step 100\n"]);
 });
+
+Deno.test("dag writes nothing, so its read-only task never asks for write permission", async () => {
+  const dir = await project({ "pipeline.yaml": PIPELINE });
+  const out = await cli(dir, "dag", "pipeline.yaml");
+  assert.equal(out.code, 0, out.stderr);
+  await assert.rejects(Deno.stat(`${dir}/.pipeline`));
+});
