@@ -90,12 +90,14 @@ export interface StageKey {
  * @param upstream Output hashes of upstream stages, by stage id.
  * @param cache The cache (for its stat cache).
  * @param root The project root.
+ * @param imports Import lists of project files, shared by the stages of one run.
  */
 export async function stageKey(
   stage: ResolvedStage,
   upstream: Map<string, Record<string, StoredOutput>>,
   cache: Cache,
   root: string,
+  imports?: Map<string, string[] | null>,
 ): Promise<StageKey> {
   const inputs: Record<string, string> = {};
   const files: Record<string, string> = {};
@@ -118,7 +120,7 @@ export async function stageKey(
   const parts: KeyParts = {
     kind: stage.definition.name,
     version: stage.definition.version,
-    code: await codeHashes(stage.definition.module, root, cache.stat),
+    code: await codeHashes(stage.definition.module, root, cache.stat, imports),
     params: stage.params,
     inputs,
     files,
@@ -211,6 +213,8 @@ async function runLocked(
   const needed = selectStages(pipeline, options.only, options.from);
   const semaphore = new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2);
   const outputs = new Map<string, Record<string, StoredOutput>>();
+  // The code files' imports are read once per run, however many stages share them.
+  const imports = new Map<string, string[] | null>();
   // Dry run: what a would-run stage produced last time, to explain what follows it.
   const provisional = new Map<string, Record<string, StoredOutput>>();
   const results = new Map<string, Promise<StageResult>>();
@@ -239,7 +243,7 @@ async function runLocked(
     if (blocked) {
       // Dry run: explain this stage's own changes, assuming upstream outputs stay as last time.
       const assumed = new Map([...provisional, ...outputs]);
-      const { key, parts } = await stageKey(stage, assumed, cache, pipeline.root);
+      const { key, parts } = await stageKey(stage, assumed, cache, pipeline.root, imports);
       const last = await cache.lastParts(pipeline.name, stage.id);
       const own = last?.key === key ? [] : explainChange(parts, last);
       const record = await cache.record(key);
@@ -248,7 +252,7 @@ async function runLocked(
       reporter.line(`  would run  ${stage.id}: ${reason}`);
       return { ...base, key: null, status: "would-run", reason };
     }
-    const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root);
+    const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root, imports);
     const started = performance.now();
     if (!forced(stage.id)) {
       const record = await cache.record(key);

@@ -185,9 +185,15 @@ const URL_REF = /\bnew\s+URL\s*\(\s*["'](\.{1,2}\/[^"']+)["']\s*,\s*import\.meta
  *
  * @param moduleUrl `import.meta.url` of the module.
  * @param root The project root; files outside it are left out.
+ * @param imports Each file's local imports, shared by the stages of one run so that a module
+ *   imported by several stages is read once (null: not a readable project file).
  * @returns Absolute paths, sorted.
  */
-export async function moduleFiles(moduleUrl: string, root: string): Promise<string[]> {
+export async function moduleFiles(
+  moduleUrl: string,
+  root: string,
+  imports: Map<string, string[] | null> = new Map(),
+): Promise<string[]> {
   if (!moduleUrl.startsWith("file:")) return [];
   const seen = new Set<string>();
   const queue = [fileURLToPath(moduleUrl)];
@@ -196,27 +202,34 @@ export async function moduleFiles(moduleUrl: string, root: string): Promise<stri
     if (seen.has(path)) continue;
     const rel = relative(root, path);
     if (rel.startsWith("..")) continue;
-    let text: string;
-    try {
-      text = await Deno.readTextFile(path);
-    } catch {
-      continue;
-    }
+    if (!imports.has(path)) imports.set(path, await localImports(path));
+    const deps = imports.get(path);
+    if (deps === null || deps === undefined) continue;
     seen.add(path);
-    if (!/\.[cm]?[jt]sx?$/.test(path)) continue;
-    const specifiers: string[] = [];
-    for (const m of text.matchAll(STATIC)) if (!m[2]) specifiers.push(m[3]!);
-    for (const m of text.matchAll(DYNAMIC)) specifiers.push(m[1]!);
-    for (const m of text.matchAll(URL_REF)) specifiers.push(m[1]!);
-    for (const spec of specifiers) {
-      if (spec.startsWith("./") || spec.startsWith("../")) {
-        queue.push(resolve(dirname(path), spec));
-      } else if (spec.startsWith("file:")) {
-        queue.push(fileURLToPath(spec));
-      }
-    }
+    queue.push(...deps);
   }
   return [...seen].sort();
+}
+
+/** The local files a file imports (absolute paths), or null when it cannot be read. */
+async function localImports(path: string): Promise<string[] | null> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return null;
+  }
+  if (!/\.[cm]?[jt]sx?$/.test(path)) return [];
+  const specifiers: string[] = [];
+  for (const m of text.matchAll(STATIC)) if (!m[2]) specifiers.push(m[3]!);
+  for (const m of text.matchAll(DYNAMIC)) specifiers.push(m[1]!);
+  for (const m of text.matchAll(URL_REF)) specifiers.push(m[1]!);
+  const out: string[] = [];
+  for (const spec of specifiers) {
+    if (spec.startsWith("./") || spec.startsWith("../")) out.push(resolve(dirname(path), spec));
+    else if (spec.startsWith("file:")) out.push(fileURLToPath(spec));
+  }
+  return out;
 }
 
 /**
@@ -225,14 +238,16 @@ export async function moduleFiles(moduleUrl: string, root: string): Promise<stri
  * @param moduleUrl `import.meta.url` of the stage's module.
  * @param root The project root.
  * @param stat The stat cache.
+ * @param imports Import lists shared by the stages of one run (see {@link moduleFiles}).
  */
 export async function codeHashes(
   moduleUrl: string,
   root: string,
   stat: StatCache,
+  imports?: Map<string, string[] | null>,
 ): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  for (const file of await moduleFiles(moduleUrl, root)) {
+  for (const file of await moduleFiles(moduleUrl, root, imports)) {
     out[relative(root, file)] = await stat.hashFile(file);
   }
   return out;
