@@ -1,0 +1,146 @@
+// The documentation is checked like code: links resolve, tables are tables, and every built-in
+// stage kind and CLI command is described. A bad edit once folded the README's tables into one
+// paragraph and dropped five sections without any test noticing.
+import assert from "node:assert/strict";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BUILTIN_STAGES } from "../stages/mod.ts";
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const DOCS = ["README.md", "docs/pretrained.md"];
+
+/** Lines outside fenced code blocks, with their 1-based numbers. */
+export function proseLines(text: string): { line: number; text: string }[] {
+  const out: { line: number; text: string }[] = [];
+  let fenced = false;
+  text.split("\n").forEach((t, i) => {
+    if (/^\s*```/.test(t)) fenced = !fenced;
+    else if (!fenced) out.push({ line: i + 1, text: t });
+  });
+  return out;
+}
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+export function slug(heading: string): string {
+  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
+}
+
+/** Problems with in-page anchors, relative links and tables in one Markdown file. */
+export function markdownProblems(
+  text: string,
+  exists: (relative: string) => boolean,
+): string[] {
+  const lines = proseLines(text);
+  const anchors = new Set(
+    lines.flatMap((l) => {
+      const m = /^#{1,6}\s+(.*)$/.exec(l.text);
+      return m?.[1] ? [slug(m[1])] : [];
+    }),
+  );
+  const problems: string[] = [];
+  for (const { line, text: t } of lines) {
+    for (const m of t.matchAll(/\]\(([^)\s]+)\)/g)) {
+      const target = m[1] ?? "";
+      if (/^[a-z]+:/i.test(target)) continue; // http:, https:, mailto:
+      const [path = "", anchor = ""] = target.split("#");
+      if (path === "" && !anchors.has(anchor)) {
+        problems.push(`line ${line}: no heading for #${anchor}`);
+      } else if (path !== "" && !exists(path)) {
+        problems.push(`line ${line}: ${path} does not exist`);
+      }
+    }
+  }
+  // A table is a header row, a delimiter row, then rows with as many cells as the header.
+  const cells = (row: string) => row.trim().replace(/^\||\|$/g, "").split(/(?<!\\)\|/).length;
+  const tables: { line: number; text: string }[][] = [];
+  let previous = false;
+  for (const l of lines) {
+    const row = l.text.trimStart().startsWith("|");
+    if (row && previous) tables[tables.length - 1]?.push(l);
+    else if (row) tables.push([l]);
+    previous = row;
+  }
+  for (const [header, delimiter, ...rows] of tables) {
+    if (!header) continue;
+    if (!delimiter || !/^\s*\|(\s*:?-+:?\s*\|)+\s*$/.test(delimiter.text)) {
+      problems.push(`line ${header.line}: a table row without a header and delimiter row`);
+      continue;
+    }
+    const width = cells(header.text);
+    for (const row of [delimiter, ...rows]) {
+      const n = cells(row.text);
+      if (n !== width) problems.push(`line ${row.line}: ${n} cells, header has ${width}`);
+    }
+  }
+  return problems;
+}
+
+Deno.test("markdownProblems finds broken anchors, missing files and folded tables", () => {
+  const text = [
+    "# Title",
+    "## Two words",
+    "[a](#two-words) [b](#gone) [c](here.md) [d](missing.md) [e](https://x.org/y)",
+    "",
+    "| a | b |",
+    "| --- | --- |",
+    "| 1 | 2 |",
+    "| 1 |",
+    "",
+    "| what | measured | | --- | --- | | folded | row |",
+    "",
+    "```",
+    "| not a table, code |",
+    "```",
+  ].join("\n");
+  assert.deepEqual(markdownProblems(text, (p) => p === "here.md"), [
+    "line 3: no heading for #gone",
+    "line 3: missing.md does not exist",
+    "line 8: 1 cells, header has 2",
+    "line 10: a table row without a header and delimiter row",
+  ]);
+  assert.equal(
+    slug("Pretrained checkpoints and predictions"),
+    "pretrained-checkpoints-and-predictions",
+  );
+  assert.equal(
+    slug("Built-in stage kinds (the NER pipeline)"),
+    "built-in-stage-kinds-the-ner-pipeline",
+  );
+});
+
+for (const doc of DOCS) {
+  Deno.test(`${doc}: links resolve and tables are well formed`, async () => {
+    const text = await Deno.readTextFile(join(root, doc));
+    const base = dirname(join(root, doc));
+    const exists = (p: string) => {
+      try {
+        Deno.statSync(join(base, p));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    assert.deepEqual(markdownProblems(text, exists), []);
+  });
+}
+
+Deno.test("README describes every built-in stage kind, every task and each backend", async () => {
+  const readme = await Deno.readTextFile(join(root, "README.md"));
+  for (const stage of BUILTIN_STAGES) {
+    assert.match(
+      readme,
+      new RegExp(`^\\| \`${stage.name}\` +\\|`, "m"),
+      `stage kind ${stage.name}`,
+    );
+  }
+  const tasks = Object.keys(JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks);
+  for (const task of tasks) {
+    assert.ok(readme.includes(`deno task ${task}`), `deno task ${task}`);
+  }
+  for (const heading of ["Backends", "Performance", "Cache and reruns", "CLI reference"]) {
+    assert.match(readme, new RegExp(`^## ${heading}$`, "m"), heading);
+  }
+  for (const backend of ["auto", "wasm", "cpu", "webgpu", "tensorflow"]) {
+    assert.ok(readme.includes(`\`${backend}\``), backend);
+  }
+});
