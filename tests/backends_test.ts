@@ -112,15 +112,16 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
-    // Dropout off, so the three backends compute the same function from the same seeded init.
+    // Dropout on: each backend makes its masks with its own kernel (a WGSL shader on WebGPU)
+    // from the same counter-based hash, so all three compute the same function.
     const config = makeBertConfig(24, {
       hidden_size: 16,
       num_attention_heads: 2,
       intermediate_size: 32,
       num_hidden_layers: 1,
       max_position_embeddings: 16,
-      hidden_dropout_prob: 0,
-      attention_probs_dropout_prob: 0,
+      hidden_dropout_prob: 0.2,
+      attention_probs_dropout_prob: 0.2,
     });
     const step = async (backend: "cpu" | "wasm" | "webgpu") => {
       await setupBackend(backend);

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { DROPOUT_MASK_KERNEL, type DropoutMaskAttrs, fillDropoutMask } from "./_dropout.ts";
 
 /** Kernel names. */
 export const GELU_KERNEL = "BertGelu";
@@ -274,6 +275,12 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     ]]);
     layerNormGradLoop(ins[0]!, ins[1]!, ins[2]!, ins[3]!, h, outs[0]!, outs[1]!, outs[2]!);
     return infos;
+  });
+  reg(DROPOUT_MASK_KERNEL, ({ backend, attrs }) => {
+    const a = attrs as unknown as DropoutMaskAttrs;
+    const { outs, infos } = access.run(backend, [], [a.shape]);
+    fillDropoutMask(outs[0]!, a);
+    return infos[0]!;
   });
   reg(COL_SUM_KERNEL, ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };

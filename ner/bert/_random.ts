@@ -1,6 +1,6 @@
 /**
  * A small seeded pseudo-random generator (mulberry32) for weight
- * initialisation and dropout masks: fast, and identical on every backend.
+ * initialisation: fast, and identical on every backend.
  *
  * @module
  */
@@ -43,24 +43,6 @@ export class Rng {
   /** Fills `out` with normal numbers of the given standard deviation. */
   fillNormal(out: Float32Array, std: number): Float32Array {
     for (let i = 0; i < out.length; i++) out[i] = this.normal() * std;
-    return out;
-  }
-
-  /**
-   * Fills `out` with an inverted-dropout mask: 0 with probability `rate`,
-   * else `1 / (1 - rate)`.
-   */
-  fillDropout(out: Float32Array, rate: number): Float32Array {
-    const keep = 1 / (1 - rate);
-    // Inline generator loop: this runs for ~10^6 values per training step.
-    let s = this.#state;
-    for (let i = 0; i < out.length; i++) {
-      let t = (s = (s + 0x6d2b79f5) | 0);
-      t = Math.imul(t ^ (t >>> 15), t | 1);
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-      out[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296 < rate ? 0 : keep;
-    }
-    this.#state = s;
     return out;
   }
 }

@@ -93,9 +93,13 @@ async function tryWebGpu(): Promise<string> {
   const probe = await probeWebGpu();
   if (!probe.ok) throw new Error(probe.description);
   await import("@tensorflow/tfjs-backend-webgpu");
+  // NERPIPE_WEBGPU_FUSED=0 leaves them out, to measure what they save.
+  const fused = Deno.env.get("NERPIPE_WEBGPU_FUSED") !== "0";
+  if (fused) (await import("./_webgpu_kernels.ts")).registerWebGpuKernels();
   if (!(await tf.setBackend("webgpu"))) throw new Error('tf.setBackend("webgpu") returned false');
   await tf.ready();
-  return probe.description + (probe.fallback ? " (software fallback)" : "");
+  return probe.description + (probe.fallback ? " (software fallback)" : "") +
+    (fused ? "" : " without fused kernels");
 }
 
 /** The optional native packages, GPU build first. */

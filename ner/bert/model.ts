@@ -29,7 +29,8 @@ import {
   linearBackward,
   softmaxBackward,
 } from "./_ops.ts";
-import { mixSeed, Rng } from "./_random.ts";
+import { mixSeed } from "./_random.ts";
+import { dropoutMask, dropoutMaskAttrs } from "./_dropout.ts";
 
 /** Value added to attention scores of padded keys. */
 export const MASK_NEGATIVE = -1e9;
@@ -299,12 +300,12 @@ export class BertModel {
     const nh = c.num_attention_heads;
     const d = H / nh;
     const scale = 1 / Math.sqrt(d);
-    const rng = opts.training ? new Rng(mixSeed(opts.seed ?? 0, 0x5eed)) : null;
-    /** A dropout mask for `shape`, or null when dropout is off. */
+    const seed = mixSeed(opts.seed ?? 0, 0x5eed);
+    let stream = 0;
+    /** A dropout mask for `shape` (made where the tensors live), or null when dropout is off. */
     const dropMask = (shape: number[], rate: number): tf.Tensor | null => {
-      if (!rng || rate <= 0) return null;
-      const n = shape.reduce((a, b) => a * b, 1);
-      return tf.tensor(rng.fillDropout(new Float32Array(n), rate), shape, "float32");
+      if (!opts.training || rate <= 0) return null;
+      return dropoutMask(dropoutMaskAttrs(shape, seed, stream++, rate));
     };
     const drop = <T extends tf.Tensor>(x: T, mask: tf.Tensor | null): T =>
       mask ? tf.mul(x, mask) as T : x;

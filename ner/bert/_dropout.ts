@@ -1,0 +1,103 @@
+/**
+ * Counter-based dropout masks: element `i` of a mask is a pure function of
+ * (key, i), so every backend computes the same mask where its tensors live
+ * (a WGSL shader on WebGPU, a loop on the host for wasm and cpu) and no mask
+ * crosses between host and device. The integer hash is the PCG output
+ * permutation used as a stateless hash (Jarzynski and Olano, "Hash Functions
+ * for GPU Rendering", JCGT 2020), applied twice with two keys.
+ *
+ * @module
+ */
+
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Kernel name: attributes {@link DropoutMaskAttrs}, no inputs, one float32 output. */
+export const DROPOUT_MASK_KERNEL = "BertDropoutMask";
+
+/** What a mask kernel needs. */
+export interface DropoutMaskAttrs {
+  shape: number[];
+  /** First key, mixed into the index. */
+  key1: number;
+  /** Second key, mixed into the first hash. */
+  key2: number;
+  /** An element is dropped when `hash >>> 8 < threshold` (a 24-bit fraction of `rate`). */
+  threshold: number;
+  /** The value of kept elements, `1 / (1 - rate)` in float32. */
+  scale: number;
+}
+
+/** The PCG-style 32-bit integer hash (unsigned result). */
+export function hash32(x: number): number {
+  const s = (Math.imul(x >>> 0, 747796405) + 2891336453) >>> 0;
+  const w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+  return ((w >>> 22) ^ w) >>> 0;
+}
+
+/** The same hash and mask element in WGSL. */
+export const DROPOUT_WGSL = `
+fn dropoutHash(x : u32) -> u32 {
+  let s = x * 747796405u + 2891336453u;
+  let w = ((s >> ((s >> 28u) + 4u)) ^ s) * 277803737u;
+  return (w >> 22u) ^ w;
+}
+fn dropoutKeep(i : u32, key1 : u32, key2 : u32, threshold : u32) -> bool {
+  return (dropoutHash(dropoutHash(i ^ key1) ^ key2) >> 8u) >= threshold;
+}
+`;
+
+/**
+ * The attributes of mask number `stream` of a forward pass seeded with `seed`.
+ *
+ * @param rate Drop probability in (0, 1).
+ */
+export function dropoutMaskAttrs(
+  shape: number[],
+  seed: number,
+  stream: number,
+  rate: number,
+): DropoutMaskAttrs {
+  const key1 = hash32((seed >>> 0) ^ hash32(stream + 0x632be5ab));
+  return {
+    shape,
+    key1,
+    key2: hash32(key1 + 0x9e3779b9),
+    threshold: Math.round(rate * 16777216),
+    scale: Math.fround(1 / (1 - rate)),
+  };
+}
+
+/**
+ * Fills `out` with the mask: 0 where dropped, `scale` where kept.
+ *
+ * @param offset Index of `out[0]` within the whole mask.
+ */
+export function fillDropoutMask(out: Float32Array, a: DropoutMaskAttrs, offset = 0): Float32Array {
+  const { key1, key2, threshold, scale } = a;
+  for (let i = 0; i < out.length; i++) {
+    // hash32 inlined twice: this loop runs for every activation of a training step.
+    let s = (Math.imul(((offset + i) ^ key1) >>> 0, 747796405) + 2891336453) >>> 0;
+    let w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+    const h = (((w >>> 22) ^ w) ^ key2) >>> 0;
+    s = (Math.imul(h, 747796405) + 2891336453) >>> 0;
+    w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+    out[i] = (((w >>> 22) ^ w) >>> 8) >= threshold ? scale : 0;
+  }
+  return out;
+}
+
+/**
+ * A mask tensor, made by the backend's kernel where one is registered (wasm, cpu, webgpu),
+ * else on the host and uploaded (the same values either way).
+ */
+export function dropoutMask(a: DropoutMaskAttrs): tf.Tensor {
+  if (tf.getKernel(DROPOUT_MASK_KERNEL, tf.getBackend()) !== undefined) {
+    return tf.engine().runKernel(
+      DROPOUT_MASK_KERNEL,
+      {},
+      a as unknown as tf.NamedAttrMap,
+    ) as tf.Tensor;
+  }
+  const n = a.shape.reduce((x, y) => x * y, 1);
+  return tf.tensor(fillDropoutMask(new Float32Array(n), a), a.shape, "float32");
+}
