@@ -119,8 +119,13 @@ export function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
   return tf.transpose(tf.matMul(dy, x, true, false));
 }
 
-/** `x @ w + b` with `w` in `[in, out]` layout. */
+/**
+ * `x @ w + b` with `w` in `[in, out]` layout. On WebGPU the bias is added inside the
+ * matrix product's shader (one dispatch, not two); on wasm our BatchMatMul kernel is the
+ * fast one and the stock fused kernel is not.
+ */
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  if (tf.getBackend() === "webgpu") return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
   return tf.add(tf.matMul(x, w), b);
 }
 

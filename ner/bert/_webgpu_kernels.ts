@@ -43,9 +43,16 @@ interface WebGpuBackendLike {
     inputs: tf.TensorInfo[],
     dtype: tf.DataType,
     uniforms?: Uniform[],
+    output?: tf.TensorInfo,
   ): tf.TensorInfo;
+  makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(id: object): void;
 }
+
+/** Kernel name: the sum of squares of all inputs (named `0`, `1`, ...), a scalar. */
+export const SUM_SQUARES_KERNEL = "BertSumSquares";
+/** Workgroups (of {@link ROW_GROUP} threads) that share one tensor of a sum of squares. */
+const SUM_GROUPS = 32;
 
 const ELEMENTWISE_GROUP = 128;
 /** Threads that share one row (or column) of a reduction. */
@@ -343,6 +350,56 @@ export function registerWebGpuKernels(): void {
     const dgamma = columnSum("ln_grad_dgamma", "DY[i] * XH[i]", [dy!, xhat!], ["DY", "XH"]);
     const dbeta = columnSum("ln_grad_dbeta", "DY[i]", [dy!], ["DY"]);
     return [dx, dgamma, dbeta];
+  });
+
+  // Sum of squares: each tensor's workgroups write partial sums into one shared buffer
+  // (one dispatch per tensor), then one workgroup adds the partials.
+  reg(SUM_SQUARES_KERNEL, ({ inputs, backend }) => {
+    const b = backend as WebGpuBackendLike;
+    const tensors = Object.keys(inputs).sort((x, y) => Number(x) - Number(y))
+      .map((k) => (inputs as Record<string, tf.TensorInfo>)[k]!);
+    const partials = b.makeTensorInfo([tensors.length * SUM_GROUPS], "float32");
+    tensors.forEach((t, i) => {
+      const program = perRow(
+        "sum_squares_part",
+        ["X"],
+        partials.shape,
+        SUM_GROUPS,
+        `let n = uniforms.n;
+         var s = 0.0;
+         for (var j = row * ${ROW_GROUP} + lid; j < n; j = j + ${SUM_GROUPS * ROW_GROUP}) {
+           let x = X[j];
+           s = s + x * x;
+         }
+         let total = groupSum(s);
+         if (lid == 0 && row < ${SUM_GROUPS}) {
+           result[uniforms.offset + row] = total;
+         }`,
+        "n : i32, offset : i32,",
+      );
+      b.runWebGPUProgram(program, [t], "float32", [
+        { type: "int32", data: [size(t.shape)] },
+        { type: "int32", data: [i * SUM_GROUPS] },
+      ], partials);
+    });
+    const total = b.runWebGPUProgram(
+      perRow(
+        "sum_partials",
+        ["P"],
+        [1],
+        1,
+        `var s = 0.0;
+         for (var j = lid; j < uniforms.n; j = j + ${ROW_GROUP}) { s = s + P[j]; }
+         let total = groupSum(s);
+         if (lid == 0) { result[0] = total; }`,
+        "n : i32,",
+      ),
+      [partials],
+      "float32",
+      [{ type: "int32", data: [size(partials.shape)] }],
+    );
+    b.disposeData(partials.dataId);
+    return { dataId: total.dataId, shape: [], dtype: "float32" };
   });
 
   // AdamW: new m, then new v, then the parameter from both (three dispatches, no temporaries).

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { usesWeightDecay } from "./init.ts";
 import { ADAMW_KERNEL } from "./_adamw_kernel.ts";
+import { SUM_SQUARES_KERNEL } from "./_webgpu_kernels.ts";
 
 /** Hyper-parameters of {@link AdamW}. */
 export interface AdamWOptions {
@@ -32,6 +33,10 @@ export interface AdamWOptions {
 export function globalNorm(grads: readonly tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => {
     if (grads.length === 0) return tf.scalar(0);
+    if (tf.getKernel(SUM_SQUARES_KERNEL, tf.getBackend()) !== undefined) {
+      const named = Object.fromEntries(grads.map((g, i) => [String(i), g]));
+      return tf.sqrt(tf.engine().runKernel(SUM_SQUARES_KERNEL, named) as tf.Tensor) as tf.Scalar;
+    }
     let sums: tf.Tensor[] = grads.map((g) => tf.sum(tf.square(g)));
     // A tree of pairwise adds: tfjs-webgpu 4.22's AddN returns wrong sums here.
     while (sums.length > 1) {
