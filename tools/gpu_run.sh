@@ -17,6 +17,7 @@
 #   DENO_WEBGPU_BACKEND  the adapters Deno may use (default vulkan)
 #   DENO                 a deno binary to use instead of unpacking .gpu/deno.xz
 #   LIMIT_S              wall-clock limit of the bench in seconds (default 500)
+#   SKIP_LOADERS=1       only say which loader packages it would unpack into / (a dry run)
 set -uo pipefail
 
 kit=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -43,19 +44,24 @@ unpack_deno() {
 
 # Unpacks each carried loader package whose shared libraries the machine lacks.
 bring_loaders() {
-  local f lib missing
+  local f lib missing unpacked= known
+  known=$(ldconfig -p)
   for f in "$kit"/debs/*.deb; do
     [ -e "$f" ] || continue
     missing=
     for lib in $(dpkg-deb -c "$f" | grep -o '[^/ ]*\.so\.[0-9][0-9]*' | sort -u); do
-      ldconfig -p | grep -q "$lib " || missing="$missing $lib"
+      grep -qF $'\t'"$lib (" <<<"$known" || missing="$missing $lib"
     done
-    if [ -n "$missing" ]; then
-      echo "unpacking $(basename "$f") (missing:$missing)"
-      dpkg -x "$f" / || return 1
+    if [ -z "$missing" ]; then continue; fi
+    if [ "${SKIP_LOADERS:-}" = 1 ]; then
+      echo "SKIP_LOADERS=1: would unpack $(basename "$f") (missing:$missing)"
+      continue
     fi
+    echo "unpacking $(basename "$f") (missing:$missing)"
+    dpkg -x "$f" / || return 1
+    unpacked=1
   done
-  ldconfig
+  if [ -n "$unpacked" ]; then ldconfig; fi
   ldconfig -p | grep libvulkan || echo "libvulkan: not found after unpacking"
 }
 
