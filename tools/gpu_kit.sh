@@ -82,6 +82,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   rm -rf "$lists"
 fi
 
+# A tiny model on wasm with two replicas, from outside the repo: the bundle, its worker and the
+# .wasm binaries must work without node_modules.
+echo "checking the bundle"
+check=$(cd / && deno run -A --no-config --no-lock "$root/$kit/bench.js" --json --layers 1 \
+  --hidden 32 --heads 2 --intermediate 64 --batch 4 --seq 16 --steps 2 --warmup 1 --workers 2 \
+  --backends wasm | tail -n 1)
+echo "$check"
+if ! grep -q '"backend":"wasm","ms_per_step":[0-9]' <<<"$check"; then
+  echo "error: the bundled bench did not train on wasm"
+  exit 1
+fi
+
 echo
 ls -l "$kit" "$kit/debs"
 kit_bytes=$(du -sb "$kit" --exclude="$kit/out" | cut -f1)

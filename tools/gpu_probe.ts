@@ -1,7 +1,7 @@
 /**
  * Which WebGPU adapter Deno sees, the way the webgpu backend asks for one (high performance).
  * Prints one JSON line (`description`, `vendor`, `architecture`, `device`, `isFallbackAdapter`,
- * `nvidia`, the buffer limits) and exits 0 for an NVIDIA adapter that is not a software fallback,
+ * `nvidia`, the buffer limits), a verdict on stderr, and exits 0 for an NVIDIA adapter that is not a software fallback,
  * 3 for any other adapter, 4 when there is none. Used by tools/gpu_run.sh (the kit's run.sh);
  * `DENO_WEBGPU_BACKEND=vulkan` restricts Deno to Vulkan adapters.
  *
@@ -29,6 +29,7 @@ else {
 }
 if (!adapter) {
   console.log(JSON.stringify({ adapter: null, problem }));
+  console.error(`no WebGPU adapter: ${problem}`);
   Deno.exit(4);
 }
 const info = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean };
@@ -47,4 +48,12 @@ console.log(JSON.stringify({
   maxBufferSize: adapter.limits.maxBufferSize,
   maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
 }));
+const name = `adapter "${info.description || "(no description)"}" (vendor ${info.vendor})`;
+console.error(
+  fallback
+    ? `${name} is a software fallback, not an NVIDIA GPU`
+    : nvidia
+    ? `${name} is an NVIDIA GPU`
+    : `${name} is not an NVIDIA GPU`,
+);
 Deno.exit(nvidia && !fallback ? 0 : 3);

@@ -97,7 +97,7 @@ main() {
   if [ "$code" != 0 ]; then
     echo "WebGPU in Deno does not see an NVIDIA GPU through DENO_WEBGPU_BACKEND=$DENO_WEBGPU_BACKEND."
     echo "With every backend Deno has, it sees:"
-    (unset DENO_WEBGPU_BACKEND && probe)
+    (unset DENO_WEBGPU_BACKEND && probe) | tee "$out/adapter.json"
     if [ "${ALLOW_FALLBACK:-}" != 1 ]; then
       echo "error: no NVIDIA WebGPU adapter: this is not a GPU measurement, so it stops here."
       echo "Check: nvidia-smi above, 'ldconfig -p | grep libvulkan', the ICD json"
