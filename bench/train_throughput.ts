@@ -7,8 +7,10 @@
  * deno run -A bench/train_throughput.ts [--layers 2] [--hidden 128] [--heads 2]
  *   [--intermediate 512] [--batch 32] [--seq 128] [--steps 8] [--warmup 2]
  *   [--backends wasm,webgpu,tensorflow,cpu] [--workers N|auto] [--seconds 120] [--reference]
- *   [--json]
+ *   [--reference-device cpu|cuda] [--json]
  * ```
+ *
+ * A flag given twice takes its first value.
  *
  * @module
  */
@@ -38,6 +40,12 @@ const budget = flag("seconds", 120);
 const workersFlag = Deno.args.indexOf("--workers");
 const workers: number | "auto" = workersFlag >= 0 ? Number(Deno.args[workersFlag + 1]) : "auto";
 const json = Deno.args.includes("--json");
+const deviceFlag = Deno.args.indexOf("--reference-device");
+const referenceDevice = deviceFlag >= 0 ? Deno.args[deviceFlag + 1] ?? "" : "cpu";
+if (referenceDevice !== "cpu" && referenceDevice !== "cuda") {
+  console.error(`error: Unknown reference device "${referenceDevice}": expected "cpu" or "cuda"`);
+  Deno.exit(2);
+}
 const backendsArg = Deno.args[Deno.args.indexOf("--backends") + 1];
 const backends =
   (Deno.args.includes("--backends") && backendsArg
@@ -159,7 +167,16 @@ for (const name of backends) {
   }
 }
 
-let reference: { ms_per_step: number; tokens_per_s: number } | null = null;
+/** What bench/reference_pytorch.py prints (device_name and the matmul fields on cuda only). */
+interface Reference {
+  ms_per_step: number;
+  tokens_per_s: number;
+  device: string;
+  device_name?: string;
+  fp32_matmul_precision?: string;
+  tf32_matmul?: boolean;
+}
+let reference: Reference | null = null;
 if (Deno.args.includes("--reference")) {
   const script = new URL("./reference_pytorch.py", import.meta.url).pathname;
   const args = [
@@ -184,6 +201,8 @@ if (Deno.args.includes("--reference")) {
     config.vocab,
     "--labels",
     config.labels,
+    "--device",
+    referenceDevice,
   ].map(String);
   // Debian's python3-torch lives beside /usr/bin/python3, which may not be the first python3.
   const pythons = [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"].filter(Boolean);
@@ -195,7 +214,7 @@ if (Deno.args.includes("--reference")) {
       if (out.code !== 0) {
         throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n").pop());
       }
-      reference = JSON.parse(new TextDecoder().decode(out.stdout));
+      reference = { ...JSON.parse(new TextDecoder().decode(out.stdout)), device: referenceDevice };
       break;
     } catch (error) {
       problems.push(`${python}: ${(error as Error).message}`);
@@ -204,7 +223,9 @@ if (Deno.args.includes("--reference")) {
   if (!reference) {
     console.error(
       `reference: PyTorch not available (${problems.join("; ")}): ` +
-        "apt-get install python3-torch libopenblas0-pthread",
+        (referenceDevice === "cuda"
+          ? "it needs PyTorch built with CUDA and an NVIDIA GPU"
+          : "apt-get install python3-torch libopenblas0-pthread"),
     );
   }
 }
@@ -213,7 +234,12 @@ const ratio = reference && best ? Math.round((best / reference.tokens_per_s) * 1
 if (json) {
   console.log(JSON.stringify({ config, results, reference, ratio }));
 } else if (reference) {
-  console.log(`PyTorch: ${reference.ms_per_step} ms/step, ${reference.tokens_per_s} tokens/s`);
+  const where = reference.device_name
+    ? `${reference.device}, ${reference.device_name}, TF32 ${reference.tf32_matmul ? "on" : "off"}`
+    : reference.device;
+  console.log(
+    `PyTorch (${where}): ${reference.ms_per_step} ms/step, ${reference.tokens_per_s} tokens/s`,
+  );
   console.log(`best ours / PyTorch: ${ratio}x`);
 }
 Deno.exit(0);
