@@ -7,14 +7,18 @@
  * deno run -A bench/train_throughput.ts [--layers 2] [--hidden 128] [--heads 2]
  *   [--intermediate 512] [--batch 32] [--seq 128] [--steps 8] [--warmup 2]
  *   [--backends wasm,webgpu,tensorflow,cpu] [--workers N|auto] [--seconds 120] [--reference]
- *   [--reference-device cpu|cuda] [--json]
+ *   [--reference-device cpu|cuda] [--profile] [--json]
  * ```
+ *
+ * `--profile` then runs two more steps on each backend under `tf.profile` and prints the time
+ * of each kernel per step (on WebGPU from GPU timestamp queries, where the adapter has them).
  *
  * A flag given twice takes its first value.
  *
  * @module
  */
 
+import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, setupBackend } from "../ner/bert/backend.ts";
 import { makeBertConfig } from "../ner/bert/config.ts";
 import { type Batch, trainTokenClassifier } from "../ner/bert/trainer.ts";
@@ -79,12 +83,43 @@ function batches(n: number): Batch[] {
   });
 }
 
+/** One kernel's share of a profiled step. */
+interface KernelTime {
+  kernel: string;
+  /** Calls per step. */
+  calls: number;
+  /** Milliseconds per step (0 where the backend cannot time kernels). */
+  ms: number;
+}
+
 interface Result {
   backend: string;
   ms_per_step: number | null;
   tokens_per_s: number | null;
+  profile?: KernelTime[];
   steps_timed?: number;
   note?: string;
+}
+
+/** The bench's model and optimiser settings, without batches. */
+function trainOptions() {
+  return {
+    config: makeBertConfig(config.vocab, {
+      num_hidden_layers: config.layers,
+      hidden_size: config.hidden,
+      num_attention_heads: config.heads,
+      intermediate_size: config.intermediate,
+      max_position_embeddings: Math.max(512, config.seq),
+    }),
+    numLabels: config.labels,
+    epochs: 1,
+    learningRate: 5e-4,
+    weightDecay: 0.01,
+    warmupRatio: 0.1,
+    maxGradNorm: 1,
+    seed: 1,
+    workers,
+  };
 }
 
 async function measure(name: BackendName): Promise<Result> {
@@ -109,21 +144,7 @@ async function measure(name: BackendName): Promise<Result> {
   const total = slow ? 1 : config.warmup + config.steps;
   try {
     await trainTokenClassifier({
-      config: makeBertConfig(config.vocab, {
-        num_hidden_layers: config.layers,
-        hidden_size: config.hidden,
-        num_attention_heads: config.heads,
-        intermediate_size: config.intermediate,
-        max_position_embeddings: Math.max(512, config.seq),
-      }),
-      numLabels: config.labels,
-      epochs: 1,
-      learningRate: 5e-4,
-      weightDecay: 0.01,
-      warmupRatio: 0.1,
-      maxGradNorm: 1,
-      seed: 1,
-      workers,
+      ...trainOptions(),
       train: batches(total),
       signal: controller.signal,
       onStep() {
@@ -153,9 +174,31 @@ async function measure(name: BackendName): Promise<Result> {
   return out;
 }
 
+/** Kernel times of two more training steps on the active backend, per step, largest first. */
+async function profileSteps(): Promise<KernelTime[]> {
+  const steps = 2;
+  const info = await tf.profile(async () => {
+    await trainTokenClassifier({ ...trainOptions(), train: batches(steps) });
+  });
+  const byName = new Map<string, KernelTime>();
+  for (const k of info.kernels) {
+    // Op wrappers (`name__op`) contain kernels that are listed on their own.
+    if (k.name.endsWith("__op")) continue;
+    const entry = byName.get(k.name) ?? { kernel: k.name, calls: 0, ms: 0 };
+    entry.calls += 1 / steps;
+    entry.ms += (Number(k.kernelTimeMs) || 0) / steps;
+    byName.set(k.name, entry);
+  }
+  return [...byName.values()]
+    .map((e) => ({ ...e, calls: Math.round(e.calls), ms: Math.round(e.ms * 100) / 100 }))
+    .sort((a, b) => b.ms - a.ms || b.calls - a.calls);
+}
+
+const profile = Deno.args.includes("--profile");
 const results: Result[] = [];
 for (const name of backends) {
   const r = await measure(name);
+  if (profile && r.ms_per_step !== null) r.profile = await profileSteps();
   results.push(r);
   if (!json) {
     console.log(
@@ -164,6 +207,21 @@ for (const name of backends) {
         : `${r.backend}: ${r.ms_per_step} ms/step, ${r.tokens_per_s} tokens/s` +
           ` (median of ${r.steps_timed})${r.note ? `; ${r.note}` : ""}`,
     );
+    if (r.profile) {
+      const total = r.profile.reduce((a, k) => a + k.ms, 0);
+      const calls = r.profile.reduce((a, k) => a + k.calls, 0);
+      console.log(
+        `  profile: ${calls} kernel calls and ${total.toFixed(1)} ms of kernel time per step`,
+      );
+      for (const k of r.profile.slice(0, 12)) {
+        const share = total > 0 ? ` (${((100 * k.ms) / total).toFixed(1)}%)` : "";
+        console.log(
+          `  ${k.kernel.padEnd(22)} ${String(k.calls).padStart(5)} calls ${
+            k.ms.toFixed(2).padStart(9)
+          } ms${share}`,
+        );
+      }
+    }
   }
 }
 
