@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { probeWebGpu, setupBackend } from "../ner/bert/backend.ts";
 import {
+  embeddingGrad,
   geluBackward,
   geluForward,
   layerNormBackward,
@@ -38,7 +39,8 @@ function close(a: Float32Array, b: Float32Array, tol: number, what: string) {
 }
 
 Deno.test({
-  name: "fused WebGPU kernels match the cpu backend (GELU, LayerNorm, global norm, AdamW)",
+  name:
+    "fused WebGPU kernels match the cpu backend (GELU, LayerNorm, embedding gradient, global norm, AdamW)",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn(t) {
@@ -73,6 +75,16 @@ Deno.test({
       const [cpu, gpu] = [await on("cpu", f), await on("webgpu", f)];
       close(gpu[0]!, cpu[0]!, 1e-5, "global norm");
       assert.ok(cpu[0]![0]! > 200, "the norm is not trivially small");
+    });
+    await t.step("embedding gradient with repeated ids", async () => {
+      const n = 300;
+      const h = 24;
+      const rows = data(n * h);
+      const ids = Int32Array.from({ length: n }, (_, i) => (i * 7) % 50);
+      const f = () => [embeddingGrad(tf.tensor2d(rows, [n, h]), tf.tensor1d(ids, "int32"), 60)];
+      const [cpu, gpu] = [await on("cpu", f), await on("webgpu", f)];
+      close(gpu[0]!, cpu[0]!, 1e-5, "embedding gradient");
+      assert.ok(cpu[0]!.subarray(50 * h).every((v) => v === 0), "unused rows are zero");
     });
     await t.step("AdamW, two steps, decayed and undecayed parameters", async () => {
       const w = data(300);

@@ -14,6 +14,7 @@ import {
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
 } from "./_js_kernels.ts";
+import { EMBEDDING_GRAD_KERNEL } from "./_webgpu_kernels.ts";
 
 function run(
   name: string,
@@ -147,4 +148,17 @@ export function linearBackward(
 export function softmaxBackward(dp: tf.Tensor, p: tf.Tensor): tf.Tensor {
   const pd = tf.mul(dp, p);
   return tf.sub(pd, tf.mul(p, tf.sum(pd, -1, true)));
+}
+
+/**
+ * Gradient of an embedding table `[vocab, hidden]` from the gradients of looked-up rows
+ * `[n, hidden]` and their ids `[n]` (rows of repeated ids add up).
+ */
+export function embeddingGrad(rows: tf.Tensor2D, ids: tf.Tensor1D, vocab: number): tf.Tensor2D {
+  if (hasKernel(EMBEDDING_GRAD_KERNEL)) {
+    return tf.engine().runKernel(EMBEDDING_GRAD_KERNEL, { x: rows, segmentIds: ids }, {
+      numSegments: vocab,
+    }) as tf.Tensor2D;
+  }
+  return tf.unsortedSegmentSum(rows, ids, vocab);
 }

@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type AdamW, clipScale, globalNorm } from "./adamw.ts";
 import { lossTarget } from "./loss.ts";
+import { embeddingGrad } from "./_ops.ts";
 import { batchTensors, type BertModel } from "./model.ts";
 
 /** Name of the word-embedding table, whose gradient travels as rows. */
@@ -167,7 +168,7 @@ export function applyParts(
   });
   const rows = parts.length === 1 ? parts[0]!.rows : tf.concat(parts.map((p) => p.rows));
   const ids = parts.length === 1 ? parts[0]!.ids : tf.concat(parts.map((p) => p.ids));
-  grads.set(WORD_EMBEDDINGS, tf.unsortedSegmentSum(rows, ids, model.config.vocab_size));
+  grads.set(WORD_EMBEDDINGS, embeddingGrad(rows, ids, model.config.vocab_size));
   const norm = globalNorm([...grads.values()]);
   optimizer.applyGradients(grads, lr, clipScale(norm, maxGradNorm));
   return norm;

@@ -24,6 +24,7 @@ import {
 
 /** The parts of tfjs-backend-webgpu's program interface these kernels use. */
 interface Program {
+  atomic?: boolean;
   variableNames: string[];
   outputShape: number[];
   shaderKey: string;
@@ -48,6 +49,13 @@ interface WebGpuBackendLike {
   makeTensorInfo(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   disposeData(id: object): void;
 }
+
+/**
+ * Kernel name: the word-embedding gradient, `[numSegments, hidden]`, from rows `x` `[n, hidden]`
+ * and their token ids `segmentIds` `[n]` (what `tf.unsortedSegmentSum` computes; tfjs-webgpu's
+ * version transposes both its input and the whole table around the sum).
+ */
+export const EMBEDDING_GRAD_KERNEL = "BertEmbeddingGrad";
 
 /** Kernel name: the sum of squares of all inputs (named `0`, `1`, ...), a scalar. */
 export const SUM_SQUARES_KERNEL = "BertSumSquares";
@@ -350,6 +358,54 @@ export function registerWebGpuKernels(): void {
     const dgamma = columnSum("ln_grad_dgamma", "DY[i] * XH[i]", [dy!, xhat!], ["DY", "XH"]);
     const dbeta = columnSum("ln_grad_dbeta", "DY[i]", [dy!], ["DY"]);
     return [dx, dgamma, dbeta];
+  });
+
+  // Embedding gradient: a zeroed table, then each row element added at its token's row with a
+  // compare-and-swap loop (WGSL has no atomic float add). The order of additions to one entry
+  // varies, so repeated tokens may differ in the last bits between runs.
+  reg(EMBEDDING_GRAD_KERNEL, ({ inputs, backend, attrs }) => {
+    const b = backend as WebGpuBackendLike;
+    const { x, segmentIds } = inputs as Record<string, tf.TensorInfo>;
+    const { numSegments } = attrs as unknown as { numSegments: number };
+    const h = x!.shape[1]!;
+    const n = size(x!.shape);
+    const table = b.runWebGPUProgram(
+      elementwise("zeros", [], [numSegments, h], "result[index] = 0.0;"),
+      [],
+      "float32",
+    );
+    const program: Program = {
+      ...elementwise(
+        "embedding_grad",
+        ["X", "IDS"],
+        [numSegments, h],
+        "",
+      ),
+      atomic: true,
+      size: false,
+      dispatch: [Math.ceil(n / ELEMENTWISE_GROUP), 1, 1],
+      uniforms: "n : i32, h : i32,",
+      getUserCode: () => `
+        fn main(index : i32) {
+          if (index < uniforms.n) {
+            let row = IDS[index / uniforms.h];
+            let at = row * uniforms.h + index % uniforms.h;
+            let value = X[index];
+            var old = atomicLoad(&result[at]);
+            loop {
+              let next = bitcast<i32>(bitcast<f32>(old) + value);
+              let swap = atomicCompareExchangeWeak(&result[at], old, next);
+              if (swap.exchanged) { break; }
+              old = swap.old_value;
+            }
+          }
+        }`,
+    };
+    b.runWebGPUProgram(program, [x!, segmentIds!], "float32", [
+      { type: "int32", data: [n] },
+      { type: "int32", data: [h] },
+    ], table);
+    return table;
   });
 
   // Sum of squares: each tensor's workgroups write partial sums into one shared buffer

@@ -19,6 +19,7 @@ import { type BertConfig, classifierDropout, validateBertConfig } from "./config
 import { type HostTensor, initWeights, type ParamSpec, paramSpecs } from "./init.ts";
 import {
   colSum,
+  embeddingGrad,
   geluBackward,
   type GeluCache,
   geluForward,
@@ -455,7 +456,7 @@ export class BertModel {
       if (!embeddingRows) {
         grads.set(
           "bert.embeddings.word_embeddings.weight",
-          tf.unsortedSegmentSum(dEmb, input.ids, c.vocab_size),
+          embeddingGrad(dEmb, input.ids, c.vocab_size),
         );
       }
       const dPosTok = tf.reshape(colSum(tf.reshape(dEmb, [B, T * H]) as tf.Tensor2D), [T, H]); // [T, H]
