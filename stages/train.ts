@@ -90,7 +90,7 @@ export const train = defineStage<TrainParams>({
     const p = ctx.params;
     const { setupBackend, BackendUnavailableError } = await import("../ner/bert/backend.ts");
     const { makeBertConfig } = await import("../ner/bert/config.ts");
-    const { trainTokenClassifier } = await import("../ner/bert/trainer.ts");
+    const { replicatesOn, trainTokenClassifier } = await import("../ner/bert/trainer.ts");
     const { entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
     const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
     const { adaptCheckpoint } = await import("../ner/adapt.ts");
@@ -141,6 +141,11 @@ export const train = defineStage<TrainParams>({
       `BERT L${config.num_hidden_layers} H${config.hidden_size} A${config.num_attention_heads} ` +
         `I${config.intermediate_size}, ${labels.length} labels, vocabulary ${config.vocab_size}`,
     );
+    if (typeof p.workers === "number" && p.workers > 1 && !replicatesOn(choice.backend)) {
+      ctx.log.info(
+        `workers: ${p.workers} applies to wasm and cpu; ${choice.backend} trains in one replica`,
+      );
+    }
     const logLines: string[] = [];
     const started = performance.now();
     const result = await trainTokenClassifier({

@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { probeWebGpu, setupBackend } from "../ner/bert/backend.ts";
 import { makeBertConfig } from "../ner/bert/config.ts";
-import { type Batch, type StepInfo, trainTokenClassifier } from "../ner/bert/trainer.ts";
+import {
+  type Batch,
+  resolveReplicas,
+  type StepInfo,
+  trainTokenClassifier,
+} from "../ner/bert/trainer.ts";
 import { BertModel } from "../ner/bert/model.ts";
 import { predictBatch } from "../ner/bert/predict.ts";
 
@@ -309,4 +314,15 @@ Deno.test("training starts from given weights; a classifier for other labels is 
     trainTokenClassifier({ ...common, initialWeights: partial }),
     /Initial weights lack "bert.encoder.layer.0.intermediate.dense.bias"/,
   );
+});
+
+Deno.test("workers apply to wasm and cpu; GPU backends train in one replica", () => {
+  assert.equal(resolveReplicas(3, "wasm"), 3);
+  assert.equal(resolveReplicas(2, "cpu"), 2);
+  // Each replica would open the GPU again (on llvmpipe, wgpu panicked in a worker).
+  assert.equal(resolveReplicas(2, "webgpu"), 1);
+  assert.equal(resolveReplicas(4, "tensorflow"), 1);
+  assert.equal(resolveReplicas("auto", "webgpu"), 1);
+  assert.ok(resolveReplicas("auto", "wasm") >= 1);
+  assert.throws(() => resolveReplicas(0, "webgpu"), /positive integer/);
 });

@@ -334,18 +334,23 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
   }
 }
 
+/** Whether `workers` replicas apply to a backend: those whose tensors live in host memory. */
+export function replicatesOn(backend: string): boolean {
+  return backend === "wasm" || backend === "cpu";
+}
+
 /**
- * How many replicas to train with: `auto` uses up to 4 CPU cores on the
- * wasm and cpu backends (one replica per core) and 1 elsewhere.
+ * How many replicas to train with: on the wasm and cpu backends `workers`, or
+ * for `auto` one per CPU core (at most 4); 1 on every other backend.
  */
 export function resolveReplicas(workers: number | "auto", backend: string): number {
-  if (workers !== "auto") {
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new RangeError(`Workers must be a positive integer or "auto": got ${workers}`);
-    }
-    return workers;
+  if (workers !== "auto" && (!Number.isInteger(workers) || workers < 1)) {
+    throw new RangeError(`Workers must be a positive integer or "auto": got ${workers}`);
   }
-  if (backend !== "wasm" && backend !== "cpu") return 1;
+  // Replicas split the CPU cores. On a GPU backend each would open the device again (and on
+  // Mesa's llvmpipe that crashed wgpu in a worker), so it trains in one.
+  if (!replicatesOn(backend)) return 1;
+  if (workers !== "auto") return workers;
   const cores = typeof navigator !== "undefined" ? navigator.hardwareConcurrency ?? 1 : 1;
   return Math.max(1, Math.min(4, cores));
 }
