@@ -137,7 +137,6 @@ async function measure(name: BackendName): Promise<Result> {
   const times: number[] = [];
   const controller = new AbortController();
   const started = performance.now();
-  let last = started;
   // The pure JS backend takes minutes per step at the default size: time one step, no warm-up.
   const slow = chosen === "cpu";
   const warmup = slow ? 0 : config.warmup;
@@ -147,10 +146,13 @@ async function measure(name: BackendName): Promise<Result> {
       ...trainOptions(),
       train: batches(total),
       signal: controller.signal,
-      onStep() {
+      onStep(step) {
         const now = performance.now();
-        times.push(now - last);
-        last = now;
+        // The trainer reports a step once the next one has started (it reads the numbers
+        // while the next one runs), and gives the step's own duration as tokens per second
+        // over the time from its start to the next one's (to now, for the last step). Gaps
+        // between reports would put two steps in the first gap and almost none in the last.
+        times.push((config.batch * config.seq) / step.tokensPerS * 1000);
         // Past the time budget, keep what was measured (at least one step after warm-up).
         if ((now - started) / 1000 > budget && times.length > Math.min(warmup, 1)) {
           controller.abort(new Error("time budget"));
