@@ -166,8 +166,11 @@ export const train = defineStage<TrainParams>({
           evaluate: async (_epoch: number, predict: (b: TensorBatch) => Promise<Int32Array>) => {
             const gold: string[][] = [];
             const pred: string[][] = [];
-            for (const batch of set.validation!) {
-              const tags = batchTags(batch, await predict(batch), labels);
+            // Every batch is queued before any result is read: on a GPU one host round trip
+            // per epoch, not one per batch.
+            const classes = await Promise.all(set.validation!.map((batch) => predict(batch)));
+            for (const [i, batch] of set.validation!.entries()) {
+              const tags = batchTags(batch, classes[i]!, labels);
               gold.push(...tags.gold);
               pred.push(...tags.pred);
             }

@@ -70,8 +70,10 @@ export const validate = defineStage<ValidateParams>({
     const predictedSpans: EntitySpan[][] = dataset.validation.map(() => []);
     try {
       const batches = set.validation ?? [];
+      // Every batch is queued before any result is read (one host round trip on a GPU).
+      const allClasses = await Promise.all(batches.map((batch) => predictBatch(model, batch)));
       for (const [b, batch] of batches.entries()) {
-        const classes = await predictBatch(model, batch);
+        const classes = allClasses[b]!;
         for (let r = 0; r < batch.batchSize; r++) {
           const w = windows[batch.rows[r]!]!;
           const text = dataset.validation[w.doc]!.text;
@@ -101,7 +103,7 @@ export const validate = defineStage<ValidateParams>({
           tokens.push(t);
           predictedSpans[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, w.wordStart));
         }
-        ctx.progress.update(b + 1, batches.length, "predicting");
+        ctx.progress.update(b + 1, batches.length, "scoring");
       }
     } finally {
       model.dispose();
