@@ -1,8 +1,8 @@
 /**
  * Which WebGPU adapter Deno sees, the way the webgpu backend asks for one (high performance).
  * Prints one JSON line (`description`, `vendor`, `architecture`, `device`, `isFallbackAdapter`,
- * `nvidia`, the buffer limits), a verdict on stderr, and exits 0 for an NVIDIA adapter that is not a software fallback,
- * 3 for any other adapter, 4 when there is none. Used by tools/gpu_run.sh (the kit's run.sh);
+ * `nvidia`, the buffer limits), a verdict on stderr, and exits 0 for an NVIDIA adapter that is
+ * not a software fallback, 3 for any other adapter, 4 when there is none. Used by tools/gpu_run.sh (the kit's run.sh);
  * `DENO_WEBGPU_BACKEND=vulkan` restricts Deno to Vulkan adapters.
  *
  * ```

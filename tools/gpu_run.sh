@@ -99,15 +99,22 @@ main() {
     echo "WebGPU in Deno does not see an NVIDIA GPU through DENO_WEBGPU_BACKEND=$DENO_WEBGPU_BACKEND."
     echo "With every backend Deno has, it sees:"
     (unset DENO_WEBGPU_BACKEND && probe) | tee "$out/adapter.json"
-    if [ "${ALLOW_FALLBACK:-}" != 1 ]; then
+    code=${PIPESTATUS[0]}
+    if [ "$code" = 0 ]; then
+      # An NVIDIA adapter through another graphics API (GL/EGL): still the GPU, so measure,
+      # and say so in the log.
+      echo "The NVIDIA GPU is there without Vulkan: measuring through that adapter."
+      unset DENO_WEBGPU_BACKEND
+    elif [ "${ALLOW_FALLBACK:-}" != 1 ]; then
       echo "error: no NVIDIA WebGPU adapter: this is not a GPU measurement, so it stops here."
       echo "Check: nvidia-smi above, 'ldconfig -p | grep libvulkan', the ICD json"
       echo "($icd or /usr/share/vulkan/icd.d/), VK_LOADER_DEBUG=all for the loader's reasons."
       echo "ALLOW_FALLBACK=1 goes on anyway (a dry run)."
       return 3
+    else
+      echo "ALLOW_FALLBACK=1: going on with whatever adapter Deno finds; NOT a GPU measurement."
+      unset DENO_WEBGPU_BACKEND
     fi
-    echo "ALLOW_FALLBACK=1: going on with whatever adapter Deno finds; NOT a GPU measurement."
-    unset DENO_WEBGPU_BACKEND
   fi
 
   say "bench (limit ${LIMIT_S:-500} s)"
