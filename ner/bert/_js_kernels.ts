@@ -80,11 +80,33 @@ export function normalPdf(x: number): number {
     (3 * t2 - 2 * t3) * PDF[i + 1]! + (t3 - t2) * DPDF[i + 1]!;
 }
 
-/** y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)). */
-export function geluLoop(u: Float32Array, y: Float32Array): void {
-  for (let i = 0; i < u.length; i++) {
-    const x = u[i]!;
-    y[i] = x * normalCdf(x);
+/**
+ * y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)), and, when `slope` is given, the derivative
+ * Phi(u) + u phi(u) from the same table lookup.
+ */
+export function geluLoop(u: Float32Array, y: Float32Array, slope?: Float32Array): void {
+  if (!slope) {
+    for (let i = 0; i < u.length; i++) {
+      const x = u[i]!;
+      y[i] = x * normalCdf(x);
+    }
+    return;
+  }
+  for (let k = 0; k < u.length; k++) {
+    const x = u[k]!;
+    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
+    const i = p | 0;
+    const t = p - i;
+    const t2 = t * t;
+    const t3 = t2 * t;
+    const h00 = 2 * t3 - 3 * t2 + 1;
+    const h10 = t3 - 2 * t2 + t;
+    const h01 = 3 * t2 - 2 * t3;
+    const h11 = t3 - t2;
+    const cdf = h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!;
+    const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
+    y[k] = x * cdf;
+    slope[k] = cdf + x * pdf;
   }
 }
 
@@ -245,9 +267,9 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn });
   reg(GELU_KERNEL, ({ inputs, backend }) => {
     const { x } = inputs as { x: tf.TensorInfo };
-    const { ins, outs, infos } = access.run(backend, [x], [x.shape]);
-    geluLoop(ins[0]!, outs[0]!);
-    return infos[0]!;
+    const { ins, outs, infos } = access.run(backend, [x], [x.shape, x.shape]);
+    geluLoop(ins[0]!, outs[0]!, outs[1]!);
+    return infos;
   });
   reg(GELU_GRAD_KERNEL, ({ inputs, backend }) => {
     const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };

@@ -33,12 +33,20 @@ export interface GeluCache {
   u: tf.Tensor2D;
   /** `0.5 (1 + erf(u / sqrt 2))`, or null when a fused kernel recomputes it. */
   cdf: tf.Tensor2D | null;
+  /** The derivative `cdf(u) + u pdf(u)`, where the forward kernel gives it. */
+  slope?: tf.Tensor2D;
 }
 
 /** GELU, exact erf form: `0.5 u (1 + erf(u / sqrt 2))`. */
 export function geluForward(u: tf.Tensor2D): { y: tf.Tensor2D; cache: GeluCache } {
   if (hasKernel(GELU_KERNEL)) {
-    return { y: run(GELU_KERNEL, { x: u })[0] as tf.Tensor2D, cache: { u, cdf: null } };
+    // Host kernels return the derivative too (the backward pass is then one product); the
+    // WebGPU kernel returns only y and its gradient kernel recomputes (memory is the scarcer).
+    const [y, slope] = run(GELU_KERNEL, { x: u });
+    return {
+      y: y as tf.Tensor2D,
+      cache: slope ? { u, cdf: null, slope: slope as tf.Tensor2D } : { u, cdf: null },
+    };
   }
   const cdf = tf.mul(tf.add(tf.erf(tf.mul(u, SQRT1_2)), 1), 0.5) as tf.Tensor2D;
   return { y: tf.mul(u, cdf), cache: { u, cdf } };
@@ -46,7 +54,8 @@ export function geluForward(u: tf.Tensor2D): { y: tf.Tensor2D; cache: GeluCache 
 
 /** Gradient of GELU: `dy * (cdf(u) + u * pdf(u))`. */
 export function geluBackward(dy: tf.Tensor2D, cache: GeluCache): tf.Tensor2D {
-  const { u, cdf } = cache;
+  const { u, cdf, slope } = cache;
+  if (slope) return tf.mul(dy, slope);
   if (!cdf) return run(GELU_GRAD_KERNEL, { dy, x: u })[0] as tf.Tensor2D;
   const pdf = tf.mul(tf.exp(tf.mul(tf.square(u), -0.5)), INV_SQRT_2PI);
   return tf.mul(dy, tf.add(cdf, tf.mul(u, pdf)));
