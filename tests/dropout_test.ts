@@ -44,6 +44,7 @@ Deno.test("dropout masks drop the rate's share, scale the rest, and differ by st
   const a = dropoutMaskAttrs([1000], 7, 3, 0.3);
   const whole = fillDropoutMask(new Float32Array(1000), a);
   assert.deepEqual(fillDropoutMask(new Float32Array(100), a, 900), whole.subarray(900));
+  assert.deepEqual(fillDropoutMask(new Float32Array(99), a, 901), whole.subarray(901));
 });
 
 Deno.test({

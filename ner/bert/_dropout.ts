@@ -21,7 +21,10 @@ export interface DropoutMaskAttrs {
   key1: number;
   /** Second key, mixed into the first hash. */
   key2: number;
-  /** An element is dropped when `hash >>> 8 < threshold` (a 24-bit fraction of `rate`). */
+  /**
+   * An element is dropped when its 16 bits of the hash are below `threshold`, `rate` as a
+   * fraction of 65536 (one hash serves two neighbouring elements: low half, then high half).
+   */
   threshold: number;
   /** The value of kept elements, `1 / (1 - rate)` in float32. */
   scale: number;
@@ -42,7 +45,8 @@ fn dropoutHash(x : u32) -> u32 {
   return (w >> 22u) ^ w;
 }
 fn dropoutKeep(i : u32, key1 : u32, key2 : u32, threshold : u32) -> bool {
-  return (dropoutHash(dropoutHash(i ^ key1) ^ key2) >> 8u) >= threshold;
+  let h = dropoutHash(dropoutHash((i >> 1u) ^ key1) ^ key2);
+  return select(h & 0xffffu, h >> 16u, (i & 1u) == 1u) >= threshold;
 }
 `;
 
@@ -62,7 +66,7 @@ export function dropoutMaskAttrs(
     shape,
     key1,
     key2: hash32(key1 + 0x9e3779b9),
-    threshold: Math.round(rate * 16777216),
+    threshold: Math.round(rate * 65536),
     scale: Math.fround(1 / (1 - rate)),
   };
 }
@@ -74,14 +78,18 @@ export function dropoutMaskAttrs(
  */
 export function fillDropoutMask(out: Float32Array, a: DropoutMaskAttrs, offset = 0): Float32Array {
   const { key1, key2, threshold, scale } = a;
-  for (let i = 0; i < out.length; i++) {
-    // hash32 inlined twice: this loop runs for every activation of a training step.
-    let s = (Math.imul(((offset + i) ^ key1) >>> 0, 747796405) + 2891336453) >>> 0;
-    let w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
-    const h = (((w >>> 22) ^ w) ^ key2) >>> 0;
-    s = (Math.imul(h, 747796405) + 2891336453) >>> 0;
-    w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
-    out[i] = (((w >>> 22) ^ w) >>> 8) >= threshold ? scale : 0;
+  let h = 0;
+  for (let k = 0; k < out.length; k++) {
+    const g = offset + k;
+    if (k === 0 || (g & 1) === 0) {
+      // hash32 inlined twice: this loop runs for every activation of a training step.
+      let s = (Math.imul(((g >>> 1) ^ key1) >>> 0, 747796405) + 2891336453) >>> 0;
+      let w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+      s = (Math.imul((((w >>> 22) ^ w) ^ key2) >>> 0, 747796405) + 2891336453) >>> 0;
+      w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
+      h = ((w >>> 22) ^ w) >>> 0;
+    }
+    out[k] = ((g & 1) === 1 ? h >>> 16 : h & 0xffff) >= threshold ? scale : 0;
   }
   return out;
 }
