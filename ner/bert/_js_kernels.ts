@@ -14,6 +14,8 @@ export const GELU_GRAD_KERNEL = "BertGeluGrad";
 export const LAYER_NORM_KERNEL = "BertLayerNorm";
 export const LAYER_NORM_GRAD_KERNEL = "BertLayerNormGrad";
 export const COL_SUM_KERNEL = "BertColSum";
+export const SPLIT_HEADS_KERNEL = "BertSplitHeads";
+export const MERGE_HEADS_KERNEL = "BertMergeHeads";
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -207,6 +209,36 @@ export function colSumLoop(x: Float32Array, cols: number, out: Float32Array): vo
   }
 }
 
+/**
+ * The fused query/key/value projection `[B * T, 3 * nh * d]` as three `[B, nh, T, d]` tensors
+ * (`merge` false), or back (`merge` true): one pass instead of a transpose and a split.
+ */
+export function headsLoop(
+  qkv: Float32Array,
+  parts: Float32Array[],
+  b: number,
+  t: number,
+  nh: number,
+  d: number,
+  merge: boolean,
+): void {
+  const h = nh * d;
+  for (let bi = 0; bi < b; bi++) {
+    for (let ti = 0; ti < t; ti++) {
+      const row = (bi * t + ti) * 3 * h;
+      for (let p = 0; p < 3; p++) {
+        const part = parts[p]!;
+        for (let hi = 0; hi < nh; hi++) {
+          const src = row + p * h + hi * d;
+          const dst = ((bi * nh + hi) * t + ti) * d;
+          if (merge) qkv.set(part.subarray(dst, dst + d), src);
+          else part.set(qkv.subarray(src, src + d), dst);
+        }
+      }
+    }
+  }
+}
+
 /** Access to host memory of a backend's tensors. */
 interface HostAccess {
   /** Allocates outputs, then returns views of the inputs and outputs (in that order). */
@@ -302,6 +334,24 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const a = attrs as unknown as DropoutMaskAttrs;
     const { outs, infos } = access.run(backend, [], [a.shape]);
     fillDropoutMask(outs[0]!, a);
+    return infos[0]!;
+  });
+  reg(SPLIT_HEADS_KERNEL, ({ inputs, backend, attrs }) => {
+    const { qkv } = inputs as { qkv: tf.TensorInfo };
+    const { batch, heads } = attrs as unknown as { batch: number; heads: number };
+    const [n, h3] = qkv.shape as [number, number];
+    const t = n / batch;
+    const d = h3 / 3 / heads;
+    const shape = [batch, heads, t, d];
+    const { ins, outs, infos } = access.run(backend, [qkv], [shape, shape, shape]);
+    headsLoop(ins[0]!, outs, batch, t, heads, d, false);
+    return infos;
+  });
+  reg(MERGE_HEADS_KERNEL, ({ inputs, backend }) => {
+    const { q, k, v } = inputs as Record<string, tf.TensorInfo>;
+    const [batch, heads, t, d] = q!.shape as [number, number, number, number];
+    const { ins, outs, infos } = access.run(backend, [q!, k!, v!], [[batch * t, 3 * heads * d]]);
+    headsLoop(outs[0]!, ins, batch, t, heads, d, true);
     return infos[0]!;
   });
   reg(COL_SUM_KERNEL, ({ inputs, backend }) => {

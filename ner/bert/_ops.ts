@@ -13,6 +13,8 @@ import {
   hasKernel,
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
+  MERGE_HEADS_KERNEL,
+  SPLIT_HEADS_KERNEL,
 } from "./_js_kernels.ts";
 import { EMBEDDING_GRAD_KERNEL } from "./_webgpu_kernels.ts";
 
@@ -170,4 +172,32 @@ export function embeddingGrad(rows: tf.Tensor2D, ids: tf.Tensor1D, vocab: number
     }) as tf.Tensor2D;
   }
   return tf.unsortedSegmentSum(rows, ids, vocab);
+}
+
+/** The fused projection `[B * T, 3H]` as query, key and value heads, each `[B, nh, T, d]`. */
+export function splitHeads(
+  qkv: tf.Tensor2D,
+  batch: number,
+  heads: number,
+): [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D] {
+  if (hasKernel(SPLIT_HEADS_KERNEL)) {
+    return run(SPLIT_HEADS_KERNEL, { qkv }, { batch, heads }) as [
+      tf.Tensor4D,
+      tf.Tensor4D,
+      tf.Tensor4D,
+    ];
+  }
+  const [n, h3] = qkv.shape;
+  const t = n / batch;
+  const d = h3 / 3 / heads;
+  const all = tf.transpose(tf.reshape(qkv, [batch, t, 3 * heads, d]), [0, 2, 1, 3]);
+  return tf.split(all, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+}
+
+/** The gradient of {@link splitHeads}: three `[B, nh, T, d]` back to `[B * T, 3H]`. */
+export function mergeHeads(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D): tf.Tensor2D {
+  if (hasKernel(MERGE_HEADS_KERNEL)) return run(MERGE_HEADS_KERNEL, { q, k, v })[0] as tf.Tensor2D;
+  const [b, nh, t, d] = q.shape;
+  const all = tf.transpose(tf.concat([q, k, v], 1), [0, 2, 1, 3]);
+  return tf.reshape(all, [b * t, 3 * nh * d]);
 }

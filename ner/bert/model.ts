@@ -28,7 +28,9 @@ import {
   layerNormForward,
   linear,
   linearBackward,
+  mergeHeads,
   softmaxBackward,
+  splitHeads,
 } from "./_ops.ts";
 import { mixSeed } from "./_random.ts";
 import { dropoutMask, dropoutMaskAttrs } from "./_dropout.ts";
@@ -352,8 +354,7 @@ export class BertModel {
       const wqkv = tf.concat([L.q, L.k, L.v], 1) as tf.Tensor2D; // [H, 3H]
       const bqkv = tf.concat([L.qb, L.kb, L.vb], 0) as tf.Tensor1D;
       const qkv = linear(xin, wqkv, bqkv); // [N, 3H]
-      const heads = tf.transpose(tf.reshape(qkv, [B, T, 3 * nh, d]), [0, 2, 1, 3]); // [B, 3nh, T, d]
-      const [q, k, v] = tf.split(heads, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      const [q, k, v] = splitHeads(qkv, B, nh); // each [B, nh, T, d]
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), input.maskAdd);
       const probs = tf.softmax(scores) as tf.Tensor4D;
       const mp = dropMask(probs.shape, c.attention_probs_dropout_prob);
@@ -435,8 +436,7 @@ export class BertModel {
         const dScores = tf.mul(softmaxBackward(drop(dProbsD, C.mp), C.probs), scale);
         const dq = tf.matMul(dScores, C.k); // [B, nh, T, d]
         const dk = tf.matMul(dScores, C.q, true, false);
-        const dHeads = tf.concat([dq, dk, dv], 1); // [B, 3nh, T, d]
-        const dqkv = tf.reshape(tf.transpose(dHeads, [0, 2, 1, 3]), [N, 3 * H]) as tf.Tensor2D;
+        const dqkv = mergeHeads(dq as tf.Tensor4D, dk as tf.Tensor4D, dv as tf.Tensor4D); // [N, 3H]
         const qkv = linearBackward(dqkv, C.x, C.wqkv);
         const [dWq, dWk, dWv] = tf.split(qkv.dw, 3, 1);
         const [dbq, dbk, dbv] = tf.split(qkv.db, 3, 0);
