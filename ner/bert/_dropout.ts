@@ -81,14 +81,7 @@ export function fillDropoutMask(out: Float32Array, a: DropoutMaskAttrs, offset =
   let h = 0;
   for (let k = 0; k < out.length; k++) {
     const g = offset + k;
-    if (k === 0 || (g & 1) === 0) {
-      // hash32 inlined twice: this loop runs for every activation of a training step.
-      let s = (Math.imul(((g >>> 1) ^ key1) >>> 0, 747796405) + 2891336453) >>> 0;
-      let w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
-      s = (Math.imul((((w >>> 22) ^ w) ^ key2) >>> 0, 747796405) + 2891336453) >>> 0;
-      w = Math.imul((s >>> ((s >>> 28) + 4)) ^ s, 277803737) >>> 0;
-      h = ((w >>> 22) ^ w) >>> 0;
-    }
+    if (k === 0 || (g & 1) === 0) h = hash32(hash32((g >>> 1) ^ key1) ^ key2);
     out[k] = ((g & 1) === 1 ? h >>> 16 : h & 0xffff) >= threshold ? scale : 0;
   }
   return out;
@@ -106,6 +99,6 @@ export function dropoutMask(a: DropoutMaskAttrs): tf.Tensor {
       a as unknown as tf.NamedAttrMap,
     ) as tf.Tensor;
   }
-  const n = a.shape.reduce((x, y) => x * y, 1);
+  const n = tf.util.sizeFromShape(a.shape);
   return tf.tensor(fillDropoutMask(new Float32Array(n), a), a.shape, "float32");
 }
