@@ -1,14 +1,15 @@
 /**
  * Fused element loops for BERT training, run as tfjs kernels on backends
- * whose tensors live in host memory (wasm, cpu). Other backends (WebGPU) use
- * the composite tf-op versions in `_ops.ts`.
+ * whose tensors live in host memory (wasm, cpu). WebGPU registers WGSL kernels
+ * under the same names (`_webgpu_kernels.ts`); backends with neither use the
+ * composite tf-op versions in `_ops.ts`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { DROPOUT_MASK_KERNEL, type DropoutMaskAttrs, fillDropoutMask } from "./_dropout.ts";
 
-/** Kernel names. */
+/** Kernel names (the GELU gradient kernel exists on WebGPU only: here GELU returns its slope). */
 export const GELU_KERNEL = "BertGelu";
 export const GELU_GRAD_KERNEL = "BertGeluGrad";
 export const LAYER_NORM_KERNEL = "BertLayerNorm";
@@ -60,40 +61,11 @@ for (let i = 0; i <= NODES; i++) {
   DPDF[i] = (-x * PDF[i]!) / STEPS;
 }
 
-/** The standard normal CDF, `0.5 (1 + erf(x / sqrt 2))`. */
-export function normalCdf(x: number): number {
-  const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
-  const i = p | 0;
-  const t = p - i;
-  const t2 = t * t;
-  const t3 = t2 * t;
-  return (2 * t3 - 3 * t2 + 1) * CDF[i]! + (t3 - 2 * t2 + t) * DCDF[i]! +
-    (3 * t2 - 2 * t3) * CDF[i + 1]! + (t3 - t2) * DCDF[i + 1]!;
-}
-
-/** The standard normal density. */
-export function normalPdf(x: number): number {
-  const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
-  const i = p | 0;
-  const t = p - i;
-  const t2 = t * t;
-  const t3 = t2 * t;
-  return (2 * t3 - 3 * t2 + 1) * PDF[i]! + (t3 - 2 * t2 + t) * DPDF[i]! +
-    (3 * t2 - 2 * t3) * PDF[i + 1]! + (t3 - t2) * DPDF[i + 1]!;
-}
-
 /**
- * y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)), and, when `slope` is given, the derivative
- * Phi(u) + u phi(u) from the same table lookup.
+ * y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)) and its derivative, `slope` = Phi(u) + u phi(u),
+ * from one table lookup: the backward pass is then `dy * slope`.
  */
-export function geluLoop(u: Float32Array, y: Float32Array, slope?: Float32Array): void {
-  if (!slope) {
-    for (let i = 0; i < u.length; i++) {
-      const x = u[i]!;
-      y[i] = x * normalCdf(x);
-    }
-    return;
-  }
+export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array): void {
   for (let k = 0; k < u.length; k++) {
     const x = u[k]!;
     const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
@@ -109,25 +81,6 @@ export function geluLoop(u: Float32Array, y: Float32Array, slope?: Float32Array)
     const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
     y[k] = x * cdf;
     slope[k] = cdf + x * pdf;
-  }
-}
-
-/** du = dy (Phi(u) + u phi(u)). */
-export function geluGradLoop(dy: Float32Array, u: Float32Array, du: Float32Array): void {
-  for (let k = 0; k < u.length; k++) {
-    const x = u[k]!;
-    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
-    const i = p | 0;
-    const t = p - i;
-    const t2 = t * t;
-    const t3 = t2 * t;
-    const h00 = 2 * t3 - 3 * t2 + 1;
-    const h10 = t3 - 2 * t2 + t;
-    const h01 = 3 * t2 - 2 * t3;
-    const h11 = t3 - t2;
-    const cdf = h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!;
-    const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
-    du[k] = dy[k]! * (cdf + x * pdf);
   }
 }
 
@@ -302,12 +255,6 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const { ins, outs, infos } = access.run(backend, [x], [x.shape, x.shape]);
     geluLoop(ins[0]!, outs[0]!, outs[1]!);
     return infos;
-  });
-  reg(GELU_GRAD_KERNEL, ({ inputs, backend }) => {
-    const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
-    const { ins, outs, infos } = access.run(backend, [dy, x], [x.shape]);
-    geluGradLoop(ins[0]!, ins[1]!, outs[0]!);
-    return infos[0]!;
   });
   reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
