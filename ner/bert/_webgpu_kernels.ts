@@ -75,7 +75,7 @@ function elementwise(
   uniforms = "",
   helpers = "",
 ): Program {
-  const n = shape.reduce((a, b) => a * b, 1);
+  const n = tf.util.sizeFromShape(shape);
   return {
     variableNames: inputs,
     outputShape: shape,
@@ -153,8 +153,6 @@ const ERF_WGSL = `
     return select(-y, y, x >= 0.0);
   }`;
 
-const size = (shape: readonly number[]) => shape.reduce((a, b) => a * b, 1);
-
 let registered = false;
 
 /** Registers the fused kernels for the `webgpu` backend (idempotent). */
@@ -219,7 +217,7 @@ export function registerWebGpuKernels(): void {
     const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
     const eps = (attrs as unknown as { eps: number }).eps;
     const h = x!.shape[x!.shape.length - 1]!;
-    const rows = size(x!.shape) / h;
+    const rows = tf.util.sizeFromShape(x!.shape) / h;
     const dims: Uniform[] = [{ type: "int32", data: [h] }, { type: "int32", data: [rows] }];
     const stats = b.runWebGPUProgram(
       perRow(
@@ -283,7 +281,7 @@ export function registerWebGpuKernels(): void {
     const b = backend as WebGpuBackendLike;
     const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;
     const h = dy!.shape[dy!.shape.length - 1]!;
-    const rows = size(dy!.shape) / h;
+    const rows = tf.util.sizeFromShape(dy!.shape) / h;
     // `rstd` is [rows, k] with 1/std in its last column (k = 2 from the kernel above).
     const k = rstd!.shape[rstd!.shape.length - 1]!;
     const dims: Uniform[] = [
@@ -368,7 +366,7 @@ export function registerWebGpuKernels(): void {
     const { x, segmentIds } = inputs as Record<string, tf.TensorInfo>;
     const { numSegments } = attrs as unknown as { numSegments: number };
     const h = x!.shape[1]!;
-    const n = size(x!.shape);
+    const n = tf.util.sizeFromShape(x!.shape);
     const table = b.runWebGPUProgram(
       elementwise("zeros", [], [numSegments, h], "result[index] = 0.0;"),
       [],
@@ -434,7 +432,7 @@ export function registerWebGpuKernels(): void {
         "n : i32, offset : i32,",
       );
       b.runWebGPUProgram(program, [t], "float32", [
-        { type: "int32", data: [size(t.shape)] },
+        { type: "int32", data: [tf.util.sizeFromShape(t.shape)] },
         { type: "int32", data: [i * SUM_GROUPS] },
       ], partials);
     });
@@ -452,7 +450,7 @@ export function registerWebGpuKernels(): void {
       ),
       [partials],
       "float32",
-      [{ type: "int32", data: [size(partials.shape)] }],
+      [{ type: "int32", data: [tf.util.sizeFromShape(partials.shape)] }],
     );
     b.disposeData(partials.dataId);
     return { dataId: total.dataId, shape: [], dtype: "float32" };
