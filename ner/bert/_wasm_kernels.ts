@@ -214,26 +214,18 @@ export function registerWasmKernels(): void {
       }
       const bk = b as unknown as tf.KernelBackend;
       const temps: tf.TensorInfo[] = [];
-      let a3 = reshapeFn({
-        inputs: { x: a },
-        backend: bk,
-        attrs: { shape: [batchA, a1, a2] },
-      }) as tf.TensorInfo;
-      temps.push(a3);
-      if (transposeA) {
-        a3 = transpose3d(b, transposeFn, a3);
-        temps.push(a3);
-      }
-      let b3 = reshapeFn({
-        inputs: { x: bb },
-        backend: bk,
-        attrs: { shape: [batchB, b1, b2] },
-      }) as tf.TensorInfo;
-      temps.push(b3);
-      if (transposeB) {
-        b3 = transpose3d(b, transposeFn, b3);
-        temps.push(b3);
-      }
+      /** `x` as `[batchX, d1, d2]`, physically transposed when asked (temporaries kept). */
+      const as3d = (x: tf.TensorInfo, shape: number[], transpose: boolean) => {
+        let t = reshapeFn({ inputs: { x }, backend: bk, attrs: { shape } }) as tf.TensorInfo;
+        temps.push(t);
+        if (transpose) {
+          t = transpose3d(b, transposeFn, t);
+          temps.push(t);
+        }
+        return t;
+      };
+      const a3 = as3d(a, [batchA, a1, a2], transposeA);
+      const b3 = as3d(bb, [batchB, b1, b2], transposeB);
       const out = b.makeOutput([batch, m, n], "float32");
       const outD = b.dataIdMap.get(out.dataId);
       const aD = b.dataIdMap.get(a3.dataId);
