@@ -227,8 +227,9 @@ export async function writeTokenizerFiles(
 /** Options of {@link loadTokenizer}. */
 export interface LoadTokenizerOptions {
   /**
-   * Load transformers.js too, for `encodeIds` (default true). Without it,
-   * loading takes milliseconds instead of seconds and `encodeIds` throws.
+   * Load transformers.js's tokenizer library (`@huggingface/tokenizers`, the code behind
+   * transformers.js's `AutoTokenizer`) too, for `encodeIds` (default true). Without it,
+   * `encodeIds` throws.
    */
   transformers?: boolean;
   /** Override lowercasing for a directory that has only `vocab.txt`. */
@@ -398,8 +399,8 @@ export function tokenizerFromJson(
  * own default is true), and accents are stripped with NFD as plain BERT does
  * (no NFC step).
  *
- * transformers.js is imported lazily, and only when `opts.transformers` is not
- * false.
+ * `@huggingface/tokenizers` (transformers.js's tokenizer library, without its image and ONNX
+ * runtimes) is imported lazily, and only when `opts.transformers` is not false.
  *
  * @param dir The directory.
  * @param opts See {@link LoadTokenizerOptions}.
@@ -408,7 +409,7 @@ export function tokenizerFromJson(
  * @example
  * ```ts ignore
  * const tok = await loadTokenizer("out/tokenizer");
- * tok.encodeIds("Émile Zola"); // ids from transformers.js
+ * tok.encodeIds("Émile Zola"); // ids from transformers.js's tokenizer library
  * ```
  */
 export async function loadTokenizer(
@@ -465,9 +466,11 @@ export async function loadTokenizer(
   }
   let encodeIds: ((text: string) => number[]) | undefined;
   if (opts.transformers !== false) {
-    const { PreTrainedTokenizer } = await import("@huggingface/transformers");
-    const hf = new PreTrainedTokenizer(json, hfConfig);
-    encodeIds = (text: string) => hf.encode(text);
+    // The tokenizer library of transformers.js on its own: importing transformers.js itself
+    // would also load sharp's libvips and onnxruntime (tests/native_libs_test.ts).
+    const { Tokenizer } = await import("@huggingface/tokenizers");
+    const hf = new Tokenizer(json, hfConfig);
+    encodeIds = (text: string) => hf.encode(text).ids;
   }
   return tokenizerFromJson(json, hfConfig, path, encodeIds);
 }
