@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
 import { runBuiltinPipeline } from "./_engine_helpers.ts";
+import { probeWebGpu } from "../ner/bert/backend.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const adapter = await (navigator as Navigator & { gpu?: GPU }).gpu?.requestAdapter().catch(() =>
-  null
-);
-if (!adapter) console.log("skipping the WebGPU pipeline test: navigator.gpu gives no adapter here");
+// Through the backend module, which keeps WebGPU off OpenGL (see ner/bert/_webgpu_env.ts).
+const probe = await probeWebGpu();
+const adapter = probe.ok;
+if (!adapter) console.log(`skipping the WebGPU pipeline test: ${probe.description}`);
 
 Deno.test({
   name: "the NER pipeline trains and validates a tiny BERT on the webgpu backend",

@@ -98,13 +98,15 @@ main() {
   if [ "$code" != 0 ]; then
     echo "WebGPU in Deno does not see an NVIDIA GPU through DENO_WEBGPU_BACKEND=$DENO_WEBGPU_BACKEND."
     echo "With every backend Deno has, it sees:"
-    (unset DENO_WEBGPU_BACKEND && probe) | tee "$out/adapter.json"
+    # Deno's own default would be every backend, but nerpipe sets vulkan when the variable is
+    # unset (ner/bert/_webgpu_env.ts), so name the others.
+    (export DENO_WEBGPU_BACKEND=vulkan,gl && probe) | tee "$out/adapter.json"
     code=${PIPESTATUS[0]}
     if [ "$code" = 0 ]; then
       # An NVIDIA adapter through another graphics API (GL/EGL): still the GPU, so measure,
       # and say so in the log.
       echo "The NVIDIA GPU is there without Vulkan: measuring through that adapter."
-      unset DENO_WEBGPU_BACKEND
+      export DENO_WEBGPU_BACKEND=vulkan,gl
     elif [ "${ALLOW_FALLBACK:-}" != 1 ]; then
       echo "error: no NVIDIA WebGPU adapter: this is not a GPU measurement, so it stops here."
       echo "Check: nvidia-smi above, 'ldconfig -p | grep libvulkan', the ICD json"
@@ -113,7 +115,7 @@ main() {
       return 3
     else
       echo "ALLOW_FALLBACK=1: going on with whatever adapter Deno finds; NOT a GPU measurement."
-      unset DENO_WEBGPU_BACKEND
+      export DENO_WEBGPU_BACKEND=vulkan,gl
     fi
   fi
 

@@ -6,6 +6,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { chooseWebGpuBackends } from "./_webgpu_env.ts";
 
 /** Backend names accepted by {@link setupBackend}. */
 export type BackendName = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -71,6 +72,7 @@ export async function probeWebGpu(): Promise<
 > {
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return { ok: false, fallback: false, description: "navigator.gpu is not defined" };
+  chooseWebGpuBackends();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter();

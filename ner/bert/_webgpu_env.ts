@@ -1,0 +1,42 @@
+/**
+ * Which graphics APIs WebGPU may use, fixed before Deno creates its WebGPU instance (Deno reads
+ * `DENO_WEBGPU_BACKEND` when `navigator.gpu` is first asked for an adapter).
+ *
+ * Unless the user set `DENO_WEBGPU_BACKEND`, it becomes the platform's primary API: `vulkan` on
+ * Linux, `metal` on macOS, `dx12,vulkan` on Windows. Without it Deno also starts wgpu's OpenGL
+ * backend, which loads EGL, glvnd and Mesa's GL driver. Those libraries are not safe at process
+ * exit: their exit handlers and library destructors ran while threads that had used them were
+ * exiting, and the heap came out corrupted ("double free or corruption", "corrupted size vs.
+ * prev_size") in 4 of 12 runs of the test suite; with the GL backend left out, 0 of 10 (see the
+ * README's Backends section and tools/soak.sh). NVIDIA GPUs on Linux are reached through Vulkan;
+ * on a machine whose only GPU driver is OpenGL, set `DENO_WEBGPU_BACKEND=vulkan,gl`.
+ *
+ * @module
+ */
+
+/** The backends used when `DENO_WEBGPU_BACKEND` is unset, by `Deno.build.os`. */
+export const PRIMARY_WEBGPU_BACKENDS: Readonly<Record<string, string>> = {
+  linux: "vulkan",
+  darwin: "metal",
+  windows: "dx12,vulkan",
+};
+
+/**
+ * Sets `DENO_WEBGPU_BACKEND` to the primary backend of this platform when it is unset (and
+ * env access is granted). Call it before the first `navigator.gpu.requestAdapter()`.
+ *
+ * @returns The value in force, or null when it cannot be read.
+ */
+export function chooseWebGpuBackends(): string | null {
+  try {
+    const set = Deno.env.get("DENO_WEBGPU_BACKEND");
+    if (set) return set;
+    const primary = PRIMARY_WEBGPU_BACKENDS[Deno.build.os];
+    if (!primary) return null;
+    Deno.env.set("DENO_WEBGPU_BACKEND", primary);
+    return primary;
+  } catch {
+    // No env permission: Deno's own default stays.
+    return null;
+  }
+}
