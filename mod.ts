@@ -41,8 +41,17 @@ export type {
   StageDefinition,
 } from "./runner/stage.ts";
 export type { Diagnostic } from "./runner/errors.ts";
-export type { Pipeline, ResolvedStage } from "./runner/config.ts";
-export type { RunOptions, RunSummary, StageResult } from "./runner/execute.ts";
+export type {
+  LoadOptions,
+  PathParam,
+  Pipeline,
+  ResolvedInput,
+  ResolvedStage,
+} from "./runner/config.ts";
+export type { RunOptions, RunSummary, StageResult, StageStatus } from "./runner/execute.ts";
+export type { AnyStage } from "./runner/registry.ts";
+export type { Reporter } from "./runner/report.ts";
+export type { ExtraCommand } from "./runner/cli.ts";
 export { defineStage } from "./runner/stage.ts";
 export { DuplicateStageError, Registry } from "./runner/registry.ts";
 export { PipelineValidationError, UserError } from "./runner/errors.ts";

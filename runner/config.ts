@@ -12,11 +12,9 @@ import { sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
 import type { Origin } from "./schema.ts";
 import type { JsonSchema, StageDefinition } from "./stage.ts";
+import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
-
-// deno-lint-ignore no-explicit-any
-type AnyStage = StageDefinition<any>;
 
 /** An input wired to another stage's output or to a file. */
 export type ResolvedInput =
@@ -29,17 +27,25 @@ export interface PathParam {
   param: string;
   /** The path as written (relative to the project root, or absolute). */
   path: string;
+  /** The path made absolute against the project root. */
   abs: string;
+  /** `file` or `dir`, as the schema's `x-path` says. */
   kind: "file" | "dir";
 }
 
 /** A stage after every check. */
 export interface ResolvedStage {
+  /** Stage id: its key under `stages:`. */
   id: string;
+  /** The `uses:` value as written: a registered name or a module path. */
   uses: string;
+  /** The stage kind `uses:` names. */
   definition: AnyStage;
+  /** Parameters (`with:`) after `--set` overrides, `${vars}` and schema defaults. */
   params: Record<string, unknown>;
+  /** Inputs by name, each wired to another stage's output or to a file. */
   inputs: Record<string, ResolvedInput>;
+  /** Parameters whose values are paths, whose content is part of the stage's key. */
   pathParams: PathParam[];
   /** Ids of stages whose outputs this stage reads. */
   upstream: string[];
@@ -51,7 +57,9 @@ export interface Pipeline {
   file: string;
   /** Project root: the nearest directory at or above the file holding deno.json. */
   root: string;
+  /** Pipeline name, from `name:`; outputs are materialised under a directory of that name. */
   name: string;
+  /** The stages by id. */
   stages: Map<string, ResolvedStage>;
   /** Stage ids in a topological order (file order where free). */
   order: string[];
@@ -59,6 +67,7 @@ export interface Pipeline {
 
 /** Options for {@link loadPipeline}. */
 export interface LoadOptions {
+  /** Stage kinds that `uses:` names resolve to; module paths are imported instead. */
   registry: Registry;
   /** `key=value` overrides from `--set`. */
   sets?: string[];

@@ -31,7 +31,14 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 /** A mistake the user can fix. Exit code 2. */
 export class UserError extends Error {
+  /** Exit code of the process when this error ends it. */
   readonly exitCode = 2;
+  /**
+   * Creates a user error.
+   *
+   * @param message What is wrong and how to fix it.
+   * @param options Standard error options, such as `cause`.
+   */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UserError";
@@ -40,8 +47,13 @@ export class UserError extends Error {
 
 /** Every problem found while checking a pipeline file, collected in one pass. */
 export class PipelineValidationError extends UserError {
+  /** The problems, in file order (by line, then column). */
   readonly diagnostics: Diagnostic[];
-  /** @param diagnostics The problems; they are kept in file order. */
+  /**
+   * Creates the error; its message has one formatted diagnostic per line.
+   *
+   * @param diagnostics The problems; they are kept in file order.
+   */
   constructor(diagnostics: Diagnostic[]) {
     diagnostics = [...diagnostics].sort((a, b) => a.line - b.line || a.column - b.column);
     super(diagnostics.map(formatDiagnostic).join("\n"));

@@ -17,13 +17,19 @@ export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
 
 /** One stage's result, as `--json` prints it. */
 export interface StageResult {
+  /** Stage id. */
   id: string;
+  /** Name of the stage kind. */
   kind: string;
+  /** How the stage ended. */
   status: StageStatus;
+  /** Seconds the stage took to run or fail; 0 when it did not run. */
   seconds: number;
+  /** The stage's cache key; `null` when skipped or waiting on a stage that would run. */
   key: string | null;
   /** Materialised output paths by output name. */
   outputs: Record<string, string>;
+  /** Why a failed stage failed: the message of a user error, otherwise the stack. */
   error?: string;
   /** Why a stage was skipped or would run. */
   reason?: string;
@@ -45,13 +51,17 @@ export interface RunOptions {
   cacheDir?: string;
   /** Where outputs are materialised, default `<root>/out`. */
   outDir?: string;
+  /** Where stage lines, logs and progress go. */
   reporter: Reporter;
+  /** Interrupts the run: no further stage runs, and a running one sees the abort and fails. */
   signal?: AbortSignal;
 }
 
 /** Result of a whole run. */
 export interface RunSummary {
+  /** Pipeline name. */
   pipeline: string;
+  /** One result per stage, in topological order. */
   stages: StageResult[];
 }
 

@@ -8,7 +8,13 @@ import type { StageDefinition } from "./stage.ts";
 
 /** Registering a stage name that is already taken. */
 export class DuplicateStageError extends Error {
+  /** The name that is already taken. */
   readonly stageName: string;
+  /**
+   * Creates the error.
+   *
+   * @param name The stage kind's name.
+   */
   constructor(name: string) {
     super(
       `Stage kind "${name}" is already registered: pick another name or pass { override: true }`,
@@ -18,8 +24,9 @@ export class DuplicateStageError extends Error {
   }
 }
 
+/** A stage definition of any parameter type, as registries and pipelines hold them. */
 // deno-lint-ignore no-explicit-any
-type AnyStage = StageDefinition<any>;
+export type AnyStage = StageDefinition<any>;
 
 /** Stage kinds by registered name. */
 export class Registry {

@@ -11,8 +11,11 @@ const encoder = new TextEncoder();
 
 /** Where run output goes. */
 export interface Reporter {
+  /** Prints one line of run output. */
   line(text: string): void;
+  /** The logger a stage gets, prefixing messages with its id. */
   logger(id: string): Logger;
+  /** The progress a stage gets. */
   progress(id: string): Progress;
   /** Clears a progress bar left on screen. */
   done(id: string): void;

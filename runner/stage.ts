@@ -11,6 +11,7 @@ export type JsonSchema = Record<string, unknown>;
 export interface InputSpec {
   /** Artifact type; the engine checks it against the type of the output an input references. */
   type: string;
+  /** What the input is, in one line. */
   description: string;
   /** An optional input may be left out of `inputs:`. */
   optional?: boolean;
@@ -20,6 +21,7 @@ export interface InputSpec {
 export interface OutputSpec {
   /** Artifact type, e.g. `dataset`, `model`, `metrics`. Use `file` for a plain file. */
   type: string;
+  /** What the output holds, in one line. */
   description: string;
   /** `file` (the default) or `dir` for a directory tree. */
   kind?: "file" | "dir";
@@ -35,7 +37,9 @@ export interface Progress {
 
 /** Messages from a stage, prefixed with its id. */
 export interface Logger {
+  /** Logs a message; dropped with `--quiet`. */
   info(message: string): void;
+  /** Logs a message prefixed `warning: `; shown even with `--quiet`. */
   warn(message: string): void;
 }
 
@@ -53,7 +57,9 @@ export interface StageContext<P = Record<string, unknown>> {
   root: string;
   /** A private empty directory, removed after the stage. */
   scratch: string;
+  /** Reports this stage's progress. */
   progress: Progress;
+  /** Logs messages, prefixed with the stage id. */
   log: Logger;
   /** Aborted when the run is interrupted; check it between units of work. */
   signal: AbortSignal;
@@ -65,19 +71,26 @@ export interface StageDefinition<P = Record<string, unknown>> {
   name: string;
   /** Bump when behaviour changes in a way the code hash cannot see. */
   version: number;
+  /** What the stage kind does, in one line. */
   description: string;
   /**
    * JSON Schema of `with:`. Properties marked `"x-path": "file"` or `"x-path": "dir"` are
    * paths whose content is part of the cache key.
    */
   schema: JsonSchema;
+  /** Inputs by name, as wired under `inputs:` in the pipeline file. */
   inputs: Record<string, InputSpec>;
+  /** Outputs by name; the stage must write every one of them. */
   outputs: Record<string, OutputSpec>;
   /**
    * URL of the module that defines the stage (`import.meta.url`): the engine hashes it and
    * the project modules it imports, so a code change reruns the stage.
    */
   module: string;
+  /**
+   * Does the work: reads `ctx.inputs` and writes each output to `ctx.output(name)`. A
+   * rejection fails the stage, and nothing of it is cached.
+   */
   run(ctx: StageContext<P>): Promise<void>;
 }
 
