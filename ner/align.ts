@@ -189,58 +189,140 @@ export function tagDocument(
   return { labels, report };
 }
 
+/** A decoded entity; `score` when per-piece scores were given. */
+export interface ScoredSpan extends EntitySpan {
+  /** Mean over the entity's units of their tag's score. */
+  score?: number;
+}
+
 /**
- * Turn predicted tags of the pieces of one window back into character spans
- * of the original text, chunking with conlleval semantics (see `bioChunks`).
- * An entity runs from the start of its first piece to the end of its last.
+ * Turn predicted tags of the pieces of one window back into character spans of the original
+ * text. This is the one decoder: `validate` scores what it returns and `predict` prints it.
  *
- * With `wordStart`, only the tags of first pieces are read, and each word's
- * span extends over its continuation pieces (for models trained with
- * `labelAllTokens: false`). Without it, every piece with an offset is read.
- * Null tags count as `O`; pieces without offsets (special tokens) are skipped.
+ * Units are what carries a tag. With `units`, a piece whose flag is true starts a unit and
+ * the pieces after it whose flag is false extend it (models trained on first pieces only pass
+ * the word starts: a word is one unit, `서울에서` stays whole). Without `units` every piece with
+ * an offset is a unit of its own (models trained with `label_all_tokens`), so an entity can end
+ * inside a word: `서울` + `##에서` tagged `B-LC O` gives `서울`. Null tags count as `O`;
+ * pieces without offsets (special tokens) are skipped and end the current unit.
+ *
+ * Units are grouped into entities with conlleval's rules, which are also seqeval's default
+ * (non-strict) mode: an `I-X` after `O` or after another type starts an entity, a type change
+ * or a `B-` ends one. An entity runs from the start of its first unit to the end of its last.
  *
  * @param offsets Character span of each piece (null for special tokens).
  * @param tags A predicted tag per piece.
- * @param wordStart Word-start flags, to read first pieces only.
+ * @param units Which pieces start a unit (default: every piece).
+ * @param scores Score of each piece's tag (e.g. its probability), to average per entity.
  * @returns The entities, in order.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { spansFromTags } from "./align.ts";
- * spansFromTags([null, [0, 2], [2, 4], [5, 7], null], ["O", "B-LC", "O", "O", "O"], [false, true, false, true, false]);
- * // [{ start: 0, end: 4, label: "LC" }]
+ * const offsets: ([number, number] | null)[] = [null, [0, 2], [2, 4], [5, 7], null];
+ * // Every piece its own unit: 서울 of 서울에서.
+ * assert.deepEqual(spansFromTags(offsets, ["O", "B-LC", "O", "O", "O"]), [{ start: 0, end: 2, label: "LC" }]);
+ * // Word units (first-piece models): the particle stays inside.
+ * assert.deepEqual(
+ *   spansFromTags(offsets, ["O", "B-LC", "O", "O", "O"], [false, true, false, true, false]),
+ *   [{ start: 0, end: 4, label: "LC" }],
+ * );
  * ```
  */
 export function spansFromTags(
   offsets: readonly ([number, number] | null)[],
   tags: readonly (string | null)[],
-  wordStart?: readonly boolean[],
-): EntitySpan[] {
+  units?: readonly boolean[],
+  scores?: ArrayLike<number>,
+): ScoredSpan[] {
   const pos: number[] = [];
   const ends: number[] = [];
+  let open = false;
   for (let i = 0; i < offsets.length; i++) {
     const off = offsets[i];
-    if (!off) continue;
-    if (wordStart) {
-      if (wordStart[i]) {
-        pos.push(i);
-        ends.push(off[1]);
-      } else if (pos.length > 0 && pos[pos.length - 1]! < i) {
-        // Continuation piece: extend the current word, if it is in this run.
-        let contiguous = true;
-        for (let j = pos[pos.length - 1]! + 1; j < i; j++) {
-          if (!offsets[j]) contiguous = false;
-        }
-        if (contiguous) ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, off[1]);
-      }
-    } else {
+    if (!off) {
+      open = false;
+      continue;
+    }
+    if (!units || units[i] || !open) {
+      if (units && !units[i]) continue; // a continuation with no unit to extend
       pos.push(i);
       ends.push(off[1]);
+      open = true;
+    } else {
+      ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, off[1]);
     }
   }
   const seq = pos.map((i) => tags[i] ?? null);
-  return bioChunks(seq).map((c) => ({
-    start: offsets[pos[c.start]!]![0],
-    end: ends[c.end - 1]!,
-    label: c.type,
-  }));
+  return bioChunks(seq).map((c) => {
+    const span: ScoredSpan = {
+      start: offsets[pos[c.start]!]![0],
+      end: ends[c.end - 1]!,
+      label: c.type,
+    };
+    if (scores) {
+      let sum = 0;
+      for (let u = c.start; u < c.end; u++) sum += scores[pos[u]!]!;
+      span.score = sum / (c.end - c.start);
+    }
+    return span;
+  });
+}
+
+/** Result of {@link boundaryCoverage}. */
+export interface BoundaryCoverage {
+  /** Entities counted. */
+  entities: number;
+  /** Entities that start where a piece starts and end where a piece ends. */
+  onBoundaries: number;
+  /** `onBoundaries / entities` (1 when there are no entities). */
+  share: number;
+}
+
+/**
+ * Boundary coverage of a tokenization: the share of entities whose two ends fall on word-piece
+ * boundaries, so that some labelling of the pieces can give their exact character span. It
+ * depends on the tokenizer only, not on how pieces are labelled (with first-piece labels the
+ * unit is the word, see {@link AlignReport.notOnBoundary}). An entity that no window reaches
+ * counts as not covered.
+ *
+ * @param docs Per document: its windows (offsets of the pieces) and its entities.
+ * @returns The counts and the share.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { boundaryCoverage } from "./align.ts";
+ * // 서울에서 as 서울 + ##에서 covers 서울; as one piece it would not.
+ * const split = { windows: [{ offsets: [null, [0, 2], [2, 4], null] as ([number, number] | null)[] }],
+ *   entities: [{ start: 0, end: 2, label: "LC" }] };
+ * const whole = { windows: [{ offsets: [null, [0, 4], null] as ([number, number] | null)[] }],
+ *   entities: [{ start: 0, end: 2, label: "LC" }] };
+ * assert.equal(boundaryCoverage([split, whole]).share, 0.5);
+ * ```
+ */
+export function boundaryCoverage(
+  docs: Iterable<{
+    windows: readonly Pick<PieceWindow, "offsets">[];
+    entities: readonly EntitySpan[];
+  }>,
+): BoundaryCoverage {
+  let entities = 0;
+  let onBoundaries = 0;
+  for (const { windows, entities: ents } of docs) {
+    if (ents.length === 0) continue;
+    const starts = new Set<number>();
+    const ends = new Set<number>();
+    for (const w of windows) {
+      for (const off of w.offsets) {
+        if (!off) continue;
+        starts.add(off[0]);
+        ends.add(off[1]);
+      }
+    }
+    for (const e of ents) {
+      entities++;
+      if (starts.has(e.start) && ends.has(e.end)) onBoundaries++;
+    }
+  }
+  return { entities, onBoundaries, share: entities === 0 ? 1 : onBoundaries / entities };
 }

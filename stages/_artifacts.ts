@@ -14,7 +14,20 @@ export interface EncodedArtifact {
   pad_id: number;
   vocab_size: number;
   splits: Record<"train" | "validation", EncodedDocument[]>;
-  report: { documents_windowed: number; windows_added: number; documents_truncated: number };
+  report: {
+    documents_windowed: number;
+    windows_added: number;
+    documents_truncated: number;
+    /** Entities whose two ends fall on word-piece boundaries, per split. */
+    boundary_coverage: Record<"train" | "validation", CoverageReport>;
+  };
+}
+
+/** Boundary coverage of one split (see `boundaryCoverage` in ner/align.ts). */
+export interface CoverageReport {
+  entities: number;
+  on_boundaries: number;
+  share: number;
 }
 
 /** `targets` artifact of preprocess-target: a tag (or null = ignore) per piece per window. */
@@ -27,6 +40,14 @@ export interface TargetsArtifact {
     not_on_boundary: number;
     crosses_window: number;
   }>;
+}
+
+/** `labels` artifact of embed-pad: the label dictionary and how pieces were labelled. */
+export interface LabelsArtifact {
+  /** Tag of each class id (`O` first). */
+  labels: string[];
+  /** Whether continuation pieces carry labels (preprocess-target's `label_all_tokens`). */
+  label_all_tokens: boolean;
 }
 
 /** One split of the `padded` artifact of embed-pad (rows of equal length). */

@@ -7,6 +7,7 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
+import { boundaryCoverage } from "../ner/align.ts";
 import type { Dataset, EncodedDocument } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
 import { type EncodedArtifact, readJson, userErrors, writeJson } from "./_artifacts.ts";
@@ -15,10 +16,34 @@ import { type EncodedArtifact, readJson, userErrors, writeJson } from "./_artifa
 export interface PreprocessInputParams {
   tokenizer: {
     from?: string;
-    learn?: { vocab_size: number; lowercase: boolean; min_frequency: number };
+    learn?: {
+      vocab_size: number;
+      lowercase: boolean;
+      min_frequency: number;
+      entity_boundaries: boolean;
+      hangul: boolean;
+    };
   };
   max_length: number;
   overflow: "window" | "truncate";
+}
+
+/** Boundary coverage of one split's windows, in the artifact's snake_case. */
+function coverageOf(docs: Dataset["train"], windows: readonly EncodedDocument[]) {
+  const byDoc = new Map<number, EncodedDocument[]>();
+  for (const w of windows) {
+    let list = byDoc.get(w.doc);
+    if (!list) byDoc.set(w.doc, list = []);
+    list.push(w);
+  }
+  const c = boundaryCoverage(
+    docs.map((d, i) => ({ windows: byDoc.get(i) ?? [], entities: d.entities })),
+  );
+  return { entities: c.entities, on_boundaries: c.onBoundaries, share: c.share };
+}
+
+function percent(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
 }
 
 /** How many documents the transformers.js cross-check looks at. */
@@ -27,7 +52,7 @@ const CROSS_CHECK = 50;
 /** The `preprocess-input` stage kind. */
 export const preprocessInput = defineStage<PreprocessInputParams>({
   name: "preprocess-input",
-  version: 1,
+  version: 2,
   description: schema.description,
   schema,
   inputs: { dataset: { type: "ner-dataset", description: "Output of load" } },
@@ -68,6 +93,10 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         vocabSize: learn.vocab_size,
         lowercase: learn.lowercase,
         minFrequency: learn.min_frequency,
+        hangul: learn.hangul,
+        ...(learn.entity_boundaries
+          ? { cuts: dataset.train.map((d) => d.entities.flatMap((e) => [e.start, e.end])) }
+          : {}),
       });
       await tk.writeTokenizerFiles(dir, vocab, {
         lowercase: learn.lowercase,
@@ -115,6 +144,18 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
       `train ${train.length} windows (${(pieces / Math.max(1, train.length)).toFixed(1)} pieces ` +
         `on average), validation ${validation.length} windows`,
     );
+    const coverage = {
+      train: coverageOf(dataset.train, train),
+      validation: coverageOf(dataset.validation, validation),
+    };
+    ctx.log.info(
+      `boundary coverage (entities that start and end on word-piece boundaries): ` +
+        (["train", "validation"] as const).map((s) =>
+          `${s} ${percent(coverage[s].share)} (${coverage[s].on_boundaries} of ${
+            coverage[s].entities
+          })`
+        ).join(", "),
+    );
     if (report.documents_windowed) {
       ctx.log.info(
         `${report.documents_windowed} documents longer than ${p.max_length} pieces were split ` +
@@ -132,7 +173,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
       pad_id: tok.padId,
       vocab_size: tok.vocab.length,
       splits: { train, validation },
-      report,
+      report: { ...report, boundary_coverage: coverage },
     };
     await writeJson(ctx.output("encoded"), artifact);
   },

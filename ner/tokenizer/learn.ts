@@ -26,6 +26,7 @@
 
 import { type NormalizerConfig, preTokenize } from "./_normalize.ts";
 import { SPECIAL_TOKENS } from "./files.ts";
+import { maxPieceChars, wordPiece } from "./_wordpiece.ts";
 
 /** Options of {@link learnWordPiece}. */
 export interface LearnOptions {
@@ -35,7 +36,56 @@ export interface LearnOptions {
   lowercase: boolean;
   /** A pair must occur at least this often to be merged (default 2). */
   minFrequency?: number;
+  /**
+   * Character offsets, per text, where a word must be cut before pieces are counted: usually
+   * the starts and ends of the training entities. A word is counted as its parts, the first as
+   * a word start and the others as continuations (`서울에서` cut at 2 counts `서울` and
+   * `##에서`), and no merge crosses a cut, so the vocabulary holds pieces that end where
+   * entities end. Parallel to the texts; missing entries cut nothing.
+   */
+  cuts?: readonly (readonly number[] | undefined)[];
+  /**
+   * Add the 2,350 Hangul syllables of KS X 1001 (the common set, see {@link commonHangul}) to
+   * the alphabet, after the training characters, in code point order and using at most half
+   * of the room the training alphabet leaves in `vocabSize`. WordPiece
+   * makes a whole word `[UNK]` when one of its characters is unknown, particle included; with
+   * these, a name with a syllable never seen in training is still split into pieces.
+   */
+  hangul?: boolean;
 }
+
+let hangulCache: string[] | null = null;
+
+/**
+ * The 2,350 Hangul syllables of KS X 1001 (the precomposed syllables of EUC-KR, rows 0xB0 to
+ * 0xC8), which cover nearly all modern Korean text; in code point order.
+ *
+ * @returns The syllables, one string each.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { commonHangul } from "./learn.ts";
+ * assert.equal(commonHangul().length, 2350);
+ * assert.ok(commonHangul().includes("서"));
+ * ```
+ */
+export function commonHangul(): string[] {
+  if (!hangulCache) {
+    const decoder = new TextDecoder("euc-kr");
+    const out: string[] = [];
+    for (let lead = 0xb0; lead <= 0xc8; lead++) {
+      for (let trail = 0xa1; trail <= 0xfe; trail++) {
+        const c = decoder.decode(new Uint8Array([lead, trail]));
+        if (/^[\uAC00-\uD7A3]$/.test(c)) out.push(c);
+      }
+    }
+    hangulCache = out.sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+  }
+  return [...hangulCache];
+}
+
+/** Separates the parts of a cut word in the word counts (never in normalised text). */
+const PART = "\u0001";
 
 /** The normalisation a learned vocabulary is meant for. */
 export function learnedNormalizer(lowercase: boolean): NormalizerConfig {
@@ -113,11 +163,23 @@ class PairHeap {
   }
 }
 
+/** The word as its parts joined by {@link PART}, cut before each character that starts at a cut. */
+function cutWord(text: string, starts: readonly number[], at: ReadonlySet<number>): string {
+  let out = "";
+  let k = 0;
+  for (const c of text) {
+    if (k > 0 && at.has(starts[k]!) && starts[k] !== starts[k - 1]) out += PART;
+    out += c;
+    k++;
+  }
+  return out;
+}
+
 /**
  * Learn a WordPiece vocabulary (deterministic for the same texts and options).
  *
  * @param texts The training texts.
- * @param opts Vocabulary size, lowercasing, minimum pair frequency.
+ * @param opts Vocabulary size, lowercasing, minimum pair frequency, cuts (entity boundaries).
  * @returns Tokens by id, at most `vocabSize` of them.
  * @throws {RangeError} When `vocabSize` is smaller than the 5 special tokens.
  * @example
@@ -137,20 +199,24 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
   }
   const cfg = learnedNormalizer(opts.lowercase);
   const wordCounts = new Map<string, number>();
-  for (const text of texts) {
+  texts.forEach((text, t) => {
+    const cuts = opts.cuts?.[t];
+    const at = cuts && cuts.length > 0 ? new Set(cuts) : null;
     for (const w of preTokenize(text, cfg)) {
-      wordCounts.set(w.text, (wordCounts.get(w.text) ?? 0) + 1);
+      const key = at ? cutWord(w.text, w.starts, at) : w.text;
+      wordCounts.set(key, (wordCounts.get(key) ?? 0) + 1);
     }
-  }
+  });
   // Alphabet, by frequency when it does not fit.
   const charFreq = new Map<string, number>();
-  const words: string[][] = [];
+  /** Each counted word as its parts (one part unless cut), each part as its characters. */
+  const words: string[][][] = [];
   const freqs: number[] = [];
   for (const [w, n] of wordCounts) {
-    const chars = [...w];
-    if (chars.length > MAX_WORD_CHARS) continue;
-    for (const c of chars) charFreq.set(c, (charFreq.get(c) ?? 0) + n);
-    words.push(chars);
+    const parts = w.split(PART).map((p) => [...p]);
+    if (parts.reduce((len, p) => len + p.length, 0) > MAX_WORD_CHARS) continue;
+    for (const p of parts) for (const c of p) charFreq.set(c, (charFreq.get(c) ?? 0) + n);
+    words.push(parts);
     freqs.push(n);
   }
   const byCodePoint = (a: string, b: string) => a.codePointAt(0)! - b.codePointAt(0)!;
@@ -161,6 +227,14 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
       .sort((a, b) => (charFreq.get(b)! - charFreq.get(a)!) || byCodePoint(a, b))
       .slice(0, room)
       .sort(byCodePoint);
+  }
+  if (opts.hangul) {
+    // The added syllables take at most half of what the training alphabet leaves, so that
+    // merged pieces keep room.
+    const seen = new Set(alphabet);
+    const left = Math.floor((vocabSize - SPECIAL_TOKENS.length) / 2) - alphabet.length;
+    const extra = commonHangul().filter((c) => !seen.has(c)).slice(0, Math.max(0, left >> 1));
+    alphabet = [...alphabet, ...extra].sort(byCodePoint);
   }
   const vocab: string[] = [...SPECIAL_TOKENS, ...alphabet, ...alphabet.map((c) => "##" + c)];
   const inVocab = new Set(vocab);
@@ -179,10 +253,14 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
   const allowed = new Set(alphabet);
   const seqs: number[][] = [];
   const seqFreq: number[] = [];
-  words.forEach((chars, i) => {
-    if (chars.length < 2 || !chars.every((c) => allowed.has(c))) return;
-    seqs.push(chars.map((c, k) => idOf(k === 0 ? c : "##" + c)));
-    seqFreq.push(freqs[i]!);
+  words.forEach((parts, i) => {
+    if (!parts.every((p) => p.every((c) => allowed.has(c)))) return;
+    // A part after a cut continues the word: it starts with a `##` piece.
+    parts.forEach((chars, j) => {
+      if (chars.length < 2) return;
+      seqs.push(chars.map((c, k) => idOf(k === 0 && j === 0 ? c : "##" + c)));
+      seqFreq.push(freqs[i]!);
+    });
   });
   const merged = (a: number, b: number) => sym[a]! + sym[b]!.slice(2);
   const pairCount = new Map<number, number>();
@@ -255,5 +333,45 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
       }
     }
   }
-  return vocab;
+  return opts.cuts ? pruneCrossing(vocab, words.filter((parts) => parts.length > 1)) : vocab;
+}
+
+/**
+ * Removes the pieces that WordPiece's greedy longest match would put across a cut in a cut
+ * training word (a `##명을` learned from `운명을` takes the `을` of `<194명:QT>을`), until no
+ * cut word is tokenized across a cut. Single characters stay: every word must stay
+ * tokenizable. At most a few rounds: a removal can expose another crossing piece.
+ */
+function pruneCrossing(vocab: string[], cutWords: readonly (readonly string[][])[]): string[] {
+  let current = vocab;
+  for (let round = 0; round < 8; round++) {
+    const tokenToId = new Map(current.map((t, i) => [t, i]));
+    const model = {
+      tokenToId,
+      prefix: "##",
+      maxInputCharsPerWord: MAX_WORD_CHARS,
+      maxPieceChars: maxPieceChars(current, "##"),
+    };
+    const bad = new Set<string>();
+    for (const parts of cutWords) {
+      const cuts = new Set<number>();
+      let at = 0;
+      for (const p of parts.slice(0, -1)) cuts.add(at += p.length);
+      const pieces = wordPiece(parts.map((p) => p.join("")).join(""), model);
+      if (!pieces) continue;
+      pieces.from.forEach((from, k) => {
+        const to = pieces.to[k]!;
+        if (to - from < 2) return;
+        for (let c = from + 1; c < to; c++) {
+          if (cuts.has(c)) {
+            bad.add(current[pieces.ids[k]!]!);
+            return;
+          }
+        }
+      });
+    }
+    if (bad.size === 0) break;
+    current = current.filter((t) => !bad.has(t));
+  }
+  return current;
 }

@@ -37,4 +37,4 @@ export {
   tokenizerFromJson,
   writeTokenizerFiles,
 } from "./files.ts";
-export { learnedNormalizer, learnWordPiece } from "./learn.ts";
+export { commonHangul, learnedNormalizer, learnWordPiece } from "./learn.ts";
