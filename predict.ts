@@ -27,7 +27,7 @@ interface PredictFlags {
   backend: Backend;
   stage?: string;
   sets: string[];
-  aggregation: "first" | "simple";
+  aggregation?: "first" | "simple";
 }
 
 function parse(args: string[]): PredictFlags {
@@ -36,7 +36,6 @@ function parse(args: string[]): PredictFlags {
     json: false,
     backend: "auto",
     sets: [],
-    aggregation: "first",
   };
   for (let i = 0; i < args.length; i++) {
     let arg = args[i]!;
@@ -219,7 +218,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   try {
     predictor = await loadPredictor(dir, {
       backend: flags.backend,
-      aggregation: flags.aggregation,
+      ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
     });
   } catch (error) {
     if (

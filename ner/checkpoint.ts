@@ -39,6 +39,8 @@ export class CheckpointError extends Error {
  * @param labels Label of each class id.
  * @param weights Weights in Hugging Face naming and layout.
  * @param tokenizerDir A directory whose tokenizer files are copied along.
+ * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
+ *   `label_all_tokens`, from which predictions choose their units (see {@link ModelDir}).
  */
 export async function saveModelDir(
   dir: string,
@@ -46,12 +48,12 @@ export async function saveModelDir(
   labels: readonly string[],
   weights: Map<string, HostTensor>,
   tokenizerDir?: string,
+  training: { labelAllTokens?: boolean } = {},
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
-  await Deno.writeTextFile(
-    `${dir}/config.json`,
-    JSON.stringify(toHfConfigJson(config, labels), null, 2) + "\n",
-  );
+  const json: Record<string, unknown> = toHfConfigJson(config, labels);
+  if (training.labelAllTokens !== undefined) json.label_all_tokens = training.labelAllTokens;
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(json, null, 2) + "\n");
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, t] of weights) {
     tensors.set(name, { dtype: "F32", shape: t.shape, data: t.data });
@@ -74,6 +76,12 @@ export interface ModelDir {
   /** Label of each class id, from `id2label` (empty when the config has none). */
   labels: string[];
   weights: Map<string, HostTensor>;
+  /**
+   * `label_all_tokens` of `config.json`: true when every piece was trained with its own label
+   * (an entity may end inside a word), false for first-piece labels, absent when the directory
+   * does not say (a checkpoint from elsewhere).
+   */
+  labelAllTokens?: boolean;
   /**
    * Tensors left out of `weights` because they are not floating point, such as the int64
    * `bert.embeddings.position_ids` buffer that transformers < 4.31 saved.
@@ -125,7 +133,14 @@ export async function loadModelDir(dir: string): Promise<ModelDir> {
     }
     weights.set(name, { shape: t.shape, data: toFloat32(t) });
   }
-  return { config: parsed.config, labels: parsed.labels, weights, ignored };
+  const labelAllTokens = (json as { label_all_tokens?: unknown }).label_all_tokens;
+  return {
+    config: parsed.config,
+    labels: parsed.labels,
+    weights,
+    ignored,
+    ...(typeof labelAllTokens === "boolean" ? { labelAllTokens } : {}),
+  };
 }
 
 const FLOAT_DTYPES = new Set(["F32", "F64", "F16", "BF16"]);

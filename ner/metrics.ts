@@ -1,7 +1,8 @@
 /**
  * NER evaluation with seqeval/conlleval semantics (seqeval's default mode):
  * entity-level micro precision, recall and F1 over BIO chunks, per-type
- * scores, token accuracy, exact span F1, and conlleval input files.
+ * scores, token accuracy, exact span F1, character-level scores as KLUE
+ * reports them, and conlleval input files.
  *
  * @module
  */
@@ -171,6 +172,138 @@ export function spanF1(
     nGold += g.length;
   });
   return scores(tp, nPred, nGold);
+}
+
+/** Result of {@link characterMetrics}. */
+export interface CharacterMetrics extends Scores {
+  /**
+   * Mean over entity types (those of gold or predicted spans) of each type's exact-span F1.
+   * With non-overlapping spans this is KLUE's entity-level macro F1 (seqeval, strict IOB2, on
+   * character tags).
+   */
+  macro_f1: number;
+  /** Exact-span scores per type (sorted); `support` is the number of gold spans. */
+  per_type: Record<string, TypeScores>;
+  /**
+   * KLUE's character-level macro F1: every character that is not whitespace gets a tag from
+   * the spans (`B-X` on an entity's first character, `I-X` on the others, `O` elsewhere), and
+   * the F1 of each tag (`O` and `B-`/`I-` of every type in `types`) is averaged; a tag that
+   * occurs in neither gold nor predictions scores 1, as in KLUE's use of scikit-learn.
+   */
+  char_macro_f1: number;
+  /** Characters scored (whitespace excluded). */
+  characters: number;
+}
+
+/**
+ * Character-level NER scores of predicted spans against gold spans, as KLUE and Korean NER
+ * work report them: exact character-span precision/recall/F1 (micro, per type, macro over
+ * types) and KLUE's character-level macro F1. A predicted `서울에서` for the gold `서울` is
+ * wrong here, however its word-piece tags score.
+ *
+ * @param texts The documents' texts (for the character-level tags).
+ * @param goldSpans Gold entities per document.
+ * @param predSpans Predicted entities per document.
+ * @param types Entity types of the label set (the character tags that are averaged).
+ * @returns The scores.
+ * @throws {RangeError} When the numbers of documents differ.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { characterMetrics } from "./metrics.ts";
+ * const m = characterMetrics(
+ *   ["서울에서 왔다"],
+ *   [[{ start: 0, end: 2, label: "LC" }]],
+ *   [[{ start: 0, end: 4, label: "LC" }]],
+ *   ["LC"],
+ * );
+ * assert.equal(m.f1, 0); // the particle makes the span wrong
+ * assert.ok(m.char_macro_f1 > 0); // the characters of 서울 are right
+ * ```
+ */
+export function characterMetrics(
+  texts: readonly string[],
+  goldSpans: readonly (readonly EntitySpan[])[],
+  predSpans: readonly (readonly EntitySpan[])[],
+  types: readonly string[],
+): CharacterMetrics {
+  if (texts.length !== goldSpans.length || goldSpans.length !== predSpans.length) {
+    throw new RangeError(
+      `Got ${texts.length} texts, ${goldSpans.length} gold and ${predSpans.length} predicted documents`,
+    );
+  }
+  const micro = spanF1(goldSpans, predSpans);
+  const counts = new Map<string, { tp: number; pred: number; gold: number }>();
+  const at = (t: string) => {
+    let c = counts.get(t);
+    if (c === undefined) counts.set(t, c = { tp: 0, pred: 0, gold: 0 });
+    return c;
+  };
+  // Per-tag character counts: index 0 is O, then B-/I- of each type.
+  const tagIndex = new Map<string, number>([["O", 0]]);
+  for (const t of types) {
+    tagIndex.set(`B-${t}`, tagIndex.size);
+    tagIndex.set(`I-${t}`, tagIndex.size);
+  }
+  const tp = new Float64Array(tagIndex.size);
+  const fp = new Float64Array(tagIndex.size);
+  const fn = new Float64Array(tagIndex.size);
+  let characters = 0;
+  const charTags = (text: string, spans: readonly EntitySpan[]): Int32Array => {
+    const tags = new Int32Array(text.length); // 0 = O; -1 = a tag outside the label set
+    for (const s of spans) {
+      for (let i = Math.max(0, s.start); i < Math.min(text.length, s.end); i++) {
+        tags[i] = tagIndex.get(`${i === s.start ? "B" : "I"}-${s.label}`) ?? -1;
+      }
+    }
+    return tags;
+  };
+  goldSpans.forEach((g, d) => {
+    const p = predSpans[d]!;
+    const left = new Map<string, number>();
+    for (const s of g) {
+      at(s.label).gold++;
+      const k = `${s.start}:${s.end}:${s.label}`;
+      left.set(k, (left.get(k) ?? 0) + 1);
+    }
+    for (const s of p) {
+      const c = at(s.label);
+      c.pred++;
+      const k = `${s.start}:${s.end}:${s.label}`;
+      const n = left.get(k) ?? 0;
+      if (n > 0) {
+        c.tp++;
+        left.set(k, n - 1);
+      }
+    }
+    const text = texts[d]!;
+    const gt = charTags(text, g);
+    const pt = charTags(text, p);
+    for (let i = 0; i < text.length; i++) {
+      if (/\s/u.test(text[i]!)) continue;
+      characters++;
+      const a = gt[i]!, b = pt[i]!;
+      if (a === b) {
+        if (a >= 0) tp[a] = tp[a]! + 1;
+      } else {
+        if (b >= 0) fp[b] = fp[b]! + 1;
+        if (a >= 0) fn[a] = fn[a]! + 1;
+      }
+    }
+  });
+  const per_type: Record<string, TypeScores> = {};
+  for (const t of [...counts.keys()].sort()) {
+    const c = counts.get(t)!;
+    per_type[t] = { ...scores(c.tp, c.pred, c.gold), support: c.gold };
+  }
+  const typeF1 = Object.values(per_type).map((s) => s.f1);
+  const macro_f1 = typeF1.length === 0 ? 0 : typeF1.reduce((a, b) => a + b, 0) / typeF1.length;
+  let sum = 0;
+  for (let k = 0; k < tp.length; k++) {
+    const denominator = 2 * tp[k]! + fp[k]! + fn[k]!;
+    sum += denominator === 0 ? 1 : (2 * tp[k]!) / denominator;
+  }
+  return { ...micro, macro_f1, per_type, char_macro_f1: sum / tp.length, characters };
 }
 
 /**

@@ -1,18 +1,18 @@
 /**
- * From per-piece class probabilities to whole entities with character spans, as Hugging Face's
- * token-classification pipeline does with `aggregation_strategy="first"` (the word-level
- * variant of `"simple"`, and the one that fits a model trained on first pieces only): each
- * word takes the tag its first piece predicts, consecutive words are grouped into entities by
- * their B-/I- tags (conlleval rules, as in evaluation), an entity spans from its first word's
- * start to its last word's end (continuation pieces included), and its score is the mean of
- * its words' probabilities.
+ * From per-piece class probabilities to whole entities with character spans: the units take the
+ * most probable valid BIO sequence (`decodeBio`), and `spansFromTags` (ner/align.ts, the decoder `validate` scores)
+ * groups units into entities. With `simple` (Hugging Face's `aggregation_strategy="simple"`)
+ * every piece is a unit, for models trained with `label_all_tokens` (an entity can end inside
+ * a word); with `first` a word is one unit and takes its first piece's tag. An entity's score
+ * is the mean of its units' probabilities.
  *
  * Pure logic: no tensors here.
  *
  * @module
  */
 
-import { bioChunks } from "./labels.ts";
+import { spansFromTags } from "./align.ts";
+import { decodeBio } from "./bio_decode.ts";
 
 /** One predicted entity. Offsets are JavaScript string (UTF-16) indices into the text. */
 export interface PredictedEntity {
@@ -81,28 +81,16 @@ export function aggregateEntities(
       }`,
     );
   }
-  const words: { start: number; end: number; tag: string; score: number }[] = [];
-  let last: (typeof words)[number] | null = null;
-  for (let k = 0; k < offsets.length; k++) {
-    const off = offsets[k];
-    if (!off) {
-      last = null;
-      continue;
-    }
-    if (wordStart[k] || !last || strategy === "simple") {
-      let best = 0;
-      for (let c = 1; c < n; c++) if (probs[k * n + c]! > probs[k * n + best]!) best = c;
-      last = { start: off[0], end: off[1], tag: labels[best] ?? "O", score: probs[k * n + best]! };
-      words.push(last);
-    } else {
-      last.end = Math.max(last.end, off[1]);
-    }
-  }
-  return bioChunks(words.map((w) => w.tag)).map((c) => {
-    const group = words.slice(c.start, c.end);
-    const start = group[0]!.start;
-    const end = group[group.length - 1]!.end;
-    const score = group.reduce((s, w) => s + w.score, 0) / group.length;
-    return { start, end, label: c.type, text: text.slice(start, end), score };
-  });
+  // Units: every piece with an offset (simple), or each word's first piece (first).
+  const units = offsets.map((off, k) => off !== null && (strategy === "simple" || wordStart[k]!));
+  const { tags, scores } = decodeBio(probs, labels, units);
+  return spansFromTags(offsets, tags, strategy === "first" ? wordStart : undefined, scores).map((
+    e,
+  ) => ({
+    start: e.start,
+    end: e.end,
+    label: e.label,
+    text: text.slice(e.start, e.end),
+    score: e.score!,
+  }));
 }

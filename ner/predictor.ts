@@ -22,7 +22,11 @@ export interface PredictorOptions {
   backend?: BackendName;
   /** Windows per forward pass (default 16). */
   batchSize?: number;
-  /** Word-level (`first`, default) or piece-level (`simple`) aggregation. */
+  /**
+   * Piece-level (`simple`) or word-level (`first`) units. Default: what the model was trained
+   * for, from `label_all_tokens` in its `config.json` (`simple` when true, `first` when false
+   * or absent).
+   */
   aggregation?: AggregationStrategy;
 }
 
@@ -34,6 +38,8 @@ export interface Predictor {
   readonly backend: { backend: string; reason: string };
   /** Longest window in pieces, [CLS] and [SEP] included. */
   readonly maxLength: number;
+  /** The units entities are built from (see {@link PredictorOptions.aggregation}). */
+  readonly aggregation: AggregationStrategy;
   /**
    * Predicts the entities of each text; texts longer than one window are split into
    * windows that never cut a word.
@@ -79,7 +85,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
   const maxLength = Math.min(ckpt.config.max_position_embeddings, tok.modelMaxLength, 512);
   const model: BertModel = BertModel.fromWeights(ckpt.config, labels.length, ckpt.weights);
   const batchSize = opts.batchSize ?? 16;
-  const strategy = opts.aggregation ?? "first";
+  const strategy = opts.aggregation ?? (ckpt.labelAllTokens ? "simple" : "first");
 
   const predict = async (texts: readonly string[]): Promise<PredictedEntity[][]> => {
     const windows = texts.flatMap((text, doc) =>
@@ -118,6 +124,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     labels,
     backend,
     maxLength,
+    aggregation: strategy,
     predict,
     dispose: () => model.dispose(),
   };

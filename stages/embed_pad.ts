@@ -12,6 +12,7 @@ import type { Dataset } from "../ner/types.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
 import {
   type EncodedArtifact,
+  type LabelsArtifact,
   type PaddedArtifact,
   type PaddedSplit,
   readJson,
@@ -31,7 +32,7 @@ export const IGNORE = -100;
 /** The `embed-pad` stage kind. */
 export const embedPad = defineStage<EmbedPadParams>({
   name: "embed-pad",
-  version: 1,
+  version: 2,
   description: schema.description,
   schema,
   inputs: {
@@ -42,7 +43,8 @@ export const embedPad = defineStage<EmbedPadParams>({
   outputs: {
     labels: {
       type: "label-dictionary",
-      description: "Label dictionary: a JSON list, id = position",
+      description:
+        "Label dictionary: `labels` (id = position) and `label_all_tokens` (how pieces were labelled)",
       extension: ".json",
     },
     padded: {
@@ -80,7 +82,11 @@ export const embedPad = defineStage<EmbedPadParams>({
       splits[split] = out;
     }
     ctx.log.info(`${dictionary.length} labels; sequences padded to ${seqLen} pieces`);
-    await writeJson(ctx.output("labels"), dictionary);
+    const labelsArtifact: LabelsArtifact = {
+      labels: dictionary,
+      label_all_tokens: targets.label_all_tokens,
+    };
+    await writeJson(ctx.output("labels"), labelsArtifact);
     await writeJson(ctx.output("padded"), { seq_len: seqLen, splits } satisfies PaddedArtifact);
   },
 });

@@ -10,7 +10,7 @@ import { defineStage } from "../runner/stage.ts";
 import { decodeBatches, type TensorBatch } from "../ner/batches.ts";
 import { formatSeconds } from "../runner/report.ts";
 import schema from "../schemas/train.schema.json" with { type: "json" };
-import { readJson, userErrors } from "./_artifacts.ts";
+import { type LabelsArtifact, readJson, userErrors } from "./_artifacts.ts";
 import { IGNORE } from "./embed_pad.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
@@ -101,7 +101,7 @@ export const train = defineStage<TrainParams>({
     );
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
-    const labels = await readJson<string[]>(ctx.inputs.labels!);
+    const { labels, label_all_tokens } = await readJson<LabelsArtifact>(ctx.inputs.labels!);
     const { loadTokenizer, TokenizerFileError } = await import("../ner/tokenizer/mod.ts");
     const tokenizer = await userErrors(
       () => loadTokenizer(ctx.inputs.tokenizer!, { transformers: false }),
@@ -221,7 +221,9 @@ export const train = defineStage<TrainParams>({
       },
     });
     ctx.log.info(`kept epoch ${result.bestEpoch} of ${p.epochs}`);
-    await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer);
+    await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer, {
+      labelAllTokens: label_all_tokens,
+    });
     await Deno.writeTextFile(ctx.output("log"), logLines.join("\n") + "\n");
   },
 });

@@ -1,8 +1,12 @@
 /**
- * Stage `validate`: predicts the validation set and scores it: entity-level micro
- * precision/recall/F1 overall and per type (conlleval/seqeval chunk semantics), token accuracy
- * over non-ignored labels, and span F1 on character spans of the original text. Predictions
- * are written in CoNLL form (`token gold pred`), from which conlleval gives the same figures.
+ * Stage `validate`: predicts the validation set and scores it twice. On word-pieces:
+ * entity-level micro precision/recall/F1 overall and per type (conlleval/seqeval chunk
+ * semantics over the labelled pieces) and token accuracy; predictions are written in CoNLL
+ * form (`token gold pred`), from which conlleval gives the same figures. On characters: the
+ * pieces' tags are decoded into character spans of the original text (`spansFromTags`, the
+ * decoder `predict` uses) and scored by exact span (micro, per type, macro) and by KLUE's
+ * character-level macro F1. `headline` names the figure to read first: `span_f1` for the
+ * Korean formats (kmou, klue), `f1` otherwise.
  *
  * @module
  */
@@ -13,6 +17,9 @@ import type { Dataset, EntitySpan } from "../ner/types.ts";
 import schema from "../schemas/validate.schema.json" with { type: "json" };
 import { type EncodedArtifact, readJson, userErrors } from "./_artifacts.ts";
 import { IGNORE } from "./embed_pad.ts";
+
+/** Corpus formats scored at the character level first (Korean: KLUE's convention). */
+const CHARACTER_FORMATS = new Set(["kmou", "klue"]);
 
 /** Parameters of `validate`. */
 export interface ValidateParams {
@@ -43,9 +50,12 @@ export const validate = defineStage<ValidateParams>({
   async run(ctx) {
     const { setupBackend, BackendUnavailableError } = await import("../ner/bert/backend.ts");
     const { BertModel } = await import("../ner/bert/model.ts");
-    const { predictBatch } = await import("../ner/bert/predict.ts");
+    const { predictProbabilities } = await import("../ner/bert/predict.ts");
+    const { decodeBio } = await import("../ner/bio_decode.ts");
     const { CheckpointError, loadModelDir } = await import("../ner/checkpoint.ts");
-    const { conllLines, entityMetrics, spanF1, tokenAccuracy } = await import("../ner/metrics.ts");
+    const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(
+      "../ner/metrics.ts"
+    );
     const { spansFromTags } = await import("../ner/align.ts");
 
     const choice = await userErrors(
@@ -68,26 +78,36 @@ export const validate = defineStage<ValidateParams>({
     const pred: string[][] = [];
     const tokens: string[][] = [];
     const predictedSpans: EntitySpan[][] = dataset.validation.map(() => []);
+    let continuationsLabelled = false;
     try {
       const batches = set.validation ?? [];
       // Every batch is queued before any result is read (one host round trip on a GPU).
-      const allClasses = await Promise.all(batches.map((batch) => predictBatch(model, batch)));
+      const allProbs = await Promise.all(
+        batches.map((batch) => predictProbabilities(model, batch)),
+      );
+      const n = labels.length;
       for (const [b, batch] of batches.entries()) {
-        const classes = allClasses[b]!;
+        const probs = allProbs[b]!;
         for (let r = 0; r < batch.batchSize; r++) {
           const w = windows[batch.rows[r]!]!;
           const text = dataset.validation[w.doc]!.text;
           const g: string[] = [];
           const p: string[] = [];
           const t: string[] = [];
-          const pieceTags: (string | null)[] = w.ids.map(() => null);
-          for (let k = 0; k < w.ids.length && k < batch.seqLen; k++) {
+          const len = Math.min(w.ids.length, batch.seqLen);
+          // The labelled pieces are the units that carry a tag: first pieces of words, or
+          // every piece with label_all_tokens. Decoding reads the same units, as predict does.
+          const units: boolean[] = w.ids.map((_, k) =>
+            k < len && batch.labels[r * batch.seqLen + k] !== IGNORE
+          );
+          const rowProbs = probs.subarray(r * batch.seqLen * n, r * batch.seqLen * n + len * n);
+          const { tags: pieceTags } = decodeBio(rowProbs, labels, units.slice(0, len));
+          for (let k = 0; k < len; k++) {
+            if (!units[k]) continue;
             const i = r * batch.seqLen + k;
-            if (batch.labels[i] === IGNORE) continue;
-            const tag = labels[classes[i]!] ?? "O";
+            if (!w.wordStart[k]) continuationsLabelled = true;
             g.push(labels[batch.labels[i]!]!);
-            p.push(tag);
-            pieceTags[k] = tag;
+            p.push(pieceTags[k] ?? "O");
             // The token shown is the piece with the unlabelled pieces that follow it.
             let end = k + 1;
             while (
@@ -101,7 +121,7 @@ export const validate = defineStage<ValidateParams>({
           gold.push(g);
           pred.push(p);
           tokens.push(t);
-          predictedSpans[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, w.wordStart));
+          predictedSpans[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, units));
         }
         ctx.progress.update(b + 1, batches.length, "scoring");
       }
@@ -109,22 +129,41 @@ export const validate = defineStage<ValidateParams>({
       model.dispose();
     }
     const m = entityMetrics(gold, pred);
-    const spans = spanF1(dataset.validation.map((d) => d.entities), predictedSpans);
+    const types = [...new Set(labels.filter((l) => l !== "O").map((l) => l.slice(2)))].sort();
+    const spans = characterMetrics(
+      dataset.validation.map((d) => d.text),
+      dataset.validation.map((d) => d.entities),
+      predictedSpans,
+      types,
+    );
+    const headline = CHARACTER_FORMATS.has(dataset.format) ? "span_f1" : "f1";
     const metrics = {
+      headline,
+      // Word-piece level (conlleval/seqeval on the labelled pieces; predictions.txt).
       precision: m.precision,
       recall: m.recall,
       f1: m.f1,
       accuracy: tokenAccuracy(gold, pred),
+      per_type: m.per_type,
+      // Character level: exact spans of the original text, and KLUE's character F1.
       span_f1: spans.f1,
       span_precision: spans.precision,
       span_recall: spans.recall,
-      per_type: m.per_type,
+      span_macro_f1: spans.macro_f1,
+      span_per_type: spans.per_type,
+      char_macro_f1: spans.char_macro_f1,
+      labelled_pieces: continuationsLabelled ? "every piece" : "first pieces",
       sentences: gold.length,
       backend: choice.backend,
     };
     ctx.log.info(
-      `entity F1 ${m.f1.toFixed(4)} (P ${m.precision.toFixed(4)}, R ${m.recall.toFixed(4)}), ` +
-        `token accuracy ${metrics.accuracy.toFixed(4)}, span F1 ${spans.f1.toFixed(4)}`,
+      `exact character-span F1 ${spans.f1.toFixed(4)} (P ${spans.precision.toFixed(4)}, R ${
+        spans.recall.toFixed(4)
+      }, macro ${spans.macro_f1.toFixed(4)}), character macro F1 ${
+        spans.char_macro_f1.toFixed(4)
+      }; word-piece entity F1 ${m.f1.toFixed(4)} (P ${m.precision.toFixed(4)}, R ${
+        m.recall.toFixed(4)
+      }), token accuracy ${metrics.accuracy.toFixed(4)}; headline ${headline}`,
     );
     await Deno.writeTextFile(ctx.output("metrics"), JSON.stringify(metrics, null, 2) + "\n");
     await Deno.writeTextFile(ctx.output("predictions"), conllLines(tokens, gold, pred));

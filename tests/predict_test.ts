@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { aggregateEntities } from "../ner/predict_entities.ts";
+import { decodeBio } from "../ner/bio_decode.ts";
 import { formatTable, predictCommand } from "../predict.ts";
 import { loadPipeline } from "../runner/config.ts";
 import { runPipeline } from "../runner/execute.ts";
@@ -53,15 +54,17 @@ Deno.test("word-pieces merge into whole entities: first-piece tags, B-/I- groupi
   assert.deepEqual(simple.map((e) => e.text), ["Leo Smith", "New York", "shire"]);
 });
 
-Deno.test("entity grouping follows conlleval: I- after O starts one, a type change splits, B- splits", () => {
+Deno.test("entities come from the most probable valid BIO sequence; B- and a type change split", () => {
   const text = "a b c d e";
   const window = {
     offsets: [[0, 1], [2, 3], [4, 5], [6, 7], [8, 9]] as [number, number][],
     wordStart: [true, true, true, true, true],
   };
+  // Argmax would read I-PS I-LC B-LC B-LC O: an I- with nothing to continue, twice. The valid
+  // sequence of highest probability makes "a" the B-LC that "b" continues.
   const p = probs([[2, 0.9], [4, 0.9], [3, 0.9], [3, 0.9], [0, 0.9]]);
   const entities = aggregateEntities(text, window, p, LABELS);
-  assert.deepEqual(entities.map((e) => [e.text, e.label]), [["a", "PS"], ["b", "LC"], ["c", "LC"], [
+  assert.deepEqual(entities.map((e) => [e.text, e.label]), [["a b", "LC"], ["c", "LC"], [
     "d",
     "LC",
   ]]);
@@ -212,7 +215,6 @@ Deno.test({
         "stages.train.with.hidden=32",
         "stages.train.with.intermediate=64",
         "stages.train.with.dropout=0",
-        "stages.preprocess-input.with.tokenizer.learn.vocab_size=1500",
       ];
       const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner.yaml`, dir, { sets });
       for (const s of summary.stages) assert.notEqual(s.status, "failed", `${s.id}: ${s.error}`);
@@ -231,7 +233,7 @@ Deno.test({
         results[i].entities.map((e: { text: string; label: string }) => `${e.label}:${e.text}`);
       assert.ok(found(0).includes("PS:Leo Smith"), found(0).join(" "));
       assert.ok(found(0).includes("DT:April 10"), found(0).join(" "));
-      assert.ok(found(1).includes("PS:차순자는"), found(1).join(" "));
+      assert.ok(found(1).includes("PS:차순자"), found(1).join(" ")); // without its particle 는
       assert.ok(found(1).includes("OG:새솔통신"), found(1).join(" "));
       // Windows cover the whole text: entities are found near its end too.
       const people = results[2].entities.filter((e: { text: string }) => e.text === "Leo Smith");
@@ -249,4 +251,29 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("decodeBio picks the most probable valid BIO sequence; argmax alone can break a name", () => {
+  const labels = ["O", "B-PS", "I-PS", "B-DT", "I-DT", "B-QT", "I-QT"];
+  const row = (p: Record<string, number>) => labels.map((l) => p[l] ?? 0.001);
+  // 1545년 as 15 ##4 ##5년: argmax says B-DT B-QT I-DT (three chunks).
+  const probs = [
+    row({ "B-DT": 0.6, "B-QT": 0.3 }),
+    row({ "B-QT": 0.45, "I-DT": 0.4 }),
+    row({ "I-DT": 0.7, "I-QT": 0.2 }),
+  ].flat();
+  const argmax = [0, 1, 2].map((k) => {
+    const r = probs.slice(k * labels.length, (k + 1) * labels.length);
+    return labels[r.indexOf(Math.max(...r))]!;
+  });
+  assert.deepEqual(argmax, ["B-DT", "B-QT", "I-DT"]);
+  const { tags, scores } = decodeBio(probs, labels, [true, true, true]);
+  assert.deepEqual(tags, ["B-DT", "I-DT", "I-DT"]);
+  assert.ok(Math.abs(scores[1]! - 0.4) < 1e-9);
+  // Never an I- first or after O; pieces that are not units stay null and are skipped.
+  const first = decodeBio(row({ "I-PS": 0.9, O: 0.05 }), labels, [true]);
+  assert.notEqual(first.tags[0], "I-PS");
+  const skipped = decodeBio([...row({ O: 0.9 }), ...row({ "I-PS": 0.9 })], labels, [true, false]);
+  assert.deepEqual(skipped.tags, ["O", null]);
+  assert.deepEqual(decodeBio([], labels, []).tags, []);
 });

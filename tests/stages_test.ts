@@ -96,17 +96,18 @@ Deno.test("embed-pad puts O first, pads, and rejects a validation label unknown 
     return true;
   });
   await write("targets.json", {
+    label_all_tokens: true,
     splits: {
       train: [[null, "B-PS", null], [null, "B-PS", "I-PS", null]],
       validation: [[null, "O", null]],
     },
   });
   await embedPad.run(ctx({ padding: "longest" }));
-  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/labels.out.json`)), [
-    "O",
-    "B-PS",
-    "I-PS",
-  ]);
+  // The dictionary travels with how pieces were labelled (train writes it to config.json).
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/labels.out.json`)), {
+    labels: ["O", "B-PS", "I-PS"],
+    label_all_tokens: true,
+  });
   const padded = JSON.parse(await Deno.readTextFile(`${dir}/padded.out.json`));
   assert.equal(padded.seq_len, 4);
   assert.deepEqual(padded.splits.train.labels[0], [-100, 1, -100, -100]);

@@ -36,3 +36,22 @@ export async function predictBatch(model: BertModel, batch: BatchInput): Promise
     classes.dispose();
   }
 }
+
+/**
+ * Class probabilities (softmax of the logits) of every position of a batch.
+ *
+ * @param model The model.
+ * @param batch Token ids and mask.
+ * @returns Row-major `[batchSize * seqLen * numLabels]`.
+ */
+export async function predictProbabilities(
+  model: BertModel,
+  batch: BatchInput,
+): Promise<Float32Array> {
+  const probs = tf.tidy(() => tf.softmax(model.forward(batchTensors(batch), { training: false })));
+  try {
+    return (await probs.data()) as Float32Array;
+  } finally {
+    probs.dispose();
+  }
+}
