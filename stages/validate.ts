@@ -2,10 +2,10 @@
  * Stage `validate`: predicts the validation set and scores it twice. On word-pieces:
  * entity-level micro precision/recall/F1 overall and per type (conlleval/seqeval chunk
  * semantics over the labelled pieces) and token accuracy; predictions are written in CoNLL
- * form (`token gold pred`), from which conlleval gives the same figures. On characters: the
- * pieces' tags are decoded into character spans of the original text (`spansFromTags`, the
- * decoder `predict` uses) and scored by exact span (micro, per type, macro) and by KLUE's
- * character-level macro F1. `headline` names the figure to read first: `span_f1` for the
+ * form (`token gold pred`), from which conlleval gives the same figures. The pieces' tags are
+ * the most probable valid BIO sequence (`decodeBio`); on characters, they are decoded into
+ * character spans of the original text (`spansFromTags`), exactly as `predict` does, and scored
+ * by exact span (micro, per type, macro) and by KLUE's character-level macro F1. `headline` names the figure to read first: `span_f1` for the
  * Korean formats (kmou, klue), `f1` otherwise.
  *
  * @module
