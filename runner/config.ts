@@ -11,7 +11,7 @@ import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts
 import { sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
 import type { Origin } from "./schema.ts";
-import type { JsonSchema, StageDefinition } from "./stage.ts";
+import type { JsonSchema } from "./stage.ts";
 import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
