@@ -244,14 +244,13 @@ export function spansFromTags(
       open = false;
       continue;
     }
-    if (!units || units[i] || !open) {
-      if (units && !units[i]) continue; // a continuation with no unit to extend
+    if (!units || units[i]) {
       pos.push(i);
       ends.push(off[1]);
       open = true;
-    } else {
+    } else if (open) {
       ends[ends.length - 1] = Math.max(ends[ends.length - 1]!, off[1]);
-    }
+    } // else: a continuation with no unit to extend
   }
   const seq = pos.map((i) => tags[i] ?? null);
   return bioChunks(seq).map((c) => {

@@ -70,8 +70,8 @@ export interface Predictor {
  */
 export async function loadPredictor(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
   const { setupBackend } = await import("./bert/backend.ts");
-  const tf = await import("@tensorflow/tfjs-core");
   const { BertModel } = await import("./bert/model.ts");
+  const { predictProbabilities } = await import("./bert/predict.ts");
   const { encodeDocument, loadTokenizer } = await import("./tokenizer/mod.ts");
   const backend = await setupBackend(opts.backend ?? "auto");
   const ckpt = await loadModelDir(dir);
@@ -101,15 +101,12 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
         ids.set(r.w.ids, i * seqLen);
         mask.fill(1, i * seqLen, i * seqLen + r.w.ids.length);
       });
-      const probsT = tf.tidy(() =>
-        tf.softmax(model.logits({ ids, mask, batchSize: rows.length, seqLen }))
-      );
-      let probs: Float32Array;
-      try {
-        probs = (await probsT.data()) as Float32Array;
-      } finally {
-        probsT.dispose();
-      }
+      const probs = await predictProbabilities(model, {
+        ids,
+        mask,
+        batchSize: rows.length,
+        seqLen,
+      });
       const width = seqLen * labels.length;
       rows.forEach((r, i) => {
         const text = texts[r.doc]!;

@@ -63,6 +63,19 @@ export interface PaddedArtifact {
   splits: Record<"train" | "validation", PaddedSplit>;
 }
 
+/** The windows of one split grouped by document index, in window order. */
+export function windowsByDoc(
+  windows: readonly EncodedDocument[],
+): Map<number, EncodedDocument[]> {
+  const byDoc = new Map<number, EncodedDocument[]>();
+  for (const w of windows) {
+    let list = byDoc.get(w.doc);
+    if (!list) byDoc.set(w.doc, list = []);
+    list.push(w);
+  }
+  return byDoc;
+}
+
 /** Reads a JSON artifact. */
 export async function readJson<T>(path: string): Promise<T> {
   return JSON.parse(await Deno.readTextFile(path)) as T;

@@ -10,7 +10,13 @@ import { defineStage } from "../runner/stage.ts";
 import { boundaryCoverage } from "../ner/align.ts";
 import type { Dataset, EncodedDocument } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
-import { type EncodedArtifact, readJson, userErrors, writeJson } from "./_artifacts.ts";
+import {
+  type EncodedArtifact,
+  readJson,
+  userErrors,
+  windowsByDoc,
+  writeJson,
+} from "./_artifacts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -30,12 +36,7 @@ export interface PreprocessInputParams {
 
 /** Boundary coverage of one split's windows, in the artifact's snake_case. */
 function coverageOf(docs: Dataset["train"], windows: readonly EncodedDocument[]) {
-  const byDoc = new Map<number, EncodedDocument[]>();
-  for (const w of windows) {
-    let list = byDoc.get(w.doc);
-    if (!list) byDoc.set(w.doc, list = []);
-    list.push(w);
-  }
+  const byDoc = windowsByDoc(windows);
   const c = boundaryCoverage(
     docs.map((d, i) => ({ windows: byDoc.get(i) ?? [], entities: d.entities })),
   );

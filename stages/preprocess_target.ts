@@ -8,9 +8,15 @@
 
 import { defineStage } from "../runner/stage.ts";
 import { tagDocument } from "../ner/align.ts";
-import type { Dataset, EncodedDocument } from "../ner/types.ts";
+import type { Dataset } from "../ner/types.ts";
 import schema from "../schemas/preprocess-target.schema.json" with { type: "json" };
-import { type EncodedArtifact, readJson, type TargetsArtifact, writeJson } from "./_artifacts.ts";
+import {
+  type EncodedArtifact,
+  readJson,
+  type TargetsArtifact,
+  windowsByDoc,
+  writeJson,
+} from "./_artifacts.ts";
 
 /** Parameters of `preprocess-target`. */
 export interface PreprocessTargetParams {
@@ -44,8 +50,7 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
     for (const split of ["train", "validation"] as const) {
       const docs = dataset[split];
       const windows = encoded.splits[split];
-      const byDoc = new Map<number, EncodedDocument[]>();
-      for (const w of windows) byDoc.set(w.doc, [...(byDoc.get(w.doc) ?? []), w]);
+      const byDoc = windowsByDoc(windows);
       const tags: (string | null)[][] = [];
       const r = { entities: 0, outside_window: 0, not_on_boundary: 0, crosses_window: 0 };
       for (const [doc, ws] of byDoc) {
