@@ -211,24 +211,10 @@ export async function predictCommand(args: string[]): Promise<number> {
   }
   const dir = await resolveModelDir(flags);
   const { loadPredictor } = await import("./ner/predictor.ts");
-  const { BackendUnavailableError } = await import("./ner/bert/backend.ts");
-  const { CheckpointError } = await import("./ner/checkpoint.ts");
-  const { TokenizerFileError } = await import("./ner/tokenizer/mod.ts");
-  let predictor;
-  try {
-    predictor = await loadPredictor(dir, {
-      backend: flags.backend,
-      ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
-    });
-  } catch (error) {
-    if (
-      error instanceof BackendUnavailableError || error instanceof CheckpointError ||
-      error instanceof TokenizerFileError
-    ) {
-      throw new UserError((error as Error).message, { cause: error });
-    }
-    throw error;
-  }
+  const predictor = await loadPredictor(dir, {
+    backend: flags.backend,
+    ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
+  });
   try {
     const results = await predictor.predict(texts);
     const out: string[] = [];

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { UserError } from "../runner/errors.ts";
 import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./bert/config.ts";
 import type { HostTensor } from "./bert/init.ts";
 import {
@@ -23,8 +24,7 @@ export const TOKENIZER_FILES = [
 ];
 
 /** A problem with a checkpoint directory the user gave. */
-export class CheckpointError extends Error {
-  readonly exitCode = 2;
+export class CheckpointError extends UserError {
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";

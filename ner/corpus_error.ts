@@ -4,6 +4,8 @@
  * @module
  */
 
+import { UserError } from "../runner/errors.ts";
+
 /** Where a corpus error happened and how to fix it. */
 export interface CorpusErrorDetails {
   /** The corpus file, as the user named it. */
@@ -41,7 +43,7 @@ export interface CorpusErrorDetails {
  * );
  * ```
  */
-export class CorpusError extends SyntaxError {
+export class CorpusError extends UserError {
   override name = "CorpusError";
   /** The corpus file, as the user named it. */
   readonly file: string;

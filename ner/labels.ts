@@ -5,6 +5,8 @@
  * @module
  */
 
+import { UserError } from "../runner/errors.ts";
+
 /** Label id that the loss ignores ([CLS], [SEP], continuation pieces), as in PyTorch. */
 export const IGNORE_INDEX = -100;
 
@@ -46,7 +48,7 @@ export function labelToId(dict: readonly string[]): Map<string, number> {
 }
 
 /** A label that is not in the label dictionary. */
-export class UnknownLabelError extends Error {
+export class UnknownLabelError extends UserError {
   /** The unknown label, e.g. `B-XX`. */
   label: string;
   /** Where it was found, e.g. `validation`. */

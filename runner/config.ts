@@ -287,10 +287,47 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   }
 
   const order = topologicalOrder(stages, ids, where, diagnostics);
+  if (!diagnostics.length) diagnostics.push(...checkStages(stages, where));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const pipeline = { file, root, name: String(doc.name), stages, order };
   if (fingerprint) await rememberPipeline(fingerprint, cacheDir as string, pipeline);
   return pipeline;
+}
+
+/** Runs each stage kind's own check of its parameters (`StageDefinition.check`). */
+function checkStages(stages: Map<string, ResolvedStage>, where: Where): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  for (const stage of stages.values()) {
+    const check = stage.definition.check;
+    if (!check) continue;
+    const upstream = (kind: string) => {
+      const found: { id: string; params: Record<string, unknown> }[] = [];
+      const seen = new Set<string>();
+      let level = [...stage.upstream];
+      while (level.length) {
+        const next: string[] = [];
+        for (const id of level) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+          const s = stages.get(id);
+          if (!s) continue;
+          if (s.definition.name === kind) found.push({ id, params: s.params });
+          next.push(...s.upstream);
+        }
+        level = next;
+      }
+      return found;
+    };
+    for (const problem of check(stage.params, { id: stage.id, upstream })) {
+      const owner = problem.stage ?? stage.id;
+      out.push({
+        ...where(`stages.${owner}.with.${problem.param}`),
+        message: problem.message,
+        ...(problem.hint ? { hint: problem.hint } : {}),
+      });
+    }
+  }
+  return out;
 }
 
 /**

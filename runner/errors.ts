@@ -29,10 +29,13 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${where}:${path} ${d.message}${hint}`;
 }
 
-/** A mistake the user can fix. Exit code 2. */
+/**
+ * A mistake in what the user gave (a pipeline file, a flag, a corpus, a checkpoint, a model
+ * directory), raised where it is found. Every error of that sort extends this class, in the
+ * engine and in the ML library alike, and {@link isUserError} is the one test for it: the CLI
+ * prints `error: <message>` without a stack and exits 2.
+ */
 export class UserError extends Error {
-  /** Exit code of the process when this error ends it. */
-  readonly exitCode = 2;
   /**
    * Creates a user error.
    *
@@ -62,13 +65,7 @@ export class PipelineValidationError extends UserError {
   }
 }
 
-/**
- * True for errors that are the user's to fix: ours, and errors of the ML library that carry
- * a file and line (such as a corpus error) or declare `exitCode = 2`.
- */
-export function isUserError(error: unknown): boolean {
-  if (error instanceof UserError) return true;
-  if (!(error instanceof Error)) return false;
-  const e = error as Error & { exitCode?: unknown; userError?: unknown };
-  return e.exitCode === 2 || e.userError === true;
+/** True for a mistake in what the user gave: an instance of {@link UserError}. */
+export function isUserError(error: unknown): error is UserError {
+  return error instanceof UserError;
 }

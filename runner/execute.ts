@@ -320,8 +320,10 @@ async function runLocked(
       reporter.done(stage.id);
       const seconds = (performance.now() - started) / 1000;
       const user = isUserError(error);
-      const message = error instanceof Error
-        ? (user ? error.message : error.stack ?? error.message)
+      const message = user
+        ? error.message
+        : error instanceof Error
+        ? error.stack ?? error.message
         : String(error);
       reporter.line(`  failed  ${stage.id} after ${formatSeconds(seconds)}: ${message}`);
       return {

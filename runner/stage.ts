@@ -65,6 +65,32 @@ export interface StageContext<P = Record<string, unknown>> {
   signal: AbortSignal;
 }
 
+/** A problem a stage kind finds in parameters that its schema alone cannot catch. */
+export interface ParamProblem {
+  /**
+   * The parameter at fault, as a path under `with:` (`heads`, `tokenizer.vocab_size`); the
+   * pipeline file's line and column for it are looked up by the engine.
+   */
+  param: string;
+  /** The stage whose parameter it is, when not the stage being checked (an upstream one). */
+  stage?: string;
+  /** What is wrong, sentence case, no trailing period. */
+  message: string;
+  /** How to fix it. */
+  hint?: string;
+}
+
+/** What a stage kind's {@link StageDefinition.check} can see of the pipeline around it. */
+export interface CheckContext {
+  /** The id of the stage being checked. */
+  id: string;
+  /**
+   * The stages of kind `kind` upstream of this one (its inputs' producers, transitively),
+   * nearest first, with their parameters after defaults.
+   */
+  upstream(kind: string): { id: string; params: Record<string, unknown> }[];
+}
+
 /** A registered stage kind. */
 export interface StageDefinition<P = Record<string, unknown>> {
   /** Registered name used in `uses:`. */
@@ -82,6 +108,13 @@ export interface StageDefinition<P = Record<string, unknown>> {
   inputs: Record<string, InputSpec>;
   /** Outputs by name; the stage must write every one of them. */
   outputs: Record<string, OutputSpec>;
+  /**
+   * Checks what the schema cannot express: constraints between parameters (`hidden` a multiple
+   * of `heads`), or between this stage's parameters and an upstream stage's (`max_length` no
+   * more than `max_positions`). Runs when the pipeline is loaded, before any stage runs; each
+   * problem is reported at its parameter's file:line:col and the run stops with exit code 2.
+   */
+  check?(params: P, context: CheckContext): ParamProblem[];
   /**
    * URL of the module that defines the stage (`import.meta.url`): the engine hashes it and
    * the project modules it imports, so a code change reruns the stage.

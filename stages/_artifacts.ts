@@ -4,7 +4,6 @@
  * @module
  */
 
-import { UserError } from "../runner/errors.ts";
 import type { EncodedDocument } from "../ner/types.ts";
 
 /** `encoded` artifact of preprocess-input. */
@@ -84,23 +83,4 @@ export async function readJson<T>(path: string): Promise<T> {
 /** Writes a JSON artifact (compact). */
 export async function writeJson(path: string, value: unknown): Promise<void> {
   await Deno.writeTextFile(path, JSON.stringify(value));
-}
-
-/**
- * Runs `fn`, turning errors that are about the user's data (a corpus line, a label, a
- * checkpoint) into user errors, so the CLI prints them without a stack and exits 2.
- *
- * @param fn The work.
- * @param isUsers Which errors are the user's to fix.
- */
-export async function userErrors<T>(
-  fn: () => T | Promise<T>,
-  isUsers: (error: unknown) => boolean,
-): Promise<T> {
-  try {
-    return await fn();
-  } catch (error) {
-    if (isUsers(error)) throw new UserError((error as Error).message, { cause: error });
-    throw error;
-  }
 }

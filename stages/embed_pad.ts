@@ -7,7 +7,7 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import { buildLabelDictionary, encodeLabels, labelToId, UnknownLabelError } from "../ner/labels.ts";
+import { buildLabelDictionary, encodeLabels, labelToId } from "../ner/labels.ts";
 import type { Dataset } from "../ner/types.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
 import {
@@ -17,7 +17,6 @@ import {
   type PaddedSplit,
   readJson,
   type TargetsArtifact,
-  userErrors,
   writeJson,
 } from "./_artifacts.ts";
 
@@ -71,14 +70,12 @@ export const embedPad = defineStage<EmbedPadParams>({
       const out: PaddedSplit = { ids: [], mask: [], labels: [] };
       const windows = encoded.splits[split];
       const tags = targets.splits[split];
-      await userErrors(() => {
-        windows.forEach((w, i) => {
-          const pad = seqLen - w.ids.length;
-          out.ids.push([...w.ids, ...Array(pad).fill(encoded.pad_id)]);
-          out.mask.push([...w.ids.map(() => 1), ...Array(pad).fill(0)]);
-          out.labels.push([...encodeLabels(tags[i]!, ids, split), ...Array(pad).fill(IGNORE)]);
-        });
-      }, (e) => e instanceof UnknownLabelError);
+      windows.forEach((w, i) => {
+        const pad = seqLen - w.ids.length;
+        out.ids.push([...w.ids, ...Array(pad).fill(encoded.pad_id)]);
+        out.mask.push([...w.ids.map(() => 1), ...Array(pad).fill(0)]);
+        out.labels.push([...encodeLabels(tags[i]!, ids, split), ...Array(pad).fill(IGNORE)]);
+      });
       splits[split] = out;
     }
     ctx.log.info(`${dictionary.length} labels; sequences padded to ${seqLen} pieces`);

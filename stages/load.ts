@@ -8,10 +8,10 @@
 import { UserError } from "../runner/errors.ts";
 import { defineStage } from "../runner/stage.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import { CorpusError, type CorpusFormat, readCorpus, type ReadResult } from "../ner/formats/mod.ts";
+import { type CorpusFormat, readCorpus, type ReadResult } from "../ner/formats/mod.ts";
 import type { Dataset, Document } from "../ner/types.ts";
 import schema from "../schemas/load.schema.json" with { type: "json" };
-import { userErrors, writeJson } from "./_artifacts.ts";
+import { writeJson } from "./_artifacts.ts";
 
 /** Parameters of `load` (defaults in schemas/load.schema.json). */
 export interface LoadParams {
@@ -41,10 +41,7 @@ export const load = defineStage<LoadParams>({
   async run(ctx) {
     const p = ctx.params;
     const read = (path: string) =>
-      userErrors(
-        () => readCorpus(path, { format: p.format, onError: p.on_error, tagColumn: p.tag_column }),
-        (e) => e instanceof CorpusError,
-      );
+      readCorpus(path, { format: p.format, onError: p.on_error, tagColumn: p.tag_column });
     const report = (what: string, r: ReadResult) => {
       ctx.log.info(`${what}: ${r.documents.length} documents`);
       if (r.skipped) {

@@ -10,13 +10,7 @@ import { defineStage } from "../runner/stage.ts";
 import { boundaryCoverage } from "../ner/align.ts";
 import type { Dataset, EncodedDocument } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
-import {
-  type EncodedArtifact,
-  readJson,
-  userErrors,
-  windowsByDoc,
-  writeJson,
-} from "./_artifacts.ts";
+import { type EncodedArtifact, readJson, windowsByDoc, writeJson } from "./_artifacts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -109,10 +103,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         } s`,
       );
     }
-    const tok = await userErrors(
-      () => tk.loadTokenizer(dir),
-      (e) => e instanceof tk.TokenizerFileError,
-    );
+    const tok = await tk.loadTokenizer(dir);
     // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
     for (const doc of dataset.train.slice(0, CROSS_CHECK)) {
       const ours = tk.tokenizePieces(tok, doc.text).ids;

@@ -10,7 +10,7 @@ import { defineStage } from "../runner/stage.ts";
 import { decodeBatches, type TensorBatch } from "../ner/batches.ts";
 import { formatSeconds } from "../runner/report.ts";
 import schema from "../schemas/train.schema.json" with { type: "json" };
-import { type LabelsArtifact, readJson, userErrors } from "./_artifacts.ts";
+import { type LabelsArtifact, readJson } from "./_artifacts.ts";
 import { IGNORE } from "./embed_pad.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
@@ -88,34 +88,25 @@ export const train = defineStage<TrainParams>({
   module: import.meta.url,
   async run(ctx) {
     const p = ctx.params;
-    const { setupBackend, BackendUnavailableError } = await import("../ner/bert/backend.ts");
+    const { setupBackend } = await import("../ner/bert/backend.ts");
     const { makeBertConfig } = await import("../ner/bert/config.ts");
     const { replicatesOn, trainTokenClassifier } = await import("../ner/bert/trainer.ts");
     const { entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
     const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
     const { adaptCheckpoint } = await import("../ner/adapt.ts");
 
-    const choice = await userErrors(
-      () => setupBackend(p.backend),
-      (e) => e instanceof BackendUnavailableError,
-    );
+    const choice = await setupBackend(p.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
     const { labels, label_all_tokens } = await readJson<LabelsArtifact>(ctx.inputs.labels!);
-    const { loadTokenizer, TokenizerFileError } = await import("../ner/tokenizer/mod.ts");
-    const tokenizer = await userErrors(
-      () => loadTokenizer(ctx.inputs.tokenizer!, { transformers: false }),
-      (e) => e instanceof TokenizerFileError,
-    );
+    const { loadTokenizer } = await import("../ner/tokenizer/mod.ts");
+    const tokenizer = await loadTokenizer(ctx.inputs.tokenizer!, { transformers: false });
     const vocabSize = tokenizer.vocab.length;
 
     let config;
     let initialWeights;
     if (p.from) {
-      const checkpoint = await userErrors(
-        () => loadModelDir(p.from!),
-        (e) => e instanceof CheckpointError,
-      );
+      const checkpoint = await loadModelDir(p.from!);
       config = checkpoint.config;
       const adapted = adaptCheckpoint(checkpoint, labels, p.seed);
       for (const line of adapted.report) ctx.log.info(line);

@@ -15,7 +15,7 @@ import { defineStage } from "../runner/stage.ts";
 import { decodeBatches } from "../ner/batches.ts";
 import type { Dataset, EntitySpan } from "../ner/types.ts";
 import schema from "../schemas/validate.schema.json" with { type: "json" };
-import { type EncodedArtifact, readJson, userErrors } from "./_artifacts.ts";
+import { type EncodedArtifact, readJson } from "./_artifacts.ts";
 import { IGNORE } from "./embed_pad.ts";
 
 /** Corpus formats scored at the character level first (Korean: KLUE's convention). */
@@ -48,25 +48,19 @@ export const validate = defineStage<ValidateParams>({
   },
   module: import.meta.url,
   async run(ctx) {
-    const { setupBackend, BackendUnavailableError } = await import("../ner/bert/backend.ts");
+    const { setupBackend } = await import("../ner/bert/backend.ts");
     const { BertModel } = await import("../ner/bert/model.ts");
     const { predictProbabilities } = await import("../ner/bert/predict.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
-    const { CheckpointError, loadModelDir } = await import("../ner/checkpoint.ts");
+    const { loadModelDir } = await import("../ner/checkpoint.ts");
     const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(
       "../ner/metrics.ts"
     );
     const { spansFromTags } = await import("../ner/align.ts");
 
-    const choice = await userErrors(
-      () => setupBackend(ctx.params.backend),
-      (e) => e instanceof BackendUnavailableError,
-    );
+    const choice = await setupBackend(ctx.params.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
-    const checkpoint = await userErrors(
-      () => loadModelDir(ctx.inputs.model!),
-      (e) => e instanceof CheckpointError,
-    );
+    const checkpoint = await loadModelDir(ctx.inputs.model!);
     const labels = checkpoint.labels;
     const model = BertModel.fromWeights(checkpoint.config, labels.length, checkpoint.weights);
     const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));

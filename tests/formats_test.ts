@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { CorpusError, parseCorpus, readCorpus, type ReadOptions } from "../ner/formats/mod.ts";
 import type { Document } from "../ner/types.ts";
 import { renderSampleFiles, SAMPLE_FILES } from "../data/generate_sample.ts";
+import { UserError } from "../runner/errors.ts";
 
 const DATA = new URL("./testdata/formats/", import.meta.url);
 const fixture = (name: string) => Deno.readTextFile(new URL(name, DATA));
@@ -87,7 +88,7 @@ Deno.test("kmou reader reports a tagged sentence that differs from the raw one w
   const text = await fixture("kmou_mismatch.txt");
   const error = catchCorpusError(() => parse(text, { format: "kmou" }, "data/m.txt"));
   assert.equal(error.name, "CorpusError");
-  assert.ok(error instanceof SyntaxError);
+  assert.ok(error instanceof UserError);
   assert.equal(error.file, "data/m.txt");
   assert.equal(error.line, 5);
   assert.equal(error.column, 20);

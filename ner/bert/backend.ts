@@ -5,6 +5,8 @@
  *
  * @module
  */
+
+import { UserError } from "../../runner/errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { chooseWebGpuBackends } from "./_webgpu_env.ts";
 
@@ -20,7 +22,7 @@ export interface BackendChoice {
 }
 
 /** An explicitly requested backend cannot run here. */
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends UserError {
   /** The requested backend. */
   readonly backend: string;
   constructor(backend: string, message: string, options?: ErrorOptions) {

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { UserError } from "../../runner/errors.ts";
+
 /** BERT hyper-parameters, named as in Hugging Face `BertConfig`. */
 export interface BertConfig {
   vocab_size: number;
@@ -148,7 +150,7 @@ export function toHfConfigJson(
 }
 
 /** Error for a `config.json` that cannot describe a supported BERT. */
-export class BertConfigError extends TypeError {
+export class BertConfigError extends UserError {
   /** The offending field. */
   readonly field: string;
   constructor(field: string, message: string) {

@@ -10,6 +10,8 @@
  * @module
  */
 
+import { UserError } from "../../runner/errors.ts";
+
 /** Element types of the format. */
 export type SafetensorsDtype =
   | "F64"
@@ -55,7 +57,7 @@ const ELEMENT_BYTES: Record<SafetensorsDtype, number> = {
 };
 
 /** A malformed safetensors file. */
-export class SafetensorsError extends SyntaxError {
+export class SafetensorsError extends UserError {
   /** The file, when known. */
   readonly path: string | undefined;
   constructor(message: string, path?: string) {

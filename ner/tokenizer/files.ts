@@ -9,6 +9,7 @@
  * @module
  */
 
+import { UserError } from "../../runner/errors.ts";
 import { join } from "node:path";
 import type { NormalizerConfig } from "./_normalize.ts";
 import { maxPieceChars } from "./_wordpiece.ts";
@@ -31,7 +32,7 @@ export interface TokenizerFileOptions {
 }
 
 /** A tokenizer directory that cannot be read. */
-export class TokenizerFileError extends Error {
+export class TokenizerFileError extends UserError {
   /** The file or directory at fault. */
   path: string;
   /**
