@@ -197,8 +197,18 @@ export async function main(
     if (command === "status") return await status(pipeline, flags);
 
     const controller = new AbortController();
+    // First Ctrl-C: abort the run (running stages see the signal; nothing partial is cached).
+    // Second: end the process now, for a stage that ignores its signal. Every cache file is
+    // written by rename, so none is left half-written, and the OS releases the lock's flock.
     const onInterrupt = () => {
-      reporter.line("interrupted: stopping after the current step; nothing partial is cached");
+      if (controller.signal.aborted) {
+        reporter.line("interrupted again: exiting now (exit code 130)");
+        Deno.exit(130);
+      }
+      reporter.line(
+        "interrupted: stopping the running stages; nothing partial is cached " +
+          "(Ctrl-C again to exit at once)",
+      );
       controller.abort();
     };
     Deno.addSignalListener("SIGINT", onInterrupt);
@@ -219,14 +229,18 @@ export async function main(
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
-    const failed = summary.stages.filter((s) => s.status === "failed");
+    const stopped = summary.stages.filter((s) =>
+      s.reason === "interrupted" && s.status === "failed"
+    );
+    const failed = summary.stages.filter((s) => s.status === "failed" && !stopped.includes(s));
     if (flags.json) {
       printJson({ pipeline: summary.pipeline, stages: summary.stages.map(jsonStage) });
     } else {
       const count = (s: string) => summary.stages.filter((r) => r.status === s).length;
       reporter.line(
         `${count("ran")} ran, ${count("cached")} cached, ${count("skipped")} skipped, ` +
-          `${failed.length} failed in ${formatSeconds((performance.now() - started) / 1000)}`,
+          `${failed.length} failed${stopped.length ? `, ${stopped.length} interrupted` : ""} ` +
+          `in ${formatSeconds((performance.now() - started) / 1000)}`,
       );
       for (const f of failed) console.error(`error: stage "${f.id}" failed: ${f.error}`);
     }

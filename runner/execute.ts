@@ -319,6 +319,19 @@ async function runLocked(
     } catch (error) {
       reporter.done(stage.id);
       const seconds = (performance.now() - started) / 1000;
+      if (options.signal?.aborted) {
+        // Failing once the run is interrupted is the abort's doing (an AbortError, or the
+        // stage's own reaction to it): say so, without the stack of an error nobody made.
+        reporter.line(`  interrupted ${stage.id} after ${formatSeconds(seconds)}`);
+        return {
+          ...base,
+          key,
+          status: "failed",
+          seconds,
+          error: "interrupted",
+          reason: "interrupted",
+        };
+      }
       const user = isUserError(error);
       const message = user
         ? error.message
