@@ -7,13 +7,16 @@
 
 import { UserError } from "../runner/errors.ts";
 import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./bert/config.ts";
-import type { HostTensor } from "./bert/init.ts";
+import { type HostTensor, paramSpecs } from "./bert/init.ts";
 import {
   readSafetensors,
+  readSafetensorsHeader,
+  type SafetensorsEntry,
   SafetensorsError,
   type SafetensorsTensor,
   writeSafetensors,
 } from "./bert/safetensors.ts";
+import { canonicalName } from "./adapt.ts";
 
 /** Tokenizer files copied into a model directory when present. */
 export const TOKENIZER_FILES = [
@@ -25,6 +28,11 @@ export const TOKENIZER_FILES = [
 
 /** A problem with a checkpoint directory the user gave. */
 export class CheckpointError extends UserError {
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong with which file, and a hint.
+   */
   constructor(message: string) {
     super(message);
     this.name = "CheckpointError";
@@ -89,17 +97,38 @@ export interface ModelDir {
   ignored?: string[];
 }
 
+/** Options of {@link loadModelDir}. */
+export interface LoadModelDirOptions {
+  /**
+   * The model is used as it is (to predict or to evaluate), not adapted to a task: every weight
+   * of the `BertForTokenClassification` that `config.json` describes must be in the file
+   * (under its Hugging Face name), and `id2label` must name the classifier's classes.
+   */
+  complete?: boolean;
+}
+
 /**
  * Reads a model directory: `config.json` and `model.safetensors` (or the shards of
- * `model.safetensors.index.json`). The file is read once into one buffer and F32 weights are
- * views of it, so a 440 MB bert-base checkpoint takes 440 MB, not twice that; F16, BF16 and
- * F64 weights are converted to new F32 arrays. Tensors that are not floating point are left
- * out and named in `ignored`.
+ * `model.safetensors.index.json`).
+ *
+ * Before any weight is read, the config is checked against the safetensors headers (read
+ * alone; shapes are in them): the sizes of `config.json` are bounded (see `BERT_LIMITS`), each
+ * floating-point tensor that the model uses has the shape that `config.json` gives it (vocabulary,
+ * hidden, intermediate and position sizes, the label count of `id2label` for the classifier),
+ * and the encoder layers in the file are those `num_hidden_layers` counts. So a `config.json`
+ * that does not belong to the weights is a {@link CheckpointError} naming the file, the tensor
+ * and both shapes, not a RangeError after gigabytes were allocated.
+ *
+ * Then each file is read once into one buffer and F32 weights are views of it, so a 440 MB
+ * bert-base checkpoint takes 440 MB, not twice that; F16, BF16 and F64 weights are converted
+ * to new F32 arrays. Tensors that are not floating point are left out and named in `ignored`.
  *
  * @param dir The directory.
+ * @param options `complete` when the model is used as it is (see {@link LoadModelDirOptions}).
  * @returns Its config, labels and weights (HF names as stored; see `adaptCheckpoint`).
- * @throws {CheckpointError} When config.json or the weights are missing or unreadable; with
- *   only `pytorch_model.bin` there, the message says how to convert it.
+ * @throws {CheckpointError} When config.json or the weights are missing or unreadable, or do
+ *   not match each other; with only `pytorch_model.bin` there, the message says how to
+ *   convert it.
  * @example
  * ```ts
  * import { loadModelDir } from "./checkpoint.ts";
@@ -107,13 +136,17 @@ export interface ModelDir {
  * console.assert(config.hidden_size === 16 && labels[0] === "O");
  * ```
  */
-export async function loadModelDir(dir: string): Promise<ModelDir> {
+export async function loadModelDir(
+  dir: string,
+  options: LoadModelDirOptions = {},
+): Promise<ModelDir> {
+  const configPath = `${dir}/config.json`;
   let json: unknown;
   try {
-    json = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+    json = JSON.parse(await Deno.readTextFile(configPath));
   } catch (error) {
     throw new CheckpointError(
-      `Cannot read "${dir}/config.json": ${(error as Error).message}: a model directory needs ` +
+      `Cannot read "${configPath}": ${(error as Error).message}: a model directory needs ` +
         `a Hugging Face BertConfig`,
     );
   }
@@ -121,17 +154,30 @@ export async function loadModelDir(dir: string): Promise<ModelDir> {
   try {
     parsed = fromHfConfigJson(json);
   } catch (error) {
-    throw new CheckpointError(`Invalid "${dir}/config.json": ${(error as Error).message}`);
+    throw new CheckpointError(
+      `Invalid "${configPath}": ${(error as Error).message}: correct it, or use the ` +
+        `config.json saved with the weights`,
+    );
   }
-  const tensors = await readTensors(dir);
+  const files = await tensorFiles(dir);
+  const headers = new Map<string, { file: string; entry: SafetensorsEntry }>();
+  for (const file of files) {
+    const { tensors } = await withFileErrors(file, () => readSafetensorsHeader(file));
+    for (const [name, entry] of tensors) headers.set(name, { file, entry });
+  }
+  checkAgainstConfig(headers, parsed.config, parsed.labels, configPath, options);
+
   const weights = new Map<string, HostTensor>();
   const ignored: string[] = [];
-  for (const [name, t] of tensors) {
-    if (!FLOAT_DTYPES.has(t.dtype)) {
-      ignored.push(name);
-      continue;
+  for (const file of files) {
+    const { tensors } = await withFileErrors(file, () => readSafetensors(file));
+    for (const [name, t] of tensors) {
+      if (!FLOAT_DTYPES.has(t.dtype)) {
+        ignored.push(name);
+        continue;
+      }
+      weights.set(name, { shape: t.shape, data: toFloat32(t) });
     }
-    weights.set(name, { shape: t.shape, data: toFloat32(t) });
   }
   const labelAllTokens = (json as { label_all_tokens?: unknown }).label_all_tokens;
   return {
@@ -143,6 +189,119 @@ export async function loadModelDir(dir: string): Promise<ModelDir> {
   };
 }
 
+/** The config field behind each dimension of a parameter (by its layer-0 canonical name). */
+function dimensionFields(name: string): string[] {
+  if (name.endsWith("word_embeddings.weight")) return ["vocab_size", "hidden_size"];
+  if (name.endsWith("position_embeddings.weight")) {
+    return ["max_position_embeddings", "hidden_size"];
+  }
+  if (name.endsWith("token_type_embeddings.weight")) return ["type_vocab_size", "hidden_size"];
+  if (name.endsWith("intermediate.dense.weight")) return ["intermediate_size", "hidden_size"];
+  if (name.endsWith("intermediate.dense.bias")) return ["intermediate_size"];
+  if (name.endsWith("layer.0.output.dense.weight")) return ["hidden_size", "intermediate_size"];
+  if (name === "classifier.weight") return ["the label count of id2label", "hidden_size"];
+  if (name === "classifier.bias") return ["the label count of id2label"];
+  return ["hidden_size", "hidden_size"];
+}
+
+/**
+ * Checks the tensors named in the headers against `config.json`, before any weight is read.
+ * Tensors the model does not use (a pooler, `cls.*` heads, buffers) are not checked.
+ */
+function checkAgainstConfig(
+  headers: Map<string, { file: string; entry: SafetensorsEntry }>,
+  config: BertConfig,
+  labels: readonly string[],
+  configPath: string,
+  options: LoadModelDirOptions,
+): void {
+  const hint = (what: string) =>
+    `${what}, or use the config.json saved with these weights (the two files must come from ` +
+    `the same model)`;
+  const classifier = [...headers].find(([n]) => canonicalName(n) === "classifier.weight");
+  // Without id2label the classifier's own row count is taken (checked by `complete`).
+  const numLabels = labels.length || (classifier?.[1].entry.shape[0] ?? 1);
+  // Shapes of one layer stand for every layer: a huge num_hidden_layers allocates nothing.
+  const expected = new Map(
+    paramSpecs({ ...config, num_hidden_layers: 1 }, Math.max(1, numLabels)).map((
+      s,
+    ) => [s.name, s.shape]),
+  );
+  const layers = new Set<number>();
+  for (const [name, { file, entry }] of headers) {
+    if (!FLOAT_DTYPES.has(entry.dtype)) continue;
+    const canonical = canonicalName(name);
+    const layer = /^bert\.encoder\.layer\.(\d+)\./.exec(canonical);
+    if (layer) layers.add(Number(layer[1]));
+    const key = canonical.replace(/^bert\.encoder\.layer\.\d+\./, "bert.encoder.layer.0.");
+    const shape = expected.get(key);
+    if (!shape) continue;
+    const actual = entry.shape;
+    if (actual.length === shape.length && actual.every((d, i) => d === shape[i])) continue;
+    const fields = dimensionFields(key);
+    const differ = shape.flatMap((d, i) =>
+      actual.length === shape.length && actual[i] !== d
+        ? [`${fields[i]} is ${d} in config.json, ${actual[i]} in the weights`]
+        : []
+    );
+    const what = differ.length
+      ? `${[...new Set(differ)].join("; ")}`
+      : `the tensor has ${actual.length} dimensions, not ${shape.length}`;
+    throw new CheckpointError(
+      `Tensor "${name}" of "${file}" has shape [${actual.join(", ")}], but "${configPath}" ` +
+        `gives it [${shape.join(", ")}] (${what}): ` +
+        hint(
+          differ.length && fields[0]!.startsWith("the label count")
+            ? "make id2label and label2id name one label per classifier row"
+            : "correct config.json",
+        ),
+    );
+  }
+  const n = config.num_hidden_layers;
+  if (layers.size > 0 || options.complete) {
+    const missing = Array.from({ length: n }, (_, i) => i).filter((i) => !layers.has(i));
+    const extra = [...layers].filter((i) => i >= n).sort((a, b) => a - b);
+    if (missing.length || extra.length) {
+      const held = layers.size
+        ? `layers ${[...layers].sort((a, b) => a - b).join(", ")}`
+        : "no encoder layer";
+      throw new CheckpointError(
+        `"${configPath}" gives num_hidden_layers ${n}, but the weights hold ${held} ` +
+          `(in "${headers.values().next().value?.file ?? "the weights"}"): ` +
+          hint(`set num_hidden_layers to ${layers.size} in config.json`),
+      );
+    }
+  }
+  if (!options.complete) return;
+  if (labels.length === 0) {
+    throw new CheckpointError(
+      `"${configPath}" has no "id2label": a model used as it is needs the label of each ` +
+        `class: add id2label and label2id, or fine-tune it on a corpus first ` +
+        `(pipelines/ner-pretrained.yaml)`,
+    );
+  }
+  const missing = paramSpecs({ ...config, num_hidden_layers: 1 }, labels.length)
+    .map((s) => s.name)
+    .flatMap((name) =>
+      name.startsWith("bert.encoder.layer.0.")
+        ? Array.from({ length: n }, (_, i) => name.replace(".layer.0.", `.layer.${i}.`))
+        : [name]
+    )
+    .filter((name) => {
+      const h = headers.get(name);
+      return !h || !FLOAT_DTYPES.has(h.entry.dtype);
+    });
+  if (missing.length) {
+    const file = headers.values().next().value?.file ?? "the weights";
+    throw new CheckpointError(
+      `"${file}" lacks ${missing.length} of the weights of the token classifier that ` +
+        `"${configPath}" describes (${missing.slice(0, 3).join(", ")}${
+          missing.length > 3 ? ", …" : ""
+        }): a base checkpoint cannot predict: fine-tune it first (pipelines/ner-pretrained.yaml)`,
+    );
+  }
+}
+
 const FLOAT_DTYPES = new Set(["F32", "F64", "F16", "BF16"]);
 
 /** How to turn a `pytorch_model.bin` into `model.safetensors`. */
@@ -150,29 +309,25 @@ const CONVERT_HINT = "convert it with PyTorch alone: `python3 tools/bin_to_safet
   "or with transformers: `AutoModelForTokenClassification.from_pretrained(DIR)" +
   ".save_pretrained(DIR, safe_serialization=True)`";
 
-/**
- * Reads `model.safetensors`, or the shards listed by `model.safetensors.index.json`. Each file
- * is read with one read and its tensors are views of that buffer (no second copy).
- */
-async function readTensors(dir: string): Promise<Map<string, SafetensorsTensor>> {
-  const out = new Map<string, SafetensorsTensor>();
-  const read = async (file: string) => {
-    let tensors;
-    try {
-      ({ tensors } = await readSafetensors(file));
-    } catch (error) {
-      if (error instanceof SafetensorsError) {
-        throw new CheckpointError(`Cannot read "${file}": ${error.message}`);
-      }
-      throw error;
+/** Turns a malformed safetensors file into a CheckpointError naming it. */
+async function withFileErrors<T>(file: string, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof SafetensorsError) {
+      throw new CheckpointError(
+        `Cannot read "${file}": ${error.message}: the file is damaged or not safetensors: ` +
+          `save the model again with save_pretrained(dir, safe_serialization=True)`,
+      );
     }
-    for (const [name, t] of tensors) out.set(name, t);
-  };
-  const single = `${dir}/model.safetensors`;
-  if (await exists(single)) {
-    await read(single);
-    return out;
+    throw error;
   }
+}
+
+/** The weight files of a directory: `model.safetensors`, or the shards of its index. */
+async function tensorFiles(dir: string): Promise<string[]> {
+  const single = `${dir}/model.safetensors`;
+  if (await exists(single)) return [single];
   const indexPath = `${dir}/model.safetensors.index.json`;
   if (await exists(indexPath)) {
     let map: Record<string, unknown>;
@@ -180,11 +335,12 @@ async function readTensors(dir: string): Promise<Map<string, SafetensorsTensor>>
       map = JSON.parse(await Deno.readTextFile(indexPath)).weight_map;
       if (typeof map !== "object" || map === null) throw new Error(`no "weight_map" object`);
     } catch (error) {
-      throw new CheckpointError(`Invalid "${indexPath}": ${(error as Error).message}`);
+      throw new CheckpointError(
+        `Invalid "${indexPath}": ${(error as Error).message}: it must map each tensor name ` +
+          `to its shard file, as save_pretrained writes it`,
+      );
     }
-    const shards = [...new Set(Object.values(map).map(String))].sort();
-    for (const shard of shards) await read(`${dir}/${shard}`);
-    return out;
+    return [...new Set(Object.values(map).map(String))].sort().map((shard) => `${dir}/${shard}`);
   }
   let hint = "save the model with save_pretrained(dir, safe_serialization=True)";
   if (await exists(`${dir}/pytorch_model.bin`)) {

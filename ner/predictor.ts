@@ -74,14 +74,17 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
   const { predictProbabilities } = await import("./bert/predict.ts");
   const { encodeDocument, loadTokenizer } = await import("./tokenizer/mod.ts");
   const backend = await setupBackend(opts.backend ?? "auto");
-  const ckpt = await loadModelDir(dir);
+  // Checked against the weights' shapes before any of them is read (see loadModelDir).
+  const ckpt = await loadModelDir(dir, { complete: true });
   const labels = ckpt.labels;
-  if (labels.length === 0) {
+  const tok: NerTokenizer = await loadTokenizer(dir, { transformers: false });
+  if (tok.vocab.length > ckpt.config.vocab_size) {
     throw new CheckpointError(
-      `"${dir}/config.json" has no "id2label": predicting needs the label of each class`,
+      `The tokenizer of "${dir}" has ${tok.vocab.length} pieces, but "${dir}/config.json" ` +
+        `gives ${ckpt.config.vocab_size} embeddings (vocab_size): the tokenizer files must ` +
+        `be those the model was trained with`,
     );
   }
-  const tok: NerTokenizer = await loadTokenizer(dir, { transformers: false });
   const maxLength = Math.min(ckpt.config.max_position_embeddings, tok.modelMaxLength, 512);
   const model: BertModel = BertModel.fromWeights(ckpt.config, labels.length, ckpt.weights);
   const batchSize = opts.batchSize ?? 16;

@@ -63,26 +63,63 @@ export function makeBertConfig(vocabSize: number, overrides: Partial<BertConfig>
 }
 
 /**
+ * The largest value of each size of a {@link BertConfig}: far above any published BERT (bert-large
+ * has 24 layers, hidden 1024, intermediate 4096, 512 positions; multilingual vocabularies reach
+ * 250,000 pieces), and low enough that a typo such as `num_hidden_layers: 1000000` is refused
+ * before anything is allocated.
+ */
+export const BERT_LIMITS: Readonly<
+  Record<
+    | "vocab_size"
+    | "hidden_size"
+    | "num_hidden_layers"
+    | "num_attention_heads"
+    | "intermediate_size"
+    | "max_position_embeddings"
+    | "type_vocab_size",
+    number
+  >
+> = {
+  vocab_size: 2_097_152,
+  hidden_size: 16_384,
+  num_hidden_layers: 256,
+  num_attention_heads: 1_024,
+  intermediate_size: 65_536,
+  max_position_embeddings: 65_536,
+  type_vocab_size: 1_024,
+};
+
+/** The most values one weight matrix may hold (2^30 float32 values, 4 GiB). */
+export const MAX_TENSOR_VALUES = 2 ** 30;
+
+/**
  * Checks the invariants the model relies on.
  *
  * @param config The config to check.
- * @throws {RangeError} On a non-positive size or a hidden size not divisible by the heads.
+ * @throws {RangeError} On a size that is not a positive integer or exceeds {@link BERT_LIMITS},
+ *   a weight matrix of more than {@link MAX_TENSOR_VALUES} values, or a hidden size not
+ *   divisible by the heads.
  */
 export function validateBertConfig(config: BertConfig): void {
-  for (
-    const key of [
-      "vocab_size",
-      "hidden_size",
-      "num_hidden_layers",
-      "num_attention_heads",
-      "intermediate_size",
-      "max_position_embeddings",
-      "type_vocab_size",
-    ] as const
-  ) {
+  for (const key of Object.keys(BERT_LIMITS) as (keyof typeof BERT_LIMITS)[]) {
     const v = config[key];
     if (!Number.isInteger(v) || v <= 0) {
       throw new RangeError(`BERT config "${key}" must be a positive integer: got ${v}`);
+    }
+    if (v > BERT_LIMITS[key]) {
+      throw new RangeError(
+        `BERT config "${key}" is ${v}: at most ${BERT_LIMITS[key]} is supported`,
+      );
+    }
+  }
+  for (
+    const key of ["vocab_size", "max_position_embeddings", "intermediate_size"] as const
+  ) {
+    if (config[key] * config.hidden_size > MAX_TENSOR_VALUES) {
+      throw new RangeError(
+        `BERT config "${key}" (${config[key]}) times "hidden_size" (${config.hidden_size}) ` +
+          `makes a weight matrix of more than ${MAX_TENSOR_VALUES} values`,
+      );
     }
   }
   if (config.hidden_size % config.num_attention_heads !== 0) {

@@ -154,39 +154,61 @@ export function encodeSafetensors(
   return out;
 }
 
-/**
- * Parses safetensors bytes. Tensors are views into `bytes` when aligned
- * (always for files written by the reference implementation), else copies.
- *
- * @param bytes The file's bytes.
- * @param path File name for error messages.
- * @returns Tensors by name (in header order) and the metadata.
- * @throws {SafetensorsError} On a malformed header or out-of-range offsets.
- */
-export function decodeSafetensors(
-  bytes: Uint8Array,
-  path?: string,
-): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
-  if (bytes.length < 8) {
+/** What the header says of one tensor: dtype, shape and byte range in the data section. */
+export interface SafetensorsEntry {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** `[begin, end)` relative to the start of the data section. */
+  offsets: [number, number];
+}
+
+/** A parsed header: the tensors in header order, the metadata and the data section's size. */
+export interface SafetensorsHeader {
+  tensors: Map<string, SafetensorsEntry>;
+  metadata: Record<string, string>;
+  /** Bytes of tensor data after the header (the file size less 8 and the header). */
+  dataLength: number;
+}
+
+/** The largest header accepted, as in the reference implementation (100 MB). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** The header length of the first 8 bytes, checked against the file size and the limit. */
+function headerLength(first8: Uint8Array, fileSize: number, path?: string): number {
+  if (fileSize < 8 || first8.length < 8) {
     throw new SafetensorsError("File is shorter than its 8-byte header length", path);
   }
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = Number(dv.getBigUint64(0, true));
-  if (n > bytes.length - 8) {
-    throw new SafetensorsError(`Header length ${n} exceeds the file size ${bytes.length}`, path);
+  const n = Number(
+    new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true),
+  );
+  if (n > fileSize - 8) {
+    throw new SafetensorsError(`Header length ${n} exceeds the file size ${fileSize}`, path);
   }
+  if (n > MAX_HEADER_BYTES) {
+    throw new SafetensorsError(
+      `Header length ${n} exceeds the ${MAX_HEADER_BYTES} bytes the format allows`,
+      path,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses and checks a header: every dtype known, every shape a list of non-negative integers,
+ * every byte range the size its shape needs, the ranges contiguous and covering exactly
+ * `dataLength` bytes.
+ */
+function parseHeader(json: Uint8Array, dataLength: number, path?: string): SafetensorsHeader {
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + n)));
+    header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(json));
   } catch (e) {
     throw new SafetensorsError(`Header is not valid JSON: ${(e as Error).message}`, path);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) {
     throw new SafetensorsError("Header is not a JSON object", path);
   }
-  const dataStart = 8 + n;
-  const dataLen = bytes.length - dataStart;
-  const tensors = new Map<string, SafetensorsTensor>();
+  const tensors = new Map<string, SafetensorsEntry>();
   let metadata: Record<string, string> = {};
   const spans: [number, number, string][] = [];
   for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
@@ -199,14 +221,14 @@ export function decodeSafetensors(
     }
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const dtype = info?.dtype as SafetensorsDtype;
-    if (typeof dtype !== "string" || !(dtype in ELEMENT_BYTES)) {
+    if (typeof dtype !== "string" || !Object.hasOwn(ELEMENT_BYTES, dtype)) {
       throw new SafetensorsError(
         `Tensor "${name}" has unsupported dtype ${JSON.stringify(info?.dtype)}`,
         path,
       );
     }
     const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(
         `Tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`,
         path,
@@ -217,7 +239,7 @@ export function decodeSafetensors(
       !Array.isArray(offs) || offs.length !== 2 || !offs.every((o) =>
         Number.isInteger(o) && o >= 0
       ) ||
-      offs[0] > offs[1] || offs[1] > dataLen
+      offs[0] > offs[1] || offs[1] > dataLength
     ) {
       throw new SafetensorsError(
         `Tensor "${name}" has invalid data_offsets ${JSON.stringify(offs)}`,
@@ -236,11 +258,7 @@ export function decodeSafetensors(
       );
     }
     spans.push([begin, end, name]);
-    const abs = bytes.byteOffset + dataStart + begin;
-    const data = abs % size === 0
-      ? view(dtype, bytes.buffer, abs, count)
-      : view(dtype, bytes.slice(dataStart + begin, dataStart + end).buffer, 0, count);
-    tensors.set(name, { dtype, shape: shape as number[], data });
+    tensors.set(name, { dtype, shape: shape as number[], offsets: [begin, end] });
   }
   spans.sort((a, b) => a[0] - b[0]);
   let expect = 0;
@@ -253,10 +271,76 @@ export function decodeSafetensors(
     }
     expect = end;
   }
-  if (expect !== dataLen) {
-    throw new SafetensorsError(`Tensor data ends at byte ${expect} of ${dataLen}`, path);
+  if (expect !== dataLength) {
+    throw new SafetensorsError(`Tensor data ends at byte ${expect} of ${dataLength}`, path);
   }
-  return { tensors, metadata };
+  return { tensors, metadata, dataLength };
+}
+
+/**
+ * Parses safetensors bytes. Tensors are views into `bytes` when aligned
+ * (always for files written by the reference implementation), else copies.
+ *
+ * @param bytes The file's bytes.
+ * @param path File name for error messages.
+ * @returns Tensors by name (in header order) and the metadata.
+ * @throws {SafetensorsError} On a malformed header or out-of-range offsets.
+ */
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  path?: string,
+): { tensors: Map<string, SafetensorsTensor>; metadata: Record<string, string> } {
+  const n = headerLength(bytes.subarray(0, 8), bytes.length, path);
+  const dataStart = 8 + n;
+  const header = parseHeader(bytes.subarray(8, dataStart), bytes.length - dataStart, path);
+  const tensors = new Map<string, SafetensorsTensor>();
+  for (const [name, { dtype, shape, offsets: [begin, end] }] of header.tensors) {
+    const count = shape.reduce((a, b) => a * b, 1);
+    const abs = bytes.byteOffset + dataStart + begin;
+    const data = abs % ELEMENT_BYTES[dtype] === 0
+      ? view(dtype, bytes.buffer, abs, count)
+      : view(dtype, bytes.slice(dataStart + begin, dataStart + end).buffer, 0, count);
+    tensors.set(name, { dtype, shape, data });
+  }
+  return { tensors, metadata: header.metadata };
+}
+
+/**
+ * Reads only the header of a `.safetensors` file (its first 8 bytes and the JSON after them),
+ * checked as {@link decodeSafetensors} checks it against the file's size: the names, dtypes
+ * and shapes of the tensors without reading their data.
+ *
+ * @param path Source file.
+ * @returns The tensors' dtypes, shapes and byte ranges, the metadata and the data size.
+ * @throws {SafetensorsError} When the header is malformed or does not fit the file.
+ * @example
+ * ```ts
+ * import { readSafetensorsHeader } from "./safetensors.ts";
+ * const { tensors } = await readSafetensorsHeader("tests/testdata/hf_tiny/model.safetensors");
+ * console.assert(tensors.get("classifier.weight")!.shape.join() === "5,16");
+ * ```
+ */
+export async function readSafetensorsHeader(path: string | URL): Promise<SafetensorsHeader> {
+  const file = await Deno.open(path, { read: true });
+  try {
+    const size = (await file.stat()).size;
+    const first8 = await readExactly(file, Math.min(8, size));
+    const n = headerLength(first8, size, String(path));
+    return parseHeader(await readExactly(file, n), size - 8 - n, String(path));
+  } finally {
+    file.close();
+  }
+}
+
+async function readExactly(file: Deno.FsFile, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length);
+  let got = 0;
+  while (got < length) {
+    const n = await file.read(buf.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 /**

@@ -1,0 +1,186 @@
+/**
+ * A model directory whose `config.json` does not match its weights, and `predict` with a
+ * pipeline file: the model is the one of the cache key of the given parameters, or none.
+ */
+import assert from "node:assert/strict";
+import { predictCommand } from "../predict.ts";
+import { CheckpointError, loadModelDir } from "../ner/checkpoint.ts";
+import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
+import { UserError } from "../runner/errors.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const TINY = `${ROOT}tests/testdata/hf_tiny`;
+
+/** A copy of hf_tiny whose config.json is changed by `edit`. */
+async function tinyCopy(edit: (config: Record<string, unknown>) => void): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "predict-integrity-" });
+  for await (const entry of Deno.readDir(TINY)) {
+    await Deno.copyFile(`${TINY}/${entry.name}`, `${dir}/${entry.name}`);
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  edit(config);
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(config, null, 2));
+  return dir;
+}
+
+async function predictError(dir: string): Promise<unknown> {
+  return await predictCommand([dir, "Leo Smith flew to Lagos.", "--backend", "cpu"]).then(
+    () => null,
+    (e) => e,
+  );
+}
+
+const MISMATCHES: {
+  what: string;
+  edit: (c: Record<string, unknown>) => void;
+  message: RegExp;
+}[] = [
+  {
+    what: "hidden size",
+    edit: (c) => c.hidden_size = 32,
+    message:
+      /^Tensor "bert\.embeddings\.LayerNorm\.bias" of ".*\/model\.safetensors" has shape \[16\], but ".*\/config\.json" gives it \[32\] \(hidden_size is 32 in config\.json, 16 in the weights\): correct config\.json, or use the config\.json saved with these weights/,
+  },
+  {
+    what: "vocabulary size",
+    edit: (c) => c.vocab_size = 900,
+    message:
+      /^Tensor "bert\.embeddings\.word_embeddings\.weight" .* has shape \[875, 16\], but .* gives it \[900, 16\] \(vocab_size is 900 in config\.json, 875 in the weights\)/,
+  },
+  {
+    what: "max positions",
+    edit: (c) => c.max_position_embeddings = 256,
+    message:
+      /^Tensor "bert\.embeddings\.position_embeddings\.weight" .* \[128, 16\], .* \[256, 16\] \(max_position_embeddings is 256 in config\.json, 128 in the weights\)/,
+  },
+  {
+    what: "intermediate size",
+    edit: (c) => c.intermediate_size = 64,
+    message:
+      /^Tensor "bert\.encoder\.layer\.0\.intermediate\.dense\.bias" .* \[32\], .* \[64\] \(intermediate_size is 64/,
+  },
+  {
+    what: "label count",
+    edit: (c) => {
+      c.id2label = { "0": "O", "1": "B-PER", "2": "I-PER" };
+      c.label2id = { O: 0, "B-PER": 1, "I-PER": 2 };
+    },
+    message:
+      /^Tensor "classifier\.bias" .* has shape \[5\], but .* gives it \[3\] \(the label count of id2label is 3 in config\.json, 5 in the weights\): make id2label and label2id name one label per classifier row/,
+  },
+  {
+    what: "layer count",
+    edit: (c) => c.num_hidden_layers = 3,
+    message:
+      /^".*\/config\.json" gives num_hidden_layers 3, but the weights hold layers 0, 1 \(in ".*\/model\.safetensors"\): set num_hidden_layers to 2 in config\.json/,
+  },
+  {
+    what: "a million layers",
+    edit: (c) => c.num_hidden_layers = 1_000_000,
+    message:
+      /^Invalid ".*\/config\.json": BERT config "num_hidden_layers" is 1000000: at most 256 is supported: correct it/,
+  },
+];
+
+for (const { what, edit, message } of MISMATCHES) {
+  Deno.test(`predict refuses a config.json whose ${what} does not match the weights: a CheckpointError naming file, tensor and shapes`, async () => {
+    const dir = await tinyCopy(edit);
+    try {
+      const error = await predictError(dir);
+      assert.ok(error instanceof CheckpointError, String((error as Error)?.stack ?? error));
+      assert.ok(error instanceof UserError);
+      assert.match(error.message, message);
+      // train.with.from and validate read the directory through the same loader.
+      const fromTrain = await loadModelDir(dir).then(() => null, (e) => e);
+      assert.ok(fromTrain instanceof CheckpointError, String(fromTrain));
+      assert.equal(fromTrain.message, error.message);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("a million layers in config.json are refused before anything is allocated", async () => {
+  const dir = await tinyCopy((c) => c.num_hidden_layers = 1_000_000);
+  try {
+    const before = Deno.memoryUsage().rss;
+    const error = await loadModelDir(dir).then(() => null, (e) => e);
+    assert.ok(error instanceof CheckpointError);
+    const grown = Deno.memoryUsage().rss - before;
+    assert.ok(grown < 200 * 2 ** 20, `rss grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("shapes are checked from the header before the weights are read: a 400 MB table is not loaded to be refused", async () => {
+  const dir = await tinyCopy(() => {});
+  try {
+    // One tensor of 6,250,000 x 16 float32 values; the file is sparse, so it takes no disk.
+    const bytes = 6_250_000 * 16 * 4;
+    const header = new TextEncoder().encode(
+      JSON.stringify({
+        "bert.embeddings.word_embeddings.weight": {
+          dtype: "F32",
+          shape: [6_250_000, 16],
+          data_offsets: [0, bytes],
+        },
+      }).padEnd(256),
+    );
+    const file = await Deno.open(`${dir}/model.safetensors`, { write: true, truncate: true });
+    const length = new Uint8Array(8);
+    new DataView(length.buffer).setBigUint64(0, BigInt(header.length), true);
+    await file.write(length);
+    await file.write(header);
+    await file.truncate(8 + header.length + bytes);
+    file.close();
+    const before = Deno.memoryUsage().rss;
+    const error = await loadModelDir(dir).then(() => null, (e) => e);
+    const grown = Deno.memoryUsage().rss - before;
+    assert.ok(error instanceof CheckpointError, String(error));
+    assert.match(error.message, /vocab_size is 875 in config\.json, 6250000 in the weights/);
+    assert.ok(grown < 200 * 2 ** 20, `rss grew by ${(grown / 2 ** 20).toFixed(0)} MiB`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("predict refuses a checkpoint without a classifier: it names the missing weights", async () => {
+  const dir = await tinyCopy(() => {});
+  try {
+    const { tensors } = decodeSafetensors(await Deno.readFile(`${dir}/model.safetensors`));
+    for (const name of [...tensors.keys()]) {
+      if (name.startsWith("classifier.")) tensors.delete(name);
+    }
+    await Deno.writeFile(`${dir}/model.safetensors`, encodeSafetensors(tensors));
+    const error = await predictError(dir);
+    assert.ok(error instanceof CheckpointError, String(error));
+    assert.match(
+      error.message,
+      /^".*\/model\.safetensors" lacks 2 of the weights of the token classifier that ".*\/config\.json" describes \(classifier\.weight, classifier\.bias\): a base checkpoint cannot predict: fine-tune it first/,
+    );
+    // For fine-tuning (train.with.from) a checkpoint without a classifier is fine.
+    const loaded = await loadModelDir(dir);
+    assert.equal(loaded.weights.has("classifier.weight"), false);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno task predict with a mismatched config.json exits 2 with one error line, no stack", async () => {
+  const dir = await tinyCopy((c) => c.vocab_size = 900);
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}main.ts`, "predict", dir, "Leo Smith", "--backend", "cpu"],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(stderr, /^error: Tensor "bert\.embeddings\.word_embeddings\.weight" /m);
+    assert.doesNotMatch(stderr, /Uncaught|RangeError|^ {4}at /m, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
