@@ -14,7 +14,7 @@ import type { PredictedEntity } from "./ner/predict_entities.ts";
 const USAGE = `usage:
   predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
           [--backend auto|wasm|cpu|webgpu|tensorflow] [--aggregation first|simple]
-          [--stage <id>] [--set k=v]...`;
+          [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
 
 const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
 type Backend = (typeof BACKENDS)[number];
@@ -27,6 +27,7 @@ interface PredictFlags {
   backend: Backend;
   stage?: string;
   sets: string[];
+  allowOutside: string[];
   aggregation?: "first" | "simple";
 }
 
@@ -36,6 +37,7 @@ function parse(args: string[]): PredictFlags {
     json: false,
     backend: "auto",
     sets: [],
+    allowOutside: [],
   };
   for (let i = 0; i < args.length; i++) {
     let arg = args[i]!;
@@ -61,6 +63,9 @@ function parse(args: string[]): PredictFlags {
         break;
       case "--set":
         flags.sets.push(value());
+        break;
+      case "--allow-outside":
+        flags.allowOutside.push(value());
         break;
       case "--aggregation": {
         const a = value();
@@ -93,38 +98,73 @@ function parse(args: string[]): PredictFlags {
   return flags;
 }
 
+/** The model {@link findModel} chose, and what the user should know about it. */
+export interface FoundModel {
+  /** The model directory: as given, or the cached object of the pipeline's model output. */
+  dir: string;
+  /** For a pipeline: a note for stderr when `out/` holds another model than `dir`. */
+  note?: string;
+}
+
+/** A `--set` as a shell word (quoted when it holds more than plain characters). */
+function shellWord(word: string): string {
+  return /^[\w.,=/:@%+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /**
- * Finds the model directory: the argument itself, or for a pipeline file the materialised
- * output of type `model` (`out/<pipeline>/<stage>/<output>`).
+ * Finds the model to predict with: a model directory as given, or, for a pipeline file, the
+ * output of type `model` of the stage that makes it, resolved through the cache key of the
+ * pipeline with the given `--set`s (as a dry run computes it), never by what `out/` holds:
+ * `out/` is a copy of the last run, whatever its parameters were.
+ *
+ * @param target A model directory or a pipeline file.
+ * @param options The `--set` overrides, the stage (`--stage`) when several make a model, and
+ *   the paths outside the project the pipeline may read (`--allow-outside`).
+ * @returns The directory, and a note when `out/` holds another model.
+ * @throws {UserError} When the target is neither, no stage (or several) outputs a model, or
+ *   the pipeline with these parameters has not been trained (the message says what to run).
  */
-async function resolveModelDir(flags: PredictFlags): Promise<string> {
-  const target = flags.target!;
+export async function findModel(
+  target: string,
+  options: { sets?: string[]; stage?: string; allowOutside?: string[] } = {},
+): Promise<FoundModel> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(target);
   } catch {
     throw new UserError(`"${target}" does not exist: give a model directory or a pipeline file`);
   }
-  if (info.isDirectory) return target;
+  if (info.isDirectory) return { dir: target };
   if (!/\.ya?ml$/.test(target)) {
-    throw new UserError(`"${target}" is neither a directory nor a .yaml pipeline file`);
+    throw new UserError(
+      `"${target}" is neither a directory nor a .yaml pipeline file: give a model directory ` +
+        `(with config.json) or the pipeline that trains one`,
+    );
   }
+  const sets = options.sets ?? [];
+  const outside = options.allowOutside ?? [];
   const { loadPipeline } = await import("./runner/config.ts");
   const { builtinStages } = await import("./stages/mod.ts");
+  const { runPipeline } = await import("./runner/execute.ts");
+  const { Cache } = await import("./runner/cache.ts");
   const { relative } = await import("node:path");
-  const pipeline = await loadPipeline(target, { registry: builtinStages(), sets: flags.sets });
-  const found: { id: string; output: string }[] = [];
+  const pipeline = await loadPipeline(target, {
+    registry: builtinStages(),
+    sets,
+    ...(outside.length ? { allowOutside: outside } : {}),
+  });
+  const found: { id: string; output: string; extension: string }[] = [];
   for (const id of pipeline.order) {
     const stage = pipeline.stages.get(id)!;
     for (const [output, spec] of Object.entries(stage.definition.outputs)) {
-      if (spec.type === "model") found.push({ id, output });
+      if (spec.type === "model") found.push({ id, output, extension: spec.extension ?? "" });
     }
   }
-  const pick = flags.stage ? found.filter((f) => f.id === flags.stage) : found;
+  const pick = options.stage ? found.filter((f) => f.id === options.stage) : found;
   if (pick.length === 0) {
     throw new UserError(
-      flags.stage
-        ? `Stage "${flags.stage}" of "${target}" has no output of type "model": choose one of ${
+      options.stage
+        ? `Stage "${options.stage}" of "${target}" has no output of type "model": choose one of ${
           found.map((f) => `"${f.id}"`).join(", ") || "none"
         }`
         : `No stage of "${target}" outputs a model: give a model directory instead`,
@@ -137,17 +177,53 @@ async function resolveModelDir(flags: PredictFlags): Promise<string> {
       }): choose one with --stage`,
     );
   }
-  const { id, output } = pick[0]!;
-  const dir = `${pipeline.root}/out/${pipeline.name}/${id}/${output}`;
-  try {
-    await Deno.stat(`${dir}/config.json`);
-  } catch {
+  const { id, output, extension } = pick[0]!;
+  const outPath = `${pipeline.root}/out/${pipeline.name}/${id}/${output}${extension}`;
+  const shown = relative(Deno.cwd(), outPath) || outPath;
+  const cacheDir = `${pipeline.root}/.pipeline`;
+
+  // The keys a dry run computes: this stage's is cached only if these parameters were run.
+  const silent = {
+    line() {},
+    logger: () => ({ info() {}, warn() {} }),
+    progress: () => ({ update() {} }),
+    done() {},
+  };
+  const summary = await runPipeline(pipeline, {
+    dryRun: true,
+    only: [id],
+    cacheDir,
+    reporter: silent,
+  });
+  const result = summary.stages.find((s) => s.id === id)!;
+  const cache = await Cache.open(cacheDir);
+  const record = result.status === "cached" && result.key
+    ? await cache.record(result.key)
+    : undefined;
+  const stored = record?.outputs?.[output];
+  const outHash = await cache.stat.hashPath(outPath, "dir").catch(() => undefined);
+  if (!stored) {
+    const words = [
+      target,
+      ...sets.flatMap((s) => ["--set", s]),
+      ...outside.flatMap((p) => ["--allow-outside", p]),
+    ];
+    const run = `deno task run ${words.map(shellWord).join(" ")}`;
+    const why = result.reason ? ` (stage "${id}" would run: ${result.reason})` : "";
     throw new UserError(
-      `No trained model at "${relative(Deno.cwd(), dir)}": run the pipeline first: ` +
-        `deno task run ${target}`,
+      outHash === undefined
+        ? `No trained model at "${shown}": run the pipeline first: ${run}`
+        : `The model at "${shown}" is not the one of "${target}"${
+          sets.length ? " with these --set values" : " as it is now"
+        }${why}: it was trained with other parameters or code: run the pipeline first: ${run}`,
     );
   }
-  return dir;
+  const dir = cache.objectPath(stored);
+  const note = outHash !== undefined && outHash !== stored.hash
+    ? `note: "${shown}" holds another model (from a run with other parameters); predicting ` +
+      `with the model of these parameters, cached as ${relative(Deno.cwd(), dir) || dir}`
+    : undefined;
+  return { dir, ...(note ? { note } : {}) };
 }
 
 async function readTexts(flags: PredictFlags): Promise<string[]> {
@@ -209,7 +285,12 @@ export async function predictCommand(args: string[]): Promise<number> {
   if (texts.length === 0) {
     throw new UserError(`No text to predict: give "text" or --file\n${USAGE}`);
   }
-  const dir = await resolveModelDir(flags);
+  const { dir, note } = await findModel(flags.target, {
+    sets: flags.sets,
+    allowOutside: flags.allowOutside,
+    ...(flags.stage ? { stage: flags.stage } : {}),
+  });
+  if (note) console.error(note);
   const { loadPredictor } = await import("./ner/predictor.ts");
   const predictor = await loadPredictor(dir, {
     backend: flags.backend,

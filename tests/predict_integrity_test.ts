@@ -3,10 +3,15 @@
  * pipeline file: the model is the one of the cache key of the given parameters, or none.
  */
 import assert from "node:assert/strict";
-import { predictCommand } from "../predict.ts";
+import { findModel, predictCommand } from "../predict.ts";
 import { CheckpointError, loadModelDir } from "../ner/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
+import { Cache } from "../runner/cache.ts";
+import { loadPipeline } from "../runner/config.ts";
 import { UserError } from "../runner/errors.ts";
+import { runPipeline } from "../runner/execute.ts";
+import { builtinStages } from "../stages/mod.ts";
+import { memoryReporter } from "./_engine_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;
@@ -183,4 +188,134 @@ Deno.test("deno task predict with a mismatched config.json exits 2 with one erro
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/**
+ * A project with pipelines/ner-pretrained.yaml, hf_tiny as `models/tiny` and 80 sentences of
+ * the sample corpus; cache and outputs in the project (`.pipeline/`, `out/`).
+ */
+async function pretrainedProject(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "predict-key-" });
+  await Deno.writeTextFile(`${dir}/deno.json`, "{}\n");
+  await Deno.mkdir(`${dir}/pipelines`);
+  await Deno.copyFile(
+    `${ROOT}pipelines/ner-pretrained.yaml`,
+    `${dir}/pipelines/ner-pretrained.yaml`,
+  );
+  await Deno.mkdir(`${dir}/models/tiny`, { recursive: true });
+  for await (const entry of Deno.readDir(TINY)) {
+    await Deno.copyFile(`${TINY}/${entry.name}`, `${dir}/models/tiny/${entry.name}`);
+  }
+  const blocks = (await Deno.readTextFile(`${ROOT}data/sample/train.txt`)).split(/\n\n+/);
+  await Deno.mkdir(`${dir}/data/sample`, { recursive: true });
+  await Deno.writeTextFile(
+    `${dir}/data/sample/train.txt`,
+    blocks.slice(0, 48).join("\n\n") + "\n\n",
+  );
+  await Deno.writeTextFile(
+    `${dir}/data/sample/validation.txt`,
+    blocks.slice(48, 60).join("\n\n") + "\n\n",
+  );
+  return dir;
+}
+
+async function run(file: string, sets: string[]): Promise<void> {
+  const pipeline = await loadPipeline(file, { registry: builtinStages(), sets });
+  const summary = await runPipeline(pipeline, { reporter: memoryReporter() });
+  for (const s of summary.stages) assert.notEqual(s.status, "failed", `${s.id}: ${s.error}`);
+}
+
+Deno.test({
+  name:
+    "predict with a pipeline uses the model of the cache key of its --set values, refuses an untrained configuration, and says when out/ holds another model",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await pretrainedProject();
+    const file = `${dir}/pipelines/ner-pretrained.yaml`;
+    const base = [
+      "vars.checkpoint=models/tiny",
+      "stages.train.with.epochs=1",
+      "stages.train.with.backend=wasm",
+    ];
+    const other = [...base, "stages.train.with.seed=7"];
+    const refused = (sets: string[]) =>
+      predictCommand([file, "Leo Smith", "--backend", "cpu", ...sets.flatMap((s) => ["--set", s])])
+        .then(() => null, (e) => e as Error);
+    try {
+      // Nothing trained yet.
+      const early = await refused(base);
+      assert.ok(early instanceof UserError, String(early));
+      assert.match(
+        early.message,
+        /^No trained model at ".*out\/ner-pretrained\/train\/model": run the pipeline first: deno task run \S*ner-pretrained\.yaml --set vars\.checkpoint=models\/tiny --set stages\.train\.with\.epochs=1 --set stages\.train\.with\.backend=wasm$/,
+      );
+
+      await run(file, base);
+      // Other parameters, not trained: refused, although out/ holds a model.
+      const untrained = await refused(other);
+      assert.ok(untrained instanceof UserError, String(untrained));
+      assert.match(
+        untrained.message,
+        /^The model at ".*out\/ner-pretrained\/train\/model" is not the one of ".*ner-pretrained\.yaml" with these --set values \(stage "train" would run: parameter "seed" changed \(42 -> 7\)\): .*run the pipeline first: deno task run .* --set stages\.train\.with\.seed=7$/,
+      );
+
+      // The parameters that were trained get the model their key names in the run index.
+      const cache = await Cache.open(`${dir}/.pipeline`);
+      const pipeline = await loadPipeline(file, { registry: builtinStages(), sets: base });
+      const dry = await runPipeline(pipeline, {
+        dryRun: true,
+        only: ["train"],
+        reporter: memoryReporter(),
+      });
+      const key = dry.stages.find((s) => s.id === "train")!.key!;
+      const baseModel = cache.objectPath((await cache.record(key))!.outputs.model!);
+      assert.deepEqual(await findModel(file, { sets: base }), { dir: baseModel });
+
+      // Once trained, out/ holds the other model; the first parameters still get theirs.
+      await run(file, other);
+      const otherModel = (await findModel(file, { sets: other })).dir;
+      assert.notEqual(otherModel, baseModel);
+      const found = await findModel(file, { sets: base });
+      assert.equal(found.dir, baseModel);
+      assert.match(
+        found.note ?? "",
+        /^note: ".*out\/ner-pretrained\/train\/model" holds another model .*cached as .*\.pipeline\/objects\//,
+      );
+
+      // Without --set the rule is the same: the pipeline as it is now, here the first parameters.
+      const yaml = await Deno.readTextFile(file);
+      await Deno.writeTextFile(
+        file,
+        yaml.replace("checkpoint: models/bert-base-cased", "checkpoint: models/tiny")
+          .replace(/epochs: 3\n/, "epochs: 1\n      backend: wasm\n"),
+      );
+      assert.equal((await findModel(file)).dir, baseModel);
+
+      // predictCommand prints the note on stderr and predicts with the model of the key.
+      const errors: string[] = [];
+      const logs: string[] = [];
+      const [log, error] = [console.log, console.error];
+      console.log = (...a: unknown[]) => void logs.push(a.join(" "));
+      console.error = (...a: unknown[]) => void errors.push(a.join(" "));
+      let code;
+      try {
+        code = await predictCommand([
+          file,
+          "Leo Smith flew to Lagos.",
+          "--json",
+          "--backend",
+          "cpu",
+        ]);
+      } finally {
+        [console.log, console.error] = [log, error];
+      }
+      assert.equal(code, 0);
+      assert.equal(JSON.parse(logs.join("\n")).text, "Leo Smith flew to Lagos.");
+      assert.equal(errors.length, 1);
+      assert.match(errors[0]!, /^note: .* holds another model/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
