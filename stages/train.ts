@@ -11,7 +11,7 @@ import { decodeBatches, type TensorBatch } from "../ner/batches.ts";
 import { formatSeconds } from "../runner/report.ts";
 import schema from "../schemas/train.schema.json" with { type: "json" };
 import { type LabelsArtifact, readJson } from "./_artifacts.ts";
-import { IGNORE } from "./embed_pad.ts";
+import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
 export interface TrainParams {
@@ -99,7 +99,7 @@ export const train = defineStage<TrainParams>({
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
     const { labels, label_all_tokens } = await readJson<LabelsArtifact>(ctx.inputs.labels!);
-    const { loadTokenizer } = await import("../ner/tokenizer/mod.ts");
+    const { loadTokenizer } = await import("../ner/tokenizer/files.ts");
     const tokenizer = await loadTokenizer(ctx.inputs.tokenizer!, { transformers: false });
     const vocabSize = tokenizer.vocab.length;
 

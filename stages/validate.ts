@@ -16,7 +16,7 @@ import { decodeBatches } from "../ner/batches.ts";
 import type { Dataset, EntitySpan } from "../ner/types.ts";
 import schema from "../schemas/validate.schema.json" with { type: "json" };
 import { type EncodedArtifact, readJson } from "./_artifacts.ts";
-import { IGNORE } from "./embed_pad.ts";
+import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 
 /** Corpus formats scored at the character level first (Korean: KLUE's convention). */
 const CHARACTER_FORMATS = new Set(["kmou", "klue"]);
