@@ -10,6 +10,8 @@
  * @module
  */
 
+import { UserError } from "../runner/errors.ts";
+
 /** One batch in memory. */
 export interface TensorBatch {
   ids: Int32Array;
@@ -78,26 +80,104 @@ export function encodeBatches(set: BatchSet): Uint8Array {
 }
 
 /**
- * Reads batches written by {@link encodeBatches}.
+ * Bytes that are not a batches file, or one whose header does not fit its data. The message
+ * says what is wrong and ends with a hint; {@link BatchesFormatError.detail} is the first part
+ * alone, for a caller that names the file.
+ */
+export class BatchesFormatError extends UserError {
+  /** What is wrong, without the hint: `the magic NERB is missing`. */
+  readonly detail: string;
+  /**
+   * Creates the error.
+   *
+   * @param detail What is wrong, lower case, no trailing period.
+   */
+  constructor(detail: string) {
+    super(`Not a batches file: ${detail}: ${BATCHES_HINT}`);
+    this.name = "BatchesFormatError";
+    this.detail = detail;
+  }
+}
+
+/** How to get a good batches file. */
+export const BATCHES_HINT = "use the batches output of a tensorize stage (tensorize.batches)";
+
+function isCount(value: unknown): value is number {
+  return Number.isSafeInteger(value) && (value as number) >= 0;
+}
+
+/**
+ * Checks the header of a batches file against the data that follows it, without reading the
+ * data: each batch's size, sequence length, offset and rows, and that its three parts lie
+ * within the file.
+ */
+function checkHeader(header: unknown, dataElements: number): Record<string, HeaderBatch[]> {
+  const splits = (header as { splits?: unknown } | null)?.splits;
+  if (typeof splits !== "object" || splits === null || Array.isArray(splits)) {
+    throw new BatchesFormatError('its header has no "splits" object');
+  }
+  for (const [split, batches] of Object.entries(splits as Record<string, unknown>)) {
+    if (!Array.isArray(batches)) {
+      throw new BatchesFormatError(`split "${split}" of its header is not a list of batches`);
+    }
+    for (const [i, b] of batches.entries()) {
+      const h = b as Partial<HeaderBatch> | null;
+      const where = `batch ${i} of split "${split}"`;
+      if (
+        typeof h !== "object" || h === null || !isCount(h.size) || !isCount(h.seqLen) ||
+        !isCount(h.offset) || !Array.isArray(h.rows)
+      ) {
+        throw new BatchesFormatError(`${where} lacks a size, seqLen, offset or rows`);
+      }
+      if (h.rows.length !== h.size || !h.rows.every(isCount)) {
+        throw new BatchesFormatError(`${where} has ${h.rows.length} rows for a size of ${h.size}`);
+      }
+      if (h.offset + 3 * h.size * h.seqLen > dataElements) {
+        throw new BatchesFormatError(
+          `${where} runs past the end of the data (${dataElements} int32 values)`,
+        );
+      }
+    }
+  }
+  return splits as Record<string, HeaderBatch[]>;
+}
+
+/**
+ * Reads batches written by {@link encodeBatches}. The header is checked against the file's
+ * size before any data is read, so bytes of another kind fail fast and cheaply.
  *
  * @param bytes The file's bytes.
  * @returns Batches by split.
- * @throws {SyntaxError} When the bytes are not a batches file.
+ * @throws {BatchesFormatError} When the bytes are not a batches file, or its header does not
+ *   fit its data.
  */
 export function decodeBatches(bytes: Uint8Array): BatchSet {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC) {
-    throw new SyntaxError("Not a batches file: the magic NERB is missing");
+    throw new BatchesFormatError("the magic NERB is missing");
   }
   const version = view.getUint32(4, true);
-  if (version !== VERSION) throw new SyntaxError(`Unsupported batches format version ${version}`);
+  if (version !== VERSION) {
+    throw new BatchesFormatError(`its format version ${version} is not ${VERSION}`);
+  }
   const headerLength = view.getUint32(8, true);
-  const header = JSON.parse(new TextDecoder().decode(bytes.subarray(12, 12 + headerLength))) as {
-    splits: Record<string, HeaderBatch[]>;
-  };
+  if (12 + headerLength > bytes.length) {
+    throw new BatchesFormatError(
+      `its header of ${headerLength} bytes runs past the end of the file (${bytes.length} bytes)`,
+    );
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(
+      new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(12, 12 + headerLength)),
+    );
+  } catch {
+    throw new BatchesFormatError("its header is not UTF-8 JSON");
+  }
   const start = 12 + headerLength;
+  const splits = checkHeader(parsed, Math.floor((bytes.length - start) / 4));
   const out: BatchSet = {};
-  for (const [split, batches] of Object.entries(header.splits)) {
+  for (const [split, batches] of Object.entries(splits)) {
     out[split] = batches.map((h) => {
       const n = h.size * h.seqLen;
       const read = (k: number) => {

@@ -7,28 +7,28 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import {
-  buildLabelDictionary,
-  encodeLabels,
-  IGNORE_INDEX as IGNORE,
-  labelToId,
-} from "../ner/labels.ts";
-import type { Dataset } from "../ner/types.ts";
+import { buildLabelDictionary, encodeLabels, labelToId } from "../ner/labels.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
 import {
-  type EncodedArtifact,
+  checkAbort,
   type LabelsArtifact,
+  mismatchedInputs,
   type PaddedArtifact,
   type PaddedSplit,
-  readJson,
-  type TargetsArtifact,
+  readArtifact,
   writeJson,
 } from "./_artifacts.ts";
+
+/** Windows padded between two looks at the abort signal. */
+const WINDOWS_PER_CHECK = 1000;
 
 /** Parameters of `embed-pad`. */
 export interface EmbedPadParams {
   padding: "longest" | "max_length";
 }
+
+/** Label id of ignored positions (PyTorch's CrossEntropyLoss ignore_index). */
+export const IGNORE = -100;
 
 /** The `embed-pad` stage kind. */
 export const embedPad = defineStage<EmbedPadParams>({
@@ -56,9 +56,26 @@ export const embedPad = defineStage<EmbedPadParams>({
   },
   module: import.meta.url,
   async run(ctx) {
-    const dataset = await readJson<Dataset>(ctx.inputs.dataset!);
-    const encoded = await readJson<EncodedArtifact>(ctx.inputs.encoded!);
-    const targets = await readJson<TargetsArtifact>(ctx.inputs.targets!);
+    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
+    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
+    const targets = await readArtifact(ctx.inputs, "targets", "ner-targets");
+    for (const split of ["train", "validation"] as const) {
+      const windows = encoded.splits[split];
+      const tags = targets.splits[split];
+      const bad = windows.findIndex((w, i) => tags[i]?.length !== w.ids.length);
+      if (windows.length !== tags.length || bad >= 0) {
+        throw mismatchedInputs(
+          ctx.inputs,
+          "targets",
+          "encoded",
+          windows.length !== tags.length
+            ? `the targets have ${tags.length} ${split} windows, the encoding ${windows.length}`
+            : `${split} window ${bad} has ${tags[bad]?.length} tags for ${
+              windows[bad]!.ids.length
+            } pieces`,
+        );
+      }
+    }
     const dictionary = buildLabelDictionary(dataset.labels);
     const ids = labelToId(dictionary);
     const longest = Math.max(
@@ -72,12 +89,13 @@ export const embedPad = defineStage<EmbedPadParams>({
       const out: PaddedSplit = { ids: [], mask: [], labels: [] };
       const windows = encoded.splits[split];
       const tags = targets.splits[split];
-      windows.forEach((w, i) => {
+      for (const [i, w] of windows.entries()) {
+        if (i % WINDOWS_PER_CHECK === 0) await checkAbort(ctx.signal);
         const pad = seqLen - w.ids.length;
         out.ids.push([...w.ids, ...Array(pad).fill(encoded.pad_id)]);
         out.mask.push([...w.ids.map(() => 1), ...Array(pad).fill(0)]);
         out.labels.push([...encodeLabels(tags[i]!, ids, split), ...Array(pad).fill(IGNORE)]);
-      });
+      }
       splits[split] = out;
     }
     ctx.log.info(`${dictionary.length} labels; sequences padded to ${seqLen} pieces`);

@@ -10,7 +10,13 @@ import { defineStage } from "../runner/stage.ts";
 import { boundaryCoverage } from "../ner/align.ts";
 import type { Dataset, EncodedDocument } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
-import { type EncodedArtifact, readJson, windowsByDoc, writeJson } from "./_artifacts.ts";
+import {
+  checkAbort,
+  type EncodedArtifact,
+  readArtifact,
+  windowsByDoc,
+  writeJson,
+} from "./_artifacts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -44,6 +50,9 @@ function percent(x: number): string {
 /** How many documents the transformers.js cross-check looks at. */
 const CROSS_CHECK = 50;
 
+/** Documents tokenized between two looks at the abort signal. */
+const DOCS_PER_CHECK = 200;
+
 /** The `preprocess-input` stage kind. */
 export const preprocessInput = defineStage<PreprocessInputParams>({
   name: "preprocess-input",
@@ -67,7 +76,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
   async run(ctx) {
     const tk = await import("../ner/tokenizer/mod.ts");
     const p = ctx.params;
-    const dataset = await readJson<Dataset>(ctx.inputs.dataset!);
+    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
     const dir = ctx.output("tokenizer");
     if (p.tokenizer.from) {
       const from = p.tokenizer.from;
@@ -82,6 +91,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         }
       }
     } else {
+      await checkAbort(ctx.signal);
       const learn = p.tokenizer.learn!;
       const started = performance.now();
       const vocab = tk.learnWordPiece(dataset.train.map((d) => d.text), {
@@ -103,6 +113,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         } s`,
       );
     }
+    await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
     // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
     for (const doc of dataset.train.slice(0, CROSS_CHECK)) {
@@ -116,9 +127,10 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
       }
     }
     const report = { documents_windowed: 0, windows_added: 0, documents_truncated: 0 };
-    const encode = (docs: Dataset["train"]) => {
+    const encode = async (docs: Dataset["train"]) => {
       const out: EncodedDocument[] = [];
-      docs.forEach((doc, i) => {
+      for (const [i, doc] of docs.entries()) {
+        if (i % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
         const r = tk.encodeDocument(tok, doc.text, { maxLength: p.max_length, stride: p.overflow });
         if (r.truncated && p.overflow === "window") {
           report.documents_windowed++;
@@ -126,11 +138,11 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         } else if (r.truncated) report.documents_truncated++;
         r.windows.forEach((w) => out.push({ doc: i, ...w }));
         if (i % 500 === 0) ctx.progress.update(i, docs.length, "tokenizing");
-      });
+      }
       return out;
     };
-    const train = encode(dataset.train);
-    const validation = encode(dataset.validation);
+    const train = await encode(dataset.train);
+    const validation = await encode(dataset.validation);
     const pieces = train.reduce((n, w) => n + w.ids.length, 0);
     ctx.log.info(
       `train ${train.length} windows (${(pieces / Math.max(1, train.length)).toFixed(1)} pieces ` +

@@ -8,15 +8,18 @@
 
 import { defineStage } from "../runner/stage.ts";
 import { tagDocument } from "../ner/align.ts";
-import type { Dataset } from "../ner/types.ts";
 import schema from "../schemas/preprocess-target.schema.json" with { type: "json" };
 import {
-  type EncodedArtifact,
-  readJson,
+  checkAbort,
+  mismatchedInputs,
+  readArtifact,
   type TargetsArtifact,
   windowsByDoc,
   writeJson,
 } from "./_artifacts.ts";
+
+/** Documents tagged between two looks at the abort signal. */
+const DOCS_PER_CHECK = 500;
 
 /** Parameters of `preprocess-target`. */
 export interface PreprocessTargetParams {
@@ -42,8 +45,8 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
   },
   module: import.meta.url,
   async run(ctx) {
-    const dataset = await readJson<Dataset>(ctx.inputs.dataset!);
-    const encoded = await readJson<EncodedArtifact>(ctx.inputs.encoded!);
+    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
+    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
     const opts = { labelAllTokens: ctx.params.label_all_tokens };
     const splits = {} as TargetsArtifact["splits"];
     const report = {} as TargetsArtifact["report"];
@@ -53,8 +56,19 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
       const byDoc = windowsByDoc(windows);
       const tags: (string | null)[][] = [];
       const r = { entities: 0, outside_window: 0, not_on_boundary: 0, crosses_window: 0 };
+      let done = 0;
       for (const [doc, ws] of byDoc) {
-        const entities = docs[doc]!.entities;
+        if (done++ % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
+        const document = docs[doc];
+        if (document === undefined) {
+          throw mismatchedInputs(
+            ctx.inputs,
+            "encoded",
+            "dataset",
+            `a ${split} window is of document ${doc}, but the dataset's ${split} split has ${docs.length}`,
+          );
+        }
+        const entities = document.entities;
         const result = tagDocument(ws, entities, opts);
         tags.push(...result.labels);
         r.entities += entities.length;

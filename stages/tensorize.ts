@@ -9,7 +9,27 @@ import { defineStage } from "../runner/stage.ts";
 import { type BatchSet, encodeBatches, type TensorBatch } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import schema from "../schemas/tensorize.schema.json" with { type: "json" };
-import { type PaddedArtifact, type PaddedSplit, readJson } from "./_artifacts.ts";
+import { checkAbort, type PaddedSplit, readArtifact } from "./_artifacts.ts";
+
+/** Batches cut between two looks at the abort signal. */
+const BATCHES_PER_CHECK = 64;
+
+/** {@link makeBatches} in slices of whole batches, looking at the abort signal between them. */
+async function makeBatchesAbortable(
+  split: PaddedSplit,
+  order: number[],
+  size: number,
+  trim: boolean,
+  signal: AbortSignal,
+): Promise<TensorBatch[]> {
+  const batches: TensorBatch[] = [];
+  const step = size * BATCHES_PER_CHECK;
+  for (let start = 0; start < order.length; start += step) {
+    await checkAbort(signal);
+    batches.push(...makeBatches(split, order.slice(start, start + step), size, trim));
+  }
+  return batches;
+}
 
 /** Parameters of `tensorize`. */
 export interface TensorizeParams {
@@ -76,15 +96,22 @@ export const tensorize = defineStage<TensorizeParams>({
   module: import.meta.url,
   async run(ctx) {
     const p = ctx.params;
-    const padded = await readJson<PaddedArtifact>(ctx.inputs.padded!);
+    const padded = await readArtifact(ctx.inputs, "padded", "ner-padded");
     const train = padded.splits.train;
     const indexes = train.ids.map((_, i) => i);
     const order = p.shuffle ? shuffled(indexes, mulberry32(p.seed)) : indexes;
     const validation = padded.splits.validation;
     const set: BatchSet = {
-      train: makeBatches(train, order, p.batch_size, p.trim),
-      validation: makeBatches(validation, validation.ids.map((_, i) => i), p.batch_size, p.trim),
+      train: await makeBatchesAbortable(train, order, p.batch_size, p.trim, ctx.signal),
+      validation: await makeBatchesAbortable(
+        validation,
+        validation.ids.map((_, i) => i),
+        p.batch_size,
+        p.trim,
+        ctx.signal,
+      ),
     };
+    await checkAbort(ctx.signal);
     const tokens = set.train!.reduce((n, b) => n + b.batchSize * b.seqLen, 0);
     ctx.log.info(
       `${set.train!.length} training batches (${tokens} positions with padding), ` +

@@ -6,12 +6,18 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
-import { decodeBatches, type TensorBatch } from "../ner/batches.ts";
+import { defineStage, type ParamProblem } from "../runner/stage.ts";
+import type { TensorBatch } from "../ner/batches.ts";
 import { formatSeconds } from "../runner/report.ts";
 import schema from "../schemas/train.schema.json" with { type: "json" };
-import { type LabelsArtifact, readJson } from "./_artifacts.ts";
-import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
+import {
+  ArtifactError,
+  checkAbort,
+  readArtifact,
+  readBatches,
+  readInputDir,
+} from "./_artifacts.ts";
+import { IGNORE } from "./embed_pad.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
 export interface TrainParams {
@@ -62,6 +68,65 @@ export function batchTags(
   return { gold, pred };
 }
 
+/**
+ * The number of data-parallel replicas to ask for: `workers` lowered to the machine's core
+ * count (more replicas than cores only contend for them), with the warning to show then.
+ *
+ * @param workers The `workers` parameter.
+ * @param cores The core count, `navigator.hardwareConcurrency`.
+ * @returns The workers to train with, and a warning when lowered.
+ */
+export function capWorkers(
+  workers: number | "auto",
+  cores: number,
+): { workers: number | "auto"; warning?: string } {
+  const most = Math.max(1, Math.floor(cores) || 1);
+  if (workers === "auto" || workers <= most) return { workers };
+  return {
+    workers: most,
+    warning: `workers: ${workers} is more than the ${most} CPU cores of this machine: ` +
+      `training with ${most} replicas (set workers to ${most} or less, or "auto", to silence this)`,
+  };
+}
+
+/**
+ * What `train`'s parameters cannot be, beyond its schema: a hidden size that the heads do not
+ * divide, fewer positions than the longest window of the preprocess-input stage upstream. With
+ * `from`, the architecture is the checkpoint's and these parameters are unused; the windows are
+ * checked against its positions when the stage runs.
+ */
+function trainProblems(
+  p: TrainParams,
+  upstream: { id: string; params: Record<string, unknown> }[],
+): ParamProblem[] {
+  if (p.from !== undefined) return [];
+  const problems: ParamProblem[] = [];
+  if (p.hidden % p.heads !== 0) {
+    const below = Math.floor(p.hidden / p.heads) * p.heads;
+    const above = below + p.heads;
+    problems.push({
+      param: "hidden",
+      message: `hidden (${p.hidden}) is not a multiple of heads (${p.heads})`,
+      hint: `each head gets hidden / heads dimensions: use hidden ${
+        below >= 8 ? `${below} or ${above}` : above
+      }, or heads that divide ${p.hidden}`,
+    });
+  }
+  for (const up of upstream) {
+    const maxLength = up.params.max_length;
+    if (typeof maxLength === "number" && maxLength > p.max_positions) {
+      problems.push({
+        param: "max_positions",
+        message: `max_positions (${p.max_positions}) is less than max_length (${maxLength}) of ` +
+          `stage "${up.id}", the length of its longest windows`,
+        hint: `raise max_positions to ${maxLength} or more, or lower max_length of "${up.id}" ` +
+          `to ${p.max_positions} or less`,
+      });
+    }
+  }
+  return problems;
+}
+
 /** The `train` stage kind. */
 export const train = defineStage<TrainParams>({
   name: "train",
@@ -85,6 +150,7 @@ export const train = defineStage<TrainParams>({
       extension: ".jsonl",
     },
   },
+  check: (p, context) => trainProblems(p, context.upstream("preprocess-input")),
   module: import.meta.url,
   async run(ctx) {
     const p = ctx.params;
@@ -95,13 +161,24 @@ export const train = defineStage<TrainParams>({
     const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
     const { adaptCheckpoint } = await import("../ner/adapt.ts");
 
+    // Inputs first: a file of the wrong kind fails before the backend is set up.
+    const set = await readBatches(ctx.inputs, "batches");
+    const { labels, label_all_tokens } = await readArtifact(
+      ctx.inputs,
+      "labels",
+      "label-dictionary",
+    );
+    const { loadTokenizer } = await import("../ner/tokenizer/mod.ts");
+    const tokenizer = await readInputDir(
+      ctx.inputs,
+      "tokenizer",
+      "tokenizer",
+      (dir) => loadTokenizer(dir, { transformers: false }),
+    );
+    const vocabSize = tokenizer.vocab.length;
+    await checkAbort(ctx.signal);
     const choice = await setupBackend(p.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
-    const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
-    const { labels, label_all_tokens } = await readJson<LabelsArtifact>(ctx.inputs.labels!);
-    const { loadTokenizer } = await import("../ner/tokenizer/files.ts");
-    const tokenizer = await loadTokenizer(ctx.inputs.tokenizer!, { transformers: false });
-    const vocabSize = tokenizer.vocab.length;
 
     let config;
     let initialWeights;
@@ -132,10 +209,28 @@ export const train = defineStage<TrainParams>({
       `BERT L${config.num_hidden_layers} H${config.hidden_size} A${config.num_attention_heads} ` +
         `I${config.intermediate_size}, ${labels.length} labels, vocabulary ${config.vocab_size}`,
     );
+    const longest = Math.max(
+      0,
+      ...Object.values(set).flatMap((batches) => batches.map((b) => b.seqLen)),
+    );
+    if (longest > config.max_position_embeddings) {
+      throw new ArtifactError(
+        `Input "batches" (${ctx.inputs.batches}) holds windows of ${longest} pieces, more than ` +
+          `the model's ${config.max_position_embeddings} positions (${
+            p.from ? `max_position_embeddings of the checkpoint "${p.from}"` : "max_positions"
+          }): lower max_length of preprocess-input to ${config.max_position_embeddings} or less` +
+          (p.from ? "" : `, or raise max_positions to ${longest} or more`),
+      );
+    }
+    let workers = p.workers;
     if (typeof p.workers === "number" && p.workers > 1 && !replicatesOn(choice.backend)) {
       ctx.log.info(
         `workers: ${p.workers} applies to wasm and cpu; ${choice.backend} trains in one replica`,
       );
+    } else {
+      const capped = capWorkers(p.workers, navigator.hardwareConcurrency);
+      if (capped.warning) ctx.log.warn(capped.warning);
+      workers = capped.workers;
     }
     const logLines: string[] = [];
     const started = performance.now();
@@ -148,7 +243,7 @@ export const train = defineStage<TrainParams>({
       warmupRatio: p.warmup_ratio,
       maxGradNorm: p.max_grad_norm,
       seed: p.seed,
-      workers: p.workers,
+      workers,
       train: set.train ?? [],
       signal: ctx.signal,
       ...(initialWeights ? { initialWeights } : {}),

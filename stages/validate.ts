@@ -12,14 +12,22 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import { decodeBatches } from "../ner/batches.ts";
-import type { Dataset, EntitySpan } from "../ner/types.ts";
+import type { EntitySpan } from "../ner/types.ts";
 import schema from "../schemas/validate.schema.json" with { type: "json" };
-import { type EncodedArtifact, readJson } from "./_artifacts.ts";
-import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
+import {
+  checkAbort,
+  mismatchedInputs,
+  readArtifact,
+  readBatches,
+  readInputDir,
+} from "./_artifacts.ts";
+import { IGNORE } from "./embed_pad.ts";
 
 /** Corpus formats scored at the character level first (Korean: KLUE's convention). */
 const CHARACTER_FORMATS = new Set(["kmou", "klue"]);
+
+/** Batches scored between two looks at the abort signal. */
+const BATCHES_PER_CHECK = 16;
 
 /** Parameters of `validate`. */
 export interface ValidateParams {
@@ -58,15 +66,57 @@ export const validate = defineStage<ValidateParams>({
     );
     const { spansFromTags } = await import("../ner/align.ts");
 
+    // Inputs first: a file of the wrong kind fails before the backend is set up.
+    const set = await readBatches(ctx.inputs, "batches");
+    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
+    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
+    const windows = encoded.splits.validation;
+    for (const batch of set.validation ?? []) {
+      const row = batch.rows.find((r) => r >= windows.length);
+      if (row !== undefined) {
+        throw mismatchedInputs(
+          ctx.inputs,
+          "batches",
+          "encoded",
+          `a validation batch holds window ${row}, but the encoding has ${windows.length}`,
+        );
+      }
+    }
+    const doc = windows.find((w) => w.doc >= dataset.validation.length)?.doc;
+    if (doc !== undefined) {
+      throw mismatchedInputs(
+        ctx.inputs,
+        "encoded",
+        "dataset",
+        `a validation window is of document ${doc}, but the dataset has ${dataset.validation.length}`,
+      );
+    }
+    const checkpoint = await readInputDir(ctx.inputs, "model", "model", loadModelDir);
+    const labels = checkpoint.labels;
+    for (const batch of set.validation ?? []) {
+      if (batch.seqLen > checkpoint.config.max_position_embeddings) {
+        throw mismatchedInputs(
+          ctx.inputs,
+          "batches",
+          "model",
+          `a validation batch has windows of ${batch.seqLen} pieces, the model ` +
+            `${checkpoint.config.max_position_embeddings} positions`,
+        );
+      }
+      const label = batch.labels.find((l) => l !== IGNORE && (l < 0 || l >= labels.length));
+      if (label !== undefined) {
+        throw mismatchedInputs(
+          ctx.inputs,
+          "batches",
+          "model",
+          `a validation batch has label id ${label}, the model ${labels.length} labels`,
+        );
+      }
+    }
+    await checkAbort(ctx.signal);
     const choice = await setupBackend(ctx.params.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
-    const checkpoint = await loadModelDir(ctx.inputs.model!);
-    const labels = checkpoint.labels;
     const model = BertModel.fromWeights(checkpoint.config, labels.length, checkpoint.weights);
-    const set = decodeBatches(await Deno.readFile(ctx.inputs.batches!));
-    const encoded = await readJson<EncodedArtifact>(ctx.inputs.encoded!);
-    const dataset = await readJson<Dataset>(ctx.inputs.dataset!);
-    const windows = encoded.splits.validation;
 
     const gold: string[][] = [];
     const pred: string[][] = [];
@@ -81,6 +131,7 @@ export const validate = defineStage<ValidateParams>({
       );
       const n = labels.length;
       for (const [b, batch] of batches.entries()) {
+        if (b % BATCHES_PER_CHECK === 0) await checkAbort(ctx.signal);
         const probs = allProbs[b]!;
         for (let r = 0; r < batch.batchSize; r++) {
           const w = windows[batch.rows[r]!]!;

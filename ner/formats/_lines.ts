@@ -11,16 +11,20 @@ export interface NumberedLine {
 }
 
 /**
- * Splits file text into lines: drops a UTF-8 byte order mark, accepts LF, CRLF and CR endings.
+ * Splits file text into lines: accepts LF, CRLF and CR endings, and drops a UTF-8 byte order
+ * mark at the start of any line, not only of the file: files joined with `cat` keep the mark
+ * of each part, and a line `\uFEFF; ...` would otherwise not read as starting with `;`.
  *
  * @param text The whole file.
  * @returns The lines, without their endings; a final line ending adds no empty line.
  */
 export function splitLines(text: string): NumberedLine[] {
-  const body = text.startsWith("\uFEFF") ? text.slice(1) : text;
-  const parts = body.split(/\r\n|\n|\r/);
+  const parts = text.split(/\r\n|\n|\r/);
   if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
-  return parts.map((line, i) => ({ text: line, number: i + 1 }));
+  return parts.map((line, i) => ({
+    text: line.startsWith("\uFEFF") ? line.slice(1) : line,
+    number: i + 1,
+  }));
 }
 
 /**
@@ -52,6 +56,35 @@ export function splitBlocks(lines: NumberedLine[]): NumberedLine[][] {
   }
   if (current.length > 0) blocks.push(current);
   return blocks;
+}
+
+/**
+ * The code points of a string as `U+XXXX` words, cut after `max` with an ellipsis.
+ *
+ * @param text The string.
+ * @param max Most code points to show.
+ * @returns For example `U+1112 U+1161 U+11AB`.
+ */
+export function codePoints(text: string, max = 8): string {
+  const points = [...text].map((c) =>
+    `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`
+  );
+  return points.length > max ? `${points.slice(0, max).join(" ")} …` : points.join(" ");
+}
+
+/**
+ * Whether two different strings would look the same in a message: equal after Unicode NFC
+ * normalisation (a Hangul syllable and its jamo), or once invisible format characters are
+ * dropped and every run of whitespace is one space (a no-break space, a zero-width space).
+ *
+ * @param a One string.
+ * @param b The other.
+ * @returns True when they differ but look alike.
+ */
+export function looksAlike(a: string, b: string): boolean {
+  if (a === b) return false;
+  const plain = (s: string) => s.normalize("NFC").replace(/\p{Cf}/gu, "").replace(/\s+/g, " ");
+  return plain(a) === plain(b);
 }
 
 /**

@@ -6,7 +6,7 @@
 
 import { CorpusError } from "../corpus_error.ts";
 import type { Document, EntitySpan } from "../types.ts";
-import { isBlank, splitLines } from "./_lines.ts";
+import { isBlank, quote, splitLines } from "./_lines.ts";
 
 const ENTITY_EXAMPLE = '{"start": 0, "end": 3, "label": "PS"}';
 const EXAMPLE = `{"text": "...", "entities": [${ENTITY_EXAMPLE}]}`;
@@ -17,7 +17,8 @@ const EXAMPLE = `{"text": "...", "entities": [${ENTITY_EXAMPLE}]}`;
  *
  * Each non-blank line is one object `{"text": string, "entities": [{"start", "end", "label"}]}`;
  * other fields are ignored. Offsets are UTF-16 code units, half-open; entities must lie within
- * the text, have `start < end`, a non-empty string label, and must not overlap. Entities are
+ * the text, have `start < end`, a non-empty string label without whitespace (as a BIO tag's
+ * type), and must not overlap. Entities are
  * returned sorted by start.
  *
  * @param text The whole file.
@@ -89,6 +90,13 @@ function readLine(text: string, number: number, file: string): Document | Corpus
     }
     if (typeof label !== "string" || label === "") {
       return fail(`Entity ${where} needs a string "label"`, 'give a type such as "PS"');
+    }
+    if (/\s/.test(label)) {
+      // As in the BIO formats: a tag is one column of predictions.txt, for conlleval.
+      return fail(
+        `Entity ${where} has the label ${quote(label)} with whitespace in it`,
+        'write the type without spaces, such as "PS" or "P_S"',
+      );
     }
     entities.push({ start: s, end: e, label });
   }

@@ -6,7 +6,7 @@
 
 import { CorpusError } from "../corpus_error.ts";
 import type { Document, EntitySpan } from "../types.ts";
-import { isBlank, type NumberedLine, quote, splitLines } from "./_lines.ts";
+import { codePoints, isBlank, looksAlike, type NumberedLine, quote, splitLines } from "./_lines.ts";
 
 /** A tag: `<`, a surface that starts with a non-space, `:`, an upper-case type, `>`. */
 const TAG = /<([^<>\s][^<>]*):([A-Z][A-Z0-9_]*)>/y;
@@ -83,6 +83,25 @@ function readRecord(lines: NumberedLine[], file: string): Document | CorpusError
     const column = i < parsed.positions.length ? parsed.positions[i]! : parsed.lineEnd;
     const found = parsed.text.slice(i);
     const expected = rawText.slice(i);
+    // The differing parts, without the common end: when they look alike (the same text in NFC
+    // and NFD, a no-break space for a space), their code points tell them apart.
+    let j = 0;
+    while (
+      j < found.length && j < expected.length &&
+      found[found.length - 1 - j] === expected[expected.length - 1 - j]
+    ) j++;
+    const ours = found.slice(0, found.length - j);
+    const theirs = expected.slice(0, expected.length - j);
+    const alike = looksAlike(ours, theirs)
+      ? `, which look alike but differ in code points: ${
+        codePoints(ours)
+      } where line ${raw.number} has ${codePoints(theirs)}${
+        ours.normalize("NFC") === theirs.normalize("NFC")
+          ? " (one line is in Unicode NFD, the other NFC: convert the file to NFC, e.g. " +
+            "uconv -x any-nfc)"
+          : ""
+      }`
+      : "";
     return new CorpusError("Tagged sentence does not match the raw sentence", {
       file,
       line: tagged.number,
@@ -91,7 +110,7 @@ function readRecord(lines: NumberedLine[], file: string): Document | CorpusError
         found === "" ? "nothing" : quote(found)
       } where line ${raw.number} reads ${
         expected === "" ? "nothing" : quote(expected)
-      }; make the "$" line equal the ";" line apart from its <surface:TAG> tags`,
+      }${alike}; make the "$" line equal the ";" line apart from its <surface:TAG> tags`,
     });
   }
   return { text: rawText, entities: parsed.entities, source };

@@ -26,6 +26,11 @@ export interface ReadOptions {
    * line. Default -1, the last column. Column 0 is the token and cannot be the tag.
    */
   tagColumn?: number;
+  /**
+   * {@linkcode readCorpus} only: stops reading (rejecting with the signal's reason) once it is
+   * aborted, checked every few hundred records.
+   */
+  signal?: AbortSignal;
 }
 
 /** A record that was skipped because of `onError: "skip"`. */

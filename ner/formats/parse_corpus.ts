@@ -41,26 +41,52 @@ import {
  * ```
  */
 export function parseCorpus(text: string, file: string, options: ReadOptions): ReadResult {
-  const onError = options.onError ?? "error";
-  const documents: Document[] = [];
-  const problems: CorpusProblem[] = [];
-  for (const record of records(text, file, options)) {
-    if (!(record instanceof CorpusError)) {
-      documents.push(record);
-      continue;
-    }
-    if (onError !== "skip") throw record;
-    problems.push({
-      file: record.file,
-      line: record.line,
-      ...(record.column === undefined ? {} : { column: record.column }),
-      message: record.message,
-    });
+  const result = emptyResult();
+  for (const record of corpusRecords(text, file, options)) {
+    addRecord(result, record, options.onError);
   }
-  return { documents, skipped: problems.length, problems };
+  return result;
 }
 
-function records(
+/** A result with nothing in it yet, for {@linkcode addRecord}. */
+export function emptyResult(): ReadResult {
+  return { documents: [], skipped: 0, problems: [] };
+}
+
+/**
+ * Adds one record to a result: a document, or (with `onError: "skip"`) a problem.
+ *
+ * @param result The result so far.
+ * @param record A document or the error in place of a malformed record.
+ * @param onError What to do with the error.
+ * @throws {CorpusError} The record's error unless `onError` is `"skip"`.
+ */
+export function addRecord(
+  result: ReadResult,
+  record: Document | CorpusError,
+  onError: ReadOptions["onError"] = "error",
+): void {
+  if (!(record instanceof CorpusError)) {
+    result.documents.push(record);
+    return;
+  }
+  if (onError !== "skip") throw record;
+  const problem: CorpusProblem = {
+    file: record.file,
+    line: record.line,
+    ...(record.column === undefined ? {} : { column: record.column }),
+    message: record.message,
+  };
+  result.problems.push(problem);
+  result.skipped = result.problems.length;
+}
+
+/**
+ * The records of corpus text in its format, each a document or the error in its place.
+ *
+ * @throws {RangeError} For an unknown format or a `tagColumn` that is not a non-zero integer.
+ */
+export function corpusRecords(
   text: string,
   file: string,
   options: ReadOptions,

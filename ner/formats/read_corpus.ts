@@ -6,7 +6,10 @@
 
 import { CorpusError } from "../corpus_error.ts";
 import type { ReadOptions, ReadResult } from "./options.ts";
-import { parseCorpus } from "./parse_corpus.ts";
+import { addRecord, corpusRecords, emptyResult } from "./parse_corpus.ts";
+
+/** Records parsed between two looks at `options.signal`. */
+const RECORDS_PER_CHECK = 500;
 
 /**
  * Reads and parses a corpus file. The file must be UTF-8.
@@ -17,6 +20,7 @@ import { parseCorpus } from "./parse_corpus.ts";
  * @returns The documents in file order, and the records skipped with `onError: "skip"`.
  * @throws {CorpusError} When the file is missing, is a directory, is not UTF-8, or (with
  *   `onError: "error"`, the default) holds a malformed record.
+ * @throws The reason of `options.signal` once it is aborted.
  *
  * @example
  * ```ts ignore
@@ -29,7 +33,7 @@ import { parseCorpus } from "./parse_corpus.ts";
 export async function readCorpus(path: string, options: ReadOptions): Promise<ReadResult> {
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await Deno.readFile(path, options.signal ? { signal: options.signal } : {});
   } catch (error: unknown) {
     if (error instanceof Deno.errors.NotFound) {
       throw new CorpusError(`Corpus file "${path}" not found`, {
@@ -47,7 +51,18 @@ export async function readCorpus(path: string, options: ReadOptions): Promise<Re
     }
     throw error;
   }
-  return parseCorpus(decodeUtf8(bytes, path), path, options);
+  const text = decodeUtf8(bytes, path);
+  const result = emptyResult();
+  let n = 0;
+  for (const record of corpusRecords(text, path, options)) {
+    addRecord(result, record, options.onError);
+    if (options.signal && ++n % RECORDS_PER_CHECK === 0) {
+      // Parsing never awaits: let a pending Ctrl-C handler run before looking at the signal.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      options.signal.throwIfAborted();
+    }
+  }
+  return result;
 }
 
 function decodeUtf8(bytes: Uint8Array, path: string): string {
