@@ -8,7 +8,7 @@ import { relative } from "node:path";
 import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./config.ts";
 import { isUserError } from "./errors.ts";
-import { codeHashes, sha256, stableJson } from "./hash.ts";
+import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 
@@ -94,20 +94,32 @@ export interface StageKey {
 }
 
 /**
- * Computes a stage's key from its kind, version, code, parameters and input hashes.
+ * The version of how the engine runs and keys stages, part of every key. The engine's files
+ * (`runner/`) are not in any stage's code hashes (see `CodeIndex` in hash.ts), so that a comment
+ * in them reruns nothing; bump this when a change to the engine changes what a stage receives
+ * or what its outputs are (parameters, paths, inputs, the key's composition), and every stage
+ * runs again once.
+ *
+ * 1: code hashed without comments and layout, engine files left out, npm packages keyed.
+ */
+export const ENGINE_KEY_VERSION = 1;
+
+/**
+ * Computes a stage's key from the engine's key version, the stage's kind, version, code (its
+ * project files and the locked npm packages they import), parameters and input hashes.
  *
  * @param stage The stage.
  * @param upstream Output hashes of upstream stages, by stage id.
  * @param cache The cache (for its stat cache).
  * @param root The project root.
- * @param imports Import lists of project files, shared by the stages of one run.
+ * @param index Code files and deno.lock, read once and shared by the stages of one run.
  */
 export async function stageKey(
   stage: ResolvedStage,
   upstream: Map<string, Record<string, StoredOutput>>,
   cache: Cache,
   root: string,
-  imports?: Map<string, string[] | null>,
+  index: CodeIndex = new CodeIndex(),
 ): Promise<StageKey> {
   const inputs: Record<string, string> = {};
   const files: Record<string, string> = {};
@@ -128,9 +140,11 @@ export async function stageKey(
     );
   }
   const parts: KeyParts = {
+    engine: ENGINE_KEY_VERSION,
     kind: stage.definition.name,
     version: stage.definition.version,
-    code: await codeHashes(stage.definition.module, root, cache.stat, imports),
+    code: await codeHashes(stage.definition.module, root, index),
+    packages: await codePackages(stage.definition.module, root, index),
     params: stage.params,
     inputs,
     files,
@@ -147,6 +161,12 @@ export function explainChange(
 ): string[] {
   if (!last) return ["never run"];
   const reasons: string[] = [];
+  if (now.engine !== last.engine) {
+    reasons.push(
+      `engine key format changed (${last.engine ? `v${last.engine}` : "before v1"} -> ` +
+        `v${now.engine})`,
+    );
+  }
   if (now.kind !== last.kind || now.version !== last.version) {
     reasons.push(
       `stage kind changed (${last.kind} v${last.version} -> ${now.kind} v${now.version})`,
@@ -159,8 +179,14 @@ export function explainChange(
     const b = stableJson(nowParams[key]);
     if (a !== b) reasons.push(`parameter "${key}" changed (${a ?? "unset"} -> ${b ?? "unset"})`);
   }
-  for (const file of new Set([...Object.keys(now.code), ...Object.keys(last.code)])) {
-    if (now.code[file] !== last.code[file]) reasons.push(`code changed: ${file}`);
+  for (const file of new Set([...Object.keys(now.code), ...Object.keys(last.code ?? {})])) {
+    if (now.code[file] !== last.code?.[file]) reasons.push(`code changed: ${file}`);
+  }
+  // Before engine key v1 packages were not keyed: the engine line above says so.
+  const lastPackages = last.engine ? last.packages ?? {} : now.packages;
+  for (const name of new Set([...Object.keys(now.packages), ...Object.keys(lastPackages)])) {
+    const change = packageChange(name, lastPackages[name], now.packages[name]);
+    if (change) reasons.push(change);
   }
   for (const name of new Set([...Object.keys(now.inputs), ...Object.keys(last.inputs)])) {
     if (now.inputs[name] !== last.inputs[name]) reasons.push(`input "${name}" changed`);
@@ -169,6 +195,26 @@ export function explainChange(
     if (now.files[name] !== last.files[name]) reasons.push(`file of parameter "${name}" changed`);
   }
   return reasons.length ? reasons : ["cached result missing or damaged"];
+}
+
+/** `npm package yaml changed (2.9.1 -> 2.9.2)`, or undefined when it did not change. */
+function packageChange(
+  name: string,
+  was: string | undefined,
+  is: string | undefined,
+): string | undefined {
+  if (was === is) return undefined;
+  const what = name.startsWith("jsr:") ? `jsr package ${name.slice(4)}` : `npm package ${name}`;
+  // `4.22.0 sha512-…, 5.0.0 sha512-…` -> `4.22.0, 5.0.0` (peer suffixes left out).
+  const versions = (v: string) =>
+    v.split(", ").map((p) => p.split(" ")[0]!.split("_")[0]!).join(", ");
+  if (was === undefined) return `${what} added (${versions(is!)})`;
+  if (is === undefined) return `${what} removed (was ${versions(was)})`;
+  const a = versions(was);
+  const b = versions(is);
+  if (a !== b) return `${what} changed (${a} -> ${b})`;
+  const integrity = (v: string) => v.split(", ").map((p) => p.split(" ")[1] ?? "none").join(", ");
+  return `${what} changed (${a}, integrity ${integrity(was)} -> ${integrity(is)})`;
 }
 
 class Semaphore {
@@ -223,8 +269,8 @@ async function runLocked(
   const needed = selectStages(pipeline, options.only, options.from);
   const semaphore = new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2);
   const outputs = new Map<string, Record<string, StoredOutput>>();
-  // The code files' imports are read once per run, however many stages share them.
-  const imports = new Map<string, string[] | null>();
+  // The code files and deno.lock are read once per run, however many stages share them.
+  const imports = new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` });
   // Dry run: what a would-run stage produced last time, to explain what follows it.
   const provisional = new Map<string, Record<string, StoredOutput>>();
   const results = new Map<string, Promise<StageResult>>();
@@ -356,6 +402,7 @@ async function runLocked(
     results.set(id, runOne(pipeline.stages.get(id)!));
   }
   const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
+  if (!options.dryRun) await imports.save();
   return { pipeline: pipeline.name, stages };
 }
 

@@ -7,7 +7,12 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import { buildLabelDictionary, encodeLabels, labelToId } from "../ner/labels.ts";
+import {
+  buildLabelDictionary,
+  encodeLabels,
+  IGNORE_INDEX as IGNORE,
+  labelToId,
+} from "../ner/labels.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
 import {
   checkAbort,
@@ -26,9 +31,6 @@ const WINDOWS_PER_CHECK = 1000;
 export interface EmbedPadParams {
   padding: "longest" | "max_length";
 }
-
-/** Label id of ignored positions (PyTorch's CrossEntropyLoss ignore_index). */
-export const IGNORE = -100;
 
 /** The `embed-pad` stage kind. */
 export const embedPad = defineStage<EmbedPadParams>({

@@ -17,7 +17,7 @@ import {
   readBatches,
   readInputDir,
 } from "./_artifacts.ts";
-import { IGNORE } from "./embed_pad.ts";
+import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
 export interface TrainParams {
@@ -168,7 +168,7 @@ export const train = defineStage<TrainParams>({
       "labels",
       "label-dictionary",
     );
-    const { loadTokenizer } = await import("../ner/tokenizer/mod.ts");
+    const { loadTokenizer } = await import("../ner/tokenizer/files.ts");
     const tokenizer = await readInputDir(
       ctx.inputs,
       "tokenizer",

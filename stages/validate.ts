@@ -21,7 +21,7 @@ import {
   readBatches,
   readInputDir,
 } from "./_artifacts.ts";
-import { IGNORE } from "./embed_pad.ts";
+import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 
 /** Corpus formats scored at the character level first (Korean: KLUE's convention). */
 const CHARACTER_FORMATS = new Set(["kmou", "klue"]);

@@ -27,10 +27,11 @@ Deno.test("a stage's key is pinned for a fixture", async () => {
   const dir = await project({ "pipeline.yaml": CHAIN });
   const result = await runProject(dir);
   const first = result.stages.find((s) => s.id === "first")!;
-  // sha256 of the sorted-key JSON of kind "emit", version 1, code sha256("{}") (the fixture
-  // stages live outside this project root), params {tag: "a" (default), text: "Hello"} and no
-  // inputs; computed independently with Python's hashlib and json.dumps(sort_keys=True).
-  assert.equal(first.key, "8a176c3cfab5de13fed83cc1b96ce04309f3508ce2285e3a5b28ba5cdb839a4c");
+  // sha256 of the sorted-key JSON of engine key version 1, kind "emit", version 1, code
+  // sha256("{}") and packages {} (the fixture stages live outside this project root), params
+  // {tag: "a" (default), text: "Hello"} and no inputs; computed independently with Python's
+  // hashlib and json.dumps(sort_keys=True, separators=(",", ":")).
+  assert.equal(first.key, "4ba755535c338e35e4c306e2a88fb33dc704c2cc4789efe46fb2bbdc833c25dc");
 });
 
 Deno.test("a second run executes nothing", async () => {
