@@ -150,7 +150,7 @@ function firstProblem(
 
 const datasetProblem: ShapeCheck = (v) => {
   if (!isObject(v)) return "it is not a JSON object";
-  if (typeof v.format !== "string") return 'it has no "format"';
+  if (v.format !== undefined && typeof v.format !== "string") return '"format" is not a string';
   if (!Array.isArray(v.labels) || !v.labels.every((l) => typeof l === "string")) {
     return 'it has no "labels" list of strings';
   }
@@ -172,28 +172,23 @@ const datasetProblem: ShapeCheck = (v) => {
 
 const encodedProblem: ShapeCheck = (v) => {
   if (!isObject(v)) return "it is not a JSON object";
-  if (!isInt(v.max_length) || !isInt(v.pad_id) || !isInt(v.vocab_size)) {
-    return 'it lacks "max_length", "pad_id" or "vocab_size"';
-  }
+  if (!isInt(v.max_length) || !isInt(v.pad_id)) return 'it lacks "max_length" or "pad_id"';
   return splitsProblem(v, (windows, name) => {
     if (!Array.isArray(windows)) return `split "${name}" is not a list of windows`;
     return firstProblem(windows, `${name} window`, (w) => {
-      if (
-        !isObject(w) || !isInt(w.doc) || (w.doc as number) < 0 || !Array.isArray(w.ids) ||
-        !Array.isArray(w.offsets) || !Array.isArray(w.wordStart)
-      ) {
-        return 'lacks "doc", "ids", "offsets" or "wordStart"';
-      }
-      return w.offsets.length === w.ids.length && w.wordStart.length === w.ids.length
+      return isObject(w) && isInt(w.doc) && w.doc >= 0 && Array.isArray(w.ids) &&
+          Array.isArray(w.offsets) && Array.isArray(w.wordStart)
         ? undefined
-        : 'has "ids", "offsets" and "wordStart" of different lengths';
+        : 'lacks "doc", "ids", "offsets" or "wordStart"';
     });
   });
 };
 
 const targetsProblem: ShapeCheck = (v) => {
   if (!isObject(v)) return "it is not a JSON object";
-  if (typeof v.label_all_tokens !== "boolean") return 'it has no boolean "label_all_tokens"';
+  if (v.label_all_tokens !== undefined && typeof v.label_all_tokens !== "boolean") {
+    return '"label_all_tokens" is not a boolean';
+  }
   return splitsProblem(
     v,
     (tags, name) =>

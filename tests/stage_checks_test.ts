@@ -313,7 +313,7 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
     [
       preprocessInput as StageDefinition<never>,
       { dataset: empty },
-      /^Input "dataset" \(.*empty\.json\) is not a dataset file: it has no "format": use the dataset output of a load stage \(load\.dataset\)$/,
+      /^Input "dataset" \(.*empty\.json\) is not a dataset file: it has no "labels" list of strings: use the dataset output of a load stage \(load\.dataset\)$/,
     ],
     [
       preprocessTarget as StageDefinition<never>,
