@@ -3,21 +3,26 @@
  *
  * ```
  * .pipeline/lock                    held (flock) by the run in progress
+ * .pipeline/lock.info               who holds it (informational)
  * .pipeline/objects/ab/abcd…        a file output, named by its sha256
  * .pipeline/objects/ab/abcd….d/     a directory output, named by its tree hash
  * .pipeline/runs/<key>.json         run index: stage key -> output hashes
  * .pipeline/state/<pipeline>/<id>.json  what the last run of a stage was keyed on (for status)
+ * .pipeline/out/<pipeline>.json     what the engine materialised under out/<pipeline> (path -> hash)
  * .pipeline/stat.json               stat cache of file hashes
  * .pipeline/tmp/                    staging of running stages; emptied at the start of a run
  * ```
  *
  * Every write is a temp file (or directory) renamed into place, so a run killed midway leaves
- * nothing that a later run mistakes for a result.
+ * nothing that a later run mistakes for a result. Everything read back is checked: a hash that
+ * is not 64 lowercase hex digits, a record of the wrong shape or under the wrong name is a cache
+ * miss, and object paths are built only from valid hashes.
  *
  * @module
  */
 
-import { StatCache } from "./hash.ts";
+import { isHash, StatCache } from "./hash.ts";
+import { UserError } from "./errors.ts";
 
 /** Output of a stage as stored in the index. */
 export interface StoredOutput {
@@ -53,23 +58,126 @@ export interface KeyParts {
 /** Writes text atomically: a temp file in the same directory, then a rename. */
 export async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, text);
-  await Deno.rename(tmp, path);
+  try {
+    await Deno.writeTextFile(tmp, text);
+    await Deno.rename(tmp, path);
+  } catch (error) {
+    await Deno.remove(tmp).catch(() => {});
+    throw error;
+  }
 }
 
-async function readJson<T>(path: string): Promise<T | undefined> {
+/** Name of a temp file `writeAtomic` (or materialisation) leaves when killed: `<pid>` group. */
+export const TEMP_NAME = /\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
+
+async function readJson(path: string): Promise<unknown> {
   try {
-    return JSON.parse(await Deno.readTextFile(path)) as T;
+    return JSON.parse(await Deno.readTextFile(path));
   } catch {
     return undefined;
   }
 }
 
+function isObject(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value);
+}
+
+function isStringRecord(value: unknown): value is Record<string, string> {
+  return isObject(value) && Object.values(value).every((v) => typeof v === "string");
+}
+
+/** Whether a value read back is a stored output: a valid hash and kind. */
+export function isStoredOutput(value: unknown): value is StoredOutput {
+  return isObject(value) && isHash(value.hash) && (value.kind === "file" || value.kind === "dir");
+}
+
+/** A run record read back from `runs/<key>.json`, or undefined when it is not one. */
+function asRunRecord(value: unknown, key: string): RunRecord | undefined {
+  if (!isObject(value) || value.key !== key) return undefined;
+  if (typeof value.stage !== "string" || typeof value.kind !== "string") return undefined;
+  if (!isObject(value.outputs) || !Object.values(value.outputs).every(isStoredOutput)) {
+    return undefined;
+  }
+  return {
+    key,
+    kind: value.kind,
+    stage: value.stage,
+    outputs: value.outputs as Record<string, StoredOutput>,
+    seconds: typeof value.seconds === "number" ? value.seconds : 0,
+    finished: typeof value.finished === "string" ? value.finished : "",
+  };
+}
+
+/** Key parts read back from `state/`, or undefined when they are not of that shape. */
+function asKeyParts(value: unknown): (KeyParts & { key: string }) | undefined {
+  if (!isObject(value) || !isHash(value.key)) return undefined;
+  if (typeof value.kind !== "string" || typeof value.version !== "number") return undefined;
+  for (const field of ["code", "inputs", "files"]) {
+    if (!isStringRecord(value[field])) return undefined;
+  }
+  if ("packages" in value && !isStringRecord(value.packages)) return undefined;
+  if ("engine" in value && typeof value.engine !== "number") return undefined;
+  return value as unknown as KeyParts & { key: string };
+}
+
+/** A pipeline name or stage id that is safe as one path segment. */
+function segment(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
+    throw new Error(`"${name}" is not a valid pipeline name or stage id for a cache path`);
+  }
+  return name;
+}
+
+/**
+ * Whether an error means that a path cannot be written: permission (of the file system or of
+ * Deno), or a read-only file system.
+ */
+export function isReadOnlyError(error: unknown): boolean {
+  return error instanceof Deno.errors.PermissionDenied ||
+    error instanceof Deno.errors.NotCapable ||
+    (error as { code?: string })?.code === "EROFS" ||
+    /read-only file system/i.test(String((error as Error)?.message));
+}
+
+/** The cache cannot be written, and something had to be. */
+export class ReadOnlyCacheError extends UserError {
+  /**
+   * Creates the error.
+   *
+   * @param dir The cache directory.
+   * @param what What had to be written, e.g. `stage "train" must run`.
+   * @param reason Why it cannot be written.
+   */
+  constructor(dir: string, what: string, reason: string) {
+    super(
+      `The cache ${dir} is read-only (${reason}), and ${what}: make it writable ` +
+        `(chmod -R u+w ${dir}, or grant --allow-write to it), or run only what is cached`,
+    );
+    this.name = "ReadOnlyCacheError";
+  }
+}
+
+function reasonOf(error: unknown): string {
+  return (error as Error)?.message?.split("\n")[0] ?? String(error);
+}
+
+/** What `.pipeline/out/<pipeline>.json` holds: the files the engine materialised. */
+export interface OutManifest {
+  /** The materialised tree, `out/<pipeline>`, relative to the project root. */
+  dir: string;
+  /** Content hash of each file the engine wrote, by path relative to `dir`. */
+  files: Record<string, string>;
+}
+
 /** The cache directory. */
 export class Cache {
+  /** The cache directory. */
   readonly dir: string;
+  /** Hashes of files by stat. */
   readonly stat: StatCache;
   #lock: Deno.FsFile | undefined;
+  #exclusive = false;
+  #readOnly: string | undefined;
 
   private constructor(dir: string, stat: StatCache) {
     this.dir = dir;
@@ -78,20 +186,75 @@ export class Cache {
 
   /** Opens (without locking) the cache at `dir`. */
   static async open(dir: string): Promise<Cache> {
-    const entries = await readJson<ConstructorParameters<typeof StatCache>[0]>(`${dir}/stat.json`);
-    return new Cache(dir, new StatCache(entries ?? {}));
+    return new Cache(dir, new StatCache(await readJson(`${dir}/stat.json`) ?? {}));
+  }
+
+  /** Why the cache cannot be written (set by {@link lock}), or undefined when it can. */
+  get readOnly(): string | undefined {
+    return this.#readOnly;
+  }
+
+  /** Whether this process holds the cache lock exclusively (and so may write). */
+  get writable(): boolean {
+    return this.#exclusive && this.#readOnly === undefined;
   }
 
   /**
    * Takes the cache lock, waiting for another run that holds it. The operating system releases
    * it when a process dies, so a killed run never leaves a stale lock.
    *
+   * A cache that cannot be written (read-only file system, permissions) is not an error here:
+   * it is opened read-only (with a shared lock when the lock file exists, so that it waits for
+   * a run that writes), {@link readOnly} says why, and what must be written later fails with a
+   * {@link ReadOnlyCacheError}.
+   *
    * @param onWait Called once if the lock is busy, with what the holder wrote.
+   * @param options `shared`: take a shared lock (readers such as `verify`), never write.
    */
-  async lock(onWait: (holder: string) => void): Promise<void> {
-    await Deno.mkdir(this.dir, { recursive: true });
-    const file = await Deno.open(`${this.dir}/lock`, { read: true, write: true, create: true });
-    const got = file.lock(true).then(() => true);
+  async lock(onWait: (holder: string) => void, options: { shared?: boolean } = {}): Promise<void> {
+    if (options.shared) {
+      await this.#lockShared(onWait);
+      return;
+    }
+    let file: Deno.FsFile;
+    try {
+      await Deno.mkdir(this.dir, { recursive: true });
+      file = await Deno.open(`${this.dir}/lock`, { read: true, write: true, create: true });
+    } catch (error) {
+      if (!isReadOnlyError(error)) throw error;
+      this.#readOnly = reasonOf(error);
+      await this.#lockShared(onWait);
+      return;
+    }
+    await this.#acquire(file, true, onWait);
+    this.#exclusive = true;
+    try {
+      // Atomic, so that a lock.info that is a link (or a directory) is replaced, not followed.
+      await Deno.remove(`${this.dir}/lock.info`, { recursive: true }).catch(() => {});
+      await writeAtomic(
+        `${this.dir}/lock.info`,
+        `pid ${Deno.pid} since ${new Date().toISOString()}`,
+      );
+    } catch (error) {
+      if (!isReadOnlyError(error)) throw error;
+      this.#readOnly = reasonOf(error);
+      return;
+    }
+    await this.#clean();
+  }
+
+  async #lockShared(onWait: (holder: string) => void): Promise<void> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(`${this.dir}/lock`, { read: true });
+    } catch {
+      return; // No lock file: no run has written this cache, none can be writing it now.
+    }
+    await this.#acquire(file, false, onWait);
+  }
+
+  async #acquire(file: Deno.FsFile, exclusive: boolean, onWait: (h: string) => void) {
+    const got = file.lock(exclusive).then(() => true);
     const waited = await Promise.race([
       got,
       new Promise<false>((r) => setTimeout(() => r(false), 150)),
@@ -99,111 +262,242 @@ export class Cache {
     if (!waited) {
       let holder = "another run";
       try {
-        holder = (await Deno.readTextFile(`${this.dir}/lock.info`)).trim() || holder;
+        const text = await Deno.readTextFile(`${this.dir}/lock.info`);
+        // Informational only: one short printable line.
+        const line = text.split("\n")[0]!.replace(/[^\x20-\x7e]/g, "?").slice(0, 120).trim();
+        holder = line || holder;
       } catch { /* no info */ }
       onWait(holder);
       await got;
     }
     this.#lock = file;
-    await Deno.writeTextFile(
-      `${this.dir}/lock.info`,
-      `pid ${Deno.pid} since ${new Date().toISOString()}`,
-    );
+  }
+
+  /** Under the exclusive lock: empties `tmp/` and removes temp files of killed runs. */
+  async #clean(): Promise<void> {
+    // A tmp that is a link is removed as a link: nothing outside the cache is touched.
     await Deno.remove(`${this.dir}/tmp`, { recursive: true }).catch(() => {});
     await Deno.mkdir(`${this.dir}/tmp`, { recursive: true });
+    const sweep = async (dir: string) => {
+      try {
+        for await (const entry of Deno.readDir(dir)) {
+          if (entry.isFile && TEMP_NAME.test(entry.name)) {
+            await Deno.remove(`${dir}/${entry.name}`).catch(() => {});
+          }
+        }
+      } catch { /* missing */ }
+    };
+    await sweep(this.dir);
+    await sweep(`${this.dir}/runs`);
+    await sweep(`${this.dir}/out`);
+    try {
+      for await (const entry of Deno.readDir(`${this.dir}/state`)) {
+        if (entry.isDirectory) await sweep(`${this.dir}/state/${entry.name}`);
+      }
+    } catch { /* missing */ }
   }
 
   /** Saves the stat cache and releases the lock. */
   async close(): Promise<void> {
-    await this.saveStat();
     if (this.#lock) {
-      await Deno.remove(`${this.dir}/lock.info`).catch(() => {});
-      await this.#lock.unlock();
-      this.#lock.close();
-      this.#lock = undefined;
+      try {
+        await this.saveStat();
+        if (this.writable) await Deno.remove(`${this.dir}/lock.info`).catch(() => {});
+      } finally {
+        await this.#lock.unlock().catch(() => {});
+        this.#lock.close();
+        this.#lock = undefined;
+        this.#exclusive = false;
+      }
     }
   }
 
-  /** Persists the stat cache if it changed (only while holding the lock). */
+  /** Persists the stat cache if it changed (only while holding the lock exclusively). */
   async saveStat(): Promise<void> {
-    if (this.#lock && this.stat.dirty) {
-      await writeAtomic(`${this.dir}/stat.json`, JSON.stringify(this.stat));
+    if (this.writable && this.stat.dirty) {
+      await this.#writing(
+        "the stat cache must be saved",
+        () => writeAtomic(`${this.dir}/stat.json`, JSON.stringify(this.stat)),
+      );
     }
   }
 
-  /** Path of an object. */
+  /** Runs a write, turning "cannot write here" into a {@link ReadOnlyCacheError}. */
+  async #writing<T>(what: string, write: () => Promise<T>): Promise<T> {
+    if (this.#readOnly !== undefined) throw new ReadOnlyCacheError(this.dir, what, this.#readOnly);
+    try {
+      return await write();
+    } catch (error) {
+      if (!isReadOnlyError(error)) throw error;
+      throw new ReadOnlyCacheError(this.dir, what, reasonOf(error));
+    }
+  }
+
+  /**
+   * Path of an object. Only a valid hash (64 lowercase hex digits) and kind make one: anything
+   * else read from disk is refused here, so no path is ever built from it.
+   */
   objectPath(output: StoredOutput): string {
+    if (!isStoredOutput(output)) {
+      throw new Error(`Not a cache object: ${JSON.stringify(output)?.slice(0, 200)}`);
+    }
     const suffix = output.kind === "dir" ? ".d" : "";
     return `${this.dir}/objects/${output.hash.slice(0, 2)}/${output.hash}${suffix}`;
   }
 
   /**
-   * Whether an object exists and its content still matches its hash. An object that no longer
-   * matches is deleted, so that the stage that made it runs again.
+   * Whether an object exists and its content still matches its hash. Nothing is deleted (a
+   * damaged object is replaced when its stage runs again). Files whose stat is unchanged are
+   * trusted, except those up to `recheck` bytes, which are read again.
+   *
+   * @param output The object.
+   * @param recheck Files up to this size are reread (`Infinity`: all, as `verify` does).
    */
-  async verify(output: StoredOutput): Promise<boolean> {
+  async verify(output: StoredOutput, recheck = 0): Promise<boolean> {
     const path = this.objectPath(output);
-    let actual: string;
     try {
-      actual = await this.stat.hashPath(path, output.kind);
+      const info = await Deno.lstat(path);
+      if (output.kind === "dir" ? !info.isDirectory : !info.isFile) return false;
+      return (await this.stat.hashPath(path, output.kind, recheck)) === output.hash;
     } catch {
       return false;
     }
-    if (actual === output.hash) return true;
-    this.stat.forget(path);
-    await Deno.remove(path, { recursive: true }).catch(() => {});
-    return false;
   }
 
   /** A new staging directory for a stage run. */
-  async staging(id: string): Promise<string> {
-    const dir = `${this.dir}/tmp/${id}-${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.mkdir(`${dir}/out`, { recursive: true });
-    await Deno.mkdir(`${dir}/scratch`, { recursive: true });
-    return dir;
+  staging(id: string): Promise<string> {
+    return this.#writing(`stage "${id}" must run`, async () => {
+      const dir = `${this.dir}/tmp/${segment(id)}-${crypto.randomUUID().slice(0, 8)}`;
+      await Deno.mkdir(`${dir}/out`, { recursive: true });
+      await Deno.mkdir(`${dir}/scratch`, { recursive: true });
+      return dir;
+    });
   }
 
   /**
-   * Moves a finished output into the object store.
+   * Moves a finished output into the object store. Whatever is at the object's path is
+   * replaced: the staged output was just hashed from its bytes, while what is there may be a
+   * damaged copy that a stat entry still vouches for.
    *
    * @param path The staged file or directory.
    * @param kind `file` or `dir`.
    * @returns Its hash and kind.
    */
-  async store(path: string, kind: "file" | "dir"): Promise<StoredOutput> {
-    const hash = await this.stat.hashPath(path, kind);
-    const output = { hash, kind };
-    const target = this.objectPath(output);
-    if (await this.verify(output)) {
-      this.stat.forget(path);
-      await Deno.remove(path, { recursive: true });
+  store(path: string, kind: "file" | "dir"): Promise<StoredOutput> {
+    return this.#writing("an output must be stored", async () => {
+      const hash = await this.stat.hashPath(path, kind, Infinity);
+      const output: StoredOutput = { hash, kind };
+      const target = this.objectPath(output);
+      await Deno.mkdir(`${this.dir}/objects/${hash.slice(0, 2)}`, { recursive: true });
+      let existing: Deno.FileInfo | undefined;
+      try {
+        existing = await Deno.lstat(target);
+      } catch { /* not there */ }
+      let aside: string | undefined;
+      if (existing && !(kind === "file" && existing.isFile)) {
+        // A directory cannot be renamed over a non-empty one: move the old one aside first.
+        aside = `${this.dir}/tmp/replaced-${crypto.randomUUID().slice(0, 8)}`;
+        await Deno.rename(target, aside);
+      }
+      this.stat.forget(target);
+      await Deno.rename(path, target);
+      this.stat.move(path, target);
+      if (aside) await Deno.remove(aside, { recursive: true }).catch(() => {});
       return output;
-    }
-    await Deno.mkdir(`${this.dir}/objects/${hash.slice(0, 2)}`, { recursive: true });
-    await Deno.rename(path, target);
-    this.stat.move(path, target);
-    return output;
+    });
   }
 
-  /** The index entry for a key. */
-  record(key: string): Promise<RunRecord | undefined> {
-    return readJson<RunRecord>(`${this.dir}/runs/${key}.json`);
+  /**
+   * The index entry for a key, or undefined when there is none or it is not a well-formed
+   * record of that key (including every output in `expected`).
+   */
+  async record(key: string, expected: string[] = []): Promise<RunRecord | undefined> {
+    if (!isHash(key)) return undefined;
+    const record = asRunRecord(await readJson(`${this.dir}/runs/${key}.json`), key);
+    if (record && expected.some((name) => !record.outputs[name])) return undefined;
+    return record;
+  }
+
+  /** The keys of every file in the run index (valid or not), for `verify`. */
+  async recordKeys(): Promise<string[]> {
+    const keys: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(`${this.dir}/runs`)) {
+        if (entry.name.endsWith(".json")) keys.push(entry.name.slice(0, -5));
+      }
+    } catch { /* no index */ }
+    return keys.sort();
   }
 
   /** Adds an index entry (after its objects are stored). */
-  async writeRecord(record: RunRecord): Promise<void> {
-    await Deno.mkdir(`${this.dir}/runs`, { recursive: true });
-    await writeAtomic(`${this.dir}/runs/${record.key}.json`, JSON.stringify(record, null, 1));
+  writeRecord(record: RunRecord): Promise<void> {
+    return this.#writing(`the result of stage "${record.stage}" must be recorded`, async () => {
+      if (!isHash(record.key)) throw new Error(`Not a stage key: ${record.key}`);
+      await Deno.mkdir(`${this.dir}/runs`, { recursive: true });
+      await writeAtomic(`${this.dir}/runs/${record.key}.json`, JSON.stringify(record, null, 1));
+    });
   }
 
-  /** What the last run of a stage of a pipeline was keyed on. */
-  lastParts(pipeline: string, id: string): Promise<(KeyParts & { key: string }) | undefined> {
-    return readJson(`${this.dir}/state/${pipeline}/${id}.json`);
+  /** Removes an index entry (its file, whatever it holds), so that its stage runs again. */
+  async removeRecord(key: string): Promise<void> {
+    if (!/^[\w.-]+$/.test(key) || key.startsWith(".")) return;
+    await this.#writing(
+      "a run record must be removed",
+      () =>
+        Deno.remove(`${this.dir}/runs/${key}.json`, { recursive: true }).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }),
+    );
   }
 
-  /** Remembers what a stage's key was computed from. */
+  /** Removes an object, so that the stages that made it run again. */
+  async removeObject(output: StoredOutput): Promise<void> {
+    const path = this.objectPath(output);
+    this.stat.forget(path);
+    await this.#writing(
+      "a damaged object must be removed",
+      () =>
+        Deno.remove(path, { recursive: true }).catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        }),
+    );
+  }
+
+  /** What the last run of a stage of a pipeline was keyed on (undefined if not well-formed). */
+  async lastParts(
+    pipeline: string,
+    id: string,
+  ): Promise<(KeyParts & { key: string }) | undefined> {
+    return asKeyParts(await readJson(`${this.dir}/state/${segment(pipeline)}/${segment(id)}.json`));
+  }
+
+  /** Remembers what a stage's key was computed from (skipped when the cache is read-only). */
   async writeParts(pipeline: string, id: string, parts: KeyParts & { key: string }): Promise<void> {
-    await Deno.mkdir(`${this.dir}/state/${pipeline}`, { recursive: true });
-    await writeAtomic(`${this.dir}/state/${pipeline}/${id}.json`, JSON.stringify(parts, null, 1));
+    if (this.#readOnly !== undefined) return;
+    const dir = `${this.dir}/state/${segment(pipeline)}`;
+    await this.#writing(`what stage "${id}" ran on must be remembered`, async () => {
+      await Deno.mkdir(dir, { recursive: true });
+      await writeAtomic(`${dir}/${segment(id)}.json`, JSON.stringify(parts, null, 1));
+    });
+  }
+
+  /** What the engine materialised for a pipeline, or an empty manifest for `dir`. */
+  async outManifest(pipeline: string, dir: string): Promise<OutManifest> {
+    const value = await readJson(`${this.dir}/out/${segment(pipeline)}.json`);
+    if (isObject(value) && value.dir === dir && isObject(value.files)) {
+      const files: Record<string, string> = {};
+      for (const [path, hash] of Object.entries(value.files)) if (isHash(hash)) files[path] = hash;
+      return { dir, files };
+    }
+    return { dir, files: {} };
+  }
+
+  /** Saves what the engine materialised (only while holding the lock exclusively). */
+  async writeOutManifest(pipeline: string, manifest: OutManifest): Promise<void> {
+    if (!this.writable) return;
+    await this.#writing("the list of materialised files must be saved", async () => {
+      await Deno.mkdir(`${this.dir}/out`, { recursive: true });
+      await writeAtomic(`${this.dir}/out/${segment(pipeline)}.json`, JSON.stringify(manifest));
+    });
   }
 }

@@ -11,6 +11,7 @@ import { type RunOptions, runPipeline, type StageResult } from "./execute.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
 import { didYouMean } from "./suggest.ts";
+import { verifyCommand } from "./verify.ts";
 
 /** Extra commands a program adds to the CLI (for example `predict`). */
 export type ExtraCommand = (args: string[]) => Promise<number>;
@@ -19,7 +20,8 @@ const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
                       [--dry-run] [--jobs N] [--json] [--quiet]
   status <pipeline.yaml> [--set k=v]... [--json]
-  dag <pipeline.yaml> [--format mermaid|dot]`;
+  dag <pipeline.yaml> [--format mermaid|dot]
+  verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]`;
 
 interface Flags {
   file?: string;
@@ -172,8 +174,9 @@ export async function main(
   const [command, ...rest] = args;
   try {
     if (command !== undefined && extra[command]) return await extra[command](rest);
+    if (command === "verify") return await verifyCommand(rest, registry);
     if (command !== "run" && command !== "status" && command !== "dag") {
-      const known = ["run", "status", "dag", ...Object.keys(extra)];
+      const known = ["run", "status", "dag", "verify", ...Object.keys(extra)];
       const hint = command ? didYouMean(command, known, "a command among") : "give a command";
       throw new UserError(`Unknown command "${command ?? ""}": ${hint}\n${USAGE}`);
     }
@@ -245,7 +248,14 @@ export async function main(
       for (const f of failed) console.error(`error: stage "${f.id}" failed: ${f.error}`);
     }
     if (controller.signal.aborted) return 130;
+    // Outputs that could not be written to out/ (the results are cached all the same).
+    for (const p of summary.materialisation ?? []) {
+      console.error(
+        `error: could not write ${p.path} (output "${p.output}" of ${p.stage}): ${p.message}`,
+      );
+    }
     if (failed.length) return failed.every((f) => f.reason === "user error") ? 2 : 1;
+    if (summary.materialisation?.length) return 1;
     return 0;
   } catch (error) {
     if (error instanceof PipelineValidationError) {

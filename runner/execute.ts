@@ -11,6 +11,7 @@ import { isUserError } from "./errors.ts";
 import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
+import { type MaterialiseProblem, OutTree } from "./materialise.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -63,6 +64,11 @@ export interface RunSummary {
   pipeline: string;
   /** One result per stage, in topological order. */
   stages: StageResult[];
+  /**
+   * Outputs that could not be written under `out/` (the stages' results are cached all the
+   * same); absent when there were none.
+   */
+  materialisation?: MaterialiseProblem[];
 }
 
 /** The stages a run touches: the selection and everything it needs upstream. */
@@ -251,11 +257,63 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
   const reporter = options.reporter;
   if (!options.dryRun) {
     await cache.lock((holder) => reporter.line(`waiting for the cache lock held by ${holder}`));
+    if (cache.readOnly !== undefined) {
+      reporter.line(
+        `note: the cache ${relative(Deno.cwd(), cacheDir) || cacheDir} cannot be written ` +
+          `(${cache.readOnly}): cached results are used, and a stage that must run fails`,
+      );
+    }
   }
   try {
-    return await runLocked(pipeline, options, cache, outDir);
+    const out = await OutTree.open(outDir, pipeline.name, pipeline.root, cache, reporter);
+    const summary = await runLocked(pipeline, options, cache, out);
+    if (options.dryRun) return summary;
+    await checkFailedInputs(pipeline, summary, cache, reporter);
+    try {
+      await out.save(pipeline.name);
+    } catch (error) {
+      reporter.line(`  could not save the list of files in out/: ${(error as Error).message}`);
+    }
+    return out.problems.length ? { ...summary, materialisation: out.problems } : summary;
   } finally {
     if (!options.dryRun) await cache.close();
+  }
+}
+
+/**
+ * After a stage failed, rereads the cached outputs it consumed: one whose content no longer
+ * matches its hash (damage that kept the file's stat, which the stat cache cannot see) is
+ * reported and removed with its run record, so that the next run makes it again instead of
+ * feeding the same bad bytes to the stage.
+ */
+async function checkFailedInputs(
+  pipeline: Pipeline,
+  summary: RunSummary,
+  cache: Cache,
+  reporter: Reporter,
+): Promise<void> {
+  const byId = new Map(summary.stages.map((s) => [s.id, s]));
+  const checked = new Set<string>();
+  for (const failed of summary.stages) {
+    if (failed.status !== "failed" || failed.reason === "interrupted") continue;
+    for (const up of pipeline.stages.get(failed.id)?.upstream ?? []) {
+      const key = byId.get(up)?.key;
+      if (!key || checked.has(key)) continue;
+      checked.add(key);
+      const record = await cache.record(key);
+      for (const [name, output] of Object.entries(record?.outputs ?? {})) {
+        if (await cache.verify(output, Infinity)) continue;
+        const fix = cache.writable ? "removed it; the next run makes it again" : "";
+        reporter.line(
+          `  the cached output "${name}" of ${up}, read by ${failed.id}, is damaged (its ` +
+            `content no longer matches its hash)${fix ? `: ${fix}` : ": run deno task verify"}`,
+        );
+        if (cache.writable) {
+          await cache.removeObject(output);
+          await cache.removeRecord(key);
+        }
+      }
+    }
   }
 }
 
@@ -263,7 +321,7 @@ async function runLocked(
   pipeline: Pipeline,
   options: RunOptions,
   cache: Cache,
-  outDir: string,
+  out: OutTree,
 ): Promise<RunSummary> {
   const reporter = options.reporter;
   const needed = selectStages(pipeline, options.only, options.from);
@@ -311,12 +369,10 @@ async function runLocked(
     const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root, imports);
     const started = performance.now();
     if (!forced(stage.id)) {
-      const record = await cache.record(key);
+      const record = await cache.record(key, Object.keys(stage.definition.outputs));
       if (record && await allVerified(cache, record)) {
         outputs.set(stage.id, record.outputs);
-        const paths = options.dryRun
-          ? {}
-          : await materialise(cache, stage, record.outputs, outDir, pipeline);
+        const paths = options.dryRun ? {} : await materialise(out, stage, record.outputs, false);
         if (!options.dryRun && (await cache.lastParts(pipeline.name, stage.id))?.key !== key) {
           await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
         }
@@ -359,7 +415,7 @@ async function runLocked(
       await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
       await cache.saveStat();
       outputs.set(stage.id, produced);
-      const paths = await materialise(cache, stage, produced, outDir, pipeline);
+      const paths = await materialise(out, stage, produced, forced(stage.id));
       reporter.line(`  ran     ${stage.id} in ${formatSeconds(seconds)}`);
       return { ...base, key, status: "ran", seconds, outputs: paths };
     } catch (error) {
@@ -402,13 +458,20 @@ async function runLocked(
     results.set(id, runOne(pipeline.stages.get(id)!));
   }
   const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
-  if (!options.dryRun) await imports.save();
+  if (!options.dryRun && cache.writable) await imports.save();
   return { pipeline: pipeline.name, stages };
 }
 
+/**
+ * Files up to this size are reread on every cache hit, whatever their stat says: that costs
+ * little and catches damage that kept the stat. Larger files are trusted by their stat (see
+ * StatCache) and reread by `verify`.
+ */
+const RECHECK_BYTES = 256 * 1024;
+
 async function allVerified(cache: Cache, record: RunRecord): Promise<boolean> {
   for (const output of Object.values(record.outputs)) {
-    if (!(await cache.verify(output))) return false;
+    if (!(await cache.verify(output, RECHECK_BYTES))) return false;
   }
   return true;
 }
@@ -481,47 +544,24 @@ async function execute(
   }
 }
 
-/** Copies outputs to `out/<pipeline>/<stage>/<output>` unless the copy there is current. */
-async function materialise(
-  cache: Cache,
+/**
+ * Writes outputs to `out/<pipeline>/<stage>/<output>` (see materialise.ts: atomic, files the
+ * user changed or added are kept). Never throws: a failure is reported on its own and does not
+ * change the stage's status.
+ */
+function materialise(
+  out: OutTree,
   stage: ResolvedStage,
   produced: Record<string, StoredOutput>,
-  outDir: string,
-  pipeline: Pipeline,
+  force: boolean,
 ): Promise<Record<string, string>> {
-  const paths: Record<string, string> = {};
-  for (const [name, output] of Object.entries(produced)) {
-    const spec = stage.definition.outputs[name];
-    const dest = `${outDir}/${pipeline.name}/${stage.id}/${name}${spec?.extension ?? ""}`;
-    paths[name] = relative(Deno.cwd(), dest) || dest;
-    let current = false;
-    try {
-      current = (await cache.stat.hashPath(dest, output.kind)) === output.hash;
-    } catch { /* missing */ }
-    if (current) continue;
-    await Deno.mkdir(`${outDir}/${pipeline.name}/${stage.id}`, { recursive: true });
-    const tmp = `${dest}.tmp-${Deno.pid}`;
-    await copyTree(cache.objectPath(output), tmp, output.kind);
-    await Deno.remove(dest, { recursive: true }).catch(() => {});
-    await Deno.rename(tmp, dest);
-    cache.stat.forget(dest);
-    cache.stat.forget(tmp);
-  }
-  return paths;
-}
-
-async function copyTree(from: string, to: string, kind: "file" | "dir"): Promise<void> {
-  if (kind === "file") {
-    await Deno.copyFile(from, to);
-    await Deno.chmod(to, 0o644);
-    return;
-  }
-  await Deno.mkdir(to, { recursive: true });
-  for await (const entry of Deno.readDir(from)) {
-    await copyTree(
-      `${from}/${entry.name}`,
-      `${to}/${entry.name}`,
-      entry.isDirectory ? "dir" : "file",
-    );
-  }
+  return out.place(
+    stage.id,
+    Object.entries(produced).map(([name, output]) => ({
+      name,
+      extension: stage.definition.outputs[name]?.extension ?? "",
+      output,
+    })),
+    force,
+  );
 }

@@ -1,0 +1,212 @@
+/**
+ * Fault injection with real processes: a run killed (SIGKILL) while a stage runs, while its
+ * output is stored and while outputs are materialised; a read-only cache; a read-only out/.
+ * After each, a rerun gives the right results and nothing outside the project changed.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+
+const CLI = new URL("./testdata/engine/fault_stages.ts", import.meta.url).pathname;
+const FILES = 1500;
+
+/** A project inside a sandbox that also holds files outside the project. */
+async function sandbox(pipeline: (dir: string) => string) {
+  const root = await Deno.makeTempDir({ prefix: "fault-" });
+  const dir = `${root}/proj`;
+  await Deno.mkdir(dir);
+  await Deno.mkdir(`${root}/outside`);
+  await Deno.writeTextFile(`${root}/outside/data.txt`, "outside");
+  await Deno.writeTextFile(`${dir}/pipeline.yaml`, pipeline(dir));
+  return {
+    root,
+    dir,
+    /** Asserts that the sandbox holds only the project and the untouched outside file. */
+    async outsideUnchanged() {
+      assert.deepEqual([...Deno.readDirSync(root)].map((e) => e.name).sort(), ["outside", "proj"]);
+      assert.deepEqual([...Deno.readDirSync(`${root}/outside`)].map((e) => e.name), ["data.txt"]);
+      assert.equal(await Deno.readTextFile(`${root}/outside/data.txt`), "outside");
+    },
+  };
+}
+
+function spawn(dir: string, args: string[], deno: string[] = ["-A"]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", ...deno, CLI, "run", "pipeline.yaml", "--jobs", "1", ...args],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+}
+
+async function cli(dir: string, args: string[], deno?: string[]) {
+  const out = await spawn(dir, args, deno).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+/** Polls until `ready()` holds, then kills the child; says whether it was still running. */
+async function killWhen(child: Deno.ChildProcess, ready: () => boolean): Promise<boolean> {
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  while (!exited && !ready()) await new Promise((r) => setTimeout(r, 2));
+  const running = !exited;
+  if (running) child.kill("SIGKILL");
+  await status;
+  await child.stdout.cancel().catch(() => {});
+  await child.stderr.cancel().catch(() => {});
+  return running;
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function count(dir: string): number {
+  try {
+    let n = 0;
+    for (const e of Deno.readDirSync(dir)) n += e.isDirectory ? count(`${dir}/${e.name}`) : 1;
+    return n;
+  } catch {
+    return 0;
+  }
+}
+
+/** Every file under out/, checked against what the `many` stage writes; no temp files. */
+async function assertOutputs(dir: string, files = FILES): Promise<void> {
+  const model = `${dir}/out/p/many/model`;
+  for (let i = 0; i < files; i++) {
+    const where = i % 2 ? "sub/" : "";
+    assert.equal(await Deno.readTextFile(`${model}/${where}f${i}.txt`), `file ${i}\n`);
+  }
+  assert.equal(count(model), files);
+  assert.equal(await Deno.readTextFile(`${dir}/out/p/many/summary.txt`), `${files} files`);
+  assert.equal(await Deno.readTextFile(`${dir}/out/p/after/text.txt`), `${files} files`);
+  const walk = (d: string): string[] =>
+    [...Deno.readDirSync(d)].flatMap((e) =>
+      e.isDirectory ? walk(`${d}/${e.name}`) : [`${d}/${e.name}`]
+    );
+  assert.deepEqual(walk(`${dir}/out`).filter((p) => p.includes(".tmp-")), []);
+  assert.deepEqual([...Deno.readDirSync(`${dir}/.pipeline/tmp`)], [], "staging emptied");
+}
+
+const PIPELINE = (dir: string) =>
+  `name: p
+stages:
+  many: { uses: many, with: { files: ${FILES}, dir: "${dir}" } }
+  after: { uses: lower, inputs: { text: many.summary } }
+`;
+
+Deno.test("SIGKILL while an output is stored: the rerun stores and materialises it whole", async () => {
+  const box = await sandbox(PIPELINE);
+  const child = spawn(box.dir, ["--quiet"]);
+  // The stage writes `done` as it returns; storing (hashing 1500 files) follows.
+  const killed = await killWhen(child, () => exists(`${box.dir}/done`));
+  assert.ok(killed, "killed before the run ended");
+  const again = await cli(box.dir, ["--json"]);
+  assert.equal(again.code, 0, again.stderr);
+  const statuses = JSON.parse(again.stdout).stages.map((s: { status: string }) => s.status);
+  assert.deepEqual(statuses, ["ran", "ran"]);
+  await assertOutputs(box.dir);
+  await box.outsideUnchanged();
+});
+
+Deno.test("SIGKILL while outputs are materialised: the rerun completes out/, keeps user files", async () => {
+  const box = await sandbox(PIPELINE);
+  const first = await cli(box.dir, ["--quiet"]);
+  assert.equal(first.code, 0, first.stderr);
+  await Deno.remove(`${box.dir}/out/p/many/model`, { recursive: true });
+  await Deno.mkdir(`${box.dir}/out/p/many/model`);
+  await Deno.writeTextFile(`${box.dir}/out/p/many/model/NOTES.md`, "mine");
+  const child = spawn(box.dir, ["--quiet"]);
+  const killed = await killWhen(child, () => count(`${box.dir}/out/p/many/model`) > 20);
+  assert.ok(killed, "killed before the run ended");
+  assert.ok(count(`${box.dir}/out/p/many/model`) < FILES + 1, "killed midway");
+  const again = await cli(box.dir, ["--json"]);
+  assert.equal(again.code, 0, again.stderr);
+  const statuses = JSON.parse(again.stdout).stages.map((s: { status: string }) => s.status);
+  assert.deepEqual(statuses, ["cached", "cached"]);
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/many/model/NOTES.md`), "mine");
+  await Deno.remove(`${box.dir}/out/p/many/model/NOTES.md`);
+  await assertOutputs(box.dir);
+  await box.outsideUnchanged();
+});
+
+Deno.test("SIGKILL while a stage runs: nothing of it is cached, the rerun runs it", async () => {
+  const box = await sandbox((dir) =>
+    `name: p
+stages:
+  before: { uses: emit, with: { text: ok } }
+  hang: { uses: hang, with: { dir: "${dir}" } }
+`
+  );
+  const child = spawn(box.dir, ["--quiet"]);
+  assert.ok(await killWhen(child, () => exists(`${box.dir}/started`)));
+  await Deno.writeTextFile(`${box.dir}/release`, "");
+  const again = await cli(box.dir, ["--json"]);
+  assert.equal(again.code, 0, again.stderr);
+  const byId = Object.fromEntries(
+    JSON.parse(again.stdout).stages.map((s: { id: string; status: string }) => [s.id, s.status]),
+  );
+  assert.equal(byId.hang, "ran");
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/hang/text.txt`), "complete");
+  assert.deepEqual([...Deno.readDirSync(`${box.dir}/.pipeline/tmp`)], []);
+  await Deno.remove(`${box.dir}/started`);
+  await Deno.remove(`${box.dir}/release`);
+  await box.outsideUnchanged();
+});
+
+const SMALL = `name: p
+stages:
+  a: { uses: emit, with: { text: Hello } }
+  b: { uses: lower, inputs: { text: a.text } }
+`;
+
+Deno.test("item 11: a read-only cache serves a fully cached run, and says so when a stage must run", async () => {
+  const box = await sandbox(() => SMALL);
+  assert.equal((await cli(box.dir, ["--quiet"])).code, 0);
+  // Deno's permissions make .pipeline read-only for the run (chmod is no barrier for root).
+  const readOnly = ["--allow-read", "--allow-env", `--allow-write=${box.dir}/out`, "--no-prompt"];
+  const cached = await cli(box.dir, ["--json"], readOnly);
+  assert.equal(cached.code, 0, cached.stderr);
+  const statuses = JSON.parse(cached.stdout).stages.map((s: { status: string }) => s.status);
+  assert.deepEqual(statuses, ["cached", "cached"]);
+  const stale = await cli(box.dir, ["--set", "stages.a.with.text=Bye"], readOnly);
+  assert.equal(stale.code, 2, stale.stdout + stale.stderr);
+  assert.match(stale.stderr, /is read-only .*stage "a" must run: make it writable/);
+  assert.doesNotMatch(stale.stderr, /^\s+at /m, "no stack");
+  await box.outsideUnchanged();
+});
+
+Deno.test("item 7: a read-only out/ is its own error (exit 1): stages stay cached, dependents run", async () => {
+  const box = await sandbox(() => SMALL);
+  assert.equal((await cli(box.dir, ["--quiet", "--only", "a"])).code, 0);
+  await Deno.remove(`${box.dir}/out`, { recursive: true });
+  const noOut = [
+    "--allow-read",
+    "--allow-env",
+    `--allow-write=${box.dir}/.pipeline`,
+    "--no-prompt",
+  ];
+  const result = await cli(box.dir, ["--json"], noOut);
+  assert.equal(result.code, 1, result.stderr);
+  const byId = Object.fromEntries(
+    JSON.parse(result.stdout).stages.map((s: { id: string; status: string }) => [s.id, s.status]),
+  );
+  assert.deepEqual(byId, { a: "cached", b: "ran" });
+  assert.match(result.stderr, /error: could not write out\/p\/a\/text\.txt \(output "text" of a\)/);
+  const again = await cli(box.dir, ["--json"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/b/text.txt`), "hello");
+  await box.outsideUnchanged();
+});
