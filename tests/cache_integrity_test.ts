@@ -420,3 +420,22 @@ Deno.test("tamper: an object directory with a file added, or a file object repla
   assert.equal(await Deno.readTextFile(`${dir}/out/m/train/summary.txt`), "4 files");
   assert.deepEqual((await verifyCache(`${dir}/.pipeline`)).problems, []);
 });
+
+Deno.test("item 2: the verify command exits 1 naming the stage, --repair removes, then 0", async () => {
+  const { runScript } = await import("./_engine_helpers.ts");
+  const cliPath = new URL("./testdata/engine/fault_stages.ts", import.meta.url).pathname;
+  const dir = await project({ "pipeline.yaml": BIG });
+  await run(dir);
+  assert.equal((await runScript(cliPath, ["verify"], dir)).code, 0);
+  const output = recordOf(dir, "doc").record.outputs.doc;
+  await flipByte(objectPath(dir, output));
+  const found = await runScript(cliPath, ["verify", "pipeline.yaml"], dir);
+  assert.equal(found.code, 1, found.stderr);
+  assert.match(found.stdout, /^damaged +\.pipeline\/objects\/.* output "doc" of stage "doc"$/m);
+  const repaired = await runScript(cliPath, ["verify", "--repair"], dir);
+  assert.equal(repaired.code, 1);
+  assert.match(repaired.stdout, /removed them/);
+  const clean = await runScript(cliPath, ["verify"], dir);
+  assert.equal(clean.code, 0, clean.stdout);
+  assert.match(clean.stdout, /all intact/);
+});
