@@ -18,7 +18,7 @@ export type ExtraCommand = (args: string[]) => Promise<number>;
 
 const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
-                      [--dry-run] [--jobs N] [--json] [--quiet]
+                      [--dry-run] [--jobs N] [--json] [--quiet] [--allow-outside <path>]...
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
   verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]`;
@@ -26,6 +26,7 @@ const USAGE = `usage:
 interface Flags {
   file?: string;
   sets: string[];
+  allowOutside: string[];
   only: string[];
   from?: string;
   force: boolean | string[];
@@ -38,6 +39,7 @@ interface Flags {
 
 const FLAGS = [
   "--set",
+  "--allow-outside",
   "--only",
   "--from",
   "--force",
@@ -51,6 +53,7 @@ const FLAGS = [
 function parseFlags(args: string[]): Flags {
   const flags: Flags = {
     sets: [],
+    allowOutside: [],
     only: [],
     force: false,
     dryRun: false,
@@ -75,6 +78,9 @@ function parseFlags(args: string[]): Flags {
     }
     const take = () => inline ?? value(++i, arg);
     switch (arg) {
+      case "--allow-outside":
+        flags.allowOutside.push(take());
+        break;
       case "--set":
         flags.sets.push(take());
         break;
@@ -186,6 +192,7 @@ export async function main(
     const pipeline = await loadPipeline(flags.file, {
       registry,
       sets: flags.sets,
+      allowOutside: flags.allowOutside,
       ...(command === "dag" ? { cacheDir: false as const } : {}),
     });
     checkIds(pipeline, flags.only, "--only");

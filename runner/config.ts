@@ -5,10 +5,10 @@
  * @module
  */
 
-import { dirname, isAbsolute, relative, resolve, sep } from "node:path";
+import { dirname, isAbsolute, resolve, sep } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts";
-import { sha256, stableJson } from "./hash.ts";
+import { listFiles, moduleFiles, sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
 import type { Origin } from "./schema.ts";
 import type { JsonSchema } from "./stage.ts";
@@ -76,6 +76,21 @@ export interface LoadOptions {
    * that an unchanged file is not parsed and checked again; `false` turns that off.
    */
   cacheDir?: string | false;
+  /**
+   * Paths outside the project that the pipeline may read (`--allow-outside`), relative to the
+   * project root or absolute, added to the file's own `allow_outside:` list.
+   */
+  allowOutside?: string[];
+}
+
+/**
+ * Where paths may lead: the project root, and the directories and files the user allowed
+ * explicitly; all as real paths (symbolic links resolved).
+ */
+interface Bounds {
+  root: string;
+  realRoot: string;
+  allowed: string[];
 }
 
 const REF = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)$/;
@@ -121,19 +136,18 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     ? undefined
     : await checkedFingerprint(text, file, root, options);
   if (fingerprint) {
-    const remembered = await rememberedPipeline(
-      fingerprint,
-      cacheDir as string,
-      options.registry,
+    const remembered = await rememberedPipeline(fingerprint, cacheDir as string, {
+      registry: options.registry,
       file,
       root,
-    );
+      text,
+      allowOutside: options.allowOutside ?? [],
+    });
     if (remembered) return remembered;
   }
   // Parsing and schema checks load yaml and ajv, which a fully cached rerun does without.
-  const { parseYamlWithPositions } = await import("./yaml_source.ts");
+  const { parseYamlWithPositions, parseSetValue } = await import("./yaml_source.ts");
   const { checkSchema } = await import("./schema.ts");
-  const { parse: parseYaml } = await import("yaml");
   const parsed = parseYamlWithPositions(text, file);
   if (parsed.diagnostics.length) throw new PipelineValidationError(parsed.diagnostics);
   const source = parsed.source;
@@ -151,9 +165,11 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   }
   const doc = raw as Record<string, unknown>;
   const origin: Origin = { overridden: new Map() };
-  applySets(doc, options.sets ?? [], origin, diagnostics, parseYaml);
+  applySets(doc, options.sets ?? [], origin, diagnostics, parseSetValue);
   diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key %s"));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
+  const fileAllowed = ((doc.allow_outside ?? []) as string[]).map((p) => resolve(root, p));
+  const bounds = makeBounds(root, [...fileAllowed, ...options.allowOutside ?? []]);
 
   const vars = (doc.vars ?? {}) as Record<string, unknown>;
   const rawStages = doc.stages as Record<string, Record<string, unknown>>;
@@ -174,7 +190,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     const withValue = interpolate(spec.with ?? {}, vars, `${base}.with`, where, diagnostics);
     const inputsValue = interpolate(spec.inputs ?? {}, vars, `${base}.inputs`, where, diagnostics);
     const uses = String(spec.uses);
-    const definition = await resolveKind(uses, root, options.registry, where(`${base}.uses`));
+    const definition = await resolveKind(uses, bounds, options.registry, where(`${base}.uses`));
     if ("message" in definition) {
       diagnostics.push(definition);
       continue;
@@ -192,14 +208,11 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     const pathParams: PathParam[] = [];
     if (!schemaProblems.length) {
       for (const found of findPaths(params, definition.schema, `${base}.with`)) {
-        const abs = isAbsolute(found.path) ? found.path : resolve(root, found.path);
-        const problem = checkPath(abs, found.kind);
+        const abs = resolve(root, found.path);
+        const problem = await checkPath(abs, found.kind, bounds);
         if (problem) {
-          diagnostics.push({
-            ...where(found.param),
-            message: `${found.kind === "dir" ? "Directory" : "File"} "${found.path}" ${problem}`,
-            hint: `paths are relative to the project root ${root}`,
-          });
+          const what = `${found.kind === "dir" ? "Directory" : "File"} "${found.path}"`;
+          diagnostics.push({ ...where(found.param), ...describePathProblem(what, problem, root) });
         }
         pathParams.push({ ...found, abs });
       }
@@ -259,13 +272,20 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
         stage.inputs[name] = { kind: "stage", stage: target, output };
         if (!stage.upstream.includes(target)) stage.upstream.push(target);
       } else {
-        const abs = isAbsolute(ref) ? ref : resolve(root, ref);
-        const problem = checkPath(abs, "file") && checkPath(abs, "dir");
-        if (problem) {
+        const abs = resolve(root, ref);
+        const problem = await checkPath(abs, "any", bounds);
+        if (problem?.reason === "missing") {
           diagnostics.push({
             ...where(path),
             message: `Input "${name}" names "${ref}", which is neither a stage output nor a file`,
             hint: `write <stage id>.<output name>, or a path relative to ${root}`,
+          });
+          continue;
+        }
+        if (problem) {
+          diagnostics.push({
+            ...where(path),
+            ...describePathProblem(`Input "${name}": "${ref}"`, problem, root),
           });
           continue;
         }
@@ -290,7 +310,9 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   if (!diagnostics.length) diagnostics.push(...checkStages(stages, where));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const pipeline = { file, root, name: String(doc.name), stages, order };
-  if (fingerprint) await rememberPipeline(fingerprint, cacheDir as string, pipeline);
+  if (fingerprint) {
+    await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);
+  }
   return pipeline;
 }
 
@@ -331,8 +353,16 @@ function checkStages(stages: Map<string, ResolvedStage>, where: Where): Diagnost
 }
 
 /**
- * What a checked pipeline depends on: the file's text, the overrides, the project root, and
- * the declarations (schema, inputs, outputs, version) of every stage kind it could use.
+ * Version of what `.pipeline/checked/` holds: a record of another version is a miss. Part of the
+ * fingerprint, so that a change in how pipelines are checked is not hidden by an old record.
+ */
+const CHECKED_FORMAT = 2;
+
+/**
+ * What a checked pipeline depends on: the file's text, the overrides, the outside paths allowed
+ * on the command line, the project root, and the declarations (schema, inputs, outputs, version,
+ * check) of every registered stage kind. Stage modules named by `uses:` are in the record itself
+ * (every file they are made of, with its hash), checked when it is read back.
  */
 async function checkedFingerprint(
   text: string,
@@ -343,23 +373,23 @@ async function checkedFingerprint(
   const kinds: Record<string, unknown> = {};
   for (const name of options.registry.names()) {
     const def = options.registry.get(name)!;
-    kinds[name] = [def.version, def.schema, def.inputs, def.outputs, def.module];
-  }
-  const custom: Record<string, string> = {};
-  for (const m of text.matchAll(/uses:\s*["']?(\.{1,2}\/[^\s"'}]+)/g)) {
-    try {
-      custom[m[1]!] = await sha256(await Deno.readFile(resolve(root, m[1]!)));
-    } catch {
-      custom[m[1]!] = "missing";
-    }
+    kinds[name] = [
+      def.version,
+      def.schema,
+      def.inputs,
+      def.outputs,
+      def.module,
+      def.check ? String(def.check) : null,
+    ];
   }
   return await sha256(stableJson({
+    format: CHECKED_FORMAT,
     text,
     file: resolve(file),
     root,
     sets: options.sets ?? [],
+    allowOutside: options.allowOutside ?? [],
     kinds,
-    custom,
     pipelineSchema,
   }));
 }
@@ -373,7 +403,45 @@ interface RememberedStage {
   upstream: string[];
 }
 
-async function rememberPipeline(fingerprint: string, dir: string, p: Pipeline): Promise<void> {
+/** What `.pipeline/checked/<fingerprint>.json` holds. */
+interface Remembered {
+  format: number;
+  name: string;
+  order: string[];
+  stages: RememberedStage[];
+  /** The file's `allow_outside:` entries, made absolute. */
+  allowOutside: string[];
+  /** Every file the stage modules named by `uses:` are made of (absolute), with its sha256. */
+  modules: Record<string, string>;
+}
+
+/** The local files of the stage modules that `uses:` paths name, and their hashes. */
+async function moduleHashes(p: Pipeline): Promise<Record<string, string> | undefined> {
+  const files = new Set<string>();
+  for (const stage of p.stages.values()) {
+    if (!isModulePath(stage.uses)) continue;
+    const urls = [pathToFileURL(resolve(p.root, stage.uses)).href, stage.definition.module];
+    for (const url of urls) {
+      for (const f of await moduleFiles(url, p.root)) files.add(f);
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const f of [...files].sort()) {
+    try {
+      out[f] = await sha256(await Deno.readFile(f));
+    } catch {
+      return undefined;
+    }
+  }
+  return out;
+}
+
+async function rememberPipeline(
+  fingerprint: string,
+  dir: string,
+  p: Pipeline,
+  allowOutside: string[],
+): Promise<void> {
   const stages: RememberedStage[] = [...p.stages.values()].map((s) => ({
     id: s.id,
     uses: s.uses,
@@ -382,46 +450,183 @@ async function rememberPipeline(fingerprint: string, dir: string, p: Pipeline): 
     pathParams: s.pathParams,
     upstream: s.upstream,
   }));
+  const modules = await moduleHashes(p);
+  if (!modules) return;
+  const record: Remembered = {
+    format: CHECKED_FORMAT,
+    name: p.name,
+    order: p.order,
+    stages,
+    allowOutside,
+    modules,
+  };
   try {
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
     const tmp = `${dir}/checked/${fingerprint}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, JSON.stringify({ name: p.name, order: p.order, stages }));
+    await Deno.writeTextFile(tmp, JSON.stringify(record));
     await Deno.rename(tmp, `${dir}/checked/${fingerprint}.json`);
   } catch {
     // Remembering is an optimisation; a read-only project still works.
   }
 }
 
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === "object" && !Array.isArray(v);
+const isString = (v: unknown): v is string => typeof v === "string";
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
+
+/** A remembered record read back, if it has the shape this version writes (nothing assumed). */
+function rememberedShape(raw: unknown): Remembered | undefined {
+  if (!isObject(raw) || raw.format !== CHECKED_FORMAT) return undefined;
+  const { name, order, stages, allowOutside, modules } = raw;
+  if (!isString(name) || !/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) return undefined;
+  if (!isStringArray(order) || !Array.isArray(stages) || !stages.length) return undefined;
+  if (!isStringArray(allowOutside) || !isObject(modules)) return undefined;
+  if (!Object.values(modules).every((h) => isString(h) && /^[0-9a-f]{64}$/.test(h))) {
+    return undefined;
+  }
+  for (const s of stages as unknown[]) {
+    if (!isObject(s)) return undefined;
+    if (!isString(s.id) || !isString(s.uses) || !isObject(s.params)) return undefined;
+    if (!isObject(s.inputs) || !Array.isArray(s.pathParams) || !isStringArray(s.upstream)) {
+      return undefined;
+    }
+    for (const i of Object.values(s.inputs)) {
+      if (!isObject(i)) return undefined;
+      const ok = i.kind === "stage"
+        ? isString(i.stage) && isString(i.output)
+        : i.kind === "file" && isString(i.path) && isString(i.abs);
+      if (!ok) return undefined;
+    }
+    for (const p of s.pathParams as unknown[]) {
+      if (!isObject(p) || !isString(p.param) || !isString(p.path) || !isString(p.abs)) {
+        return undefined;
+      }
+      if (p.kind !== "file" && p.kind !== "dir") return undefined;
+    }
+  }
+  return raw as unknown as Remembered;
+}
+
+/**
+ * The stage ids a block-style `stages:` mapping of the file declares, read without a YAML
+ * parser; undefined when the file does not have that simple form (then it is checked again).
+ */
+function stageIdsInText(text: string): string[] | undefined {
+  const lines = text.split(/\r?\n/);
+  const start = lines.findIndex((l) => /^stages:[ \t]*(#.*)?$/.test(l));
+  if (start < 0) return undefined;
+  const ids: string[] = [];
+  let indent = -1;
+  for (const line of lines.slice(start + 1)) {
+    if (/^[ \t]*(#.*)?$/.test(line)) continue;
+    const lead = /^ */.exec(line)![0].length;
+    if (lead === 0) break;
+    if (indent < 0) indent = lead;
+    if (lead > indent) continue;
+    if (lead < indent) return undefined;
+    const m = /^ *(["']?)([A-Za-z][A-Za-z0-9_-]*)\1[ \t]*:(?:[ \t]|$)/.exec(line);
+    if (!m) return undefined;
+    ids.push(m[2]!);
+  }
+  return ids.length ? ids : undefined;
+}
+
+/** What {@link rememberedPipeline} needs besides the record. */
+interface RecallContext {
+  registry: Registry;
+  file: string;
+  root: string;
+  text: string;
+  allowOutside: string[];
+}
+
+/**
+ * The remembered check of a pipeline, when it can be trusted: a record of the right shape that
+ * agrees with the file (its stage ids), with itself (order, references, upstream lists) and with
+ * the stage kinds, whose stage modules are unchanged and whose paths still exist and stay in
+ * bounds. Anything else is a miss, and the file is checked again.
+ */
 async function rememberedPipeline(
   fingerprint: string,
   dir: string,
-  registry: Registry,
-  file: string,
-  root: string,
+  context: RecallContext,
 ): Promise<Pipeline | undefined> {
-  let saved: { name: string; order: string[]; stages: RememberedStage[] };
+  const { registry, file, root, text } = context;
+  let saved: Remembered | undefined;
   try {
-    saved = JSON.parse(await Deno.readTextFile(`${dir}/checked/${fingerprint}.json`));
+    const json = await Deno.readTextFile(`${dir}/checked/${fingerprint}.json`);
+    saved = rememberedShape(JSON.parse(json));
   } catch {
     return undefined;
   }
-  const stages = new Map<string, ResolvedStage>();
-  for (const s of saved.stages) {
-    // Files may have been deleted since: then the full check reports them.
-    for (const p of s.pathParams) if (checkPath(p.abs, p.kind)) return undefined;
-    for (const i of Object.values(s.inputs)) {
-      if (i.kind === "file" && !exists(i.abs)) return undefined;
+  if (!saved) return undefined;
+  const ids = saved.stages.map((s) => s.id);
+  if (new Set(ids).size !== ids.length) return undefined;
+  const written = stageIdsInText(text);
+  if (!written || !sameMembers(written, ids) || !sameMembers(saved.order, ids)) return undefined;
+  for (const [path, hash] of Object.entries(saved.modules)) {
+    try {
+      if (await sha256(await Deno.readFile(path)) !== hash) return undefined;
+    } catch {
+      return undefined;
     }
-    const definition = await resolveKind(s.uses, root, registry, {
+  }
+  const bounds = makeBounds(root, [...saved.allowOutside, ...context.allowOutside]);
+  const byId = new Map(saved.stages.map((s) => [s.id, s]));
+  const stages = new Map<string, ResolvedStage>();
+  for (const id of saved.order) {
+    const s = byId.get(id)!;
+    const definition = await resolveKind(s.uses, bounds, registry, {
       file: "",
       line: 0,
       column: 0,
       path: "",
     });
     if ("message" in definition) return undefined;
-    stages.set(s.id, { ...s, definition });
+    const refs: string[] = [];
+    for (const [name, input] of Object.entries(s.inputs)) {
+      const spec = definition.inputs[name];
+      if (!spec) return undefined;
+      if (input.kind === "stage") {
+        // Upstream stages come first in the order: one not seen yet is not a stage before this.
+        const out = stages.get(input.stage)?.definition.outputs[input.output];
+        if (!out || (out.type !== spec.type && spec.type !== "any")) return undefined;
+        if (!refs.includes(input.stage)) refs.push(input.stage);
+      } else {
+        // Files may have been deleted, or links changed, since: then the full check says so.
+        if (input.abs !== resolve(root, input.path)) return undefined;
+        if (await checkPath(input.abs, "any", bounds)) return undefined;
+      }
+    }
+    for (const [name, spec] of Object.entries(definition.inputs)) {
+      if (!spec.optional && !(name in s.inputs)) return undefined;
+    }
+    if (!sameMembers(s.upstream, refs)) return undefined;
+    for (const p of s.pathParams) {
+      const prefix = `stages.${id}.with.`;
+      if (!p.param.startsWith(prefix) || p.abs !== resolve(root, p.path)) return undefined;
+      if (valueAt(s.params, p.param.slice(prefix.length)) !== p.path) return undefined;
+      if (await checkPath(p.abs, p.kind, bounds)) return undefined;
+    }
+    stages.set(id, { ...s, definition });
   }
   return { file, root, name: saved.name, stages, order: saved.order };
+}
+
+/** Whether two lists hold the same strings, each once. */
+function sameMembers(a: string[], b: string[]): boolean {
+  const set = new Set(a);
+  return set.size === a.length && a.length === b.length && b.every((x) => set.has(x));
+}
+
+function valueAt(value: unknown, path: string): unknown {
+  let node = value;
+  for (const part of path.split(".")) {
+    if (!isObject(node)) return undefined;
+    node = node[part];
+  }
+  return node;
 }
 
 function exists(path: string): boolean {
@@ -433,15 +638,144 @@ function exists(path: string): boolean {
   }
 }
 
-function checkPath(abs: string, kind: "file" | "dir"): string | undefined {
-  try {
-    const info = Deno.statSync(abs);
-    if (kind === "file" && !info.isFile) return "is not a file";
-    if (kind === "dir" && !info.isDirectory) return "is not a directory";
-    return undefined;
-  } catch {
-    return "does not exist";
+function isModulePath(uses: string): boolean {
+  return uses.startsWith("./") || uses.startsWith("../") || isAbsolute(uses);
+}
+
+/** The real path of `path`, or of the nearest existing directory above it joined with the rest. */
+function realOrLexical(path: string): string {
+  let head = path;
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      return resolve(Deno.realPathSync(head), ...rest);
+    } catch {
+      const up = dirname(head);
+      if (up === head) return path;
+      rest.unshift(head.slice(up.length).replace(/^[/\\]/, ""));
+      head = up;
+    }
   }
+}
+
+function makeBounds(root: string, allowed: string[]): Bounds {
+  return {
+    root,
+    realRoot: realOrLexical(root),
+    allowed: allowed.map((p) => realOrLexical(resolve(root, p))),
+  };
+}
+
+/** Whether a real path is the project root or an allowed path, or under one. */
+function inBounds(real: string, bounds: Bounds): boolean {
+  return [bounds.realRoot, ...bounds.allowed].some((base) =>
+    real === base || real.startsWith(base.endsWith(sep) ? base : `${base}${sep}`)
+  );
+}
+
+/** Why a path cannot be used. */
+interface PathProblem {
+  reason: "missing" | "dangling" | "outside" | "kind" | "unreadable";
+  /** What is wrong, after the path's description. */
+  detail: string;
+  /** How to fix it, when the detail does not say. */
+  hint?: string;
+}
+
+/**
+ * Checks a path that a pipeline names: it exists, its real path (symbolic links resolved) is in
+ * bounds, it is of the expected kind and can be read; a directory is listed as the cache lists
+ * it, every link in it followed and kept in bounds.
+ */
+async function checkPath(
+  abs: string,
+  kind: "file" | "dir" | "any",
+  bounds: Bounds,
+): Promise<PathProblem | undefined> {
+  const unreadable = (error: unknown): PathProblem => ({
+    reason: "unreadable",
+    detail: error instanceof Deno.errors.PermissionDenied
+      ? "cannot be read (permission denied)"
+      : `cannot be read (${(error as Error).message})`,
+    hint: "check its permissions",
+  });
+  try {
+    Deno.lstatSync(abs);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      return { reason: "missing", detail: "does not exist" };
+    }
+    return unreadable(error);
+  }
+  let real: string;
+  try {
+    real = Deno.realPathSync(abs);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) return unreadable(error);
+    return {
+      reason: "dangling",
+      detail: "is a symbolic link to nothing (dangling)",
+      hint: "restore its target, or give the path of the data itself",
+    };
+  }
+  if (!inBounds(real, bounds)) {
+    // Say whether a link led outside, without saying where: that place was not allowed.
+    const lexical = inBounds(resolve(abs), { ...bounds, realRoot: resolve(bounds.root) });
+    return {
+      reason: "outside",
+      detail: lexical
+        ? "leads outside the project (through a symbolic link)"
+        : "is outside the project",
+    };
+  }
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(real);
+  } catch (error) {
+    return unreadable(error);
+  }
+  if (kind === "file" && !info.isFile) return { reason: "kind", detail: "is not a file" };
+  if (kind === "dir" && !info.isDirectory) return { reason: "kind", detail: "is not a directory" };
+  if (!info.isFile && !info.isDirectory) {
+    return { reason: "kind", detail: "is neither a file nor a directory" };
+  }
+  if (info.isFile) {
+    try {
+      Deno.openSync(real, { read: true }).close();
+    } catch (error) {
+      return unreadable(error);
+    }
+    return undefined;
+  }
+  try {
+    await listFiles(abs, { follow: (target) => inBounds(target, bounds) });
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    return { reason: "unreadable", detail: `cannot be used: ${error.message}` };
+  }
+  return undefined;
+}
+
+/** The message and hint of a diagnostic for a path problem; `what` names the path. */
+function describePathProblem(
+  what: string,
+  problem: PathProblem,
+  root: string,
+): { message: string; hint?: string } {
+  if (problem.reason === "outside") {
+    return {
+      message: `${what} ${problem.detail} ${root}`,
+      hint: "paths stay inside the project unless allowed: list the file or a directory above " +
+        "it under allow_outside: in the pipeline file, or run with --allow-outside <path>",
+    };
+  }
+  if (problem.reason === "missing") {
+    return {
+      message: `${what} ${problem.detail}`,
+      hint: `paths are relative to the project root ${root}`,
+    };
+  }
+  return { message: `${what} ${problem.detail}`, ...(problem.hint ? { hint: problem.hint } : {}) };
 }
 
 function outputsOfType(stages: Map<string, ResolvedStage>, type: string): string {
@@ -461,7 +795,7 @@ function applySets(
   sets: string[],
   origin: Origin,
   diagnostics: Diagnostic[],
-  parseYaml: (text: string) => unknown,
+  parseValue: (text: string) => { value: unknown } | { problem: string },
 ): void {
   for (const flag of sets) {
     const eq = flag.indexOf("=");
@@ -488,12 +822,12 @@ function applySets(
         continue;
       }
     }
-    let value: unknown;
-    try {
-      value = parseYaml(flag.slice(eq + 1));
-    } catch {
-      value = flag.slice(eq + 1);
+    const parsed = parseValue(flag.slice(eq + 1));
+    if ("problem" in parsed) {
+      fail(`Override "${path}" cannot be read: ${parsed.problem}`, "give a simpler value");
+      continue;
     }
+    const value = parsed.value;
     let node = doc as Record<string, unknown>;
     for (const part of parts.slice(0, -1)) {
       const next = node[part];
@@ -551,11 +885,11 @@ function interpolate(
 
 async function resolveKind(
   uses: string,
-  root: string,
+  bounds: Bounds,
   registry: Registry,
   at: Omit<Diagnostic, "message">,
 ): Promise<AnyStage | Diagnostic> {
-  if (!uses.startsWith("./") && !uses.startsWith("../") && !isAbsolute(uses)) {
+  if (!isModulePath(uses)) {
     const found = registry.get(uses);
     if (found) return found;
     return {
@@ -564,16 +898,21 @@ async function resolveKind(
       hint: didYouMean(uses, registry.names(), "a registered kind among"),
     };
   }
+  const root = bounds.root;
   const abs = resolve(root, uses);
-  const rel = relative(root, abs);
-  if (rel.startsWith(`..${sep}`) || rel === ".." || isAbsolute(rel)) {
-    return { ...at, message: `Stage module "${uses}" is outside the project ${root}` };
-  }
   if (!exists(abs)) {
     return {
       ...at,
       message: `Stage module "${uses}" does not exist`,
       hint: `paths are relative to the project root ${root}`,
+    };
+  }
+  if (!inBounds(Deno.realPathSync(abs), bounds)) {
+    return {
+      ...at,
+      message: `Stage module "${uses}" is outside the project ${root}`,
+      hint: "a stage module is code that runs: keep it inside the project, or list it (or its " +
+        "directory) under allow_outside: in the pipeline file or with --allow-outside <path>",
     };
   }
   let mod: Record<string, unknown>;

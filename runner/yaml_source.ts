@@ -5,7 +5,17 @@
  * @module
  */
 
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
+import {
+  type CST,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  Parser,
+  visit,
+} from "yaml";
 import type { Diagnostic } from "./errors.ts";
 
 /** A 1-based position in a file. */
@@ -55,6 +65,162 @@ export class SourceMap {
 
 /** Syntax errors reported before the rest are summed up (later ones often follow from the first). */
 const MAX_SYNTAX_ERRORS = 3;
+
+/**
+ * Deepest nesting of mappings and sequences a pipeline file (or a `--set` value) may have: a
+ * pipeline needs six or seven levels; thousands exhaust the stack of the parser and the checks.
+ */
+export const MAX_DEPTH = 64;
+
+/**
+ * The yaml library's `maxAliasCount`: how far aliases (`*name`) may expand, so that nested
+ * aliases (an "alias bomb", each level repeating the previous one) cannot blow up memory.
+ */
+export const MAX_ALIAS_COUNT = 100;
+
+/** A flow collection or quoted scalar in the CST: where it opens and whether it closes. */
+interface Construct {
+  open: string;
+  offset: number;
+  closed: boolean;
+}
+
+/**
+ * Where nesting first goes deeper than {@link MAX_DEPTH}, read from the text alone (the yaml
+ * library's parser recurses, and a few thousand levels exhaust its stack): indentation levels,
+ * compact `- ` and `? ` indicators, and brackets of flow collections, outside quotes, comments
+ * and block scalars. An offset, or undefined.
+ */
+export function nestingProblem(text: string): number | undefined {
+  const indents: number[] = [];
+  let flow = 0;
+  let quote: string | null = null;
+  let blockScalar = -1; // indentation of the line that opened a block scalar (| or >)
+  let offset = 0;
+  for (const line of text.split("\n")) {
+    const start = offset;
+    offset += line.length + 1;
+    const lead = /^ */.exec(line)![0].length;
+    const blank = /^\s*(#.*)?$/.test(line);
+    if (blockScalar >= 0) {
+      if (blank || lead > blockScalar) continue;
+      blockScalar = -1;
+    }
+    let depth = 0;
+    let i = 0;
+    if (!flow && !quote) {
+      if (blank) continue;
+      while (indents.length && indents[indents.length - 1]! >= lead) indents.pop();
+      indents.push(lead);
+      i = lead;
+      for (let m; (m = /^[-?](?: +|$)/.exec(line.slice(i))); i += m[0].length) depth++;
+      if (indents.length + depth > MAX_DEPTH) return start + i;
+    }
+    const base = indents.length + depth;
+    let valueStart = true;
+    for (; i < line.length; i++) {
+      const c = line[i]!;
+      if (quote) {
+        if (c === "\\" && quote === '"') i++;
+        else if (c === "'" && quote === "'" && line[i + 1] === "'") i++; // '' is a quote
+        else if (c === quote) quote = null;
+        continue;
+      }
+      if (c === "#" && (i === 0 || /\s/.test(line[i - 1]!))) break;
+      if (c === " " || c === "\t") continue;
+      if ((c === '"' || c === "'") && valueStart) {
+        quote = c;
+        continue;
+      }
+      if ((c === "[" || c === "{") && (valueStart || flow > 0)) {
+        flow++;
+        if (base + flow > MAX_DEPTH) return start + i;
+        valueStart = true;
+        continue;
+      }
+      if ((c === "]" || c === "}") && flow > 0) flow--;
+      valueStart = c === ":" || c === "," || c === "-" || c === "?" ||
+        ((c === "[" || c === "{") && flow > 0);
+    }
+    if (!flow && !quote && /[:-]\s+[|>][0-9+-]*\s*(#.*)?$/.test(line)) blockScalar = lead;
+  }
+  return undefined;
+}
+
+/** What the CST shows: the first node nested deeper than {@link MAX_DEPTH}, and every opener. */
+function scanCst(text: string): { tooDeep?: number; constructs: Construct[] } {
+  const constructs: Construct[] = [];
+  // An explicit stack: the point is to survive input nested thousands deep.
+  const stack: [CST.Token | undefined, number][] = [];
+  for (const token of new Parser().parse(text)) {
+    if (token.type === "document") stack.push([token.value, 0]);
+  }
+  const items = (token: CST.Token): { key?: CST.Token | null; value?: CST.Token }[] =>
+    "items" in token ? token.items as { key?: CST.Token | null; value?: CST.Token }[] : [];
+  while (stack.length) {
+    const [token, depth] = stack.pop()!;
+    if (!token) continue;
+    switch (token.type) {
+      case "block-map":
+      case "block-seq":
+      case "flow-collection": {
+        if (depth + 1 > MAX_DEPTH) return { tooDeep: token.offset, constructs };
+        if (token.type === "flow-collection") {
+          const close = token.start.source === "[" ? "]" : "}";
+          constructs.push({
+            open: token.start.source,
+            offset: token.start.offset,
+            closed: token.end.some((t) => t.source === close),
+          });
+        }
+        for (const item of items(token)) {
+          if (item.key) stack.push([item.key, depth + 1]);
+          stack.push([item.value, depth + 1]);
+        }
+        break;
+      }
+      case "double-quoted-scalar":
+      case "single-quoted-scalar": {
+        const q = token.source[0]!;
+        constructs.push({ open: q, offset: token.offset, closed: quoteClosed(token.source) });
+        break;
+      }
+    }
+  }
+  return { constructs };
+}
+
+/** Whether a quoted scalar's source ends with its closing quote. */
+function quoteClosed(source: string): boolean {
+  const q = source[0];
+  if (q === '"') {
+    for (let i = 1; i < source.length; i++) {
+      if (source[i] === "\\") i++;
+      else if (source[i] === '"') return i === source.length - 1;
+    }
+    return false;
+  }
+  // Single quotes escape themselves: the closing one ends an odd run of quotes.
+  let run = 0;
+  for (let i = source.length - 1; i >= 1 && source[i] === "'"; i--) run++;
+  return run % 2 === 1;
+}
+
+const CLOSERS: Record<string, string> = { "[": "]", "{": "}", '"': '"', "'": "'" };
+const OPENER_NAMES: Record<string, string> = {
+  "[": "flow sequence",
+  "{": "flow mapping",
+  '"': "double-quoted string",
+  "'": "single-quoted string",
+};
+
+/** The opener an "end with a ]" or "Missing closing 'quote" error is about, if it names one. */
+function openerOf(message: string): string | undefined {
+  const end = /end with an? ([\]}])/.exec(message);
+  if (end) return end[1] === "]" ? "[" : "{";
+  const quote = /Missing closing (["'])quote/.exec(message);
+  return quote?.[1];
+}
 
 /**
  * Puts double quotes around `${...}` written outside quotes, so that `{ n: ${vars.n} }` is a
@@ -127,7 +293,6 @@ export interface ParsedYaml {
 export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
   const lineCounter = new LineCounter();
   const quoted = quoteInterpolations(text);
-  const doc = parseDocument(quoted.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
   const source = new SourceMap(file);
   const diagnostics: Diagnostic[] = [];
   const linePos = (offset: number) => {
@@ -135,11 +300,42 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
     const inserted = quoted.inserted.get(p.line) ?? [];
     return { line: p.line, col: p.col - inserted.filter((c) => c < p.col).length };
   };
+  const tooDeep = (offset: number) => {
+    // The line counter is filled by parsing; counting newlines gives the same positions.
+    lineCounter.addNewLine(0);
+    for (let i = quoted.text.indexOf("\n"); i >= 0; i = quoted.text.indexOf("\n", i + 1)) {
+      lineCounter.addNewLine(i + 1);
+    }
+    const pos = linePos(offset);
+    diagnostics.push({
+      file,
+      line: pos.line,
+      column: pos.col,
+      path: "",
+      message: `Mappings and sequences are nested more than ${MAX_DEPTH} levels deep`,
+      hint: "a pipeline file needs a handful of levels: flatten this value",
+    });
+    return { value: undefined, source, diagnostics };
+  };
+  // The text is measured first: the parser would exhaust its stack on a few thousand levels.
+  const deepAt = nestingProblem(quoted.text);
+  if (deepAt !== undefined) return tooDeep(deepAt);
+  let scan: ReturnType<typeof scanCst>;
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    scan = scanCst(quoted.text);
+    if (scan.tooDeep !== undefined) return tooDeep(scan.tooDeep);
+    doc = parseDocument(quoted.text, { lineCounter, uniqueKeys: true, prettyErrors: false });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return tooDeep(0);
+  }
   const errors = [...doc.errors, ...doc.warnings];
+  const unclosed = scan.constructs.filter((c) => !c.closed);
   for (const error of errors.slice(0, MAX_SYNTAX_ERRORS)) {
     const pos = linePos(error.pos[0]);
     const duplicate = error.code === "DUPLICATE_KEY";
-    diagnostics.push({
+    const d: Diagnostic = {
       file,
       line: pos.line,
       column: pos.col,
@@ -150,7 +346,24 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
       hint: duplicate
         ? "rename or remove the second one"
         : "check indentation, quotes and brackets",
-    });
+    };
+    // The parser notices an unclosed bracket or quote where something else begins, often on
+    // the next line: say where it was opened.
+    const opener = duplicate ? undefined : openerOf(error.message);
+    const candidates = unclosed.filter((c) => c.open === opener && c.offset <= error.pos[0]);
+    const construct = candidates[candidates.length - 1];
+    if (construct) {
+      unclosed.splice(unclosed.indexOf(construct), 1);
+      const at = linePos(construct.offset);
+      const closer = CLOSERS[construct.open]!;
+      d.message = `Unclosed ${OPENER_NAMES[construct.open]}: ` + (
+        closer === "]" || closer === "}"
+          ? `"${construct.open}" opened at ${at.line}:${at.col} has no matching "${closer}"`
+          : `the quote opened at ${at.line}:${at.col} is never closed`
+      );
+      d.hint = `close it on line ${at.line}, or check indentation and quotes`;
+    }
+    diagnostics.push(d);
   }
   if (errors.length > MAX_SYNTAX_ERRORS) {
     const last = diagnostics[diagnostics.length - 1]!;
@@ -159,6 +372,36 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
       message: `${errors.length - MAX_SYNTAX_ERRORS} more syntax errors follow from the ones above`,
       hint: "fix the first error, then run again",
     });
+  }
+  let value: unknown;
+  if (!doc.errors.length) {
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (error) {
+      if (!(error instanceof ReferenceError)) throw error;
+      // "Excessive alias count" (nested aliases) or an alias to an unknown anchor.
+      let first: number | undefined;
+      visit(doc, {
+        Alias(_, node) {
+          first = node.range?.[0];
+          return visit.BREAK;
+        },
+      });
+      const pos = linePos(first ?? 0);
+      const bomb = /alias count/i.test(error.message);
+      diagnostics.push({
+        file,
+        line: pos.line,
+        column: pos.col,
+        path: "",
+        message: bomb
+          ? `Aliases (*name) expand to too many values (more than the limit of ${MAX_ALIAS_COUNT})`
+          : `Alias cannot be resolved: ${error.message}`,
+        hint: bomb
+          ? "aliases of values that hold aliases multiply: write the values out instead"
+          : "define the anchor (&name) before the alias that uses it",
+      });
+    }
   }
   const at = (offset: number | undefined): Position | undefined => {
     if (offset === undefined) return undefined;
@@ -186,5 +429,31 @@ export function parseYamlWithPositions(text: string, file: string): ParsedYaml {
     }
   };
   walk(doc.contents, "");
-  return { value: doc.errors.length ? undefined : doc.toJS(), source, diagnostics };
+  return { value, source, diagnostics };
+}
+
+/**
+ * Reads a `--set` value as YAML with the same bounds as a pipeline file (nesting, aliases).
+ *
+ * @param text The value as written after `=`.
+ * @returns The value (the text itself when it is not valid YAML), or what exceeds a bound.
+ */
+export function parseSetValue(text: string): { value: unknown } | { problem: string } {
+  const deep = { problem: `the value is nested more than ${MAX_DEPTH} levels deep` };
+  if (nestingProblem(text) !== undefined) return deep;
+  let doc: ReturnType<typeof parseDocument>;
+  try {
+    if (scanCst(text).tooDeep !== undefined) return deep;
+    doc = parseDocument(text, { prettyErrors: false });
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return deep;
+  }
+  if (doc.errors.length) return { value: text };
+  try {
+    return { value: doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT }) };
+  } catch (error) {
+    if (!(error instanceof ReferenceError)) throw error;
+    return { problem: `its aliases cannot be expanded (${error.message})` };
+  }
 }

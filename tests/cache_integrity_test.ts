@@ -32,6 +32,7 @@ async function run(
 }
 
 /** The run record of a stage (the one file in runs/ naming it). */
+// deno-lint-ignore no-explicit-any
 function recordOf(dir: string, stage: string): { path: string; record: Record<string, any> } {
   for (const entry of Deno.readDirSync(`${dir}/.pipeline/runs`)) {
     const path = `${dir}/.pipeline/runs/${entry.name}`;

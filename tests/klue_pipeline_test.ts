@@ -1,18 +1,37 @@
 import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predictor.ts";
 import { koreanKlueCorpus } from "./_korean_corpus.ts";
-import { runBuiltinPipeline, runScript } from "./_engine_helpers.ts";
+import { loadPipeline } from "../runner/config.ts";
+import { runPipeline } from "../runner/execute.ts";
+import { builtinStages } from "../stages/mod.ts";
+import { memoryReporter, runScript } from "./_engine_helpers.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const KLUE = `${ROOT}../shared/data/klue-ner`;
 const haveKlue = await Deno.stat(`${KLUE}/train.tsv`).then(() => true, () => false);
 if (!haveKlue) console.log(`skipping the KLUE-NER coverage test: no ${KLUE}/train.tsv`);
 
-async function run(dir: string, sets: string[], only?: string[]) {
-  const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner-klue.yaml`, dir, {
+/**
+ * Runs a pipeline file with the built-in stages, its cache and outputs in `dir`; the data lives
+ * outside the project (in `dir`, or the shared KLUE-NER copy), so both are allowed explicitly.
+ */
+async function runOutside(file: string, dir: string, sets: string[], only?: string[]) {
+  const pipeline = await loadPipeline(file, {
+    registry: builtinStages(),
     sets,
+    cacheDir: false,
+    allowOutside: [dir, KLUE],
+  });
+  return await runPipeline(pipeline, {
+    reporter: memoryReporter(),
+    cacheDir: `${dir}/cache`,
+    outDir: `${dir}/out`,
     ...(only ? { only } : {}),
   });
+}
+
+async function run(dir: string, sets: string[], only?: string[]) {
+  const summary = await runOutside(`${ROOT}pipelines/ner-klue.yaml`, dir, sets, only);
   const failed = summary.stages.find((s) => s.status === "failed");
   if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
   return summary;
@@ -166,18 +185,16 @@ Deno.test({
     await Deno.writeTextFile(`${ckpt}/vocab.txt`, vocab.join("\n") + "\n");
     await Deno.writeTextFile(`${ckpt}/tokenizer_config.json`, '{"do_lower_case": false}\n');
 
-    const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner-pretrained.yaml`, dir, {
-      sets: [
-        `vars.checkpoint=${ckpt}`,
-        "stages.load.with.format=klue",
-        `stages.load.with.train=${dir}/train.tsv`,
-        `stages.load.with.validation=${dir}/validation.tsv`,
-        "stages.train.with.epochs=12",
-        "stages.train.with.learning_rate=0.005",
-        "stages.train.with.backend=wasm",
-        "stages.validate.with.backend=wasm",
-      ],
-    });
+    const summary = await runOutside(`${ROOT}pipelines/ner-pretrained.yaml`, dir, [
+      `vars.checkpoint=${ckpt}`,
+      "stages.load.with.format=klue",
+      `stages.load.with.train=${dir}/train.tsv`,
+      `stages.load.with.validation=${dir}/validation.tsv`,
+      "stages.train.with.epochs=12",
+      "stages.train.with.learning_rate=0.005",
+      "stages.train.with.backend=wasm",
+      "stages.validate.with.backend=wasm",
+    ]);
     const failed = summary.stages.find((s) => s.status === "failed");
     if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
     const encoded = JSON.parse(
