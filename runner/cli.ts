@@ -7,11 +7,14 @@
 import { loadPipeline, type Pipeline } from "./config.ts";
 import { renderDag } from "./dag.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
-import { type RunOptions, runPipeline, type StageResult } from "./execute.ts";
+import { type RunOptions, runPipeline, type RunSummary, type StageResult } from "./execute.ts";
+import { writePipelineReport } from "./html_report.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
+import { recordPipelineRun } from "./runs_cli.ts";
 import { didYouMean } from "./suggest.ts";
 import { verifyCommand } from "./verify.ts";
+import { relative } from "node:path";
 
 /** Extra commands a program adds to the CLI (for example `predict`). */
 export type ExtraCommand = (args: string[]) => Promise<number>;
@@ -239,6 +242,8 @@ export async function main(
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
+    const seconds = (performance.now() - started) / 1000;
+    if (!flags.dryRun) await afterRun(pipeline, summary, seconds, reporter, flags);
     const stopped = summary.stages.filter((s) =>
       s.reason === "interrupted" && s.status === "failed"
     );
@@ -250,7 +255,7 @@ export async function main(
       reporter.line(
         `${count("ran")} ran, ${count("cached")} cached, ${count("skipped")} skipped, ` +
           `${failed.length} failed${stopped.length ? `, ${stopped.length} interrupted` : ""} ` +
-          `in ${formatSeconds((performance.now() - started) / 1000)}`,
+          `in ${formatSeconds(seconds)}`,
       );
       for (const f of failed) console.error(`error: stage "${f.id}" failed: ${f.error}`);
     }
@@ -274,6 +279,34 @@ export async function main(
       return 2;
     }
     throw error;
+  }
+}
+
+/**
+ * After a run that was not a dry run: records it in the history, then writes
+ * `out/<pipeline>/report.html`. Neither failing fails the run: each is a warning.
+ */
+async function afterRun(
+  pipeline: Pipeline,
+  summary: RunSummary,
+  seconds: number,
+  reporter: Reporter,
+  flags: Flags,
+): Promise<void> {
+  const why = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  try {
+    await recordPipelineRun(pipeline, summary, seconds);
+  } catch (error) {
+    reporter.line(`warning: the run was not recorded in the history: ${why(error)}`);
+  }
+  try {
+    const path = await writePipelineReport(pipeline, summary, {
+      seconds,
+      warn: (message) => reporter.line(`warning: ${message}`),
+    });
+    if (!flags.json && !flags.quiet) reporter.line(`report ${relative(Deno.cwd(), path)}`);
+  } catch (error) {
+    reporter.line(`warning: the report was not written: ${why(error)}`);
   }
 }
 

@@ -4,6 +4,8 @@
  * @module
  */
 
+import type { Html } from "./html_report.ts";
+
 /** A JSON Schema object (draft-07, as ajv reads it). */
 export type JsonSchema = Record<string, unknown>;
 
@@ -91,6 +93,26 @@ export interface CheckContext {
   upstream(kind: string): { id: string; params: Record<string, unknown> }[];
 }
 
+/** What a stage kind's {@link StageDefinition.report} receives. */
+export interface ReportContext<P = Record<string, unknown>> {
+  /** Stage id in the pipeline file. */
+  id: string;
+  /** Parameters the stage ran with. */
+  params: P;
+  /** Paths of the stage's outputs in the cache, by output name. Read-only. */
+  outputs: Record<string, string>;
+  /** Absolute path of the project root. */
+  root: string;
+}
+
+/** A part of the run report (`out/<pipeline>/report.html`) that a stage kind contributes. */
+export interface ReportSection {
+  /** Heading of the section. */
+  title: string;
+  /** The section's content, built with the helpers of `runner/html_report.ts` (escaped). */
+  body: Html;
+}
+
 /** A registered stage kind. */
 export interface StageDefinition<P = Record<string, unknown>> {
   /** Registered name used in `uses:`. */
@@ -125,6 +147,13 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * rejection fails the stage, and nothing of it is cached.
    */
   run(ctx: StageContext<P>): Promise<void>;
+  /**
+   * Sections of the run report from this stage's outputs (charts, tables), after a run in which
+   * the stage ran or was cached. A rejection puts a note in the report in their place. Keep the
+   * report's code out of the stage's code hash (a computed `import()` specifier), so that how
+   * the report looks never reruns the stage.
+   */
+  report?(ctx: ReportContext<P>): Promise<ReportSection[]>;
 }
 
 /**
