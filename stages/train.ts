@@ -18,6 +18,13 @@ import {
   readInputDir,
 } from "./_artifacts.ts";
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
+import type { ReportContext, ReportSection } from "../runner/stage.ts";
+
+/**
+ * The report's code, imported by a computed specifier so that it is not part of this stage's
+ * code hash: how the report looks must not retrain (see `report` below).
+ */
+const REPORT_MODULE = "./_report.ts";
 
 /** Parameters of `train` (defaults in schemas/train.schema.json). */
 export interface TrainParams {
@@ -152,6 +159,12 @@ export const train = defineStage<TrainParams>({
   },
   check: (p, context) => trainProblems(p, context.upstream("preprocess-input")),
   module: import.meta.url,
+  async report(ctx) {
+    const m: { trainSections(c: ReportContext): Promise<ReportSection[]> } = await import(
+      REPORT_MODULE
+    );
+    return await m.trainSections(ctx as unknown as ReportContext);
+  },
   async run(ctx) {
     const p = ctx.params;
     const { setupBackend } = await import("../ner/bert/backend.ts");
@@ -232,7 +245,10 @@ export const train = defineStage<TrainParams>({
       if (capped.warning) ctx.log.warn(capped.warning);
       workers = capped.workers;
     }
-    const logLines: string[] = [];
+    // The first line says which backend trained and why it was chosen.
+    const logLines: string[] = [
+      JSON.stringify({ backend: choice.backend, backend_reason: choice.reason }),
+    ];
     const started = performance.now();
     const result = await trainTokenClassifier({
       config,
@@ -284,6 +300,7 @@ export const train = defineStage<TrainParams>({
           epoch: s.epoch,
           loss: s.loss,
           grad_norm: s.gradNorm,
+          grad_norm_clipped: s.gradNormClipped,
           lr: s.lr,
           tokens_per_s: s.tokensPerS,
           seconds: s.seconds,

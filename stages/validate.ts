@@ -22,12 +22,131 @@ import {
   readInputDir,
 } from "./_artifacts.ts";
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
+import type { ReportContext, ReportSection } from "../runner/stage.ts";
+
+/**
+ * The report's code, imported by a computed specifier so that it is not part of this stage's
+ * code hash: how the report looks must not rerun validation (see `report` below).
+ */
+const REPORT_MODULE = "./_report.ts";
 
 /** Corpus formats scored at the character level first (Korean: KLUE's convention). */
 const CHARACTER_FORMATS = new Set(["kmou", "klue"]);
 
 /** Batches scored between two looks at the abort signal. */
 const BATCHES_PER_CHECK = 16;
+
+/** A confusion matrix of entity types over the validation spans. */
+export interface SpanConfusion {
+  /** Row and column labels: the entity types, sorted. */
+  types: string[];
+  /**
+   * `counts[g][p]`: gold spans of type `types[g]` paired with a predicted span of type
+   * `types[p]`; column `types.length` counts gold spans paired with none ("missed"), row
+   * `types.length` predicted spans paired with none ("spurious").
+   */
+  counts: number[][];
+}
+
+/** One validation sentence with its gold and predicted spans, for the report. */
+export interface ExampleSentence {
+  /** Index of the document in the validation split. */
+  doc: number;
+  text: string;
+  gold: EntitySpan[];
+  pred: EntitySpan[];
+  /** Gold spans not predicted exactly plus predicted spans not in the gold. */
+  errors: number;
+}
+
+/** The `analysis` output: what the report shows beyond metrics.json. */
+export interface ValidationAnalysis {
+  confusion: SpanConfusion;
+  /** Up to 20 validation sentences, those with errors first (most errors first). */
+  sentences: ExampleSentence[];
+}
+
+const sameSpan = (a: EntitySpan, b: EntitySpan) => a.start === b.start && a.end === b.end;
+
+/**
+ * Pairs each gold span with a predicted span: first one with the same boundaries, then, of
+ * those left, the one overlapping it most; the pair counts at (gold type, predicted type).
+ * Gold spans left unpaired are "missed", predicted ones "spurious".
+ *
+ * @param gold Gold spans per document.
+ * @param pred Predicted spans per document.
+ * @param types The entity types (others found in the spans are added).
+ * @returns The matrix.
+ */
+export function spanConfusion(
+  gold: readonly (readonly EntitySpan[])[],
+  pred: readonly (readonly EntitySpan[])[],
+  types: readonly string[],
+): SpanConfusion {
+  const all = new Set(types);
+  for (const doc of [...gold, ...pred]) for (const s of doc) all.add(s.label);
+  const sorted = [...all].sort();
+  const index = new Map(sorted.map((t, i) => [t, i]));
+  const n = sorted.length;
+  const counts = Array.from({ length: n + 1 }, () => new Array<number>(n + 1).fill(0));
+  gold.forEach((g, d) => {
+    const p = pred[d] ?? [];
+    const used = new Array<boolean>(p.length).fill(false);
+    const partner = new Array<number>(g.length).fill(-1);
+    g.forEach((s, i) => {
+      const j = p.findIndex((q, k) => !used[k] && sameSpan(s, q));
+      if (j >= 0) [used[j], partner[i]] = [true, j];
+    });
+    g.forEach((s, i) => {
+      if (partner[i]! >= 0) return;
+      let best = -1;
+      let most = 0;
+      p.forEach((q, k) => {
+        const overlap = Math.min(s.end, q.end) - Math.max(s.start, q.start);
+        if (!used[k] && overlap > most) [best, most] = [k, overlap];
+      });
+      if (best >= 0) [used[best], partner[i]] = [true, best];
+    });
+    g.forEach((s, i) => {
+      const j = partner[i]!;
+      counts[index.get(s.label)!]![j >= 0 ? index.get(p[j]!.label)! : n]!++;
+    });
+    p.forEach((q, k) => {
+      if (!used[k]) counts[n]![index.get(q.label)!]!++;
+    });
+  });
+  return { types: sorted, counts };
+}
+
+/**
+ * Picks sentences for the report: those with errors first (most first), then correct ones,
+ * each group in corpus order.
+ *
+ * @param texts Validation texts.
+ * @param gold Gold spans per document.
+ * @param pred Predicted spans per document.
+ * @param count How many to pick.
+ * @returns The sentences.
+ */
+export function exampleSentences(
+  texts: readonly string[],
+  gold: readonly (readonly EntitySpan[])[],
+  pred: readonly (readonly EntitySpan[])[],
+  count = 20,
+): ExampleSentence[] {
+  const key = (s: EntitySpan) => `${s.start}:${s.end}:${s.label}`;
+  const all = texts.map((text, doc) => {
+    const g = [...(gold[doc] ?? [])].sort((a, b) => a.start - b.start || a.end - b.end);
+    const p = [...(pred[doc] ?? [])].sort((a, b) => a.start - b.start || a.end - b.end);
+    const gk = new Set(g.map(key));
+    const pk = new Set(p.map(key));
+    const errors = g.filter((s) => !pk.has(key(s))).length +
+      p.filter((s) => !gk.has(key(s))).length;
+    return { doc, text, gold: g, pred: p, errors };
+  });
+  // Array.prototype.sort is stable: ties keep corpus order.
+  return all.sort((a, b) => b.errors - a.errors).slice(0, count);
+}
 
 /** Parameters of `validate`. */
 export interface ValidateParams {
@@ -53,8 +172,19 @@ export const validate = defineStage<ValidateParams>({
       description: "CoNLL lines `token gold pred`, a blank line between sentences",
       extension: ".txt",
     },
+    analysis: {
+      type: "ner-analysis",
+      description: "A confusion matrix of entity types and 20 sentences, errors first",
+      extension: ".json",
+    },
   },
   module: import.meta.url,
+  async report(ctx) {
+    const m: { validateSections(c: ReportContext): Promise<ReportSection[]> } = await import(
+      REPORT_MODULE
+    );
+    return await m.validateSections(ctx as unknown as ReportContext);
+  },
   async run(ctx) {
     const { setupBackend } = await import("../ner/bert/backend.ts");
     const { BertModel } = await import("../ner/bert/model.ts");
@@ -212,5 +342,15 @@ export const validate = defineStage<ValidateParams>({
     );
     await Deno.writeTextFile(ctx.output("metrics"), JSON.stringify(metrics, null, 2) + "\n");
     await Deno.writeTextFile(ctx.output("predictions"), conllLines(tokens, gold, pred));
+    const goldSpans = dataset.validation.map((d) => d.entities);
+    const analysis: ValidationAnalysis = {
+      confusion: spanConfusion(goldSpans, predictedSpans, types),
+      sentences: exampleSentences(
+        dataset.validation.map((d) => d.text),
+        goldSpans,
+        predictedSpans,
+      ),
+    };
+    await Deno.writeTextFile(ctx.output("analysis"), JSON.stringify(analysis) + "\n");
   },
 });

@@ -50,6 +50,8 @@ export interface StepInfo {
   loss: number;
   /** Global gradient norm before clipping. */
   gradNorm: number;
+  /** Global gradient norm after clipping: what the optimiser applied ({@link clippedNorm}). */
+  gradNormClipped: number;
   /** Learning rate used by this step. */
   lr: number;
   /** Real (unpadded) tokens per second over this step. */
@@ -247,6 +249,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       totalSteps,
       loss: loss!,
       gradNorm: gradNorm!,
+      gradNormClipped: clippedNorm(gradNorm!, opts.maxGradNorm),
       lr: p.lr,
       tokensPerS: p.tokens / Math.max(1e-9, ((end ?? now) - p.started) / 1000),
       seconds: (now - t0) / 1000,
@@ -332,6 +335,20 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/**
+ * The global norm of the gradients after clipping, computed on the host from the norm before:
+ * the norm times the factor `clipScale` multiplies the gradients by (`min(1, max / (norm +
+ * 1e-6))`; 1 when clipping is off).
+ *
+ * @param norm Global norm before clipping.
+ * @param maxNorm The clipping threshold; `<= 0` or non-finite disables clipping.
+ * @returns The norm of the clipped gradients.
+ */
+export function clippedNorm(norm: number, maxNorm: number): number {
+  if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) return norm;
+  return norm * Math.min(1, maxNorm / (norm + 1e-6));
 }
 
 /** Whether `workers` replicas apply to a backend: those whose tensors live in host memory. */
