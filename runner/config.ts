@@ -680,6 +680,8 @@ interface PathProblem {
   detail: string;
   /** How to fix it, when the detail does not say. */
   hint?: string;
+  /** For `outside`: whether a symbolic link in the project led there. */
+  viaLink?: boolean;
 }
 
 /**
@@ -721,12 +723,7 @@ async function checkPath(
   if (!inBounds(real, bounds)) {
     // Say whether a link led outside, without saying where: that place was not allowed.
     const lexical = inBounds(resolve(abs), { ...bounds, realRoot: resolve(bounds.root) });
-    return {
-      reason: "outside",
-      detail: lexical
-        ? "leads outside the project (through a symbolic link)"
-        : "is outside the project",
-    };
+    return { reason: "outside", detail: "is outside the project", viaLink: lexical };
   }
   let info: Deno.FileInfo;
   try {
@@ -763,8 +760,11 @@ function describePathProblem(
   root: string,
 ): { message: string; hint?: string } {
   if (problem.reason === "outside") {
+    const where = problem.viaLink
+      ? `leads outside the project ${root} through a symbolic link`
+      : `is outside the project ${root}`;
     return {
-      message: `${what} ${problem.detail} ${root}`,
+      message: `${what} ${where}`,
       hint: "paths stay inside the project unless allowed: list the file or a directory above " +
         "it under allow_outside: in the pipeline file, or run with --allow-outside <path>",
     };

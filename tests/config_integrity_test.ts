@@ -93,7 +93,10 @@ Deno.test("a remembered check does not survive a symlink that now leads outside"
   await Deno.remove(`${dir}/data/link.txt`);
   await Deno.symlink(`${outside}/secret.txt`, `${dir}/data/link.txt`);
   const [d] = await refused(dir);
-  assert.match(d!.message, /"data\/link\.txt" leads outside the project/);
+  assert.match(
+    d!.message,
+    /"data\/link\.txt" leads outside the project .* through a symbolic link$/,
+  );
 });
 
 // Item 5: the remembered check is keyed on the files of the stage modules.
@@ -212,7 +215,7 @@ Deno.test("a symlink inside the project that leads outside is outside; the targe
   for (const d of problems) {
     assert.match(
       d.message,
-      /"data\/link\.txt" leads outside the project \(through a symbolic link\)/,
+      /"data\/link\.txt" leads outside the project \S+ through a symbolic link$/,
     );
     assert.ok(!`${d.message} ${d.hint}`.includes(outside), d.message);
   }
