@@ -32,14 +32,29 @@
  */
 
 export type {
+  CheckContext,
   InputSpec,
   JsonSchema,
   Logger,
   OutputSpec,
+  ParamProblem,
   Progress,
+  ReportContext,
+  ReportSection,
   StageContext,
   StageDefinition,
 } from "./runner/stage.ts";
+export type { MaterialiseProblem } from "./runner/materialise.ts";
+export type { ChartOptions, Series } from "./runner/html_report.ts";
+export {
+  type Cell,
+  heatmap,
+  Html,
+  html,
+  type HtmlValue,
+  lineChart,
+  table,
+} from "./runner/html_report.ts";
 export type { Diagnostic } from "./runner/errors.ts";
 export type {
   LoadOptions,

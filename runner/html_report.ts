@@ -113,8 +113,9 @@ export interface ChartOptions {
   x: string;
   /** Label of the y axis. */
   y?: string;
-  /** Width and height of the SVG in pixels (default 540 × 220: two side by side). */
+  /** Width of the SVG in pixels (default 540: two side by side). */
   width?: number;
+  /** Height of the SVG in pixels (default 220). */
   height?: number;
   /** Draw a dot at each point (for few points, such as epochs). */
   markers?: boolean;

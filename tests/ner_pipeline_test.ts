@@ -54,7 +54,9 @@ Deno.test({
       await Deno.stat(`${dir}/out/ner/train/model/${f}`);
     }
     const log = (await Deno.readTextFile(`${dir}/out/ner/train/log.jsonl`)).trim().split("\n");
-    const step = JSON.parse(log[0]!);
+    const head = JSON.parse(log[0]!);
+    assert.ok("backend_reason" in head, "the log opens with the backend and why");
+    const step = JSON.parse(log.find((l) => l.includes('"step"'))!);
     for (const key of ["step", "loss", "grad_norm", "lr", "tokens_per_s", "backend"]) {
       assert.ok(key in step, key);
     }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeBatches, encodeBatches } from "../ner/batches.ts";
+import { BatchesFormatError, decodeBatches, encodeBatches } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { makeBatches } from "../stages/tensorize.ts";
 import { batchTags } from "../stages/train.ts";
@@ -41,7 +41,7 @@ Deno.test("the batches file round-trips and is deterministic for a seed", () => 
     shuffled([...Array(20).keys()], mulberry32(8)),
     shuffled([...Array(20).keys()], mulberry32(7)),
   );
-  assert.throws(() => decodeBatches(new Uint8Array(16)), SyntaxError);
+  assert.throws(() => decodeBatches(new Uint8Array(16)), BatchesFormatError);
 });
 
 Deno.test("train scores only positions whose label is not ignored", () => {
