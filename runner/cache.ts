@@ -11,6 +11,9 @@
  * .pipeline/out/<pipeline>.json     what the engine materialised under out/<pipeline> (path -> hash)
  * .pipeline/stat.json               stat cache of file hashes
  * .pipeline/tmp/                    staging of running stages; emptied at the start of a run
+ * .pipeline/checkpoints/<key>/      a stage's state that outlives a kill (StageContext.checkpoints):
+ *                                   made on demand, kept after a failure, removed by the engine
+ *                                   when the stage succeeds (all but its kept/)
  * ```
  *
  * Every write is a temp file (or directory) renamed into place, so a run killed midway leaves

@@ -340,7 +340,13 @@ function checkStages(stages: Map<string, ResolvedStage>, where: Where): Diagnost
       }
       return found;
     };
-    for (const problem of check(stage.params, { id: stage.id, upstream })) {
+    for (
+      const problem of check(stage.params, {
+        id: stage.id,
+        upstream,
+        inputs: Object.keys(stage.inputs),
+      })
+    ) {
       const owner = problem.stage ?? stage.id;
       out.push({
         ...where(`stages.${owner}.with.${problem.param}`),

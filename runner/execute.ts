@@ -396,6 +396,7 @@ async function runLocked(
       reporter.line(`  running ${stage.id} (${reason})`);
       const produced = await execute(
         stage,
+        key,
         outputs,
         cache,
         pipeline.root,
@@ -412,6 +413,7 @@ async function runLocked(
         finished: new Date().toISOString(),
       };
       await cache.writeRecord(record);
+      await removeCheckpoints(checkpointDir(cache, key));
       await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
       await cache.saveStat();
       outputs.set(stage.id, produced);
@@ -476,8 +478,30 @@ async function allVerified(cache: Cache, record: RunRecord): Promise<boolean> {
   return true;
 }
 
+/** A stage key's checkpoint directory (StageContext.checkpoints); the key is 64 hex digits. */
+function checkpointDir(cache: Cache, key: string): string {
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`Not a stage key: ${key}`);
+  return `${cache.dir}/checkpoints/${key}`;
+}
+
+/** After a success: removes a checkpoint directory but its `kept/` (nothing when there is none). */
+async function removeCheckpoints(dir: string): Promise<void> {
+  let kept = false;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      if (entry.name === "kept") kept = true;
+      else await Deno.remove(`${dir}/${entry.name}`, { recursive: true }).catch(() => {});
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!kept) await Deno.remove(dir).catch(() => {});
+}
+
 async function execute(
   stage: ResolvedStage,
+  key: string,
   upstream: Map<string, Record<string, StoredOutput>>,
   cache: Cache,
   root: string,
@@ -521,6 +545,11 @@ async function execute(
       output: outPath,
       root,
       scratch: `${staging}/scratch`,
+      get checkpoints() {
+        const dir = checkpointDir(cache, key);
+        Deno.mkdirSync(dir, { recursive: true });
+        return dir;
+      },
       progress: reporter.progress(stage.id),
       log: reporter.logger(stage.id),
       signal: signal ?? new AbortController().signal,

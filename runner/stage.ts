@@ -59,6 +59,19 @@ export interface StageContext<P = Record<string, unknown>> {
   root: string;
   /** A private empty directory, removed after the stage. */
   scratch: string;
+  /**
+   * A directory for this stage's key that outlives a killed or failed run:
+   * `.pipeline/checkpoints/<key>/`, created when this property is first read (a stage that never
+   * reads it costs nothing). A rerun of the same key finds what an interrupted run left there;
+   * another key (other parameters, inputs or code) has another directory, so it never sees it.
+   * Write into it atomically (temp + rename): a kill can come at any moment.
+   *
+   * Who removes what: once the stage has succeeded and its outputs are stored, the engine
+   * removes the directory, except its `kept/` folder, where a stage moves what it keeps on
+   * purpose (train's `keep_checkpoints`); after a failure or an interruption it is left as it is.
+   * Absent where a stage is run without the engine (a test calling `run` directly).
+   */
+  readonly checkpoints?: string;
   /** Reports this stage's progress. */
   progress: Progress;
   /** Logs messages, prefixed with the stage id. */
@@ -91,6 +104,8 @@ export interface CheckContext {
    * nearest first, with their parameters after defaults.
    */
   upstream(kind: string): { id: string; params: Record<string, unknown> }[];
+  /** The names of the inputs the stage is given (optional ones left out are not here). */
+  inputs?: readonly string[];
 }
 
 /** What a stage kind's {@link StageDefinition.report} receives. */

@@ -1,7 +1,12 @@
 /**
  * Stage `train`: a BERT token classifier trained with TensorFlow.js (AdamW, warm-up + linear
  * decay, global-norm clipping, dropout), evaluated on the validation batches after each epoch;
- * the epoch with the best entity F1 is kept.
+ * the epoch with the best entity F1 is kept (or the best by `early_stopping`'s metric, which can
+ * also end training early).
+ *
+ * Long runs write checkpoints into the stage's checkpoint directory (`ctx.checkpoints`,
+ * `.pipeline/checkpoints/<key>/`): a rerun of the same key after a kill resumes from the newest
+ * one and ends with the same weights, bit for bit, as a run that was never interrupted.
  *
  * @module
  */
@@ -13,11 +18,14 @@ import schema from "../schemas/train.schema.json" with { type: "json" };
 import {
   ArtifactError,
   checkAbort,
+  type EncodedArtifact,
+  mismatchedInputs,
   readArtifact,
   readBatches,
   readInputDir,
 } from "./_artifacts.ts";
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
+import type { Dataset, EntitySpan } from "../ner/types.ts";
 import type { ReportContext, ReportSection } from "../runner/stage.ts";
 
 /**
@@ -43,6 +51,74 @@ export interface TrainParams {
   intermediate: number;
   max_positions: number;
   dropout: number;
+  /** Steps between checkpoints, or `epoch`: after each epoch and at least every 10 minutes. */
+  checkpoint_every: number | "epoch";
+  /** Checkpoints kept (in `.pipeline/checkpoints/<key>/kept/`) after the stage succeeded. */
+  keep_checkpoints: number;
+  early_stopping?: { metric: StoppingMetric; patience: number; min_delta: number };
+}
+
+/** Metrics `early_stopping` can watch. */
+export type StoppingMetric = "f1" | "span_f1" | "loss";
+
+/** The key of each stopping metric in the evaluation's results, and whether higher is better. */
+const STOPPING_METRICS: Record<StoppingMetric, { key: string; mode: "max" | "min" }> = {
+  f1: { key: "f1", mode: "max" },
+  span_f1: { key: "span_f1", mode: "max" },
+  loss: { key: "validation_loss", mode: "min" },
+};
+
+/** What train's model directory says of its training, for validate (`training_summary.json`). */
+export interface TrainingSummary {
+  /** 0-based epoch whose weights were kept. */
+  kept_epoch: number;
+  /** The selection metric at that epoch (null without validation batches). */
+  kept_metric: { name: string; value: number } | null;
+  stopped_early: boolean;
+  /** Why training stopped early. */
+  stop_reason?: string;
+  /** Epochs trained. */
+  epochs_run: number;
+}
+
+/** Name of the summary file in train's model directory. */
+export const TRAINING_SUMMARY = "training_summary.json";
+
+/**
+ * Mean cross-entropy over labelled positions from class probabilities, summed on the host.
+ *
+ * @param batch The batch (its labels).
+ * @param probs Softmax per position, `[batchSize * seqLen * numLabels]`.
+ * @param numLabels Classes per position.
+ * @returns The summed loss and the number of labelled positions.
+ */
+export function probabilityLoss(
+  batch: TensorBatch,
+  probs: Float32Array,
+  numLabels: number,
+): { sum: number; count: number } {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < batch.labels.length; i++) {
+    const y = batch.labels[i]!;
+    if (y === IGNORE) continue;
+    sum -= Math.log(Math.max(probs[i * numLabels + y]!, 1e-30));
+    count++;
+  }
+  return { sum, count };
+}
+
+/** The most probable class per position (the first of equal ones). */
+function argmaxRows(probs: Float32Array, numLabels: number): Int32Array {
+  const out = new Int32Array(probs.length / numLabels);
+  for (let i = 0; i < out.length; i++) {
+    let best = 0;
+    for (let c = 1; c < numLabels; c++) {
+      if (probs[i * numLabels + c]! > probs[i * numLabels + best]!) best = c;
+    }
+    out[i] = best;
+  }
+  return out;
 }
 
 /**
@@ -105,9 +181,21 @@ export function capWorkers(
 function trainProblems(
   p: TrainParams,
   upstream: { id: string; params: Record<string, unknown> }[],
+  inputs: readonly string[] | undefined,
 ): ParamProblem[] {
-  if (p.from !== undefined) return [];
   const problems: ParamProblem[] = [];
+  const missing = ["encoded", "dataset"].filter((name) => inputs && !inputs.includes(name));
+  if (p.early_stopping?.metric === "span_f1" && missing.length) {
+    problems.push({
+      param: "early_stopping.metric",
+      message: `early_stopping on span_f1 scores exact character spans, which needs the inputs ` +
+        `encoded and dataset; ${missing.join(" and ")} ${missing.length === 1 ? "is" : "are"} ` +
+        `not given`,
+      hint: `add to the inputs of train what validate takes: encoded: <preprocess-input>.encoded ` +
+        `and dataset: <load>.dataset, or watch metric f1 or loss`,
+    });
+  }
+  if (p.from !== undefined) return problems;
   if (p.hidden % p.heads !== 0) {
     const below = Math.floor(p.hidden / p.heads) * p.heads;
     const above = below + p.heads;
@@ -134,6 +222,38 @@ function trainProblems(
   return problems;
 }
 
+/** The optional span inputs read and checked against the validation batches. */
+async function spanInputs(
+  inputs: Record<string, string>,
+  validation: readonly TensorBatch[],
+): Promise<{ windows: EncodedArtifact["splits"]["validation"]; dataset: Dataset } | null> {
+  if (!inputs.encoded || !inputs.dataset) return null;
+  const encoded = await readArtifact(inputs, "encoded", "ner-encoded");
+  const dataset = await readArtifact(inputs, "dataset", "ner-dataset");
+  const windows = encoded.splits.validation;
+  for (const batch of validation) {
+    const row = batch.rows.find((r) => r >= windows.length);
+    if (row !== undefined) {
+      throw mismatchedInputs(
+        inputs,
+        "batches",
+        "encoded",
+        `a validation batch holds window ${row}, but the encoding has ${windows.length}`,
+      );
+    }
+  }
+  const doc = windows.find((w) => w.doc >= dataset.validation.length)?.doc;
+  if (doc !== undefined) {
+    throw mismatchedInputs(
+      inputs,
+      "encoded",
+      "dataset",
+      `a validation window is of document ${doc}, but the dataset has ${dataset.validation.length}`,
+    );
+  }
+  return { windows, dataset };
+}
+
 /** The `train` stage kind. */
 export const train = defineStage<TrainParams>({
   name: "train",
@@ -144,6 +264,16 @@ export const train = defineStage<TrainParams>({
     batches: { type: "ner-batches", description: "Output of tensorize" },
     labels: { type: "label-dictionary", description: "Label dictionary of embed-pad" },
     tokenizer: { type: "tokenizer", description: "Tokenizer of preprocess-input" },
+    encoded: {
+      type: "ner-encoded",
+      description: "Output of preprocess-input (offsets): scores exact spans (span_f1) per epoch",
+      optional: true,
+    },
+    dataset: {
+      type: "ner-dataset",
+      description: "Output of load (gold spans): scores exact spans (span_f1) per epoch",
+      optional: true,
+    },
   },
   outputs: {
     model: {
@@ -157,7 +287,7 @@ export const train = defineStage<TrainParams>({
       extension: ".jsonl",
     },
   },
-  check: (p, context) => trainProblems(p, context.upstream("preprocess-input")),
+  check: (p, context) => trainProblems(p, context.upstream("preprocess-input"), context.inputs),
   module: import.meta.url,
   async report(ctx) {
     const m: { trainSections(c: ReportContext): Promise<ReportSection[]> } = await import(
@@ -170,7 +300,10 @@ export const train = defineStage<TrainParams>({
     const { setupBackend } = await import("../ner/bert/backend.ts");
     const { makeBertConfig } = await import("../ner/bert/config.ts");
     const { replicatesOn, trainTokenClassifier } = await import("../ner/bert/trainer.ts");
-    const { entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
+    const { characterMetrics, entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
+    const { spansFromTags } = await import("../ner/align.ts");
+    const { decodeBio } = await import("../ner/bio_decode.ts");
+    const { finishCheckpoints } = await import("../ner/bert/_train_state.ts");
     const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
     const { adaptCheckpoint } = await import("../ner/adapt.ts");
 
@@ -189,6 +322,7 @@ export const train = defineStage<TrainParams>({
       (dir) => loadTokenizer(dir, { transformers: false }),
     );
     const vocabSize = tokenizer.vocab.length;
+    const spans = await spanInputs(ctx.inputs, set.validation ?? []);
     await checkAbort(ctx.signal);
     const choice = await setupBackend(p.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
@@ -250,9 +384,21 @@ export const train = defineStage<TrainParams>({
       JSON.stringify({ backend: choice.backend, backend_reason: choice.reason }),
     ];
     const started = performance.now();
+    let resumedStep = 0;
+    const es = p.early_stopping;
+    const watched = es ? STOPPING_METRICS[es.metric] : undefined;
+    const validation = set.validation ?? [];
+    if (es && !validation.length) {
+      ctx.log.warn(
+        `early_stopping needs validation batches, and there are none: training runs all ` +
+          `${p.epochs} epochs (give load a validation split, or drop early_stopping)`,
+      );
+    }
+    const checkpointDir = ctx.checkpoints;
+    const n = labels.length;
     const result = await trainTokenClassifier({
       config,
-      numLabels: labels.length,
+      numLabels: n,
       epochs: p.epochs,
       learningRate: p.learning_rate,
       weightDecay: p.weight_decay,
@@ -263,32 +409,103 @@ export const train = defineStage<TrainParams>({
       train: set.train ?? [],
       signal: ctx.signal,
       ...(initialWeights ? { initialWeights } : {}),
-      ...(set.validation?.length
+      ...(watched && validation.length
         ? {
-          evaluate: async (_epoch: number, predict: (b: TensorBatch) => Promise<Int32Array>) => {
+          earlyStopping: {
+            metric: watched.key,
+            name: es!.metric,
+            mode: watched.mode,
+            patience: es!.patience,
+            minDelta: es!.min_delta,
+          },
+        }
+        : {}),
+      ...(checkpointDir
+        ? {
+          checkpoint: {
+            dir: checkpointDir,
+            ...(p.checkpoint_every === "epoch" ? {} : { everySteps: p.checkpoint_every }),
+            save: () => logLines,
+            onResume(r) {
+              resumedStep = r.step;
+              const saved = r.extra;
+              if (Array.isArray(saved) && saved.every((l) => typeof l === "string")) {
+                logLines.splice(0, logLines.length, ...saved);
+              }
+              logLines.push(JSON.stringify({ resumed_at_epoch: r.epoch, resumed_at_step: r.step }));
+              ctx.log.info(`resumed at epoch ${r.epoch} step ${r.step}`);
+            },
+            onSkip(path, reason) {
+              ctx.log.warn(`checkpoint ${path} not used: ${reason}`);
+            },
+          },
+        }
+        : {}),
+      ...(validation.length
+        ? {
+          evaluate: async (
+            _epoch: number,
+            _predict: (b: TensorBatch) => Promise<Int32Array>,
+            probabilities: (b: TensorBatch) => Promise<Float32Array>,
+          ) => {
             const gold: string[][] = [];
             const pred: string[][] = [];
             // Every batch is queued before any result is read: on a GPU one host round trip
             // per epoch, not one per batch.
-            const classes = await Promise.all(set.validation!.map((batch) => predict(batch)));
-            for (const [i, batch] of set.validation!.entries()) {
-              const tags = batchTags(batch, classes[i]!, labels);
+            const probs = await Promise.all(validation.map((batch) => probabilities(batch)));
+            let lossSum = 0;
+            let lossCount = 0;
+            const predicted: EntitySpan[][] | undefined = spans?.dataset.validation.map(() => []);
+            for (const [i, batch] of validation.entries()) {
+              const tags = batchTags(batch, argmaxRows(probs[i]!, n), labels);
               gold.push(...tags.gold);
               pred.push(...tags.pred);
+              const loss = probabilityLoss(batch, probs[i]!, n);
+              lossSum += loss.sum;
+              lossCount += loss.count;
+              if (spans && predicted) {
+                // Exact spans as validate scores them: the most probable valid BIO sequence
+                // over the labelled pieces, chunked into character spans.
+                for (let r = 0; r < batch.batchSize; r++) {
+                  const w = spans.windows[batch.rows[r]!]!;
+                  const len = Math.min(w.ids.length, batch.seqLen);
+                  const units = w.ids.map((_, k) =>
+                    k < len && batch.labels[r * batch.seqLen + k] !== IGNORE
+                  );
+                  const row = probs[i]!.subarray(
+                    r * batch.seqLen * n,
+                    (r * batch.seqLen + len) * n,
+                  );
+                  const { tags: pieceTags } = decodeBio(row, labels, units.slice(0, len));
+                  predicted[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, units));
+                }
+              }
             }
             const m = entityMetrics(gold, pred);
-            return {
+            const metrics: { f1: number; [k: string]: number } = {
               f1: m.f1,
               precision: m.precision,
               recall: m.recall,
               accuracy: tokenAccuracy(gold, pred),
+              validation_loss: lossCount ? lossSum / lossCount : 0,
             };
+            if (spans && predicted) {
+              const docs = spans.dataset.validation;
+              metrics.span_f1 = characterMetrics(
+                docs.map((d) => d.text),
+                docs.map((d) => d.entities),
+                predicted,
+                [...new Set(labels.filter((l) => l !== "O").map((l) => l.slice(2)))].sort(),
+              ).f1;
+            }
+            return metrics;
           },
         }
         : {}),
       onStep(s) {
         const done = (performance.now() - started) / 1000;
-        const eta = s.step > 0 ? (done / s.step) * (s.totalSteps - s.step) : 0;
+        const ran = s.step - resumedStep;
+        const eta = ran > 0 ? (done / ran) * (s.totalSteps - s.step) : 0;
         ctx.progress.update(
           s.step,
           s.totalSteps,
@@ -312,9 +529,9 @@ export const train = defineStage<TrainParams>({
         ctx.log.info(
           `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}` +
             (m
-              ? `, validation entity F1 ${m.f1.toFixed(4)}, token accuracy ${
-                m.accuracy?.toFixed(4)
-              }`
+              ? `, validation entity F1 ${m.f1.toFixed(4)}` +
+                (m.span_f1 !== undefined ? `, exact-span F1 ${m.span_f1.toFixed(4)}` : "") +
+                `, token accuracy ${m.accuracy?.toFixed(4)}, loss ${m.validation_loss?.toFixed(4)}`
               : "") +
             ` (${formatSeconds(e.trainSeconds)} training)`,
         );
@@ -323,10 +540,33 @@ export const train = defineStage<TrainParams>({
         );
       },
     });
-    ctx.log.info(`kept epoch ${result.bestEpoch} of ${p.epochs}`);
+    if (result.stoppedEarly) ctx.log.info(result.stoppedEarly);
+    const metricName = es && validation.length ? es.metric : "f1";
+    const summary: TrainingSummary = {
+      kept_epoch: result.bestEpoch,
+      kept_metric: result.bestMetric !== undefined
+        ? { name: metricName, value: result.bestMetric }
+        : null,
+      stopped_early: result.stoppedEarly !== undefined,
+      ...(result.stoppedEarly ? { stop_reason: result.stoppedEarly } : {}),
+      epochs_run: result.history.length,
+    };
+    ctx.log.info(
+      `kept epoch ${result.bestEpoch} of ${p.epochs}` +
+        (summary.kept_metric ? ` (${metricName} ${summary.kept_metric.value.toFixed(4)})` : ""),
+    );
+    logLines.push(JSON.stringify(summary));
     await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer, {
       labelAllTokens: label_all_tokens,
     });
+    await Deno.writeTextFile(
+      `${ctx.output("model")}/${TRAINING_SUMMARY}`,
+      JSON.stringify(summary, null, 2) + "\n",
+    );
     await Deno.writeTextFile(ctx.output("log"), logLines.join("\n") + "\n");
+    if (checkpointDir) {
+      const kept = await finishCheckpoints(checkpointDir, p.keep_checkpoints);
+      if (kept.length) ctx.log.info(`kept ${kept.length} checkpoint(s) in ${checkpointDir}/kept`);
+    }
   },
 });

@@ -148,6 +148,26 @@ export function exampleSentences(
   return all.sort((a, b) => b.errors - a.errors).slice(0, count);
 }
 
+/**
+ * What train's model directory says of its training (`training_summary.json`): the kept epoch,
+ * its metric, and whether early stopping ended it. Empty for a model without one (trained
+ * elsewhere, or before train wrote it).
+ */
+async function trainingFacts(modelDir: string): Promise<Record<string, unknown>> {
+  let summary: Record<string, unknown>;
+  try {
+    summary = JSON.parse(await Deno.readTextFile(`${modelDir}/training_summary.json`));
+  } catch {
+    return {};
+  }
+  if (summary === null || typeof summary !== "object" || Array.isArray(summary)) return {};
+  const facts: Record<string, unknown> = {};
+  for (const field of ["kept_epoch", "kept_metric", "stopped_early"]) {
+    if (field in summary) facts[field] = summary[field];
+  }
+  return facts;
+}
+
 /** Parameters of `validate`. */
 export interface ValidateParams {
   backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
@@ -330,6 +350,7 @@ export const validate = defineStage<ValidateParams>({
       labelled_pieces: continuationsLabelled ? "every piece" : "first pieces",
       sentences: gold.length,
       backend: choice.backend,
+      ...(await trainingFacts(ctx.inputs.model!)),
     };
     ctx.log.info(
       `exact character-span F1 ${spans.f1.toFixed(4)} (P ${spans.precision.toFixed(4)}, R ${

@@ -7,7 +7,7 @@
  */
 /// <reference lib="deno.worker" />
 import * as tf from "@tensorflow/tfjs-core";
-import { AdamW } from "./adamw.ts";
+import { AdamW, type AdamWState } from "./adamw.ts";
 import { type BackendName, setupBackend } from "./backend.ts";
 import type { BertConfig } from "./config.ts";
 import type { HostTensor } from "./init.ts";
@@ -32,6 +32,8 @@ export type ToReplica =
     numLabels: number;
     weights: Map<string, HostTensor>;
     weightDecay: number;
+    /** The optimiser's state to start from (a resumed run). */
+    optimizer?: AdamWState;
   }
   | { type: "step"; part: StepBatch | null; numLabels: number; denominator: number; seed: number }
   | {
@@ -65,6 +67,7 @@ async function handle(msg: ToReplica): Promise<void> {
       await setupBackend(msg.backend as BackendName);
       model = BertModel.fromWeights(msg.config, msg.numLabels, msg.weights);
       optimizer = new AdamW(model.params, { weightDecay: msg.weightDecay });
+      if (msg.optimizer) optimizer.importState(msg.optimizer);
       send({ type: "ready" });
       return;
     }

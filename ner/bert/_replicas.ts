@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { AdamWState } from "./adamw.ts";
 import type { BertConfig } from "./config.ts";
 import type { HostTensor } from "./init.ts";
 import type { HostGradients, StepBatch } from "./_step.ts";
@@ -17,7 +18,8 @@ export class ReplicaPool {
   private constructor() {}
 
   /**
-   * Starts `count` workers holding copies of the model and optimiser.
+   * Starts `count` workers holding copies of the model and optimiser (the given optimiser
+   * state, when resuming, so that every replica applies the same updates as the caller's).
    *
    * @throws {Error} When a worker fails to start.
    */
@@ -29,6 +31,8 @@ export class ReplicaPool {
       numLabels: number;
       weights: Map<string, HostTensor>;
       weightDecay: number;
+      /** The optimiser's state to start from (a resumed run); default fresh. */
+      optimizer?: AdamWState;
     },
   ): Promise<ReplicaPool> {
     const pool = new ReplicaPool();

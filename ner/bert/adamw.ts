@@ -9,7 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { usesWeightDecay } from "./init.ts";
+import { type HostTensor, usesWeightDecay } from "./init.ts";
 import { ADAMW_KERNEL } from "./_adamw_kernel.ts";
 import { SUM_SQUARES_KERNEL } from "./_webgpu_kernels.ts";
 
@@ -82,6 +82,14 @@ export function clipByGlobalNorm(
     return grads.map((g) => tf.mul(g, s));
   });
   return { grads: clipped, norm };
+}
+
+/** What {@link AdamW.exportState} returns: host copies of the moments, by parameter name. */
+export interface AdamWState {
+  /** Updates applied so far (the bias corrections depend on it). */
+  step: number;
+  m: Map<string, HostTensor>;
+  v: Map<string, HostTensor>;
 }
 
 interface Slot {
@@ -200,6 +208,61 @@ export class AdamW {
         s.v.assign(v);
       });
     }
+  }
+
+  /**
+   * The optimiser's state, for a checkpoint: the update count and both moments of every
+   * parameter, in the parameters' own (device) layout, copied to the host.
+   *
+   * @returns The state; {@link importState} restores it exactly.
+   */
+  async exportState(): Promise<AdamWState> {
+    const m = new Map<string, HostTensor>();
+    const v = new Map<string, HostTensor>();
+    for (const s of this.#slots) {
+      m.set(s.name, {
+        shape: s.m.shape.slice(),
+        data: ((await s.m.data()) as Float32Array).slice(),
+      });
+      v.set(s.name, {
+        shape: s.v.shape.slice(),
+        data: ((await s.v.data()) as Float32Array).slice(),
+      });
+    }
+    return { step: this.#step, m, v };
+  }
+
+  /**
+   * Restores a state from {@link exportState} (of an optimiser over the same parameters).
+   *
+   * @param state The state.
+   * @throws {RangeError} When a parameter's moment is missing or of another shape.
+   */
+  importState(state: AdamWState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) {
+      throw new RangeError(`Optimiser step must be a non-negative integer: got ${state.step}`);
+    }
+    for (const s of this.#slots) {
+      for (const [which, slot] of [["m", s.m], ["v", s.v]] as const) {
+        const t = state[which].get(s.name);
+        const fits = t !== undefined && t.shape.length === slot.shape.length &&
+          t.shape.every((d, i) => d === slot.shape[i]) && t.data.length === slot.size;
+        if (!fits) {
+          throw new RangeError(
+            t
+              ? `Optimiser ${which} of "${s.name}" has shape [${t.shape}]: expected [${slot.shape}]`
+              : `Optimiser state lacks ${which} of "${s.name}"`,
+          );
+        }
+      }
+    }
+    for (const s of this.#slots) {
+      tf.tidy(() => {
+        s.m.assign(tf.tensor(state.m.get(s.name)!.data, s.m.shape));
+        s.v.assign(tf.tensor(state.v.get(s.name)!.data, s.v.shape));
+      });
+    }
+    this.#step = state.step;
   }
 
   /** Frees the moment buffers (not the parameters). */

@@ -14,10 +14,17 @@ import type { BertConfig } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
 import { lossTarget } from "./loss.ts";
 import { batchTensors, BertModel } from "./model.ts";
-import { predictBatch } from "./predict.ts";
+import { predictBatch, predictProbabilities } from "./predict.ts";
 import { mixSeed, Rng } from "./_random.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
+import {
+  pruneCheckpoints,
+  readLatestCheckpoint,
+  runFingerprint,
+  type TrainCheckpoint,
+  writeCheckpoint,
+} from "./_train_state.ts";
 import {
   applyParts,
   disposeGradients,
@@ -95,10 +102,14 @@ export interface TrainOptions {
   seed: number;
   /** Training batches; their order is shuffled each epoch. */
   train: Batch[];
-  /** Called after each epoch; `predict` returns the argmax class per position of a batch. */
+  /**
+   * Called after each epoch; `predict` returns the argmax class per position of a batch,
+   * `probabilities` the softmax of its logits (`[batchSize * seqLen * numLabels]`).
+   */
   evaluate?: (
     epoch: number,
     predict: (b: Batch) => Promise<Int32Array>,
+    probabilities: (b: Batch) => Promise<Float32Array>,
   ) => Promise<EvalMetrics>;
   onStep?: (s: StepInfo) => void;
   onEpochEnd?: (e: EpochInfo) => void;
@@ -118,6 +129,109 @@ export interface TrainOptions {
   workers?: number | "auto";
   /** Shuffle the batch order each epoch (default true). */
   shuffle?: boolean;
+  /**
+   * The evaluation metric that picks the kept epoch (default: `f1`, higher is better); with
+   * `earlyStopping`, its metric.
+   */
+  select?: { metric: string; mode: "max" | "min" };
+  /** Stop when the evaluation metric has not improved for a while (needs `evaluate`). */
+  earlyStopping?: EarlyStopping;
+  /** Write checkpoints, and resume from the newest one found (see {@link CheckpointOptions}). */
+  checkpoint?: CheckpointOptions;
+}
+
+/** When to stop early: see {@link earlyStoppingDecision}. */
+export interface EarlyStopping {
+  /** Key of the metric in the evaluation's results. */
+  metric: string;
+  /** The metric's name in messages (default `metric`). */
+  name?: string;
+  /** `max`: higher is better (F1); `min`: lower is better (loss). */
+  mode: "max" | "min";
+  /** Epochs without improvement after which training stops. */
+  patience: number;
+  /** Least change that counts as an improvement. */
+  minDelta: number;
+}
+
+/** Where and when {@link trainTokenClassifier} writes checkpoints, and what it says of them. */
+export interface CheckpointOptions {
+  /**
+   * A directory for this run alone: the newest checkpoint of the same run in it (same
+   * hyper-parameters, data shapes and replica count) is resumed from.
+   */
+  dir: string;
+  /**
+   * A checkpoint every this many steps. Default: at the end of each epoch (after its
+   * evaluation), and within an epoch when `maxSeconds` have passed since the last one.
+   */
+  everySteps?: number;
+  /** Without `everySteps`: the longest time between two checkpoints (default 600 s). */
+  maxSeconds?: number;
+  /** Checkpoints kept while training (default 2: a damaged newest falls back to the one before). */
+  retain?: number;
+  /** The caller's state to keep with each checkpoint (JSON); `onResume` gets it back. */
+  save?: () => unknown;
+  /** Called once when a run resumes, before its first step. */
+  onResume?: (r: ResumeInfo) => void;
+  /** Called when a checkpoint is written: its step, size and the seconds it took. */
+  onWrite?: (w: { step: number; bytes: number; seconds: number; path: string }) => void;
+  /** Told of checkpoints that could not be used (damaged, or of another run). */
+  onSkip?: (path: string, reason: string) => void;
+}
+
+/** Where a resumed run starts again. */
+export interface ResumeInfo {
+  /** The epoch in progress (0-based). */
+  epoch: number;
+  /** Steps already done over the whole run. */
+  step: number;
+  /** Batches of that epoch already done. */
+  position: number;
+  /** The checkpoint's directory. */
+  path: string;
+  /** What `save` returned when it was written. */
+  extra: unknown;
+}
+
+/** The outcome of {@link earlyStoppingDecision}. */
+export interface StoppingDecision {
+  stop: boolean;
+  /** Index of the best value (the first of equal ones); -1 for an empty history. */
+  best: number;
+  /** Epochs since the last one that improved by more than `minDelta`. */
+  since: number;
+}
+
+/**
+ * The early-stopping rule over the metric of the epochs so far: an epoch improves when its value
+ * beats the value of the last improving epoch by more than `minDelta` (the first epoch always
+ * improves); training stops once `patience` epochs in a row have not. The best epoch is the one
+ * with the best value, whatever `minDelta`.
+ *
+ * @param values The metric after each epoch, in order.
+ * @param rule Direction, patience and least improvement.
+ * @returns Whether to stop, the best epoch and the epochs since the last improvement.
+ */
+export function earlyStoppingDecision(
+  values: readonly number[],
+  rule: Pick<EarlyStopping, "mode" | "patience" | "minDelta">,
+): StoppingDecision {
+  const better = (a: number, b: number, delta: number) =>
+    rule.mode === "max" ? a > b + delta : a < b - delta;
+  let reference = NaN;
+  let since = 0;
+  let best = -1;
+  values.forEach((v, i) => {
+    if (best < 0 || better(v, values[best]!, 0)) best = i;
+    if (i === 0 || better(v, reference, rule.minDelta)) {
+      reference = v;
+      since = 0;
+    } else {
+      since++;
+    }
+  });
+  return { stop: values.length > 0 && since >= rule.patience, best, since };
 }
 
 /** Result of {@link trainTokenClassifier}. */
@@ -126,6 +240,12 @@ export interface TrainResult {
   weights: Map<string, HostTensor>;
   /** 0-based best epoch. */
   bestEpoch: number;
+  /** The selection metric's value at the best epoch (absent without evaluation). */
+  bestMetric?: number;
+  /** Why training stopped before its last epoch, when early stopping stopped it. */
+  stoppedEarly?: string;
+  /** Where the run resumed, when it did. */
+  resumed?: { epoch: number; step: number };
   history: EpochInfo[];
   totalSteps: number;
   seconds: number;
@@ -193,34 +313,54 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
   }
   if (opts.train.length === 0) throw new RangeError("No training batches");
   opts.signal?.throwIfAborted();
-  const model = BertModel.fromWeights(opts.config, opts.numLabels, resolveInitial(opts));
-  const optimizer = new AdamW(model.params, { weightDecay: opts.weightDecay });
+  const stepsPerEpoch = opts.train.length;
+  const totalSteps = stepsPerEpoch * opts.epochs;
   const replicas = resolveReplicas(opts.workers ?? "auto", tf.getBackend());
+  const select = opts.select ??
+    (opts.earlyStopping
+      ? { metric: opts.earlyStopping.metric, mode: opts.earlyStopping.mode }
+      : { metric: "f1", mode: "max" as const });
+  const ck = opts.checkpoint;
+  const fingerprint = ck ? await runFingerprint(runIdentity(opts, replicas, select)) : "";
+  const found = ck ? await readLatestCheckpoint<EpochInfo>(ck.dir, fingerprint, ck.onSkip) : null;
+  const restored: TrainCheckpoint<EpochInfo> | null = found?.checkpoint ?? null;
+  const model = BertModel.fromWeights(
+    opts.config,
+    opts.numLabels,
+    restored ? restored.weights : resolveInitial(opts),
+  );
+  const optimizer = new AdamW(model.params, { weightDecay: opts.weightDecay });
   let pool: ReplicaPool | null = null;
-  if (replicas > 1) {
-    try {
+  try {
+    if (restored) optimizer.importState(restored.optimizer);
+    if (replicas > 1) {
       pool = await ReplicaPool.start(replicas - 1, {
         backend: tf.getBackend(),
         config: opts.config,
         numLabels: opts.numLabels,
         weights: await model.exportWeights(),
         weightDecay: opts.weightDecay,
+        ...(restored ? { optimizer: restored.optimizer } : {}),
       });
-    } catch (e) {
-      optimizer.dispose();
-      model.dispose();
-      throw e;
     }
+  } catch (e) {
+    optimizer.dispose();
+    model.dispose();
+    throw e;
   }
   // Replicas share the cores: with OpenBLAS, each gets cores / replicas threads.
-  const stepsPerEpoch = opts.train.length;
-  const totalSteps = stepsPerEpoch * opts.epochs;
   const warmup = warmupSteps(opts.warmupRatio, totalSteps);
-  const t0 = performance.now();
-  const history: EpochInfo[] = [];
-  let best: { epoch: number; f1: number; weights: Map<string, HostTensor> } | null = null;
-  let globalStep = 0;
+  const t0 = performance.now() - (restored ? restored.seconds * 1000 : 0);
+  const history: EpochInfo[] = restored ? restored.history : [];
+  let best: { epoch: number; value: number; weights: Map<string, HostTensor> } | null =
+    restored?.best ? { ...restored.best, weights: restored.bestWeights ?? restored.weights } : null;
+  /** Whether `best.weights` are the model's weights now (no step since they were taken). */
+  let bestIsCurrent = restored?.best ? restored.bestWeights === undefined : false;
+  let globalStep = restored ? restored.globalStep : 0;
   const predict = (b: Batch) => predictBatch(model, b);
+  const probabilities = (b: Batch) => predictProbabilities(model, b);
+  let lastCheckpoint = performance.now();
+  let stoppedEarly: string | undefined;
 
   interface Pending {
     stats: tf.Tensor1D;
@@ -231,8 +371,8 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     started: number;
   }
   let pending: Pending | null = null;
-  let epochLossSum = 0;
-  let epochLossCount = 0;
+  let epochLossSum = restored ? restored.epochLossSum : 0;
+  let epochLossCount = restored ? restored.epochLossCount : 0;
   /** Reports the pending step; `end` is when the next step started (else now). */
   const flush = async (end?: number): Promise<void> => {
     if (!pending) return;
@@ -255,12 +395,68 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       seconds: (now - t0) / 1000,
     });
   };
+  /** Writes a checkpoint of the state between two steps (every pending step flushed). */
+  const save = async (epoch: number, position: number, epochSeconds: number) => {
+    if (!ck) return;
+    const began = performance.now();
+    const written = await writeCheckpoint<EpochInfo>(ck.dir, {
+      fingerprint,
+      globalStep,
+      epoch,
+      position,
+      epochLossSum,
+      epochLossCount,
+      epochSeconds,
+      seconds: (began - t0) / 1000,
+      history,
+      best: best ? { epoch: best.epoch, value: best.value } : null,
+      extra: ck.save?.() ?? null,
+      weights: await model.exportWeights(),
+      optimizer: await optimizer.exportState(),
+      ...(best && !bestIsCurrent ? { bestWeights: best.weights } : {}),
+    });
+    await pruneCheckpoints(ck.dir, ck.retain ?? 2);
+    lastCheckpoint = performance.now();
+    ck.onWrite?.({
+      step: globalStep,
+      bytes: written.bytes,
+      seconds: (lastCheckpoint - began) / 1000,
+      path: written.path,
+    });
+  };
+  const decide = () => {
+    const rule = opts.earlyStopping;
+    if (!rule || !opts.evaluate) return;
+    const values = history.map((h) => h.metrics?.[rule.metric] ?? NaN);
+    const d = earlyStoppingDecision(values, rule);
+    if (!d.stop || history.length >= opts.epochs) return;
+    const b = history[d.best]!;
+    stoppedEarly = `early stopping: ${rule.name ?? rule.metric} did not improve by more than ${rule.minDelta} ` +
+      `for ${d.since} epoch${d.since === 1 ? "" : "s"} (best ${
+        formatMetric(values[d.best]!)
+      } at epoch ${b.epoch})`;
+  };
 
   try {
-    for (let epoch = 0; epoch < opts.epochs; epoch++) {
+    if (found && restored) {
+      ck!.onResume?.({
+        epoch: restored.epoch,
+        step: restored.globalStep,
+        position: restored.position,
+        path: found.path,
+        extra: restored.extra,
+      });
+      decide();
+    }
+    const startEpoch = restored ? restored.epoch : 0;
+    for (let epoch = startEpoch; epoch < opts.epochs && !stoppedEarly; epoch++) {
+      const resuming = restored !== null && epoch === startEpoch;
       const epochStart = performance.now();
-      epochLossSum = 0;
-      epochLossCount = 0;
+      const epochBefore = resuming ? restored.epochSeconds : 0;
+      if (!resuming) {
+        epochLossSum = 0;
+        epochLossCount = 0;
+      }
       const order = Array.from({ length: stepsPerEpoch }, (_, i) => i);
       if (opts.shuffle ?? true) {
         const rng = new Rng(mixSeed(opts.seed, 1000 + epoch));
@@ -269,8 +465,8 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
           [order[i], order[j]] = [order[j]!, order[i]!];
         }
       }
-      for (const bi of order) {
-        const batch = opts.train[bi]!;
+      for (let position = resuming ? restored.position : 0; position < order.length; position++) {
+        const batch = opts.train[order[position]!]!;
         const lr = linearWarmupDecay(globalStep, opts.learningRate, warmup, totalSteps);
         const started = performance.now();
         let tokens = 0;
@@ -292,6 +488,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
             return tf.stack([loss, norm]) as tf.Tensor1D;
           });
         globalStep++;
+        bestIsCurrent = false;
         // Read the previous step's numbers while this one runs.
         await flush(started);
         pending = { stats, epoch, step: globalStep, lr, tokens, started };
@@ -299,9 +496,17 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
           await flush();
           throw abortReason(opts.signal);
         }
+        const due = ck &&
+          (ck.everySteps
+            ? globalStep % ck.everySteps === 0
+            : performance.now() - lastCheckpoint >= (ck.maxSeconds ?? 600) * 1000);
+        if (due) {
+          await flush();
+          await save(epoch, position + 1, epochBefore + (performance.now() - epochStart) / 1000);
+        }
       }
       await flush();
-      const trainSeconds = (performance.now() - epochStart) / 1000;
+      const trainSeconds = epochBefore + (performance.now() - epochStart) / 1000;
       const info: EpochInfo = {
         epoch,
         loss: epochLossCount ? epochLossSum / epochLossCount : 0,
@@ -309,21 +514,33 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
         seconds: 0,
       };
       if (opts.evaluate) {
-        const metrics = await opts.evaluate(epoch, predict);
+        const metrics = await opts.evaluate(epoch, predict, probabilities);
         info.metrics = metrics;
-        if (!best || metrics.f1 > best.f1) {
-          best = { epoch, f1: metrics.f1, weights: await model.exportWeights() };
+        const value = metrics[select.metric] ?? NaN;
+        if (!best || (select.mode === "max" ? value > best.value : value < best.value)) {
+          best = { epoch, value, weights: await model.exportWeights() };
+          bestIsCurrent = true;
         }
       }
       info.seconds = (performance.now() - t0) / 1000;
       history.push(info);
       opts.onEpochEnd?.(info);
+      decide();
+      if (ck && !ck.everySteps) {
+        // The next epoch starts its loss sums afresh.
+        epochLossSum = 0;
+        epochLossCount = 0;
+        await save(epoch + 1, 0, 0);
+      }
       if (opts.signal?.aborted) throw abortReason(opts.signal);
     }
     const weights = best ? best.weights : await model.exportWeights();
     return {
       weights,
-      bestEpoch: best ? best.epoch : opts.epochs - 1,
+      bestEpoch: best ? best.epoch : history.length - 1,
+      ...(best ? { bestMetric: best.value } : {}),
+      ...(stoppedEarly ? { stoppedEarly } : {}),
+      ...(restored ? { resumed: { epoch: restored.epoch, step: restored.globalStep } } : {}),
       history,
       totalSteps,
       seconds: (performance.now() - t0) / 1000,
@@ -335,6 +552,51 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     optimizer.dispose();
     model.dispose();
   }
+}
+
+/** A metric's value for a message: 4 significant digits. */
+function formatMetric(v: number): string {
+  return Number.isFinite(v) ? String(Number(v.toPrecision(4))) : String(v);
+}
+
+/**
+ * What a run's outcome depends on beyond its initial weights, for the checkpoint fingerprint:
+ * hyper-parameters, the model's shape, the batches' shapes and a hash of their contents, and
+ * the replica count (dropout masks depend on it).
+ */
+function runIdentity(
+  opts: TrainOptions,
+  replicas: number,
+  select: { metric: string; mode: string },
+): unknown {
+  let h = 0x811c9dc5;
+  const mix = (x: number) => {
+    h = Math.imul(h ^ (x | 0), 16777619) >>> 0;
+  };
+  for (const b of opts.train) {
+    mix(b.batchSize);
+    mix(b.seqLen);
+    for (let i = 0; i < b.ids.length; i++) mix(b.ids[i]!);
+    for (let i = 0; i < b.labels.length; i++) mix(b.labels[i]!);
+    for (let i = 0; i < b.mask.length; i++) mix(b.mask[i]!);
+  }
+  return {
+    config: opts.config,
+    numLabels: opts.numLabels,
+    epochs: opts.epochs,
+    learningRate: opts.learningRate,
+    weightDecay: opts.weightDecay,
+    warmupRatio: opts.warmupRatio,
+    maxGradNorm: opts.maxGradNorm,
+    seed: opts.seed,
+    shuffle: opts.shuffle ?? true,
+    replicas,
+    select,
+    earlyStopping: opts.earlyStopping ?? null,
+    initialWeights: opts.initialWeights ? [...opts.initialWeights.keys()].sort() : null,
+    batches: opts.train.length,
+    data: h,
+  };
 }
 
 /**
