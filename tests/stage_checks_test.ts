@@ -282,6 +282,40 @@ Deno.test("train names an input that is not a batches file, before setting up a 
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("train from a checkpoint rejects windows longer than its positions before training", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stage-checks-" });
+  const a = await artifacts(dir);
+  const from = new URL("./testdata/hf_tiny", import.meta.url).pathname;
+  const config = JSON.parse(await Deno.readTextFile(`${from}/config.json`));
+  const seqLen = config.max_position_embeddings + 8;
+  const n = 2 * seqLen;
+  await Deno.writeFile(
+    a.batches,
+    encodeBatches({
+      train: [{
+        ids: new Int32Array(n).fill(5),
+        mask: new Int32Array(n).fill(1),
+        labels: new Int32Array(n).fill(0),
+        batchSize: 2,
+        seqLen,
+        rows: [0, 1],
+      }],
+    }),
+  );
+  const ctx = context(train, dir, { from, backend: "cpu", epochs: 1 }, a);
+  const error = await rejection(train.run(ctx));
+  assert.ok(error instanceof ArtifactError, String(error));
+  assert.match(
+    error.message,
+    new RegExp(
+      `holds windows of ${seqLen} pieces, more than the model's ${config.max_position_embeddings} ` +
+        "positions \\(max_position_embeddings of the checkpoint",
+    ),
+  );
+  await assert.rejects(Deno.stat(ctx.output("log")), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("validate names an input that is not a batches file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "stage-checks-" });
   const a = await artifacts(dir);
