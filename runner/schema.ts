@@ -52,8 +52,24 @@ export function checkSchema(
   if (validate(value)) return [];
   const out: Diagnostic[] = [];
   const seen = new Set<string>();
-  for (const error of validate.errors ?? []) {
-    const d = describe(error, base, source, origin, what);
+  const errors = validate.errors ?? [];
+  // A value that fits none of a oneOf's branches gets one diagnostic, whose hint says what
+  // each branch wanted, rather than one per branch at the same path.
+  const alternatives = new Map<string, string[]>();
+  for (const e of errors) {
+    if (e.keyword === "oneOf" || e.keyword === "anyOf") alternatives.set(e.schemaPath, []);
+  }
+  const branchOf = (e: ErrorObject) =>
+    [...alternatives.keys()].find((p) => e.schemaPath.startsWith(`${p}/`));
+  for (const e of errors) {
+    const owner = branchOf(e);
+    if (owner && e.keyword !== "oneOf" && e.keyword !== "anyOf") {
+      alternatives.get(owner)!.push(branchMessage(e));
+    }
+  }
+  for (const error of errors) {
+    if (branchOf(error)) continue;
+    const d = describe(error, base, source, origin, what, alternatives.get(error.schemaPath));
     if (!d) continue;
     const id = `${d.path}|${d.message}`;
     if (seen.has(id)) continue;
@@ -71,7 +87,28 @@ function join(base: string, instancePath: string): string {
 }
 
 function show(value: unknown): string {
+  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
   return typeof value === "string" ? `"${value}"` : JSON.stringify(value);
+}
+
+/** What a oneOf branch wanted, in a few words: `a number <= 256`, `one of "a", "b"`. */
+function branchMessage(e: ErrorObject): string {
+  const params = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case "type":
+      return `a value of type ${String(params.type)}`;
+    case "enum":
+      return `one of ${(params.allowedValues as unknown[]).map(show).join(", ")}`;
+    case "const":
+      return show(params.allowedValue);
+    case "maximum":
+    case "minimum":
+    case "exclusiveMaximum":
+    case "exclusiveMinimum":
+      return `a number ${String(params.comparison)} ${String(params.limit)}`;
+    default:
+      return `a value that ${e.message ?? "is valid"}`;
+  }
 }
 
 function describe(
@@ -80,6 +117,7 @@ function describe(
   source: SourceMap,
   origin: Origin,
   what: string,
+  branches?: string[],
 ): Diagnostic | undefined {
   const path = join(base, error.instancePath);
   const params = error.params as Record<string, unknown>;
@@ -132,14 +170,18 @@ function describe(
     case "oneOf":
     case "anyOf":
       message = `Value ${show(error.data)} does not match any allowed form`;
-      hint = typeof parent.description === "string" ? parent.description : undefined;
+      hint = [
+        branches?.length ? `expected ${[...new Set(branches)].join(" or ")}` : "",
+        typeof parent.description === "string" ? parent.description : "",
+      ].filter(Boolean).join("; ") || undefined;
       break;
     default:
       message = `Value ${show(error.data)} ${error.message ?? "is invalid"}`;
   }
   for (const [setPath, flag] of origin.overridden) {
     if (target === setPath || target.startsWith(`${setPath}.`)) {
-      return { file: "command line", line: 0, column: 0, path: target, message, hint: flag };
+      const why = hint ? `${flag}; ${hint}` : flag;
+      return { file: "command line", line: 0, column: 0, path: target, message, hint: why };
     }
   }
   const pos = useKey ? source.key(target) : source.value(target);
