@@ -4,14 +4,21 @@
  * @module
  */
 
-import { loadPipeline, type Pipeline } from "./config.ts";
+import type { Pipeline } from "./config.ts";
 import { renderDag } from "./dag.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
-import { type RunOptions, runPipeline, type RunSummary, type StageResult } from "./execute.ts";
+import {
+  type RunOptions,
+  runPipeline,
+  type RunSummary,
+  runVariants,
+  type StageResult,
+} from "./execute.ts";
 import { writePipelineReport } from "./html_report.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
-import { recordPipelineRun } from "./runs_cli.ts";
+import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
+import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
 import { verifyCommand } from "./verify.ts";
 import { relative } from "node:path";
@@ -24,7 +31,10 @@ const USAGE = `usage:
                       [--dry-run] [--jobs N] [--json] [--quiet] [--allow-outside <path>]...
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
-  verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]`;
+  verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]
+  runs [<pipeline.yaml>] [--json]
+  compare <run> <run> [--json] | compare --last 2 [<pipeline.yaml>] [--json]
+a --set value with commas (k=a,b,c) is a sweep: one variant per value ('k="a,b"' for a comma)`;
 
 interface Flags {
   file?: string;
@@ -184,20 +194,22 @@ export async function main(
   try {
     if (command !== undefined && extra[command]) return await extra[command](rest);
     if (command === "verify") return await verifyCommand(rest, registry);
+    if (command === "runs") return await runsCommand(rest);
+    if (command === "compare") return await compareCommand(rest);
     if (command !== "run" && command !== "status" && command !== "dag") {
-      const known = ["run", "status", "dag", "verify", ...Object.keys(extra)];
+      const known = ["run", "status", "dag", "verify", "runs", "compare", ...Object.keys(extra)];
       const hint = command ? didYouMean(command, known, "a command among") : "give a command";
       throw new UserError(`Unknown command "${command ?? ""}": ${hint}\n${USAGE}`);
     }
     const flags = parseFlags(rest);
     if (!flags.file) throw new UserError(`Missing pipeline file\n${USAGE}`);
     // `dag` only reads (its task grants no write permission), so it remembers no check.
-    const pipeline = await loadPipeline(flags.file, {
-      registry,
-      sets: flags.sets,
-      allowOutside: flags.allowOutside,
+    const load = { registry, allowOutside: flags.allowOutside };
+    const sweep = await expandSweep(flags.file, flags.sets, {
+      ...load,
       ...(command === "dag" ? { cacheDir: false as const } : {}),
     });
+    const pipeline = sweep.base;
     checkIds(pipeline, flags.only, "--only");
     if (flags.from) checkIds(pipeline, [flags.from], "--from");
     if (Array.isArray(flags.force)) checkIds(pipeline, flags.force, "--force");
@@ -207,7 +219,12 @@ export async function main(
       return 0;
     }
     const reporter: Reporter = consoleReporter({ quiet: flags.quiet || command === "status" });
-    if (command === "status") return await status(pipeline, flags);
+    if (command === "status") {
+      return await status(
+        sweep.variants.length ? sweep.variants : [{ pipeline, overrides: [] }],
+        flags,
+      );
+    }
 
     const controller = new AbortController();
     // First Ctrl-C: abort the run (running stages see the signal; nothing partial is cached).
@@ -234,40 +251,73 @@ export async function main(
       ...(flags.from ? { from: flags.from } : {}),
       ...(flags.jobs ? { jobs: flags.jobs } : {}),
     };
-    if (!flags.json) reporter.line(`pipeline ${pipeline.name} (${flags.file})`);
-    const started = performance.now();
-    let summary;
+    const variants: SweepVariant[] = sweep.variants.length
+      ? sweep.variants
+      : [{ pipeline, overrides: [] }];
+    const swept = sweep.variants.length > 0;
+    if (!flags.json) {
+      reporter.line(
+        `pipeline ${pipeline.name} (${flags.file})` +
+          (swept
+            ? `, ${variants.length} variants: ${variants.map((v) => v.label).join(" | ")}`
+            : ""),
+      );
+    }
+    let done;
     try {
-      summary = await runPipeline(pipeline, options);
+      done = await runVariants(variants, options);
     } finally {
       Deno.removeSignalListener("SIGINT", onInterrupt);
     }
-    const seconds = (performance.now() - started) / 1000;
-    if (!flags.dryRun) await afterRun(pipeline, summary, seconds, reporter, flags);
-    const stopped = summary.stages.filter((s) =>
+    const seconds = Math.max(...done.map((d) => d.seconds));
+    if (!flags.dryRun) {
+      for (const [i, d] of done.entries()) {
+        // A variant's time is what its stages ran for: variants share the machine and the
+        // stages they have in common, so the sweep's wall time is no one variant's.
+        const own = d.stages.reduce((t, r) => t + r.seconds, 0);
+        await afterRun(variants[i]!, d, swept ? own : seconds, reporter, flags);
+      }
+    }
+    const all = done.flatMap((d) => d.stages.map((stage) => ({ stage, label: d.label })));
+    const stopped = all.filter(({ stage: s }) =>
       s.reason === "interrupted" && s.status === "failed"
     );
-    const failed = summary.stages.filter((s) => s.status === "failed" && !stopped.includes(s));
+    const failed = all.filter((r) => r.stage.status === "failed" && !stopped.includes(r));
+    const problems = done.flatMap((d) => d.materialisation ?? []);
     if (flags.json) {
-      printJson({ pipeline: summary.pipeline, stages: summary.stages.map(jsonStage) });
+      if (!swept) {
+        printJson({ pipeline: done[0]!.pipeline, stages: done[0]!.stages.map(jsonStage) });
+      } else {
+        printJson({
+          pipeline: pipeline.name,
+          variants: done.map((d, i) => ({
+            variant: d.label,
+            overrides: variants[i]!.overrides,
+            stages: d.stages.map(jsonStage),
+          })),
+        });
+      }
     } else {
-      const count = (s: string) => summary.stages.filter((r) => r.status === s).length;
+      const count = (s: string) => all.filter((r) => r.stage.status === s).length;
       reporter.line(
-        `${count("ran")} ran, ${count("cached")} cached, ${count("skipped")} skipped, ` +
+        `${swept ? `${variants.length} variants: ` : ""}` +
+          `${count("ran")} ran, ${count("cached")} cached, ${count("skipped")} skipped, ` +
           `${failed.length} failed${stopped.length ? `, ${stopped.length} interrupted` : ""} ` +
           `in ${formatSeconds(seconds)}`,
       );
-      for (const f of failed) console.error(`error: stage "${f.id}" failed: ${f.error}`);
+      for (const { stage: f, label } of failed) {
+        console.error(`error: stage "${f.id}"${label ? ` [${label}]` : ""} failed: ${f.error}`);
+      }
     }
     if (controller.signal.aborted) return 130;
     // Outputs that could not be written to out/ (the results are cached all the same).
-    for (const p of summary.materialisation ?? []) {
+    for (const p of problems) {
       console.error(
         `error: could not write ${p.path} (output "${p.output}" of ${p.stage}): ${p.message}`,
       );
     }
-    if (failed.length) return failed.every((f) => f.reason === "user error") ? 2 : 1;
-    if (summary.materialisation?.length) return 1;
+    if (failed.length) return failed.every((f) => f.stage.reason === "user error") ? 2 : 1;
+    if (problems.length) return 1;
     return 0;
   } catch (error) {
     if (error instanceof PipelineValidationError) {
@@ -283,60 +333,80 @@ export async function main(
 }
 
 /**
- * After a run that was not a dry run: records it in the history, then writes
- * `out/<pipeline>/report.html`. Neither failing fails the run: each is a warning.
+ * After a run (or a sweep's variant) that was not a dry run: records it in the history, then
+ * writes `out/<pipeline>/report.html` (a variant's in `out/<pipeline>/<variant>/`). Neither
+ * failing fails the run: each is a warning.
  */
 async function afterRun(
-  pipeline: Pipeline,
+  variant: SweepVariant,
   summary: RunSummary,
   seconds: number,
   reporter: Reporter,
   flags: Flags,
 ): Promise<void> {
+  const { pipeline, label } = variant;
   const why = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  const of = label ? ` (variant ${label})` : "";
   try {
-    await recordPipelineRun(pipeline, summary, seconds);
+    await recordPipelineRun(pipeline, summary, seconds, undefined, variant.overrides);
   } catch (error) {
-    reporter.line(`warning: the run was not recorded in the history: ${why(error)}`);
+    reporter.line(`warning: the run${of} was not recorded in the history: ${why(error)}`);
   }
   try {
-    const path = await writePipelineReport(pipeline, summary, {
+    // The report goes to `out/<name>/report.html`: a variant's name is `<pipeline>/<label>`.
+    const named = label ? { ...pipeline, name: `${pipeline.name}/${label}` } : pipeline;
+    const path = await writePipelineReport(named, summary, {
       seconds,
       warn: (message) => reporter.line(`warning: ${message}`),
     });
     if (!flags.json && !flags.quiet) reporter.line(`report ${relative(Deno.cwd(), path)}`);
   } catch (error) {
-    reporter.line(`warning: the report was not written: ${why(error)}`);
+    reporter.line(`warning: the report${of} was not written: ${why(error)}`);
   }
 }
 
-async function status(pipeline: Pipeline, flags: Flags): Promise<number> {
-  const summary = await runPipeline(pipeline, {
-    dryRun: true,
-    reporter: {
-      line() {},
-      logger: () => ({ info() {}, warn() {} }),
-      progress: () => ({ update() {} }),
-      done() {},
-    },
-    only: flags.only,
-    ...(flags.from ? { from: flags.from } : {}),
-  });
-  const rows = summary.stages.map((s) => ({
-    id: s.id,
-    kind: s.kind,
-    state: s.status === "cached" ? "fresh" : s.status === "skipped" ? "skipped" : "stale",
-    reasons: s.status === "would-run" ? (s.reason ?? "").split("; ") : [],
-    key: s.key,
-  }));
+async function status(variants: SweepVariant[], flags: Flags): Promise<number> {
+  const shown = [];
+  for (const { pipeline, label } of variants) {
+    const summary = await runPipeline(pipeline, {
+      dryRun: true,
+      reporter: {
+        line() {},
+        logger: () => ({ info() {}, warn() {} }),
+        progress: () => ({ update() {} }),
+        done() {},
+      },
+      only: flags.only,
+      ...(flags.from ? { from: flags.from } : {}),
+    });
+    const rows = summary.stages.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      state: s.status === "cached" ? "fresh" : s.status === "skipped" ? "skipped" : "stale",
+      reasons: s.status === "would-run" ? (s.reason ?? "").split("; ") : [],
+      key: s.key,
+    }));
+    shown.push({ label, rows });
+  }
+  const name = variants[0]!.pipeline.name;
   if (flags.json) {
-    printJson({ pipeline: pipeline.name, stages: rows });
+    const [one] = shown;
+    if (shown.length === 1 && one!.label === undefined) {
+      printJson({ pipeline: name, stages: one!.rows });
+    } else {printJson({
+        pipeline: name,
+        variants: shown.map((v) => ({ variant: v.label, stages: v.rows })),
+      });}
     return 0;
   }
-  const width = Math.max(...rows.map((r) => r.id.length));
-  for (const r of rows) {
-    const why = r.reasons.length ? `  ${r.reasons.join("; ")}` : "";
-    console.log(`${r.state.padEnd(6)} ${r.id.padEnd(width)}${why}`);
+  for (const { label, rows } of shown) {
+    if (label !== undefined) console.log(`variant ${label}:`);
+    const pad = label !== undefined ? "  " : "";
+    const width = Math.max(...rows.map((r) => r.id.length));
+    for (const r of rows) {
+      const why = r.reasons.length ? `  ${r.reasons.join("; ")}` : "";
+      console.log(`${pad}${r.state.padEnd(6)} ${r.id.padEnd(width)}${why}`);
+    }
   }
   return 0;
 }

@@ -11,6 +11,7 @@ import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts
 import { listFiles, moduleFiles, sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
 import type { Origin } from "./schema.ts";
+import type { SourceMap } from "./yaml_source.ts";
 import type { JsonSchema } from "./stage.ts";
 import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
@@ -63,6 +64,20 @@ export interface Pipeline {
   stages: Map<string, ResolvedStage>;
   /** Stage ids in a topological order (file order where free). */
   order: string[];
+  /**
+   * The file's `matrix:` block: config paths and the values each takes in a sweep, in file
+   * order (absent or empty when there is none). The pipeline itself has the file's own values;
+   * {@link LoadOptions.variant} picks one value per path.
+   */
+  matrix?: MatrixAxis[];
+}
+
+/** One axis of a sweep: a config path and the values it takes. */
+export interface MatrixAxis {
+  /** Config path, e.g. `stages.train.with.learning_rate`. */
+  path: string;
+  /** The values, as written. */
+  values: unknown[];
 }
 
 /** Options for {@link loadPipeline}. */
@@ -81,6 +96,11 @@ export interface LoadOptions {
    * project root or absolute, added to the file's own `allow_outside:` list.
    */
   allowOutside?: string[];
+  /**
+   * One variant of the file's `matrix:` block: for each of its paths (or some of them), the
+   * index of the value to use. Applied before `sets`, so that `--set` wins.
+   */
+  variant?: Record<string, number>;
 }
 
 /**
@@ -165,6 +185,13 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   }
   const doc = raw as Record<string, unknown>;
   const origin: Origin = { overridden: new Map() };
+  // The matrix is checked first: a variant's values come from it. Its problems are reported by
+  // the whole file's check below.
+  const matrixSchema = (pipelineSchema.properties as Record<string, unknown>).matrix as JsonSchema;
+  const matrixOk = doc.matrix === undefined ||
+    !checkSchema(doc.matrix, matrixSchema, "matrix", source, origin, "key %s").length;
+  const matrix = matrixOk ? matrixAxes(doc, source, file, diagnostics) : [];
+  if (!diagnostics.length) applyVariant(doc, matrix, options.variant ?? {}, source, diagnostics);
   applySets(doc, options.sets ?? [], origin, diagnostics, parseSetValue);
   diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key %s"));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
@@ -309,7 +336,8 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   const order = topologicalOrder(stages, ids, where, diagnostics);
   if (!diagnostics.length) diagnostics.push(...checkStages(stages, where));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
-  const pipeline = { file, root, name: String(doc.name), stages, order };
+  const pipeline: Pipeline = { file, root, name: String(doc.name), stages, order };
+  if (matrix.length) pipeline.matrix = matrix;
   if (fingerprint) {
     await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);
   }
@@ -395,6 +423,7 @@ async function checkedFingerprint(
     root,
     sets: options.sets ?? [],
     allowOutside: options.allowOutside ?? [],
+    ...(options.variant && Object.keys(options.variant).length ? { variant: options.variant } : {}),
     kinds,
     pipelineSchema,
   }));
@@ -419,6 +448,8 @@ interface Remembered {
   allowOutside: string[];
   /** Every file the stage modules named by `uses:` are made of (absolute), with its sha256. */
   modules: Record<string, string>;
+  /** The file's `matrix:` axes, when it has any. */
+  matrix?: MatrixAxis[];
 }
 
 /** The local files of the stage modules that `uses:` paths name, and their hashes. */
@@ -465,6 +496,7 @@ async function rememberPipeline(
     stages,
     allowOutside,
     modules,
+    ...(p.matrix?.length ? { matrix: p.matrix } : {}),
   };
   try {
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
@@ -489,6 +521,10 @@ function rememberedShape(raw: unknown): Remembered | undefined {
   if (!isStringArray(order) || !Array.isArray(stages) || !stages.length) return undefined;
   if (!isStringArray(allowOutside) || !isObject(modules)) return undefined;
   if (!Object.values(modules).every((h) => isString(h) && /^[0-9a-f]{64}$/.test(h))) {
+    return undefined;
+  }
+  const axis = (a: unknown) => isObject(a) && isString(a.path) && Array.isArray(a.values);
+  if (raw.matrix !== undefined && !(Array.isArray(raw.matrix) && raw.matrix.every(axis))) {
     return undefined;
   }
   for (const s of stages as unknown[]) {
@@ -617,7 +653,9 @@ async function rememberedPipeline(
     }
     stages.set(id, { ...s, definition });
   }
-  return { file, root, name: saved.name, stages, order: saved.order };
+  const pipeline: Pipeline = { file, root, name: saved.name, stages, order: saved.order };
+  if (saved.matrix?.length) pipeline.matrix = saved.matrix;
+  return pipeline;
 }
 
 /** Whether two lists hold the same strings, each once. */
@@ -795,6 +833,80 @@ function outputsOfType(stages: Map<string, ResolvedStage>, type: string): string
 }
 
 type Where = (path: string, key?: boolean) => Omit<Diagnostic, "message">;
+
+/** The `matrix:` block's axes; an axis naming an unknown stage, or a value twice, is reported. */
+function matrixAxes(
+  doc: Record<string, unknown>,
+  source: SourceMap,
+  file: string,
+  diagnostics: Diagnostic[],
+): MatrixAxis[] {
+  const block = (doc.matrix ?? {}) as Record<string, unknown[]>;
+  const stages = Object.keys((doc.stages ?? {}) as Record<string, unknown>);
+  const axes: MatrixAxis[] = [];
+  for (const [path, values] of Object.entries(block)) {
+    const at = (p: string) => ({ file, ...source.key(p), path: p });
+    const id = path.split(".")[1]!;
+    if (path.startsWith("stages.") && !stages.includes(id)) {
+      diagnostics.push({
+        ...at(`matrix.${path}`),
+        message: `Matrix path "${path}" names unknown stage "${id}"`,
+        hint: didYouMean(id, stages, "a stage id among"),
+      });
+      continue;
+    }
+    const seen = new Map<string, number>();
+    values.forEach((v, i) => {
+      const text = stableJson(v);
+      if (seen.has(text)) {
+        diagnostics.push({
+          ...at(`matrix.${path}.${i}`),
+          message: `Matrix path "${path}" lists the value ${text} twice (items ${seen.get(text)} ` +
+            `and ${i})`,
+          hint: "list each value once: every value is one variant of the pipeline",
+        });
+      }
+      seen.set(text, i);
+    });
+    axes.push({ path, values });
+  }
+  return axes;
+}
+
+/** Applies one variant of the matrix: each path gets its chosen value, located at the matrix. */
+function applyVariant(
+  doc: Record<string, unknown>,
+  matrix: MatrixAxis[],
+  variant: Record<string, number>,
+  source: SourceMap,
+  diagnostics: Diagnostic[],
+): void {
+  for (const [path, index] of Object.entries(variant)) {
+    const axis = matrix.find((a) => a.path === path);
+    if (!axis || !(index in axis.values)) {
+      diagnostics.push({
+        file: source.file,
+        line: 1,
+        column: 1,
+        path: "matrix",
+        message: `The pipeline's matrix has no value ${index} of "${path}"`,
+        hint: "the matrix changed while the sweep was being prepared: run it again",
+      });
+      continue;
+    }
+    const parts = path.split(".");
+    let node = doc;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      if (next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]!] = structuredClone(axis.values[index]);
+    // Problems with the value are reported where the matrix lists it.
+    const where = source.value(`matrix.${path}.${index}`);
+    source.set(path, where, where);
+  }
+}
 
 function applySets(
   doc: Record<string, unknown>,

@@ -243,6 +243,26 @@ class Semaphore {
   }
 }
 
+/** One variant of a sweep: a full pipeline configuration and its label. */
+export interface Variant {
+  /** The pipeline, with the variant's values. */
+  pipeline: Pipeline;
+  /**
+   * A short, readable label of the swept values (`learning_rate=0.001`): the variant's outputs
+   * go to `out/<pipeline>/<label>/`, and its stage lines and logs name it. Absent for a plain
+   * run, whose outputs go to `out/<pipeline>/`.
+   */
+  label?: string;
+}
+
+/** What one variant of a sweep did. */
+export interface VariantSummary extends RunSummary {
+  /** The variant's label (absent for a plain run). */
+  label?: string;
+  /** Wall seconds from the start of the sweep to the end of this variant. */
+  seconds: number;
+}
+
 /**
  * Runs a pipeline. Holds the cache lock for the whole run.
  *
@@ -251,8 +271,47 @@ class Semaphore {
  * @returns One result per stage, in topological order.
  */
 export async function runPipeline(pipeline: Pipeline, options: RunOptions): Promise<RunSummary> {
-  const cacheDir = options.cacheDir ?? `${pipeline.root}/.pipeline`;
-  const outDir = options.outDir ?? `${pipeline.root}/out`;
+  const [done] = await runVariants([{ pipeline }], options);
+  const { label: _label, seconds: _seconds, ...summary } = done!;
+  return summary;
+}
+
+/** What the variants of one sweep share. */
+interface Shared {
+  /** `--jobs` over every variant's stages. */
+  semaphore: Semaphore;
+  /** Code files and deno.lock, read once. */
+  imports: CodeIndex;
+  /**
+   * Each stage key being computed, by the variant that computes it: another variant that needs
+   * the same key waits for it instead of running it again.
+   */
+  claims: Map<string, Claim>;
+}
+
+/** A key one variant computes; `done` gives its outputs, or none when it failed or stopped. */
+interface Claim {
+  label: string | undefined;
+  done: Promise<{ outputs?: Record<string, StoredOutput>; status: StageStatus }>;
+}
+
+/**
+ * Runs the variants of a sweep (or one plain run) in one process: the cache lock is held once
+ * for all of them, `--jobs` counts every variant's stages, and a stage key that several variants
+ * need (their shared upstream stages) is computed once while the others wait for it.
+ *
+ * @param variants Configurations of one pipeline file.
+ * @param options What to run and how (the same for every variant).
+ * @returns One summary per variant, in the order given.
+ */
+export async function runVariants(
+  variants: Variant[],
+  options: RunOptions,
+): Promise<VariantSummary[]> {
+  const first = variants[0]?.pipeline;
+  if (!first) return [];
+  const cacheDir = options.cacheDir ?? `${first.root}/.pipeline`;
+  const outDir = options.outDir ?? `${first.root}/out`;
   const cache = await Cache.open(cacheDir);
   const reporter = options.reporter;
   if (!options.dryRun) {
@@ -264,20 +323,66 @@ export async function runPipeline(pipeline: Pipeline, options: RunOptions): Prom
       );
     }
   }
+  const shared: Shared = {
+    semaphore: new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2),
+    // The code files and deno.lock are read once per run, however many stages share them.
+    imports: new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` }),
+    claims: new Map(),
+  };
+  const started = performance.now();
   try {
-    const out = await OutTree.open(outDir, pipeline.name, pipeline.root, cache, reporter);
-    const summary = await runLocked(pipeline, options, cache, out);
-    if (options.dryRun) return summary;
-    await checkFailedInputs(pipeline, summary, cache, reporter);
-    try {
-      await out.save(pipeline.name);
-    } catch (error) {
-      reporter.line(`  could not save the list of files in out/: ${(error as Error).message}`);
-    }
-    return out.problems.length ? { ...summary, materialisation: out.problems } : summary;
+    const one = async ({ pipeline, label }: Variant): Promise<VariantSummary> => {
+      const tagged = label === undefined ? reporter : taggedReporter(reporter, label);
+      const manifest = label === undefined
+        ? pipeline.name
+        : `${pipeline.name}.variant-${(await sha256(label)).slice(0, 12)}`;
+      const out = await OutTree.open(
+        outDir,
+        pipeline.name,
+        pipeline.root,
+        cache,
+        tagged,
+        label === undefined
+          ? undefined
+          : { dir: variantDir(outDir, pipeline.name, label), manifest },
+      );
+      const summary = await runLocked(pipeline, { ...options, reporter: tagged }, cache, out, {
+        shared,
+        label,
+      });
+      const done = { ...summary, seconds: (performance.now() - started) / 1000 };
+      if (label !== undefined) Object.assign(done, { label });
+      if (options.dryRun) return done;
+      await checkFailedInputs(pipeline, summary, cache, tagged);
+      try {
+        await out.save(manifest);
+      } catch (error) {
+        reporter.line(`  could not save the list of files in out/: ${(error as Error).message}`);
+      }
+      return out.problems.length ? { ...done, materialisation: out.problems } : done;
+    };
+    const done = await Promise.all(variants.map(one));
+    if (!options.dryRun && cache.writable) await shared.imports.save();
+    return done;
   } finally {
     if (!options.dryRun) await cache.close();
   }
+}
+
+/** Where a variant's outputs and report go: `out/<pipeline>/<label>`. */
+export function variantDir(outDir: string, pipeline: string, label: string): string {
+  return `${outDir}/${pipeline}/${label}`;
+}
+
+/** A reporter whose stage logs and progress name the variant: `[train learning_rate=0.001]`. */
+function taggedReporter(reporter: Reporter, label: string): Reporter {
+  const tag = (id: string) => `${id} ${label}`;
+  return {
+    line: (text) => reporter.line(text),
+    logger: (id) => reporter.logger(tag(id)),
+    progress: (id) => reporter.progress(tag(id)),
+    done: (id) => reporter.done(tag(id)),
+  };
 }
 
 /**
@@ -322,13 +427,14 @@ async function runLocked(
   options: RunOptions,
   cache: Cache,
   out: OutTree,
+  { shared, label }: { shared: Shared; label: string | undefined },
 ): Promise<RunSummary> {
   const reporter = options.reporter;
   const needed = selectStages(pipeline, options.only, options.from);
-  const semaphore = new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2);
+  const { semaphore, imports, claims } = shared;
+  // In a sweep, each stage line names its variant: `ran     train [learning_rate=0.001] in 3 s`.
+  const name = (id: string) => label === undefined ? id : `${id} [${label}]`;
   const outputs = new Map<string, Record<string, StoredOutput>>();
-  // The code files and deno.lock are read once per run, however many stages share them.
-  const imports = new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` });
   // Dry run: what a would-run stage produced last time, to explain what follows it.
   const provisional = new Map<string, Record<string, StoredOutput>>();
   const results = new Map<string, Promise<StageResult>>();
@@ -363,11 +469,44 @@ async function runLocked(
       const record = await cache.record(key);
       if (record) provisional.set(stage.id, record.outputs);
       const reason = [...own, `upstream "${blocked.id}" would run first`].join("; ");
-      reporter.line(`  would run  ${stage.id}: ${reason}`);
+      reporter.line(`  would run  ${name(stage.id)}: ${reason}`);
       return { ...base, key: null, status: "would-run", reason };
     }
     const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root, imports);
-    const started = performance.now();
+    if (options.dryRun) return await compute(stage, base, key, parts);
+    // Claimed (synchronously, right after the key) by the first variant that needs the key.
+    const claim = claims.get(key);
+    if (claim) {
+      const got = await claim.done;
+      if (!got.outputs) {
+        const reason = `${got.status} in variant ${claim.label ?? "(plain run)"}`;
+        reporter.line(`  skipped ${name(stage.id)}: ${reason}`);
+        return { ...base, key, status: "skipped", reason };
+      }
+      outputs.set(stage.id, got.outputs);
+      const paths = await materialise(out, stage, got.outputs, forced(stage.id));
+      const shared = got.status === "ran" ? ` (ran for ${claim.label ?? "the plain run"})` : "";
+      reporter.line(`  cached  ${name(stage.id)}${shared}`);
+      return { ...base, key, status: "cached", outputs: paths };
+    }
+    let settle!: (got: Awaited<Claim["done"]>) => void;
+    claims.set(key, { label, done: new Promise((resolve) => settle = resolve) });
+    let result: StageResult | undefined;
+    try {
+      result = await compute(stage, base, key, parts);
+      return result;
+    } finally {
+      const produced = outputs.get(stage.id);
+      settle({ status: result?.status ?? "failed", ...(produced ? { outputs: produced } : {}) });
+    }
+  };
+
+  const compute = async (
+    stage: ResolvedStage,
+    base: Omit<StageResult, "status">,
+    key: string,
+    parts: KeyParts,
+  ): Promise<StageResult> => {
     if (!forced(stage.id)) {
       const record = await cache.record(key, Object.keys(stage.definition.outputs));
       if (record && await allVerified(cache, record)) {
@@ -376,7 +515,7 @@ async function runLocked(
         if (!options.dryRun && (await cache.lastParts(pipeline.name, stage.id))?.key !== key) {
           await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
         }
-        reporter.line(`  cached  ${stage.id}`);
+        reporter.line(`  cached  ${name(stage.id)}`);
         return { ...base, key, status: "cached", outputs: paths };
       }
     }
@@ -385,15 +524,17 @@ async function runLocked(
     if (options.dryRun) {
       const lastRecord = last ? await cache.record(last.key) : undefined;
       if (lastRecord) provisional.set(stage.id, lastRecord.outputs);
-      reporter.line(`  would run  ${stage.id}: ${reason}`);
+      reporter.line(`  would run  ${name(stage.id)}: ${reason}`);
       return { ...base, key, status: "would-run", reason };
     }
     await semaphore.acquire();
+    // Seconds count from here: waiting for a slot (other stages, other variants) is not running.
+    const started = performance.now();
     try {
       if (options.signal?.aborted) {
         return { ...base, key, status: "skipped", reason: "interrupted" };
       }
-      reporter.line(`  running ${stage.id} (${reason})`);
+      reporter.line(`  running ${name(stage.id)} (${reason})`);
       const produced = await execute(
         stage,
         key,
@@ -418,7 +559,7 @@ async function runLocked(
       await cache.saveStat();
       outputs.set(stage.id, produced);
       const paths = await materialise(out, stage, produced, forced(stage.id));
-      reporter.line(`  ran     ${stage.id} in ${formatSeconds(seconds)}`);
+      reporter.line(`  ran     ${name(stage.id)} in ${formatSeconds(seconds)}`);
       return { ...base, key, status: "ran", seconds, outputs: paths };
     } catch (error) {
       reporter.done(stage.id);
@@ -426,7 +567,7 @@ async function runLocked(
       if (options.signal?.aborted) {
         // Failing once the run is interrupted is the abort's doing (an AbortError, or the
         // stage's own reaction to it): say so, without the stack of an error nobody made.
-        reporter.line(`  interrupted ${stage.id} after ${formatSeconds(seconds)}`);
+        reporter.line(`  interrupted ${name(stage.id)} after ${formatSeconds(seconds)}`);
         return {
           ...base,
           key,
@@ -442,7 +583,7 @@ async function runLocked(
         : error instanceof Error
         ? error.stack ?? error.message
         : String(error);
-      reporter.line(`  failed  ${stage.id} after ${formatSeconds(seconds)}: ${message}`);
+      reporter.line(`  failed  ${name(stage.id)} after ${formatSeconds(seconds)}: ${message}`);
       return {
         ...base,
         key,
@@ -460,7 +601,6 @@ async function runLocked(
     results.set(id, runOne(pipeline.stages.get(id)!));
   }
   const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
-  if (!options.dryRun && cache.writable) await imports.save();
   return { pipeline: pipeline.name, stages };
 }
 

@@ -229,9 +229,16 @@ export function differingParams(runs: PipelineRun[]): string[] {
     .sort();
 }
 
+/** A metric: 4 decimals (exponent form when tiny or huge), integers as they are. */
 function show(value: unknown): string {
   if (value === undefined) return "-";
   if (typeof value === "number") return formatNumber(value);
+  return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** A parameter: exactly as set (a learning rate of 5e-4 is `0.0005`, not `5.00e-4`). */
+function showParam(value: unknown): string {
+  if (value === undefined) return "-";
   return typeof value === "string" ? value : JSON.stringify(value);
 }
 
@@ -268,20 +275,32 @@ function status(r: PipelineRun): string {
   return r.stages.some((s) => s.status === "ran") ? "ran" : "cached";
 }
 
-/** The `runs` table: one row per run, the parameters that differ and the headline metrics. */
+/**
+ * The `runs` table: one row per run, the parameters that differ and the headline metrics (the
+ * pipeline column only when the runs are of several pipelines; times are UTC).
+ */
 export function formatRuns(runs: PipelineRun[]): string {
   if (!runs.length) return "no runs recorded yet: deno task run <pipeline.yaml> records one";
   const params = differingParams(runs);
   const metrics = metricColumns(runs);
+  const several = new Set(runs.map((r) => r.pipeline)).size > 1;
   const rows = [
-    ["run", "pipeline", "finished", "time", "status", ...params, ...metrics],
+    [
+      "run",
+      ...(several ? ["pipeline"] : []),
+      "finished (UTC)",
+      "time",
+      "status",
+      ...params,
+      ...metrics,
+    ],
     ...runs.map((r) => [
       r.id.slice(0, 8),
-      r.pipeline,
+      ...(several ? [r.pipeline] : []),
       when(r.finished),
       `${r.seconds.toFixed(1)} s`,
       status(r),
-      ...params.map((p) => show(r.params[p])),
+      ...params.map((p) => showParam(r.params[p])),
       ...metrics.map((m) => show(r.metrics[m])),
     ]),
   ];
@@ -315,6 +334,12 @@ export function compareRuns(a: PipelineRun, b: PipelineRun): Comparison {
   };
 }
 
+/** A change of seconds, to a tenth: `+1.5`, `-0.3`, `±0.0`. */
+function secondsDelta(d: number): string {
+  const t = Math.round(10 * d) / 10;
+  return `${t > 0 ? "+" : t < 0 ? "" : "±"}${Math.abs(t) === 0 ? "0.0" : t.toFixed(1)}`;
+}
+
 /** The `compare` text: metrics with deltas, then parameter differences. */
 export function formatComparison(c: Comparison): string {
   const ida = c.a.id.slice(0, 8);
@@ -331,14 +356,17 @@ export function formatComparison(c: Comparison): string {
         "time (s)",
         c.a.seconds.toFixed(1),
         c.b.seconds.toFixed(1),
-        signed(c.b.seconds - c.a.seconds),
+        secondsDelta(c.b.seconds - c.a.seconds),
       ],
     ]),
     "",
   ];
   lines.push(
     c.params.length
-      ? table([["parameter", ida, idb], ...c.params.map((p) => [p.name, show(p.a), show(p.b)])])
+      ? table([
+        ["parameter", ida, idb],
+        ...c.params.map((p) => [p.name, showParam(p.a), showParam(p.b)]),
+      ])
       : "parameters: the same",
   );
   return lines.join("\n");

@@ -118,6 +118,8 @@ export class OutTree {
    * @param root Project root (the manifest names the tree relative to it).
    * @param cache The cache holding the manifest.
    * @param reporter Where warnings go.
+   * @param at A tree elsewhere than `<outDir>/<pipeline>` (a sweep's variant), and the name its
+   *   manifest is kept under (pass the same name to {@link save}).
    */
   static async open(
     outDir: string,
@@ -125,9 +127,10 @@ export class OutTree {
     root: string,
     cache: Cache,
     reporter: Reporter,
+    at?: { dir: string; manifest: string },
   ): Promise<OutTree> {
-    const dir = `${outDir}/${pipeline}`;
-    const manifest = await cache.outManifest(pipeline, relative(root, dir) || ".");
+    const dir = at?.dir ?? `${outDir}/${pipeline}`;
+    const manifest = await cache.outManifest(at?.manifest ?? pipeline, relative(root, dir) || ".");
     return new OutTree(dir, cache, reporter, manifest);
   }
 

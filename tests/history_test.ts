@@ -71,10 +71,11 @@ Deno.test("runs records each configuration once, with the parameters that differ
   const text = formatRuns(runs);
   const lines = text.split("\n");
   assert.equal(lines.length, 4);
-  assert.match(lines[0]!, /^run\s+pipeline\s+finished\s+time\s+status\s+score\.rate\s+score\.f1$/);
+  // One pipeline: no pipeline column. Parameters as set, metrics to 4 decimals.
+  assert.match(lines[0]!, /^run\s+finished \(UTC\)\s+time\s+status\s+score\.rate\s+score\.f1$/);
   assert.match(
     lines[2]!,
-    new RegExp(`^${runs[1]!.id.slice(0, 8)}\\s+sweep .* ran\\s+0\\.0500\\s+0\\.6000$`),
+    new RegExp(`^${runs[1]!.id.slice(0, 8)}\\s+\\d{4}-.* ran\\s+0\\.05\\s+0\\.6000$`),
   );
   // note.text is the same in every run, so it is not a column.
   assert.doesNotMatch(text, /note\.text/);
@@ -95,7 +96,8 @@ Deno.test("compare shows metrics with deltas and the differing parameters", asyn
   assert.deepEqual(c.params, [{ name: "score.rate", a: 0.01, b: 0.05 }]);
   const text = formatComparison(c);
   assert.match(text, /score\.f1\s+1\s+0\.6000\s+-0\.4000/);
-  assert.match(text, /score\.rate\s+0\.0100\s+0\.0500/);
+  assert.match(text, /score\.rate\s+0\.01\s+0\.05$/m);
+  assert.match(text, /^time \(s\)\s+1\.5\s+1\.5\s+±0\.0$/m);
   await Deno.remove(dir, { recursive: true });
 });
 
