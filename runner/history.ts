@@ -315,9 +315,12 @@ export interface Comparison {
   params: { name: string; a: unknown; b: unknown }[];
 }
 
-/** Metrics side by side with deltas (`b - a`), and the parameters that differ. */
+/** Metrics side by side with deltas (`b - a`), headline ones first; the parameters that differ. */
 export function compareRuns(a: PipelineRun, b: PipelineRun): Comparison {
-  const names = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
+  // The headline metrics first, then the others by name.
+  const headline = [...new Set([...a.headline, ...b.headline])];
+  const rest = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
+  const names = [...headline, ...rest.filter((n) => !headline.includes(n))];
   return {
     a: { id: a.id, finished: a.finished, seconds: a.seconds },
     b: { id: b.id, finished: b.finished, seconds: b.seconds },

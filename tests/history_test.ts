@@ -95,7 +95,8 @@ Deno.test("compare shows metrics with deltas and the differing parameters", asyn
   assert.ok(Math.abs(f1.delta! + 0.4) < 1e-12);
   assert.deepEqual(c.params, [{ name: "score.rate", a: 0.01, b: 0.05 }]);
   const text = formatComparison(c);
-  assert.match(text, /score\.f1\s+1\s+0\.6000\s+-0\.4000/);
+  // The headline metric is the first row, before score.loss.
+  assert.match(text, /^metric .*\nscore\.f1\s+1\s+0\.6000\s+-0\.4000\nscore\.loss /);
   assert.match(text, /score\.rate\s+0\.01\s+0\.05$/m);
   assert.match(text, /^time \(s\)\s+1\.5\s+1\.5\s+±0\.0$/m);
   await Deno.remove(dir, { recursive: true });
