@@ -600,6 +600,26 @@ export function generateSample(
   };
 }
 
+/**
+ * Generates `count` sentences one at a time, for benchmarks that need corpora far larger than
+ * the sample (`bench/scale.ts`). Unlike {@linkcode generateSample} it keeps no set of the
+ * sentences seen, so memory stays flat: a large corpus repeats some sentences, as a real one
+ * repeated to size does. Names come from the training pools only.
+ *
+ * @param count How many sentences.
+ * @param seed The PRNG seed.
+ * @returns The sentences, lazily.
+ */
+export function* generateSentences(count: number, seed: number): Generator<SampleSentence> {
+  const rng = mulberry32(seed);
+  const { train } = makePools(rng);
+  for (let i = 0; i < count; i++) {
+    const lang = rng() < 0.5 ? "ko" : "en";
+    const template = pick(rng, lang === "ko" ? KO_TEMPLATES : EN_TEMPLATES);
+    yield fill(rng, template, lang, () => train);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Writers
 

@@ -11,6 +11,7 @@
  */
 
 import { UserError } from "../runner/errors.ts";
+import { IGNORE_INDEX } from "./labels.ts";
 
 /** One batch in memory. */
 export interface TensorBatch {
@@ -43,9 +44,92 @@ const VERSION = 1;
  * @returns The file's bytes.
  */
 export function encodeBatches(set: BatchSet): Uint8Array {
+  const { bytes: head, elements } = headerBytes(set);
+  const bytes = new Uint8Array(head.length + elements * 4);
+  bytes.set(head, 0);
+  let at = head.length;
+  for (const batches of Object.values(set)) {
+    for (const b of batches) {
+      for (const part of [b.ids, b.mask, b.labels]) {
+        if (part.length !== b.batchSize * b.seqLen) {
+          throw new RangeError(
+            `Batch part of length ${part.length} is not ${b.batchSize}×${b.seqLen}`,
+          );
+        }
+        bytes.set(int32Bytes(part), at);
+        at += part.length * 4;
+      }
+    }
+  }
+  return bytes;
+}
+
+/** One row to pad: piece ids and, for training rows, label ids of the same length. */
+export interface PadRow {
+  ids: ArrayLike<number>;
+  labels?: ArrayLike<number>;
+}
+
+/** The value padding positions get in `labels` (ignored by the loss and the metrics). */
+export const PAD_LABEL = IGNORE_INDEX;
+
+/**
+ * Pads rows into one batch: the one place padding happens, for tensorize's batches and the
+ * predictor's alike. Ids are padded with `padId`, the attention mask is 1 over each row's
+ * pieces and 0 after, labels are padded with {@link PAD_LABEL}. A row longer than `seqLen` is
+ * cut to it (`seqLen` is normally the longest row).
+ *
+ * @param rows The rows, in batch order.
+ * @param seqLen The batch's sequence length.
+ * @param padId The tokenizer's [PAD] id.
+ * @param rowIndexes Index of each row in its split, stored with the batch.
+ * @returns The batch.
+ */
+export function padBatch(
+  rows: readonly PadRow[],
+  seqLen: number,
+  padId: number,
+  rowIndexes: number[] = rows.map((_, i) => i),
+): TensorBatch {
+  const n = rows.length * seqLen;
+  const batch: TensorBatch = {
+    ids: new Int32Array(n),
+    mask: new Int32Array(n),
+    labels: new Int32Array(n),
+    batchSize: rows.length,
+    seqLen,
+    rows: rowIndexes,
+  };
+  if (padId !== 0) batch.ids.fill(padId);
+  batch.labels.fill(PAD_LABEL);
+  rows.forEach((row, k) => {
+    const len = Math.min(seqLen, row.ids.length);
+    const at = k * seqLen;
+    for (let i = 0; i < len; i++) batch.ids[at + i] = row.ids[i]!;
+    batch.mask.fill(1, at, at + len);
+    const labels = row.labels;
+    if (labels) { for (let i = 0; i < len; i++) batch.labels[at + i] = labels[i]!; }
+  });
+  return batch;
+}
+
+/** The shape of one batch, known before its data: what the file's header holds. */
+export interface BatchShape {
+  batchSize: number;
+  seqLen: number;
+  rows: number[];
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The header bytes of a batches file for these shapes, and the data length in int32 values. */
+function headerBytes(shapes: Record<string, readonly BatchShape[]>): {
+  bytes: Uint8Array;
+  elements: number;
+} {
   const header: Record<string, HeaderBatch[]> = {};
   let offset = 0;
-  for (const [split, batches] of Object.entries(set)) {
+  for (const [split, batches] of Object.entries(shapes)) {
     header[split] = batches.map((b) => {
       const entry = { size: b.batchSize, seqLen: b.seqLen, offset, rows: b.rows };
       offset += 3 * b.batchSize * b.seqLen;
@@ -55,28 +139,72 @@ export function encodeBatches(set: BatchSet): Uint8Array {
   let json = JSON.stringify({ splits: header });
   const raw = new TextEncoder().encode(json);
   json += " ".repeat((4 - (raw.length % 4)) % 4);
-  const headerBytes = new TextEncoder().encode(json);
-  const start = 12 + headerBytes.length;
-  const bytes = new Uint8Array(start + offset * 4);
+  const body = new TextEncoder().encode(json);
+  const bytes = new Uint8Array(12 + body.length);
   bytes.set(new TextEncoder().encode(MAGIC), 0);
   const view = new DataView(bytes.buffer);
   view.setUint32(4, VERSION, true);
-  view.setUint32(8, headerBytes.length, true);
-  bytes.set(headerBytes, 12);
-  let at = start;
-  for (const batches of Object.values(set)) {
-    for (const b of batches) {
-      for (const part of [b.ids, b.mask, b.labels]) {
-        if (part.length !== b.batchSize * b.seqLen) {
-          throw new RangeError(
-            `Batch part of length ${part.length} is not ${b.batchSize}×${b.seqLen}`,
-          );
+  view.setUint32(8, body.length, true);
+  bytes.set(body, 12);
+  return { bytes, elements: offset };
+}
+
+/** Little-endian bytes of an int32 array (a view of it on a little-endian machine). */
+function int32Bytes(part: Int32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(part.buffer, part.byteOffset, part.byteLength);
+  const bytes = new Uint8Array(part.length * 4);
+  const view = new DataView(bytes.buffer);
+  for (let i = 0; i < part.length; i++) view.setInt32(4 * i, part[i]!, true);
+  return bytes;
+}
+
+/**
+ * Writes a batches file one batch at a time: the header from the shapes first, then each
+ * batch as `make` returns it, so only one batch is in memory. The bytes equal
+ * {@link encodeBatches} of the same batches.
+ *
+ * @param path The file.
+ * @param shapes Each split's batch shapes, in file order.
+ * @param make Builds batch `i` of `split`; it must have the shape given.
+ * @param signal Looked at between batches.
+ */
+export async function writeBatchesFile(
+  path: string,
+  shapes: Record<string, readonly BatchShape[]>,
+  make: (split: string, i: number) => TensorBatch,
+  signal?: AbortSignal,
+): Promise<void> {
+  const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const writeAll = async (bytes: Uint8Array) => {
+    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+  };
+  try {
+    await writeAll(headerBytes(shapes).bytes);
+    for (const [split, batches] of Object.entries(shapes)) {
+      for (let i = 0; i < batches.length; i++) {
+        if (i % 64 === 0) signal?.throwIfAborted();
+        const shape = batches[i]!;
+        const b = make(split, i);
+        if (b.batchSize !== shape.batchSize || b.seqLen !== shape.seqLen) {
+          throw new RangeError(`Batch ${i} of ${split} is not ${shape.batchSize}×${shape.seqLen}`);
         }
-        for (let i = 0; i < part.length; i++, at += 4) view.setInt32(at, part[i]!, true);
+        for (const part of [b.ids, b.mask, b.labels]) {
+          if (part.length !== b.batchSize * b.seqLen) {
+            throw new RangeError(
+              `Batch part of length ${part.length} is not ${b.batchSize}×${b.seqLen}`,
+            );
+          }
+          await writeAll(int32Bytes(part));
+        }
       }
     }
+  } catch (error) {
+    file.close();
+    // No partial file is left behind.
+    await Deno.remove(path).catch(() => {});
+    throw error;
   }
-  return bytes;
+  file.close();
 }
 
 /**
@@ -181,8 +309,12 @@ export function decodeBatches(bytes: Uint8Array): BatchSet {
     out[split] = batches.map((h) => {
       const n = h.size * h.seqLen;
       const read = (k: number) => {
-        const a = new Int32Array(n);
         const base = start + 4 * (h.offset + k * n);
+        if (LITTLE_ENDIAN) {
+          // A copy, so that the batch does not keep the whole file alive.
+          return new Int32Array(bytes.slice(base, base + 4 * n).buffer);
+        }
+        const a = new Int32Array(n);
         for (let i = 0; i < n; i++) a[i] = view.getInt32(base + 4 * i, true);
         return a;
       };

@@ -9,6 +9,7 @@
 import type { BackendName } from "./bert/backend.ts";
 import type { BertModel } from "./bert/model.ts";
 import type { NerTokenizer } from "./tokenizer/encode.ts";
+import { padBatch } from "./batches.ts";
 import { CheckpointError, loadModelDir } from "./checkpoint.ts";
 import {
   aggregateEntities,
@@ -98,12 +99,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     for (let b = 0; b < windows.length; b += batchSize) {
       const rows = windows.slice(b, b + batchSize);
       const seqLen = Math.max(...rows.map((r) => r.w.ids.length));
-      const ids = new Int32Array(rows.length * seqLen).fill(tok.padId);
-      const mask = new Int32Array(rows.length * seqLen);
-      rows.forEach((r, i) => {
-        ids.set(r.w.ids, i * seqLen);
-        mask.fill(1, i * seqLen, i * seqLen + r.w.ids.length);
-      });
+      const { ids, mask } = padBatch(rows.map((r) => r.w), seqLen, tok.padId);
       const probs = await predictProbabilities(model, {
         ids,
         mask,

@@ -56,3 +56,6 @@ export interface EncodedDocument {
   /** True where a piece begins a word (not a `##` continuation); false for special tokens. */
   wordStart: boolean[];
 }
+
+/** A window as the `encoded` artifact stores it: its `tokens` are left out (the ids hold them). */
+export type EncodedWindow = Omit<EncodedDocument, "tokens">;

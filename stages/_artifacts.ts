@@ -6,7 +6,8 @@
 
 import { UserError } from "../runner/errors.ts";
 import { BATCHES_HINT, BatchesFormatError, type BatchSet, decodeBatches } from "../ner/batches.ts";
-import type { Dataset, EncodedDocument } from "../ner/types.ts";
+import type { Dataset, Document, EncodedWindow } from "../ner/types.ts";
+import { JsonlLineError, JsonlWriter, readJsonl } from "./_stream.ts";
 
 /** `encoded` artifact of preprocess-input. */
 export interface EncodedArtifact {
@@ -14,8 +15,9 @@ export interface EncodedArtifact {
   overflow: "window" | "truncate";
   pad_id: number;
   vocab_size: number;
-  splits: Record<"train" | "validation", EncodedDocument[]>;
-  report: {
+  splits: Record<"train" | "validation", EncodedWindow[]>;
+  /** Absent until every window was written. */
+  report?: {
     documents_windowed: number;
     windows_added: number;
     documents_truncated: number;
@@ -51,24 +53,75 @@ export interface LabelsArtifact {
   label_all_tokens: boolean;
 }
 
-/** One split of the `padded` artifact of embed-pad (rows of equal length). */
-export interface PaddedSplit {
-  ids: number[][];
-  mask: number[][];
-  labels: number[][];
+/** A split name. */
+export type Split = "train" | "validation";
+
+/** The splits, in the order stream artifacts hold them. */
+export const SPLITS = ["train", "validation"] as const;
+
+/** Header line of the `dataset` stream (load). */
+export interface DatasetHeader {
+  artifact: "ner-dataset";
+  format: string;
+  /** Sorted entity types of the training split. */
+  labels: string[];
+  skipped: number;
+  /** Documents per split; the train documents come first. */
+  train: number;
+  validation: number;
 }
 
-/** `padded` artifact of embed-pad. */
-export interface PaddedArtifact {
-  seq_len: number;
-  splits: Record<"train" | "validation", PaddedSplit>;
+/** A record of the `dataset` stream: one document. */
+export interface DatasetRecord extends Document {
+  split: Split;
+}
+
+/** Header line of the `encoded` stream (preprocess-input). */
+export interface EncodedHeader {
+  artifact: "ner-encoded";
+  max_length: number;
+  overflow: "window" | "truncate";
+  pad_id: number;
+  vocab_size: number;
+}
+
+/** A record of the `encoded` stream: one window (its `tokens` are not stored). */
+export interface EncodedRecord extends EncodedWindow {
+  split: Split;
+}
+
+/** Header line of the `targets` stream (preprocess-target). */
+export interface TargetsHeader {
+  artifact: "ner-targets";
+  label_all_tokens: boolean;
+}
+
+/** A record of the `targets` stream: the tags of one window, in the encoded stream's order. */
+export interface TargetsRecord {
+  split: Split;
+  doc: number;
+  tags: (string | null)[];
+}
+
+/** Header line of the label-ids stream (embed-pad's `padded` output). */
+export interface LabelIdsHeader {
+  artifact: "ner-label-ids";
+  pad_id: number;
+  max_length: number;
+}
+
+/** A record of the label-ids stream: one window's piece ids and label ids, not padded. */
+export interface LabelIdsRecord {
+  split: Split;
+  ids: number[];
+  labels: number[];
 }
 
 /** The windows of one split grouped by document index, in window order. */
-export function windowsByDoc(
-  windows: readonly EncodedDocument[],
-): Map<number, EncodedDocument[]> {
-  const byDoc = new Map<number, EncodedDocument[]>();
+export function windowsByDoc<W extends EncodedWindow>(
+  windows: readonly W[],
+): Map<number, W[]> {
+  const byDoc = new Map<number, W[]>();
   for (const w of windows) {
     let list = byDoc.get(w.doc);
     if (!list) byDoc.set(w.doc, list = []);
@@ -93,13 +146,24 @@ export class ArtifactError extends UserError {
   }
 }
 
-/** The JSON artifact types the NER stages pass, with what each is called and who writes it. */
+/**
+ * The artifact types {@link readArtifact} returns whole: the label dictionary (a small JSON
+ * file) and, for callers that want a whole split in memory (train, validate), the dataset,
+ * encoded and targets streams gathered into their former one-object shapes.
+ */
 export interface JsonArtifacts {
   "ner-dataset": Dataset;
   "ner-encoded": EncodedArtifact;
   "ner-targets": TargetsArtifact;
   "label-dictionary": LabelsArtifact;
-  "ner-padded": PaddedArtifact;
+}
+
+/** The stream artifact types: header and record of each. */
+export interface StreamArtifacts {
+  "ner-dataset": { header: DatasetHeader; record: DatasetRecord };
+  "ner-encoded": { header: EncodedHeader; record: EncodedRecord };
+  "ner-targets": { header: TargetsHeader; record: TargetsRecord };
+  "ner-label-ids": { header: LabelIdsHeader; record: LabelIdsRecord };
 }
 
 /** A shape check: the first problem found, or undefined. */
@@ -110,10 +174,13 @@ interface ArtifactKind {
   what: string;
   /** The output that writes it: `load.dataset`. */
   producer: string;
-  check: ShapeCheck;
 }
 
-const SPLITS = ["train", "validation"] as const;
+interface StreamKind extends ArtifactKind {
+  header: ShapeCheck;
+  /** Checks one record's fields (not every item of its lists: that costs more than the parse). */
+  record: ShapeCheck;
+}
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -121,81 +188,62 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 
-/** Checks `splits.train` and `splits.validation`, each with `each`. */
-function splitsProblem(
-  value: Record<string, unknown>,
-  each: (split: unknown, name: string) => string | undefined,
-): string | undefined {
-  const splits = value.splits;
-  if (!isObject(splits)) return 'it has no "splits" object';
-  for (const name of SPLITS) {
-    const problem = each(splits[name], name);
-    if (problem) return problem;
-  }
-  return undefined;
-}
+const isSplit = (value: unknown): value is Split => value === "train" || value === "validation";
 
-/** The first item of `list` for which `problem` says something, as `<what> <i>: <problem>`. */
-function firstProblem(
-  list: readonly unknown[],
-  what: string,
-  problem: (item: unknown) => string | undefined,
-): string | undefined {
-  for (let i = 0; i < list.length; i++) {
-    const found = problem(list[i]);
-    if (found) return `${what} ${i} ${found}`;
-  }
-  return undefined;
-}
+const STRINGS = (v: unknown) => Array.isArray(v) && v.every((l) => typeof l === "string");
 
-const datasetProblem: ShapeCheck = (v) => {
-  if (!isObject(v)) return "it is not a JSON object";
-  if (v.format !== undefined && typeof v.format !== "string") return '"format" is not a string';
-  if (!Array.isArray(v.labels) || !v.labels.every((l) => typeof l === "string")) {
-    return 'it has no "labels" list of strings';
-  }
-  for (const split of SPLITS) {
-    const docs = v[split];
-    if (!Array.isArray(docs)) return `it has no "${split}" list of documents`;
-    const problem = firstProblem(
-      docs,
-      `${split} document`,
-      (d) =>
-        isObject(d) && typeof d.text === "string" && Array.isArray(d.entities)
-          ? undefined
-          : 'lacks "text" or "entities"',
-    );
-    if (problem) return problem;
-  }
-  return undefined;
-};
-
-const encodedProblem: ShapeCheck = (v) => {
-  if (!isObject(v)) return "it is not a JSON object";
-  if (!isInt(v.max_length) || !isInt(v.pad_id)) return 'it lacks "max_length" or "pad_id"';
-  return splitsProblem(v, (windows, name) => {
-    if (!Array.isArray(windows)) return `split "${name}" is not a list of windows`;
-    return firstProblem(windows, `${name} window`, (w) => {
-      return isObject(w) && isInt(w.doc) && w.doc >= 0 && Array.isArray(w.ids) &&
-          Array.isArray(w.offsets) && Array.isArray(w.wordStart)
+const STREAMS: Record<keyof StreamArtifacts, StreamKind> = {
+  "ner-dataset": {
+    what: "dataset",
+    producer: "load.dataset",
+    header: (v) =>
+      isObject(v) && typeof v.format === "string" && STRINGS(v.labels) && isInt(v.train) &&
+        isInt(v.validation)
         ? undefined
-        : 'lacks "doc", "ids", "offsets" or "wordStart"';
-    });
-  });
-};
-
-const targetsProblem: ShapeCheck = (v) => {
-  if (!isObject(v)) return "it is not a JSON object";
-  if (v.label_all_tokens !== undefined && typeof v.label_all_tokens !== "boolean") {
-    return '"label_all_tokens" is not a boolean';
-  }
-  return splitsProblem(
-    v,
-    (tags, name) =>
-      Array.isArray(tags) && tags.every(Array.isArray)
+        : 'it lacks "format", "labels", "train" or "validation"',
+    record: (d) =>
+      isObject(d) && isSplit(d.split) && typeof d.text === "string" && Array.isArray(d.entities)
         ? undefined
-        : `split "${name}" is not a list of tag lists`,
-  );
+        : 'lacks "split", "text" or "entities"',
+  },
+  "ner-encoded": {
+    what: "encoded",
+    producer: "preprocess-input.encoded",
+    header: (v) =>
+      isObject(v) && isInt(v.max_length) && isInt(v.pad_id)
+        ? undefined
+        : 'it lacks "max_length" or "pad_id"',
+    record: (w) =>
+      isObject(w) && isSplit(w.split) && isInt(w.doc) && w.doc >= 0 && Array.isArray(w.ids) &&
+        Array.isArray(w.offsets) && Array.isArray(w.wordStart)
+        ? undefined
+        : 'lacks "split", "doc", "ids", "offsets" or "wordStart"',
+  },
+  "ner-targets": {
+    what: "targets",
+    producer: "preprocess-target.targets",
+    header: (v) =>
+      isObject(v) && typeof v.label_all_tokens === "boolean"
+        ? undefined
+        : 'it has no boolean "label_all_tokens"',
+    record: (t) =>
+      isObject(t) && isSplit(t.split) && isInt(t.doc) && Array.isArray(t.tags)
+        ? undefined
+        : 'lacks "split", "doc" or a list of "tags"',
+  },
+  "ner-label-ids": {
+    what: "label ids",
+    producer: "embed-pad.padded",
+    header: (v) =>
+      isObject(v) && isInt(v.pad_id) && isInt(v.max_length)
+        ? undefined
+        : 'it lacks "pad_id" or "max_length"',
+    record: (r) =>
+      isObject(r) && isSplit(r.split) && Array.isArray(r.ids) && Array.isArray(r.labels) &&
+        r.ids.length === r.labels.length
+        ? undefined
+        : 'lacks "split", or "ids" and "labels" of one length',
+  },
 };
 
 const labelsProblem: ShapeCheck = (v) => {
@@ -211,49 +259,146 @@ const labelsProblem: ShapeCheck = (v) => {
     : 'it has no boolean "label_all_tokens"';
 };
 
-const paddedProblem: ShapeCheck = (v) => {
-  if (!isObject(v)) return "it is not a JSON object";
-  const seqLen = v.seq_len;
-  if (!isInt(seqLen) || seqLen < 1) return 'it has no positive integer "seq_len"';
-  return splitsProblem(v, (split, name) => {
-    if (!isObject(split)) return `split "${name}" is not an object`;
-    const parts = [split.ids, split.mask, split.labels];
-    if (!parts.every(Array.isArray)) return `split "${name}" lacks "ids", "mask" or "labels"`;
-    const [ids, mask, labels] = parts as unknown[][];
-    if (ids!.length !== mask!.length || ids!.length !== labels!.length) {
-      return `split "${name}" has "ids", "mask" and "labels" of different lengths`;
-    }
-    for (const part of parts as unknown[][]) {
-      const problem = firstProblem(
-        part,
-        `${name} row`,
-        (row) => Array.isArray(row) && row.length === seqLen ? undefined : `is not ${seqLen} long`,
-      );
-      if (problem) return problem;
-    }
-    return undefined;
-  });
-};
+const LABELS_KIND: ArtifactKind = { what: "label dictionary", producer: "embed-pad.labels" };
 
-const JSON_ARTIFACTS: Record<keyof JsonArtifacts, ArtifactKind> = {
-  "ner-dataset": { what: "dataset", producer: "load.dataset", check: datasetProblem },
-  "ner-encoded": {
-    what: "encoded",
-    producer: "preprocess-input.encoded",
-    check: encodedProblem,
-  },
-  "ner-targets": {
-    what: "targets",
-    producer: "preprocess-target.targets",
-    check: targetsProblem,
-  },
-  "label-dictionary": {
-    what: "label dictionary",
-    producer: "embed-pad.labels",
-    check: labelsProblem,
-  },
-  "ner-padded": { what: "padded", producer: "embed-pad.padded", check: paddedProblem },
-};
+/** An open stream input: its header, then its records once, then its trailer. */
+export interface StreamInput<K extends keyof StreamArtifacts> {
+  /** The header line. */
+  header: StreamArtifacts[K]["header"];
+  /** The records, read a chunk at a time; iterate once. */
+  records: AsyncGenerator<StreamArtifacts[K]["record"]>;
+  /** The trailer's `end` object, once `records` is done (empty before). */
+  end: Record<string, unknown>;
+}
+
+/**
+ * Opens a stream artifact input (JSON Lines, see stages/_stream.ts): reads and checks its
+ * header, and gives its records one at a time, each checked as it is read; the trailer must
+ * follow the last record.
+ *
+ * @param inputs The stage's inputs (`ctx.inputs`).
+ * @param name The input's name.
+ * @param type Its declared type.
+ * @returns The header, the records and (after them) the trailer.
+ * @throws {ArtifactError} When the file is not of that type, naming input, file and line.
+ */
+export async function openStream<K extends keyof StreamArtifacts>(
+  inputs: Readonly<Record<string, string>>,
+  name: string,
+  type: K,
+): Promise<StreamInput<K>> {
+  const kind = STREAMS[type];
+  const hint = producerHint(kind.producer);
+  const path = await inputPath(inputs, name, kind.what, hint);
+  const fail = (problem: string) => new ArtifactError(notA(name, path, kind.what, problem, hint));
+  const lines = readJsonl(path);
+  const next = async () => {
+    try {
+      return await lines.next();
+    } catch (error) {
+      if (error instanceof JsonlLineError) {
+        throw fail(
+          error.line === 1 && /JSON/.test(error.message) ? "it is not JSON" : error.message,
+        );
+      }
+      throw error;
+    }
+  };
+  const first = await next();
+  const header = first.done ? undefined : first.value;
+  if (!isObject(header) || header.artifact !== type) {
+    await lines.return(undefined);
+    throw fail(
+      isObject(header) && typeof header.artifact === "string"
+        ? `it is a ${header.artifact} file`
+        : `its first line is not a ${type} header`,
+    );
+  }
+  const problem = kind.header(header);
+  if (problem) {
+    await lines.return(undefined);
+    throw fail(problem);
+  }
+  const input = { header, end: {} } as unknown as StreamInput<K>;
+  input.records = (async function* () {
+    let line = 1;
+    try {
+      while (true) {
+        const item = await next();
+        line++;
+        if (item.done) throw fail("it ends before its trailer line (the file was cut short)");
+        const value = item.value;
+        if (isObject(value) && isObject(value.end)) {
+          input.end = value.end;
+          return;
+        }
+        const bad = kind.record(value);
+        if (bad) throw fail(`line ${line} ${bad}`);
+        yield value as StreamArtifacts[K]["record"];
+      }
+    } finally {
+      await lines.return(undefined);
+    }
+  })();
+  return input;
+}
+
+/**
+ * Writes a stream artifact: the header, then records with {@link StreamOutput.write}, then
+ * the trailer with {@link StreamOutput.end}.
+ */
+export class StreamOutput<K extends keyof StreamArtifacts> {
+  #writer: JsonlWriter;
+  #path: string;
+  private constructor(writer: JsonlWriter, path: string) {
+    this.#writer = writer;
+    this.#path = path;
+  }
+  /**
+   * Creates the file and writes its header.
+   *
+   * @param path The output's path (`ctx.output(name)`).
+   * @param header The header.
+   */
+  static async create<K extends keyof StreamArtifacts>(
+    path: string,
+    header: StreamArtifacts[K]["header"],
+  ): Promise<StreamOutput<K>> {
+    const writer = await JsonlWriter.create(path);
+    await writer.write(header);
+    return new StreamOutput<K>(writer, path);
+  }
+  /** Appends one record. */
+  write(record: StreamArtifacts[K]["record"]): Promise<void> {
+    return this.#writer.write(record);
+  }
+  /** Writes the trailer and closes the file. */
+  async end(end: Record<string, unknown>): Promise<void> {
+    await this.#writer.write({ end });
+    await this.#writer.close();
+  }
+  /** Closes and removes the file (after a failure: a stage leaves no partial output). */
+  async abort(): Promise<void> {
+    await this.#writer.close().catch(() => {});
+    await Deno.remove(this.#path).catch(() => {});
+  }
+}
+
+/**
+ * Reads one split (or both) of a stream artifact into memory, each record to `item`.
+ */
+async function gather<K extends keyof StreamArtifacts, T>(
+  input: StreamInput<K>,
+  item: (r: StreamArtifacts[K]["record"]) => T,
+  only?: Split,
+): Promise<Record<Split, T[]>> {
+  const out: Record<Split, T[]> = { train: [], validation: [] };
+  for await (const r of input.records) {
+    const split = (r as { split: Split }).split;
+    if (only === undefined || split === only) out[split].push(item(r));
+  }
+  return out;
+}
 
 /** The message of an input that is not of its declared type. */
 function notA(name: string, path: string, what: string, problem: string, hint: string): string {
@@ -265,56 +410,96 @@ function producerHint(producer: string): string {
   return `use the ${producer.slice(kind.length + 1)} output of a ${kind} stage (${producer})`;
 }
 
+/** The path of an input, checked to be a file. */
+async function inputPath(
+  inputs: Readonly<Record<string, string>>,
+  name: string,
+  what: string,
+  hint: string,
+): Promise<string> {
+  const path = inputs[name];
+  if (path === undefined) throw new Error(`Input "${name}" is not wired`);
+  const info = await Deno.stat(path).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ArtifactError(notA(name, path, what, "it does not exist", hint));
+    }
+    throw error;
+  });
+  if (info.isDirectory) throw new ArtifactError(notA(name, path, what, "it is a directory", hint));
+  return path;
+}
+
 async function readInputBytes(
   inputs: Readonly<Record<string, string>>,
   name: string,
   what: string,
   hint: string,
 ): Promise<{ path: string; bytes: Uint8Array }> {
-  const path = inputs[name];
-  if (path === undefined) throw new Error(`Input "${name}" is not wired`);
-  try {
-    return { path, bytes: await Deno.readFile(path) };
-  } catch (error) {
-    if (error instanceof Deno.errors.IsADirectory) {
-      throw new ArtifactError(notA(name, path, what, "it is a directory", hint));
-    }
-    if (error instanceof Deno.errors.NotFound) {
-      throw new ArtifactError(notA(name, path, what, "it does not exist", hint));
-    }
-    throw error;
-  }
+  const path = await inputPath(inputs, name, what, hint);
+  return { path, bytes: await Deno.readFile(path) };
+}
+
+/** Options of {@link readArtifact}. */
+export interface ReadArtifactOptions {
+  /** Keep the records of this split only (the other split's lists are empty). */
+  split?: Split;
 }
 
 /**
- * Reads a JSON artifact input and checks its shape against its declared type: the fields and
- * the structure of its lists, per item but not within every item, so the check costs little
- * next to the parse.
+ * Reads an artifact input whole and checks its shape against its declared type: the label
+ * dictionary, or a stream artifact (dataset, encoded, targets) gathered into one object (its
+ * records are checked as they are read; see {@link openStream} to read them one at a time).
  *
  * @param inputs The stage's inputs (`ctx.inputs`).
  * @param name The input's name.
  * @param type Its declared artifact type.
+ * @param opts Which split to keep.
  * @returns The artifact.
- * @throws {ArtifactError} When the file is not UTF-8 JSON of that shape, naming input and file.
+ * @throws {ArtifactError} When the file is not of that shape, naming input and file.
  */
 export async function readArtifact<K extends keyof JsonArtifacts>(
   inputs: Readonly<Record<string, string>>,
   name: string,
   type: K,
+  opts: ReadArtifactOptions = {},
 ): Promise<JsonArtifacts[K]> {
-  const kind = JSON_ARTIFACTS[type];
-  const hint = producerHint(kind.producer);
-  const { path, bytes } = await readInputBytes(inputs, name, kind.what, hint);
-  let value: unknown;
-  try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch (error) {
-    const detail = error instanceof SyntaxError ? "it is not JSON" : "it is not UTF-8 text";
-    throw new ArtifactError(notA(name, path, kind.what, detail, hint));
+  if (type === "label-dictionary") {
+    const hint = producerHint(LABELS_KIND.producer);
+    const { path, bytes } = await readInputBytes(inputs, name, LABELS_KIND.what, hint);
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    } catch (error) {
+      const detail = error instanceof SyntaxError ? "it is not JSON" : "it is not UTF-8 text";
+      throw new ArtifactError(notA(name, path, LABELS_KIND.what, detail, hint));
+    }
+    const problem = labelsProblem(value);
+    if (problem) throw new ArtifactError(notA(name, path, LABELS_KIND.what, problem, hint));
+    return value as JsonArtifacts[K];
   }
-  const problem = kind.check(value);
-  if (problem) throw new ArtifactError(notA(name, path, kind.what, problem, hint));
-  return value as JsonArtifacts[K];
+  if (type === "ner-dataset") {
+    const input = await openStream(inputs, name, "ner-dataset");
+    const { format, labels, skipped } = input.header;
+    const splits = await gather(input, ({ split: _, ...doc }) => doc as Document, opts.split);
+    return { format, labels, skipped, ...splits } as JsonArtifacts[K];
+  }
+  if (type === "ner-encoded") {
+    const input = await openStream(inputs, name, "ner-encoded");
+    const splits = await gather(
+      input,
+      ({ split: _, ...w }) => w as EncodedWindow,
+      opts.split,
+    );
+    const { artifact: _a, ...header } = input.header;
+    return { ...header, splits, report: input.end.report } as JsonArtifacts[K];
+  }
+  const input = await openStream(inputs, name, "ner-targets");
+  const splits = await gather(input, (t) => t.tags, opts.split);
+  return {
+    label_all_tokens: input.header.label_all_tokens,
+    splits,
+    report: input.end.report,
+  } as JsonArtifacts[K];
 }
 
 /**

@@ -1,41 +1,39 @@
 /**
  * Stage `embed-pad`: the label dictionary (`O` first, then sorted B-/I- labels of the training
- * types; validation reuses it and an unknown validation label is an error), then ids, labels
- * and attention masks padded to one length.
+ * types; validation reuses it and an unknown validation label is an error), and the label id
+ * of every piece of every window, streamed window by window. It no longer pads: tensorize pads
+ * each batch once (with `padBatch` of ner/batches.ts, which the predictor uses too); the
+ * output keeps its name, `padded`, so pipeline files need no change.
  *
  * @module
  */
 
 import { defineStage } from "../runner/stage.ts";
-import {
-  buildLabelDictionary,
-  encodeLabels,
-  IGNORE_INDEX as IGNORE,
-  labelToId,
-} from "../ner/labels.ts";
+import { buildLabelDictionary, encodeLabels, labelToId } from "../ner/labels.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
 import {
   checkAbort,
   type LabelsArtifact,
   mismatchedInputs,
-  type PaddedArtifact,
-  type PaddedSplit,
-  readArtifact,
+  openStream,
+  SPLITS,
+  StreamOutput,
   writeJson,
 } from "./_artifacts.ts";
 
-/** Windows padded between two looks at the abort signal. */
+/** Windows labelled between two looks at the abort signal. */
 const WINDOWS_PER_CHECK = 1000;
 
 /** Parameters of `embed-pad`. */
 export interface EmbedPadParams {
-  padding: "longest" | "max_length";
+  /** Deprecated: padding is tensorize's (its `padding` parameter); kept so old files load. */
+  padding?: "longest" | "max_length";
 }
 
 /** The `embed-pad` stage kind. */
 export const embedPad = defineStage<EmbedPadParams>({
   name: "embed-pad",
-  version: 2,
+  version: 3,
   description: schema.description,
   schema,
   inputs: {
@@ -51,61 +49,80 @@ export const embedPad = defineStage<EmbedPadParams>({
       extension: ".json",
     },
     padded: {
-      type: "ner-padded",
-      description: "Padded ids, masks and label ids",
-      extension: ".json",
+      type: "ner-label-ids",
+      description: "Piece ids and label ids of each window, not padded (tensorize pads them), " +
+        "one window per line; the name is kept for existing pipeline files",
+      extension: ".jsonl",
     },
+  },
+  check(p) {
+    if (p.padding === undefined) return [];
+    return [{
+      param: "padding",
+      message: "embed-pad no longer pads: padding happens once, where tensorize makes batches",
+      hint: "remove padding here and give tensorize `padding: max_length` to pad every batch " +
+        "to max_length (its default pads each batch to its longest window)",
+    }];
   },
   module: import.meta.url,
   async run(ctx) {
-    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
-    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
-    const targets = await readArtifact(ctx.inputs, "targets", "ner-targets");
-    for (const split of ["train", "validation"] as const) {
-      const windows = encoded.splits[split];
-      const tags = targets.splits[split];
-      const bad = windows.findIndex((w, i) => tags[i]?.length !== w.ids.length);
-      if (windows.length !== tags.length || bad >= 0) {
+    const dataset = await openStream(ctx.inputs, "dataset", "ner-dataset");
+    // Only the header (the training types) is needed.
+    await dataset.records.return(undefined);
+    const encoded = await openStream(ctx.inputs, "encoded", "ner-encoded");
+    const targets = await openStream(ctx.inputs, "targets", "ner-targets");
+    const dictionary = buildLabelDictionary(dataset.header.labels);
+    const ids = labelToId(dictionary);
+    const out = await StreamOutput.create<"ner-label-ids">(ctx.output("padded"), {
+      artifact: "ner-label-ids",
+      pad_id: encoded.header.pad_id,
+      max_length: encoded.header.max_length,
+    });
+    const counts = { train: 0, validation: 0 };
+    try {
+      let i = 0;
+      for await (const w of encoded.records) {
+        if (i++ % WINDOWS_PER_CHECK === 0) await checkAbort(ctx.signal);
+        const t = await targets.records.next();
+        const n = counts[w.split];
+        if (t.done || t.value.split !== w.split || t.value.tags.length !== w.ids.length) {
+          throw mismatchedInputs(
+            ctx.inputs,
+            "targets",
+            "encoded",
+            t.done || t.value.split !== w.split
+              ? `the targets have fewer ${w.split} windows than the encoding`
+              : `${w.split} window ${n} has ${t.value.tags.length} tags for ${w.ids.length} pieces`,
+          );
+        }
+        await out.write({
+          split: w.split,
+          ids: w.ids,
+          labels: encodeLabels(t.value.tags, ids, w.split),
+        });
+        counts[w.split]++;
+      }
+      if (!(await targets.records.next()).done) {
         throw mismatchedInputs(
           ctx.inputs,
           "targets",
           "encoded",
-          windows.length !== tags.length
-            ? `the targets have ${tags.length} ${split} windows, the encoding ${windows.length}`
-            : `${split} window ${bad} has ${tags[bad]?.length} tags for ${
-              windows[bad]!.ids.length
-            } pieces`,
+          "the targets have more windows than the encoding",
         );
       }
+    } catch (error) {
+      await out.abort();
+      await targets.records.return(undefined);
+      throw error;
     }
-    const dictionary = buildLabelDictionary(dataset.labels);
-    const ids = labelToId(dictionary);
-    const longest = Math.max(
-      ...(["train", "validation"] as const).flatMap((s) =>
-        encoded.splits[s].map((w) => w.ids.length)
-      ),
+    ctx.log.info(
+      `${dictionary.length} labels; ${SPLITS.map((s) => `${counts[s]} ${s} windows`).join(", ")}`,
     );
-    const seqLen = ctx.params.padding === "max_length" ? encoded.max_length : longest;
-    const splits = {} as PaddedArtifact["splits"];
-    for (const split of ["train", "validation"] as const) {
-      const out: PaddedSplit = { ids: [], mask: [], labels: [] };
-      const windows = encoded.splits[split];
-      const tags = targets.splits[split];
-      for (const [i, w] of windows.entries()) {
-        if (i % WINDOWS_PER_CHECK === 0) await checkAbort(ctx.signal);
-        const pad = seqLen - w.ids.length;
-        out.ids.push([...w.ids, ...Array(pad).fill(encoded.pad_id)]);
-        out.mask.push([...w.ids.map(() => 1), ...Array(pad).fill(0)]);
-        out.labels.push([...encodeLabels(tags[i]!, ids, split), ...Array(pad).fill(IGNORE)]);
-      }
-      splits[split] = out;
-    }
-    ctx.log.info(`${dictionary.length} labels; sequences padded to ${seqLen} pieces`);
     const labelsArtifact: LabelsArtifact = {
       labels: dictionary,
-      label_all_tokens: targets.label_all_tokens,
+      label_all_tokens: targets.header.label_all_tokens,
     };
     await writeJson(ctx.output("labels"), labelsArtifact);
-    await writeJson(ctx.output("padded"), { seq_len: seqLen, splits } satisfies PaddedArtifact);
+    await out.end({ windows: counts });
   },
 });

@@ -8,9 +8,9 @@
 import { defineStage } from "../runner/stage.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { CorpusError, type CorpusFormat, readCorpus } from "../ner/formats/mod.ts";
-import type { Dataset, Document } from "../ner/types.ts";
+import type { Document } from "../ner/types.ts";
 import schema from "../schemas/load.schema.json" with { type: "json" };
-import { writeJson } from "./_artifacts.ts";
+import { checkAbort, SPLITS, StreamOutput } from "./_artifacts.ts";
 
 /** Parameters of `load` (defaults in schemas/load.schema.json). */
 export interface LoadParams {
@@ -32,15 +32,17 @@ function plural(n: number, noun: string): string {
 /** The `load` stage kind. */
 export const load = defineStage<LoadParams>({
   name: "load",
-  version: 1,
+  version: 2,
   description: schema.description,
   schema,
   inputs: {},
   outputs: {
     dataset: {
       type: "ner-dataset",
-      description: "Documents (text + entity spans) of the train and validation splits",
-      extension: ".json",
+      description:
+        "Documents (text + entity spans) of the train and validation splits, one per line " +
+        "(JSON Lines: a header, the documents, a trailer)",
+      extension: ".jsonl",
     },
   },
   check(p) {
@@ -111,13 +113,26 @@ export const load = defineStage<LoadParams>({
     }
     const labels = [...new Set(trainDocs.flatMap((d) => d.entities.map((e) => e.label)))].sort();
     ctx.log.info(`entity types: ${labels.join(", ")}`);
-    const dataset: Dataset = {
+    const out = await StreamOutput.create<"ner-dataset">(ctx.output("dataset"), {
+      artifact: "ner-dataset",
       format: p.format,
       labels,
-      train: trainDocs,
-      validation: validationDocs,
       skipped,
-    };
-    await writeJson(ctx.output("dataset"), dataset);
+      train: trainDocs.length,
+      validation: validationDocs.length,
+    });
+    try {
+      const docs = { train: trainDocs, validation: validationDocs };
+      for (const split of SPLITS) {
+        for (const [i, doc] of docs[split].entries()) {
+          if (i % 5000 === 0) await checkAbort(ctx.signal);
+          await out.write({ split, text: doc.text, entities: doc.entities, source: doc.source });
+        }
+      }
+    } catch (error) {
+      await out.abort();
+      throw error;
+    }
+    await out.end({ train: trainDocs.length, validation: validationDocs.length });
   },
 });

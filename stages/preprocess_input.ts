@@ -8,14 +8,16 @@
 
 import { defineStage } from "../runner/stage.ts";
 import { boundaryCoverage } from "../ner/align.ts";
-import type { Dataset, EncodedDocument } from "../ner/types.ts";
+import type { Document } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
 import {
   checkAbort,
-  type EncodedArtifact,
-  readArtifact,
-  windowsByDoc,
-  writeJson,
+  type CoverageReport,
+  type EncodedRecord,
+  openStream,
+  type Split,
+  SPLITS,
+  StreamOutput,
 } from "./_artifacts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
@@ -34,13 +36,19 @@ export interface PreprocessInputParams {
   overflow: "window" | "truncate";
 }
 
-/** Boundary coverage of one split's windows, in the artifact's snake_case. */
-function coverageOf(docs: Dataset["train"], windows: readonly EncodedDocument[]) {
-  const byDoc = windowsByDoc(windows);
-  const c = boundaryCoverage(
-    docs.map((d, i) => ({ windows: byDoc.get(i) ?? [], entities: d.entities })),
-  );
-  return { entities: c.entities, on_boundaries: c.onBoundaries, share: c.share };
+/** Boundary coverage of one split, summed document by document, in the artifact's snake_case. */
+class Coverage {
+  entities = 0;
+  onBoundaries = 0;
+  add(doc: Document, windows: readonly EncodedRecord[]): void {
+    const c = boundaryCoverage([{ windows, entities: doc.entities }]);
+    this.entities += c.entities;
+    this.onBoundaries += c.onBoundaries;
+  }
+  report(): CoverageReport {
+    const share = this.entities === 0 ? 1 : this.onBoundaries / this.entities;
+    return { entities: this.entities, on_boundaries: this.onBoundaries, share };
+  }
 }
 
 function percent(x: number): string {
@@ -53,10 +61,28 @@ const CROSS_CHECK = 50;
 /** Documents tokenized between two looks at the abort signal. */
 const DOCS_PER_CHECK = 200;
 
+type TokenizerModule = typeof import("../ner/tokenizer/mod.ts");
+
+/** Checks that our WordPiece pass gives transformers.js's ids on one document. */
+function crossCheck(
+  tk: TokenizerModule,
+  tok: Awaited<ReturnType<TokenizerModule["loadTokenizer"]>>,
+  doc: Document,
+): void {
+  const ours = tk.tokenizePieces(tok, doc.text).ids;
+  const theirs = tok.encodeIds(doc.text).slice(1, -1);
+  if (ours.join() !== theirs.join()) {
+    throw new Error(
+      `Tokenizer mismatch with transformers.js on ${doc.source.file}:${doc.source.line}: ` +
+        `ours ${ours.slice(0, 20).join(",")} vs ${theirs.slice(0, 20).join(",")}`,
+    );
+  }
+}
+
 /** The `preprocess-input` stage kind. */
 export const preprocessInput = defineStage<PreprocessInputParams>({
   name: "preprocess-input",
-  version: 2,
+  version: 3,
   description: schema.description,
   schema,
   inputs: { dataset: { type: "ner-dataset", description: "Output of load" } },
@@ -64,7 +90,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     encoded: {
       type: "ner-encoded",
       description: "Word-piece ids, tokens and original-text offsets per window",
-      extension: ".json",
+      extension: ".jsonl",
     },
     tokenizer: {
       type: "tokenizer",
@@ -76,7 +102,6 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
   async run(ctx) {
     const tk = await import("../ner/tokenizer/mod.ts");
     const p = ctx.params;
-    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
     const dir = ctx.output("tokenizer");
     if (p.tokenizer.from) {
       const from = p.tokenizer.from;
@@ -94,15 +119,24 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
       await checkAbort(ctx.signal);
       const learn = p.tokenizer.learn!;
       const started = performance.now();
-      const vocab = tk.learnWordPiece(dataset.train.map((d) => d.text), {
+      // First pass over the dataset: the training texts alone (and entity ends if asked).
+      const texts: string[] = [];
+      const cuts: number[][] = [];
+      const first = await openStream(ctx.inputs, "dataset", "ner-dataset");
+      for await (const doc of first.records) {
+        if (doc.split !== "train") break;
+        if (texts.length % 5000 === 0) await checkAbort(ctx.signal);
+        texts.push(doc.text);
+        if (learn.entity_boundaries) cuts.push(doc.entities.flatMap((e) => [e.start, e.end]));
+      }
+      const vocab = tk.learnWordPiece(texts, {
         vocabSize: learn.vocab_size,
         lowercase: learn.lowercase,
         minFrequency: learn.min_frequency,
         hangul: learn.hangul,
-        ...(learn.entity_boundaries
-          ? { cuts: dataset.train.map((d) => d.entities.flatMap((e) => [e.start, e.end])) }
-          : {}),
+        ...(learn.entity_boundaries ? { cuts } : {}),
       });
+      texts.length = 0;
       await tk.writeTokenizerFiles(dir, vocab, {
         lowercase: learn.lowercase,
         maxLength: p.max_length,
@@ -115,48 +149,67 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     }
     await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
-    // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
-    for (const doc of dataset.train.slice(0, CROSS_CHECK)) {
-      const ours = tk.tokenizePieces(tok, doc.text).ids;
-      const theirs = tok.encodeIds(doc.text).slice(1, -1);
-      if (ours.join() !== theirs.join()) {
-        throw new Error(
-          `Tokenizer mismatch with transformers.js on ${doc.source.file}:${doc.source.line}: ` +
-            `ours ${ours.slice(0, 20).join(",")} vs ${theirs.slice(0, 20).join(",")}`,
-        );
-      }
-    }
     const report = { documents_windowed: 0, windows_added: 0, documents_truncated: 0 };
-    const encode = async (docs: Dataset["train"]) => {
-      const out: EncodedDocument[] = [];
-      for (const [i, doc] of docs.entries()) {
-        if (i % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
-        const r = tk.encodeDocument(tok, doc.text, { maxLength: p.max_length, stride: p.overflow });
+    const windows = { train: 0, validation: 0 };
+    const pieces = { train: 0, validation: 0 };
+    const coverage = { train: new Coverage(), validation: new Coverage() };
+    const input = await openStream(ctx.inputs, "dataset", "ner-dataset");
+    const total = input.header.train + input.header.validation;
+    const out = await StreamOutput.create<"ner-encoded">(ctx.output("encoded"), {
+      artifact: "ner-encoded",
+      max_length: p.max_length,
+      overflow: p.overflow,
+      pad_id: tok.padId,
+      vocab_size: tok.vocab.length,
+    });
+    try {
+      let index = 0;
+      let split: Split = "train";
+      let doc = 0;
+      for await (const { split: s, ...document } of input.records) {
+        if (s !== split) [split, doc] = [s, 0];
+        // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
+        if (split === "train" && doc < CROSS_CHECK) crossCheck(tk, tok, document);
+        if (index % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
+        if (index % 5000 === 0) ctx.progress.update(index, total, "tokenizing");
+        const r = tk.encodeDocument(tok, document.text, {
+          maxLength: p.max_length,
+          stride: p.overflow,
+        });
         if (r.truncated && p.overflow === "window") {
           report.documents_windowed++;
           report.windows_added += r.windows.length - 1;
         } else if (r.truncated) report.documents_truncated++;
-        r.windows.forEach((w) => out.push({ doc: i, ...w }));
-        if (i % 500 === 0) ctx.progress.update(i, docs.length, "tokenizing");
+        const records = r.windows.map(({ tokens: _, ...w }): EncodedRecord => ({
+          split,
+          doc,
+          ...w,
+        }));
+        for (const w of records) await out.write(w);
+        windows[split] += records.length;
+        for (const w of records) pieces[split] += w.ids.length;
+        coverage[split].add(document, records);
+        doc++;
+        index++;
       }
-      return out;
-    };
-    const train = await encode(dataset.train);
-    const validation = await encode(dataset.validation);
-    const pieces = train.reduce((n, w) => n + w.ids.length, 0);
+    } catch (error) {
+      await out.abort();
+      throw error;
+    }
     ctx.log.info(
-      `train ${train.length} windows (${(pieces / Math.max(1, train.length)).toFixed(1)} pieces ` +
-        `on average), validation ${validation.length} windows`,
+      `train ${windows.train} windows (${
+        (pieces.train / Math.max(1, windows.train)).toFixed(1)
+      } pieces on average), validation ${windows.validation} windows`,
     );
-    const coverage = {
-      train: coverageOf(dataset.train, train),
-      validation: coverageOf(dataset.validation, validation),
+    const boundaryCoverage = {
+      train: coverage.train.report(),
+      validation: coverage.validation.report(),
     };
     ctx.log.info(
       `boundary coverage (entities that start and end on word-piece boundaries): ` +
-        (["train", "validation"] as const).map((s) =>
-          `${s} ${percent(coverage[s].share)} (${coverage[s].on_boundaries} of ${
-            coverage[s].entities
+        SPLITS.map((s) =>
+          `${s} ${percent(boundaryCoverage[s].share)} (${boundaryCoverage[s].on_boundaries} of ${
+            boundaryCoverage[s].entities
           })`
         ).join(", "),
     );
@@ -171,14 +224,6 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         `${report.documents_truncated} documents were truncated to ${p.max_length} pieces`,
       );
     }
-    const artifact: EncodedArtifact = {
-      max_length: p.max_length,
-      overflow: p.overflow,
-      pad_id: tok.padId,
-      vocab_size: tok.vocab.length,
-      splits: { train, validation },
-      report: { ...report, boundary_coverage: coverage },
-    };
-    await writeJson(ctx.output("encoded"), artifact);
+    await out.end({ windows, report: { ...report, boundary_coverage: boundaryCoverage } });
   },
 });

@@ -11,11 +11,13 @@ import { tagDocument } from "../ner/align.ts";
 import schema from "../schemas/preprocess-target.schema.json" with { type: "json" };
 import {
   checkAbort,
+  type EncodedRecord,
   mismatchedInputs,
-  readArtifact,
+  openStream,
+  type Split,
+  SPLITS,
+  StreamOutput,
   type TargetsArtifact,
-  windowsByDoc,
-  writeJson,
 } from "./_artifacts.ts";
 
 /** Documents tagged between two looks at the abort signal. */
@@ -29,7 +31,7 @@ export interface PreprocessTargetParams {
 /** The `preprocess-target` stage kind. */
 export const preprocessTarget = defineStage<PreprocessTargetParams>({
   name: "preprocess-target",
-  version: 1,
+  version: 2,
   description: schema.description,
   schema,
   inputs: {
@@ -39,45 +41,71 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
   outputs: {
     targets: {
       type: "ner-targets",
-      description: "A BIO tag (or null) per word-piece per window",
-      extension: ".json",
+      description: "A BIO tag (or null) per word-piece per window, one window per line",
+      extension: ".jsonl",
     },
   },
   module: import.meta.url,
   async run(ctx) {
-    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
-    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
+    const dataset = await openStream(ctx.inputs, "dataset", "ner-dataset");
+    const encoded = await openStream(ctx.inputs, "encoded", "ner-encoded");
     const opts = { labelAllTokens: ctx.params.label_all_tokens };
-    const splits = {} as TargetsArtifact["splits"];
     const report = {} as TargetsArtifact["report"];
-    for (const split of ["train", "validation"] as const) {
-      const docs = dataset[split];
-      const windows = encoded.splits[split];
-      const byDoc = windowsByDoc(windows);
-      const tags: (string | null)[][] = [];
-      const r = { entities: 0, outside_window: 0, not_on_boundary: 0, crosses_window: 0 };
+    for (const split of SPLITS) {
+      report[split] = { entities: 0, outside_window: 0, not_on_boundary: 0, crosses_window: 0 };
+    }
+    const windows = { train: 0, validation: 0 };
+    const out = await StreamOutput.create<"ner-targets">(ctx.output("targets"), {
+      artifact: "ner-targets",
+      label_all_tokens: opts.labelAllTokens,
+    });
+    // Both streams hold the train split, then the validation split, documents in order; the
+    // windows of a document follow one another. Walk them side by side.
+    const mismatch = (problem: string) =>
+      mismatchedInputs(ctx.inputs, "encoded", "dataset", problem);
+    try {
+      let pending: EncodedRecord | undefined;
+      const docs = { train: 0, validation: 0 };
+      const nextWindow = async () => {
+        const item = await encoded.records.next();
+        return item.done ? undefined : item.value;
+      };
+      pending = await nextWindow();
       let done = 0;
-      for (const [doc, ws] of byDoc) {
+      for await (const document of dataset.records) {
         if (done++ % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
-        const document = docs[doc];
-        if (document === undefined) {
-          throw mismatchedInputs(
-            ctx.inputs,
-            "encoded",
-            "dataset",
-            `a ${split} window is of document ${doc}, but the dataset's ${split} split has ${docs.length}`,
-          );
+        const split: Split = document.split;
+        const doc = docs[split]++;
+        const ws: EncodedRecord[] = [];
+        while (pending && pending.split === split && pending.doc === doc) {
+          ws.push(pending);
+          pending = await nextWindow();
         }
-        const entities = document.entities;
-        const result = tagDocument(ws, entities, opts);
-        tags.push(...result.labels);
-        r.entities += entities.length;
+        if (pending && pending.split === split && pending.doc < doc) {
+          throw mismatch(`the ${split} windows of document ${pending.doc} are out of order`);
+        }
+        const result = tagDocument(ws, document.entities, opts);
+        for (const tags of result.labels) await out.write({ split, doc, tags });
+        windows[split] += result.labels.length;
+        const r = report[split];
+        r.entities += document.entities.length;
         r.outside_window += result.report.outsideWindow;
         r.not_on_boundary += result.report.notOnBoundary;
         r.crosses_window += result.report.crossesWindow;
       }
-      splits[split] = tags;
-      report[split] = r;
+      if (pending) {
+        throw mismatch(
+          `a ${pending.split} window is of document ${pending.doc}, but the dataset's ` +
+            `${pending.split} split has ${docs[pending.split]}`,
+        );
+      }
+    } catch (error) {
+      await out.abort();
+      await encoded.records.return(undefined);
+      throw error;
+    }
+    for (const split of SPLITS) {
+      const r = report[split];
       const problems = [
         r.outside_window && `${r.outside_window} outside the window`,
         r.not_on_boundary &&
@@ -88,7 +116,6 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
         `${split}: ${r.entities} entities${problems.length ? `; ${problems.join(", ")}` : ""}`,
       );
     }
-    const artifact: TargetsArtifact = { label_all_tokens: opts.labelAllTokens, splits, report };
-    await writeJson(ctx.output("targets"), artifact);
+    await out.end({ windows, report });
   },
 });

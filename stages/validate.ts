@@ -218,8 +218,12 @@ export const validate = defineStage<ValidateParams>({
 
     // Inputs first: a file of the wrong kind fails before the backend is set up.
     const set = await readBatches(ctx.inputs, "batches");
-    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded");
-    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset");
+    const encoded = await readArtifact(ctx.inputs, "encoded", "ner-encoded", {
+      split: "validation",
+    });
+    const dataset = await readArtifact(ctx.inputs, "dataset", "ner-dataset", {
+      split: "validation",
+    });
     const windows = encoded.splits.validation;
     for (const batch of set.validation ?? []) {
       const row = batch.rows.find((r) => r >= windows.length);

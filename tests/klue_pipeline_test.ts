@@ -6,6 +6,12 @@ import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runScript } from "./_engine_helpers.ts";
 
+/** The trailer of a stream artifact (stages/_stream.ts): its counts and report. */
+async function streamEnd(path: string) {
+  const lines = (await Deno.readTextFile(path)).trimEnd().split("\n");
+  return JSON.parse(lines.at(-1)!).end;
+}
+
 const ROOT = new URL("..", import.meta.url).pathname;
 const KLUE = `${ROOT}../shared/data/klue-ner`;
 const haveKlue = await Deno.stat(`${KLUE}/train.tsv`).then(() => true, () => false);
@@ -61,9 +67,7 @@ Deno.test({
     await Deno.writeTextFile(`${dir}/validation.tsv`, koreanKlueCorpus(60, 2));
     const sets = [`vars.train=${dir}/train.tsv`, `vars.validation=${dir}/validation.tsv`, ...TINY];
     await run(dir, sets);
-    const encoded = JSON.parse(
-      await Deno.readTextFile(`${dir}/out/ner-klue/preprocess-input/encoded.json`),
-    );
+    const encoded = await streamEnd(`${dir}/out/ner-klue/preprocess-input/encoded.jsonl`);
     assert.equal(encoded.report.boundary_coverage.train.share, 1);
     assert.equal(encoded.report.boundary_coverage.validation.share, 1);
     const metrics = JSON.parse(
@@ -125,16 +129,12 @@ Deno.test({
     await run(dir, [`vars.train=${KLUE}/train.tsv`, `vars.validation=${KLUE}/validation.tsv`], [
       "preprocess-target",
     ]);
-    const encoded = JSON.parse(
-      await Deno.readTextFile(`${dir}/out/ner-klue/preprocess-input/encoded.json`),
-    );
+    const encoded = await streamEnd(`${dir}/out/ner-klue/preprocess-input/encoded.jsonl`);
     const { train, validation } = encoded.report.boundary_coverage;
     assert.ok(train.share >= 0.99, JSON.stringify(train));
     assert.ok(validation.share >= 0.99, JSON.stringify(validation));
     // Every entity that is on piece boundaries is representable with every piece labelled.
-    const targets = JSON.parse(
-      await Deno.readTextFile(`${dir}/out/ner-klue/preprocess-target/targets.json`),
-    );
+    const targets = await streamEnd(`${dir}/out/ner-klue/preprocess-target/targets.jsonl`);
     assert.equal(targets.report.train.not_on_boundary, train.entities - train.on_boundaries);
     await Deno.remove(dir, { recursive: true });
   },
@@ -197,9 +197,7 @@ Deno.test({
     ]);
     const failed = summary.stages.find((s) => s.status === "failed");
     if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
-    const encoded = JSON.parse(
-      await Deno.readTextFile(`${dir}/out/ner-pretrained/preprocess-input/encoded.json`),
-    );
+    const encoded = await streamEnd(`${dir}/out/ner-pretrained/preprocess-input/encoded.jsonl`);
     // The fixed vocabulary is measured too.
     assert.equal(encoded.report.boundary_coverage.validation.share, 1);
     const metrics = JSON.parse(

@@ -103,8 +103,11 @@ Deno.test("the CoNLL pipeline differs only in its load stage and prepares the sa
     only: ["tensorize"],
   });
   assert.equal(summary.stages.find((s) => s.id === "tensorize")!.status, "ran");
-  const dataset = JSON.parse(await Deno.readTextFile(`${dir}/out/ner-conll/load/dataset.json`));
-  assert.equal(dataset.train.length, 3000);
+  const lines = (await Deno.readTextFile(`${dir}/out/ner-conll/load/dataset.jsonl`)).trimEnd()
+    .split("\n").map((line) => JSON.parse(line));
+  const dataset = lines[0];
+  assert.equal(dataset.train, 3000);
+  assert.equal(lines.filter((l) => l.split === "train").length, 3000);
   assert.deepEqual(dataset.labels, ["DT", "LC", "OG", "PS", "QT", "TI"]);
   await Deno.remove(dir, { recursive: true });
 });

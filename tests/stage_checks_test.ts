@@ -229,6 +229,12 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 const PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n";
 
 /** A small, consistent set of artifacts: batches, labels and a tokenizer directory. */
+/** Writes a stream artifact (stages/_stream.ts): header, records, trailer. */
+async function writeStream(path: string, header: object, records: object[]): Promise<void> {
+  const lines = [header, ...records, { end: {} }];
+  await Deno.writeTextFile(path, lines.map((l) => JSON.stringify(l) + "\n").join(""));
+}
+
 async function artifacts(dir: string) {
   const n = 2 * 4;
   const batches = encodeBatches({
@@ -348,12 +354,12 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
     [
       preprocessInput as StageDefinition<never>,
       { dataset: empty },
-      /^Input "dataset" \(.*empty\.json\) is not a dataset file: it has no "labels" list of strings: use the dataset output of a load stage \(load\.dataset\)$/,
+      /^Input "dataset" \(.*empty\.json\) is not a dataset file: its first line is not a ner-dataset header: use the dataset output of a load stage \(load\.dataset\)$/,
     ],
     [
       preprocessTarget as StageDefinition<never>,
       { dataset: list, encoded: list },
-      /^Input "dataset" \(.*list\.json\) is not a dataset file: it is not a JSON object/,
+      /^Input "dataset" \(.*list\.json\) is not a dataset file: its first line is not a ner-dataset header/,
     ],
     [
       embedPad as StageDefinition<never>,
@@ -363,7 +369,29 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
     [
       tensorize as StageDefinition<never>,
       { padded: `${dir}/passwd` },
-      /^Input "padded" \(.*passwd\) is not a padded file: it is not JSON: use the padded output of an? embed-pad stage/,
+      /^Input "padded" \(.*passwd\) is not a label ids file: it is not JSON: use the padded output of an? embed-pad stage/,
+    ],
+    [
+      // A stream of another type, and one cut short (no trailer line).
+      preprocessTarget as StageDefinition<never>,
+      {
+        dataset: await write("targets.jsonl", { artifact: "ner-targets", label_all_tokens: true }),
+      },
+      /^Input "dataset" \(.*targets\.jsonl\) is not a dataset file: it is a ner-targets file/,
+    ],
+    [
+      preprocessInput as StageDefinition<never>,
+      {
+        dataset: await write("cut.jsonl", {
+          artifact: "ner-dataset",
+          format: "kmou",
+          labels: [],
+          skipped: 0,
+          train: 1,
+          validation: 0,
+        }),
+      },
+      /^Input "dataset" \(.*cut\.jsonl\) is not a dataset file: it ends before its trailer line/,
     ],
   ];
   for (const [stage, inputs, pattern] of cases) {
@@ -438,8 +466,21 @@ Deno.test("preprocess-input stops between documents once the run is interrupted"
     entities: [],
     source: { file: "x", line: i + 1 },
   }));
-  const dataset = { format: "kmou", labels: [], train: docs, validation: docs, skipped: 0 };
-  await Deno.writeTextFile(`${dir}/dataset.json`, JSON.stringify(dataset));
+  await writeStream(
+    `${dir}/dataset.json`,
+    {
+      artifact: "ner-dataset",
+      format: "kmou",
+      labels: [],
+      skipped: 0,
+      train: 3000,
+      validation: 3000,
+    },
+    [
+      ...docs.map((d) => ({ split: "train", ...d })),
+      ...docs.map((d) => ({ split: "validation", ...d })),
+    ],
+  );
   await Deno.mkdir(`${dir}/tokenizer`);
   const controller = new AbortController();
   const ctx = context(
@@ -476,35 +517,41 @@ Deno.test("every NER stage that loops over documents or windows stops at an abor
     offsets: [null, [0, 1], [2, 3], null],
     wordStart: [false, true, true, false],
   };
-  const write = async (name: string, value: unknown) => {
-    await Deno.writeTextFile(`${dir}/${name}`, JSON.stringify(value));
+  const stream = async (name: string, header: object, records: object[]) => {
+    await writeStream(`${dir}/${name}`, header, records);
     return `${dir}/${name}`;
   };
-  const dataset = await write("dataset.json", {
-    format: "kmou",
-    labels: ["PS"],
-    train: [doc],
-    validation: [doc],
-    skipped: 0,
-  });
-  const encoded = await write("encoded.json", {
-    max_length: 8,
-    overflow: "window",
-    pad_id: 0,
-    vocab_size: 9,
-    splits: { train: [window], validation: [window] },
-    report: {},
-  });
-  const targets = await write("targets.json", {
-    label_all_tokens: true,
-    splits: { train: [[null, "O", "O", null]], validation: [[null, "O", "O", null]] },
-    report: {},
-  });
-  const row = { ids: [[2, 5, 6, 3]], mask: [[1, 1, 1, 1]], labels: [[-100, 0, 0, -100]] };
-  const padded = await write("padded.json", {
-    seq_len: 4,
-    splits: { train: row, validation: row },
-  });
+  const dataset = await stream(
+    "dataset.jsonl",
+    {
+      artifact: "ner-dataset",
+      format: "kmou",
+      labels: ["PS"],
+      skipped: 0,
+      train: 1,
+      validation: 1,
+    },
+    [{ split: "train", ...doc }, { split: "validation", ...doc }],
+  );
+  const encoded = await stream(
+    "encoded.jsonl",
+    { artifact: "ner-encoded", max_length: 8, overflow: "window", pad_id: 0, vocab_size: 9 },
+    [{ split: "train", ...window }, { split: "validation", ...window }],
+  );
+  const targets = await stream(
+    "targets.jsonl",
+    { artifact: "ner-targets", label_all_tokens: true },
+    [
+      { split: "train", doc: 0, tags: [null, "O", "O", null] },
+      { split: "validation", doc: 0, tags: [null, "O", "O", null] },
+    ],
+  );
+  const row = { ids: [2, 5, 6, 3], labels: [-100, 0, 0, -100] };
+  const padded = await stream(
+    "padded.jsonl",
+    { artifact: "ner-label-ids", pad_id: 0, max_length: 8 },
+    [{ split: "train", ...row }, { split: "validation", ...row }],
+  );
   await Deno.writeTextFile(`${dir}/train.txt`, CORPUS);
   const model = new URL("./testdata/exported_tiny", import.meta.url).pathname;
   const cases: [StageDefinition<never>, Record<string, unknown>, Record<string, string>][] = [

@@ -1,18 +1,24 @@
 import assert from "node:assert/strict";
 import { BatchesFormatError, decodeBatches, encodeBatches } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import { makeBatches } from "../stages/tensorize.ts";
+import { batchShapes, makeBatch, WindowStore } from "../stages/tensorize.ts";
 import { batchTags } from "../stages/train.ts";
 import { embedPad } from "../stages/embed_pad.ts";
 import { UserError } from "../runner/errors.ts";
-import type { PaddedSplit } from "../stages/_artifacts.ts";
 import { memoryReporter } from "./_engine_helpers.ts";
 
-const split: PaddedSplit = {
-  ids: [[2, 7, 3, 0], [2, 8, 9, 3], [2, 3, 0, 0]],
-  mask: [[1, 1, 1, 0], [1, 1, 1, 1], [1, 1, 0, 0]],
-  labels: [[-100, 1, -100, -100], [-100, 1, 2, -100], [-100, -100, -100, -100]],
-};
+// Three windows, not padded: tensorize pads them (pad id 0, label -100).
+const split = new WindowStore();
+split.add([2, 7, 3], [-100, 1, -100]);
+split.add([2, 8, 9, 3], [-100, 1, 2, -100]);
+split.add([2, 3], [-100, -100]);
+
+function makeBatches(store: WindowStore, order: number[], size: number, trim: boolean) {
+  const longest = Math.max(...store.lengths);
+  return batchShapes(store.lengths, order, size, trim, longest).map((shape) =>
+    makeBatch(store, shape, 0)
+  );
+}
 
 Deno.test("tensorize cuts each batch to its longest real sequence", () => {
   const [a, b] = makeBatches(split, [2, 0, 1], 2, true);
@@ -21,6 +27,11 @@ Deno.test("tensorize cuts each batch to its longest real sequence", () => {
   assert.deepEqual(a!.rows, [2, 0]);
   assert.equal(b!.seqLen, 4);
   assert.equal(makeBatches(split, [0, 1, 2], 3, false)[0]!.seqLen, 4);
+  // Padding: [PAD] ids, a 0 mask and ignored labels after each row's pieces.
+  const [padded] = makeBatches(split, [2, 1], 2, true);
+  assert.deepEqual([...padded!.ids], [2, 3, 0, 0, 2, 8, 9, 3]);
+  assert.deepEqual([...padded!.mask], [1, 1, 0, 0, 1, 1, 1, 1]);
+  assert.deepEqual([...padded!.labels], [-100, -100, -100, -100, -100, 1, 2, -100]);
 });
 
 Deno.test("the batches file round-trips and is deterministic for a seed", () => {
@@ -51,37 +62,52 @@ Deno.test("train scores only positions whose label is not ignored", () => {
   assert.deepEqual(pred, [["B-PS", "B-PS"]]);
 });
 
-Deno.test("embed-pad puts O first, pads, and rejects a validation label unknown to training", async () => {
+Deno.test("embed-pad puts O first, gives label ids per window, and rejects a validation label unknown to training", async () => {
   const dir = await Deno.makeTempDir();
-  const write = async (name: string, value: unknown) => {
-    await Deno.writeTextFile(`${dir}/${name}`, JSON.stringify(value));
+  const write = async (name: string, lines: unknown[]) => {
+    await Deno.writeTextFile(`${dir}/${name}`, lines.map((l) => JSON.stringify(l) + "\n").join(""));
     return `${dir}/${name}`;
   };
-  const doc = (start: number) => ({
+  const win = (split: string, ids = [2, 5, 3]) => ({
+    split,
     doc: 0,
     window: 0,
-    ids: [2, 5, 3],
-    tokens: [],
-    offsets: [null, [start, 1], null],
-    wordStart: [false, true, false],
+    ids,
+    offsets: ids.map((_, i) => i === 0 || i === ids.length - 1 ? null : [0, 1]),
+    wordStart: ids.map((_, i) => i !== 0 && i !== ids.length - 1),
   });
+  const targets = (validationTag: string) =>
+    write("targets.jsonl", [
+      { artifact: "ner-targets", label_all_tokens: true },
+      { split: "train", doc: 0, tags: [null, "B-PS", null] },
+      { split: "train", doc: 1, tags: [null, "B-PS", "I-PS", null] },
+      { split: "validation", doc: 0, tags: [null, validationTag, null] },
+      { end: {} },
+    ]);
   const inputs = {
-    dataset: await write("dataset.json", { labels: ["PS"], train: [], validation: [] }),
-    encoded: await write("encoded.json", {
-      max_length: 8,
-      pad_id: 0,
-      splits: { train: [doc(0), { ...doc(0), ids: [2, 5, 6, 3] }], validation: [doc(0)] },
-    }),
-    targets: await write("targets.json", {
-      splits: {
-        train: [[null, "B-PS", null], [null, "B-PS", "I-PS", null]],
-        validation: [[null, "B-LC", null]],
+    dataset: await write("dataset.jsonl", [
+      {
+        artifact: "ner-dataset",
+        format: "kmou",
+        labels: ["PS"],
+        skipped: 0,
+        train: 0,
+        validation: 0,
       },
-    }),
+      { end: {} },
+    ]),
+    encoded: await write("encoded.jsonl", [
+      { artifact: "ner-encoded", max_length: 8, overflow: "window", pad_id: 0, vocab_size: 10 },
+      win("train"),
+      { ...win("train", [2, 5, 6, 3]), doc: 1 },
+      win("validation"),
+      { end: {} },
+    ]),
+    targets: await targets("B-LC"),
   };
-  const ctx = (params: { padding: "longest" | "max_length" }) => ({
+  const ctx = () => ({
     id: "embed-pad",
-    params,
+    params: {},
     inputs,
     output: (name: string) => `${dir}/${name}.out.json`,
     root: dir,
@@ -90,28 +116,29 @@ Deno.test("embed-pad puts O first, pads, and rejects a validation label unknown 
     log: memoryReporter().logger("embed-pad"),
     signal: new AbortController().signal,
   });
-  await assert.rejects(embedPad.run(ctx({ padding: "longest" })), (e: unknown) => {
+  await assert.rejects(embedPad.run(ctx()), (e: unknown) => {
     assert.ok(e instanceof UserError);
     assert.match(e.message, /Unknown label "B-LC" in validation data/);
     return true;
   });
-  await write("targets.json", {
-    label_all_tokens: true,
-    splits: {
-      train: [[null, "B-PS", null], [null, "B-PS", "I-PS", null]],
-      validation: [[null, "O", null]],
-    },
-  });
-  await embedPad.run(ctx({ padding: "longest" }));
+  await targets("O");
+  await embedPad.run(ctx());
   // The dictionary travels with how pieces were labelled (train writes it to config.json).
   assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/labels.out.json`)), {
     labels: ["O", "B-PS", "I-PS"],
     label_all_tokens: true,
   });
-  const padded = JSON.parse(await Deno.readTextFile(`${dir}/padded.out.json`));
-  assert.equal(padded.seq_len, 4);
-  assert.deepEqual(padded.splits.train.labels[0], [-100, 1, -100, -100]);
-  assert.deepEqual(padded.splits.train.mask[0], [1, 1, 1, 0]);
-  await embedPad.run(ctx({ padding: "max_length" }));
-  assert.equal(JSON.parse(await Deno.readTextFile(`${dir}/padded.out.json`)).seq_len, 8);
+  const lines = (await Deno.readTextFile(`${dir}/padded.out.json`)).trim().split("\n").map((l) =>
+    JSON.parse(l)
+  );
+  assert.deepEqual(lines[0], { artifact: "ner-label-ids", pad_id: 0, max_length: 8 });
+  // Not padded: each window keeps its own length.
+  assert.deepEqual(lines[1], { split: "train", ids: [2, 5, 3], labels: [-100, 1, -100] });
+  assert.deepEqual(lines[2], { split: "train", ids: [2, 5, 6, 3], labels: [-100, 1, 2, -100] });
+  assert.deepEqual(lines[3], { split: "validation", ids: [2, 5, 3], labels: [-100, 0, -100] });
+  assert.deepEqual(lines[4], { end: { windows: { train: 2, validation: 1 } } });
+  // padding moved to tensorize: giving it to embed-pad is a load-time problem that says so.
+  const problems = embedPad.check!({ padding: "max_length" }, {} as never);
+  assert.equal(problems.length, 1);
+  assert.match(problems[0]!.message, /no longer pads/);
 });

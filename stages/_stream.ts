@@ -1,0 +1,147 @@
+/**
+ * JSON Lines artifacts, read and written incrementally: memory is bounded by one chunk of the
+ * file (1 MiB) and the lines a caller keeps, never by the file.
+ *
+ * A stream artifact is a header line (an object naming its `artifact` type and its fixed
+ * fields), then one line per record, then a trailer line `{"end": {...}}` holding counts and
+ * reports known only once every record was written. A file without its trailer was cut short.
+ *
+ * @module
+ */
+
+/** Bytes buffered by a {@link JsonlWriter} before they are written. */
+const WRITE_CHUNK = 1 << 20;
+/** Bytes read at a time by {@link readJsonl}. */
+export const READ_CHUNK = 1 << 20;
+
+/** Writes one JSON value per line, in chunks. */
+export class JsonlWriter {
+  #file: Deno.FsFile;
+  #parts: string[] = [];
+  #size = 0;
+  #encoder = new TextEncoder();
+  /** Lines written so far. */
+  lines = 0;
+
+  private constructor(file: Deno.FsFile) {
+    this.#file = file;
+  }
+
+  /**
+   * Creates (or truncates) the file.
+   *
+   * @param path The file.
+   * @returns The writer; close it.
+   */
+  static async create(path: string): Promise<JsonlWriter> {
+    return new JsonlWriter(
+      await Deno.open(path, { write: true, create: true, truncate: true }),
+    );
+  }
+
+  /** Appends one value as a line; writes the buffer out when it is full. */
+  async write(value: unknown): Promise<void> {
+    const line = JSON.stringify(value);
+    this.#parts.push(line, "\n");
+    this.#size += line.length + 1;
+    this.lines++;
+    if (this.#size >= WRITE_CHUNK) await this.flush();
+  }
+
+  /** Writes out what is buffered. */
+  async flush(): Promise<void> {
+    if (this.#parts.length === 0) return;
+    const bytes = this.#encoder.encode(this.#parts.join(""));
+    this.#parts = [];
+    this.#size = 0;
+    for (let at = 0; at < bytes.length;) at += await this.#file.write(bytes.subarray(at));
+  }
+
+  /** Flushes and closes the file. */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      this.#file.close();
+    }
+  }
+}
+
+/** A line of a JSON Lines file that is not UTF-8 JSON. */
+export class JsonlLineError extends Error {
+  /** 1-based line number. */
+  readonly line: number;
+  /**
+   * Creates the error.
+   *
+   * @param line 1-based line number.
+   * @param detail What is wrong.
+   */
+  constructor(line: number, detail: string) {
+    super(`line ${line} ${detail}`);
+    this.name = "JsonlLineError";
+    this.line = line;
+  }
+}
+
+/**
+ * The raw text lines of a file, read a chunk at a time (a last line without `\n` included,
+ * an empty last line not).
+ *
+ * @param path The file.
+ * @param chunk Bytes read at a time.
+ * @throws {JsonlLineError} When the file is not UTF-8.
+ */
+export async function* readLines(path: string, chunk = READ_CHUNK): AsyncGenerator<string> {
+  const file = await Deno.open(path, { read: true });
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const buffer = new Uint8Array(chunk);
+  let rest = "";
+  let line = 0;
+  try {
+    while (true) {
+      const n = await file.read(buffer);
+      let text: string;
+      try {
+        text = n === null
+          ? decoder.decode()
+          : decoder.decode(buffer.subarray(0, n), { stream: true });
+      } catch {
+        throw new JsonlLineError(line + 1, "is not UTF-8 text");
+      }
+      text = rest + text;
+      let start = 0;
+      for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
+        line++;
+        yield text.slice(start, end);
+        start = end + 1;
+      }
+      rest = text.slice(start);
+      if (n === null) break;
+    }
+    if (rest !== "") yield rest;
+  } finally {
+    file.close();
+  }
+}
+
+/**
+ * The JSON values of a JSON Lines file, one per line, read a chunk at a time.
+ *
+ * @param path The file.
+ * @param chunk Bytes read at a time.
+ * @throws {JsonlLineError} When a line is not JSON or the file is not UTF-8.
+ */
+export async function* readJsonl(path: string, chunk = READ_CHUNK): AsyncGenerator<unknown> {
+  let line = 0;
+  for await (const text of readLines(path, chunk)) {
+    line++;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new JsonlLineError(line, "is not JSON");
+    }
+    yield value;
+  }
+}
