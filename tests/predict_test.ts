@@ -102,6 +102,13 @@ async function pretrainedProject(): Promise<string> {
     `${ROOT}pipelines/ner-pretrained.yaml`,
     `${dir}/pipelines/ner-pretrained.yaml`,
   );
+  // The checkpoint lives in the project, as models/ does for users: paths stay inside it.
+  await Deno.mkdir(`${dir}/models/hf_tiny`, { recursive: true });
+  for await (const entry of Deno.readDir(TINY)) {
+    if (entry.isFile) {
+      await Deno.copyFile(`${TINY}/${entry.name}`, `${dir}/models/hf_tiny/${entry.name}`);
+    }
+  }
   const blocks = (await Deno.readTextFile(`${ROOT}data/sample/train.txt`)).split(/\n\n+/);
   await Deno.mkdir(`${dir}/data/sample`, { recursive: true });
   await Deno.writeTextFile(
@@ -124,7 +131,7 @@ Deno.test({
     const dir = await pretrainedProject();
     const file = `${dir}/pipelines/ner-pretrained.yaml`;
     const sets = [
-      `vars.checkpoint=${TINY}`,
+      "vars.checkpoint=models/hf_tiny",
       "stages.train.with.epochs=1",
       "stages.train.with.backend=wasm",
     ];
