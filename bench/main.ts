@@ -1,7 +1,8 @@
 /**
  * `deno task bench`: the training throughput benchmark (flags are passed on, see
  * bench/train_throughput.ts), then the no-op rerun benchmark (bench/noop_rerun.ts).
- * `--only train` or `--only noop` runs one of them.
+ * `--only train` or `--only noop` runs one of them. `--scale` runs the data-stage scale
+ * benchmark alone (bench/scale.ts; its flags are passed on).
  *
  * @module
  */
@@ -17,5 +18,9 @@ const run = async (file: string, extra: string[]) => {
   }).output();
   if (code !== 0) Deno.exit(code);
 };
+if (args.includes("--scale")) {
+  await run("./scale.ts", args.filter((a) => a !== "--scale"));
+  Deno.exit(0);
+}
 if (only !== "noop") await run("./train_throughput.ts", args);
 if (only !== "train") await run("./noop_rerun.ts", args.includes("--json") ? ["--json"] : []);
