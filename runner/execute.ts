@@ -287,6 +287,8 @@ interface Shared {
    * the same key waits for it instead of running it again.
    */
   claims: Map<string, Claim>;
+  /** One lock per process-wide resource that stage kinds declare `exclusive` (e.g. `tfjs`). */
+  exclusive: Map<string, Semaphore>;
 }
 
 /** A key one variant computes; `done` gives its outputs, or none when it failed or stopped. */
@@ -328,6 +330,7 @@ export async function runVariants(
     // The code files and deno.lock are read once per run, however many stages share them.
     imports: new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` }),
     claims: new Map(),
+    exclusive: new Map(),
   };
   const started = performance.now();
   try {
@@ -432,6 +435,12 @@ async function runLocked(
   const reporter = options.reporter;
   const needed = selectStages(pipeline, options.only, options.from);
   const { semaphore, imports, claims } = shared;
+  const exclusiveLock = (resource: string | undefined) => {
+    if (resource === undefined) return undefined;
+    let lock = shared.exclusive.get(resource);
+    if (!lock) shared.exclusive.set(resource, lock = new Semaphore(1));
+    return lock;
+  };
   // In a sweep, each stage line names its variant: `ran     train [learning_rate=0.001] in 3 s`.
   const name = (id: string) => label === undefined ? id : `${id} [${label}]`;
   const outputs = new Map<string, Record<string, StoredOutput>>();
@@ -527,6 +536,10 @@ async function runLocked(
       reporter.line(`  would run  ${name(stage.id)}: ${reason}`);
       return { ...base, key, status: "would-run", reason };
     }
+    // A stage that needs a process-wide resource alone waits for it before taking a job slot,
+    // so that waiting does not hold a slot another stage could use.
+    const exclusive = exclusiveLock(stage.definition.exclusive);
+    await exclusive?.acquire();
     await semaphore.acquire();
     // Seconds count from here: waiting for a slot (other stages, other variants) is not running.
     const started = performance.now();
@@ -594,6 +607,7 @@ async function runLocked(
       };
     } finally {
       semaphore.release();
+      exclusive?.release();
     }
   };
 

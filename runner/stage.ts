@@ -169,6 +169,13 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * the report looks never reruns the stage.
    */
   report?(ctx: ReportContext<P>): Promise<ReportSection[]>;
+  /**
+   * A process-wide resource the stage must have to itself, such as `"tfjs"` (TensorFlow.js has
+   * one global engine and backend): stages that name the same resource never run at the same
+   * time in one process, whatever `--jobs` allows (in a sweep, three `train` variants train one
+   * after the other while other stages go on).
+   */
+  exclusive?: string;
 }
 
 /**

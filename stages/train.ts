@@ -289,6 +289,7 @@ export const train = defineStage<TrainParams>({
   },
   check: (p, context) => trainProblems(p, context.upstream("preprocess-input"), context.inputs),
   module: import.meta.url,
+  exclusive: "tfjs",
   async report(ctx) {
     const m: { trainSections(c: ReportContext): Promise<ReportSection[]> } = await import(
       REPORT_MODULE

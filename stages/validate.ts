@@ -199,6 +199,7 @@ export const validate = defineStage<ValidateParams>({
     },
   },
   module: import.meta.url,
+  exclusive: "tfjs",
   async report(ctx) {
     const m: { validateSections(c: ReportContext): Promise<ReportSection[]> } = await import(
       REPORT_MODULE

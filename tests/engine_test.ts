@@ -3,7 +3,7 @@ import { loadPipeline } from "../runner/config.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { DuplicateStageError } from "../runner/registry.ts";
 import { renderDag } from "../runner/dag.ts";
-import { emit, testRegistry } from "./testdata/engine/stages.ts";
+import { emit, sleep, testRegistry } from "./testdata/engine/stages.ts";
 import { memoryReporter, project, runProject } from "./_engine_helpers.ts";
 
 const CHAIN = `name: chain
@@ -248,4 +248,25 @@ Deno.test("a stage's code is its module and what it imports, loads or starts as 
     "d.ts",
     "f.ts",
   ]);
+});
+
+Deno.test("stages that name the same exclusive resource never overlap, whatever --jobs allows", async () => {
+  const alone = { ...sleep, name: "sleep-alone", exclusive: "tfjs" };
+  const registry = testRegistry().register(alone);
+  const dir = await project({
+    "pipeline.yaml": `name: excl
+stages:
+  a: { uses: sleep-alone, with: { ms: 300, name: a } }
+  b: { uses: sleep-alone, with: { ms: 300, name: b } }
+  c: { uses: sleep, with: { ms: 300, name: c } }
+`,
+  });
+  const pipeline = await loadPipeline(`${dir}/pipeline.yaml`, { registry });
+  await runPipeline(pipeline, { reporter: memoryReporter(), jobs: 3 });
+  const times = (id: string) =>
+    JSON.parse(Deno.readTextFileSync(`${dir}/out/excl/${id}/times.json`));
+  const [a, b, c] = [times("a"), times("b"), times("c")];
+  assert.ok(a.end <= b.start || b.end <= a.start, "the two tfjs stages ran one after the other");
+  assert.ok(c.start < Math.max(a.end, b.end) && Math.min(a.start, b.start) < c.end, "c overlapped");
+  await Deno.remove(dir, { recursive: true });
 });
