@@ -11,7 +11,7 @@
  */
 
 import { dirname, relative } from "node:path";
-import { Cache } from "./cache.ts";
+import { Cache, writeAtomic } from "./cache.ts";
 import type { Pipeline } from "./config.ts";
 import type { RunSummary } from "./execute.ts";
 import type { ReportSection } from "./stage.ts";
@@ -545,13 +545,6 @@ export async function writePipelineReport(
   });
   const path = `${outDir}/${pipeline.name}/report.html`;
   await Deno.mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
+  await writeAtomic(path, text);
   return path;
 }
