@@ -170,6 +170,11 @@ export interface OutManifest {
   dir: string;
   /** Content hash of each file the engine wrote, by path relative to `dir`. */
   files: Record<string, string>;
+  /**
+   * The inode of each of those files that is a hard link to its cache object, so that a write
+   * through the link can be told from a file the user put in its place.
+   */
+  links?: Record<string, number>;
 }
 
 /** The cache directory. */
@@ -490,7 +495,13 @@ export class Cache {
     if (isObject(value) && value.dir === dir && isObject(value.files)) {
       const files: Record<string, string> = {};
       for (const [path, hash] of Object.entries(value.files)) if (isHash(hash)) files[path] = hash;
-      return { dir, files };
+      const links: Record<string, number> = {};
+      for (const [path, ino] of Object.entries(isObject(value.links) ? value.links : {})) {
+        if (files[path] !== undefined && Number.isSafeInteger(ino) && (ino as number) > 0) {
+          links[path] = ino as number;
+        }
+      }
+      return { dir, files, links };
     }
     return { dir, files: {} };
   }

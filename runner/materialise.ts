@@ -4,7 +4,11 @@
  * The engine keeps a manifest of what it wrote there (`.pipeline/out/<pipeline>.json`, path ->
  * content hash), so that it can tell its own files from the user's:
  *
- * - every file is written to a temp file next to it and renamed into place;
+ * - every file is placed under a temp name next to it and renamed into place: a file of
+ *   {@link LINK_MIN_BYTES} or more is a hard link to its cache object, made read-only (0444)
+ *   first, since the object and the link are then one file; a smaller one, or one whose link
+ *   fails (`out/` on another device, links refused), is a copy (`Deno.copyFile`, which the
+ *   kernel turns into a reflink on file systems that have them), writable (0644);
  * - a file the engine wrote and nobody changed is replaced (or removed, when the output no
  *   longer has it);
  * - a file the user changed or put there is never deleted nor overwritten: it is kept, with a
@@ -77,18 +81,80 @@ async function walk(dir: string): Promise<{ files: string[]; other: string[] }> 
 }
 
 /**
- * The one place that creates a file under `out/`: a copy of an object's file in a temp file
- * next to `to`, renamed into place.
+ * Output files of this size or more are hard links to their cache objects; smaller ones are
+ * copies. Small files are the ones people open and edit (metrics, summaries, configurations),
+ * and a copy keeps an edit out of the cache; they are also a small part of the bytes (5% on
+ * the sample pipeline), and the engine rereads objects of this size on every cache hit anyway.
  */
-async function placeFile(from: string, to: string): Promise<void> {
+export const LINK_MIN_BYTES = 256 * 1024;
+
+/** How a file was placed under `out/`: a hard link to its object, or a copy of it. */
+export type PlaceMode = "link" | "copy";
+
+/** Makes an object's file read-only (all write bits off); false when it cannot be. */
+async function readOnly(path: string, info: Deno.FileInfo): Promise<boolean> {
+  if (info.mode === null) return false; // no POSIX modes (Windows): copy instead
+  if ((info.mode & 0o222) === 0) return true;
+  try {
+    await Deno.chmod(path, info.mode & 0o7777 & ~0o222);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one place that creates a file under `out/`: a hard link to the object's file (large
+ * files, see {@link LINK_MIN_BYTES}), else a copy of it, under a temp name next to `to`,
+ * renamed into place. A link that fails (another device, links refused, an object that cannot
+ * be made read-only) falls back to a copy.
+ *
+ * @param from The object's file.
+ * @param to Where it goes.
+ * @param copy Whether to copy when no link can be made (false: nothing is done then).
+ * @returns How the file was placed, or undefined when it was not.
+ */
+async function placeFile(from: string, to: string, copy = true): Promise<PlaceMode | undefined> {
   const tmp = `${to}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    await Deno.copyFile(from, tmp);
-    await Deno.chmod(tmp, 0o644);
+    let mode: PlaceMode = "copy";
+    const info = await Deno.stat(from);
+    if (info.size >= LINK_MIN_BYTES && await readOnly(from, info)) {
+      try {
+        await Deno.link(from, tmp);
+        mode = "link";
+      } catch { /* cross-device, or links refused: a copy */ }
+    }
+    if (mode === "copy") {
+      if (!copy) return undefined;
+      await Deno.copyFile(from, tmp);
+      await Deno.chmod(tmp, 0o644);
+    }
     await Deno.rename(tmp, to);
+    return mode;
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
     throw error;
+  }
+}
+
+/** Whether `path` is a copy of a large object that could be a link to it instead. */
+async function couldLink(path: string, object: string): Promise<boolean> {
+  try {
+    const [at, of] = await Promise.all([Deno.stat(path), Deno.stat(object)]);
+    return of.size >= LINK_MIN_BYTES && at.ino !== null && at.ino !== of.ino && at.dev === of.dev;
+  } catch {
+    return false;
+  }
+}
+
+/** The inode `path` shares with `object` when it is a hard link to it; undefined otherwise. */
+async function linkedInode(path: string, object: string): Promise<number | undefined> {
+  try {
+    const [at, of] = await Promise.all([Deno.lstat(path), Deno.stat(object)]);
+    return at.ino !== null && at.ino === of.ino && at.dev === of.dev ? at.ino : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -98,6 +164,8 @@ export class OutTree {
   readonly dir: string;
   /** Problems met so far. */
   readonly problems: MaterialiseProblem[] = [];
+  /** Files placed so far, by how (files already in place are not counted). */
+  readonly placed: Record<PlaceMode, number> = { link: 0, copy: 0 };
   #cache: Cache;
   #reporter: Reporter;
   #manifest: OutManifest;
@@ -145,11 +213,30 @@ export class OutTree {
     return relative(Deno.cwd(), path) || path;
   }
 
-  #own(rel: string, hash: string | undefined): void {
-    if (this.#manifest.files[rel] === hash) return;
+  #own(rel: string, hash: string | undefined, inode?: number): void {
+    const links = this.#manifest.links ??= {};
+    if (this.#manifest.files[rel] === hash && links[rel] === inode) return;
     if (hash === undefined) delete this.#manifest.files[rel];
     else this.#manifest.files[rel] = hash;
+    if (inode === undefined) delete links[rel];
+    else links[rel] = inode;
     this.#changed = true;
+  }
+
+  /**
+   * Whether the file at `path` is the one the engine linked there (its inode is the one
+   * recorded) while the object is now another file: what was written to it went into the
+   * object, which has since been made again.
+   */
+  async #wroteThrough(key: string, path: string, object: string): Promise<boolean> {
+    const inode = this.#manifest.links?.[key];
+    if (inode === undefined) return false;
+    try {
+      const [at, of] = await Promise.all([Deno.lstat(path), Deno.stat(object)]);
+      return at.isFile && at.ino === inode && of.ino !== inode;
+    } catch {
+      return false;
+    }
   }
 
   /** Removes a temp file of a killed run (any pid under the exclusive lock, else a dead one). */
@@ -236,23 +323,48 @@ export class OutTree {
     }
     if (output.kind === "dir") await Deno.mkdir(dest, { recursive: true });
     const kept: string[] = [];
+    const movedAside: string[] = [];
     for (const [sub, hash] of want) {
       const path = sub ? `${dest}/${sub}` : dest;
       const key = sub ? `${rel}/${sub}` : rel;
       const now = await this.#hash(path);
+      const from = `${object}${sub ? `/${sub}` : ""}`;
       if (now === hash) {
-        this.#own(key, hash);
+        // A copy of a large object (an older engine's, or a link that failed before): the same
+        // bytes, now a link, so that they are stored once.
+        if (await couldLink(path, from) && await placeFile(from, path, false)) {
+          this.placed.link++;
+          this.#cache.stat.forget(path);
+        }
+        this.#own(key, hash, await linkedInode(path, from));
         continue;
       }
-      // Not a file (a directory, a link), or changed by someone else: kept unless forced.
-      if (now === null || (now !== undefined && now !== this.#manifest.files[key] && !force)) {
+      const changed = now !== undefined && now !== null && now !== this.#manifest.files[key];
+      if (changed && await this.#wroteThrough(key, path, from)) {
+        // Written in place through the link: the object was damaged with it, found and made
+        // again. The pipeline's version goes back in place; the changed bytes are kept aside.
+        const aside = `${path}.changed-${new Date().toISOString().replace(/[-:.]/g, "")}`;
+        await Deno.rename(path, aside);
+        this.#cache.stat.forget(path);
+        movedAside.push(`${this.#shown(path)} (now ${this.#shown(aside)})`);
+      } else if (now === null || (changed && !force)) {
+        // Not a file (a directory, a link), or changed by someone else: kept unless forced.
         kept.push(this.#shown(path));
         continue;
       }
       await Deno.mkdir(dirname(path), { recursive: true });
-      await placeFile(`${object}${sub ? `/${sub}` : ""}`, path);
+      this.placed[(await placeFile(from, path))!]++;
       this.#cache.stat.forget(path);
-      this.#own(key, hash);
+      this.#own(key, hash, await linkedInode(path, from));
+    }
+    if (movedAside.length) {
+      warn(
+        `${movedAside.join(", ")} ${movedAside.length === 1 ? "was" : "were"} written in ` +
+          `place: an output file of ${LINK_MIN_BYTES / 1024} KiB or more is a read-only hard ` +
+          `link to its cache object, so the cached object was changed too; it was found ` +
+          `damaged and made again, the pipeline's version is back in place and the changed ` +
+          `file was moved aside (copy such a file before editing it)`,
+      );
     }
     if (kept.length) {
       warn(
