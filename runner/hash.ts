@@ -29,6 +29,9 @@ export async function sha256(data: string | Uint8Array): Promise<string> {
   return hex;
 }
 
+/** Files up to this size are read synchronously (the read is short; the thread hop is not). */
+const SYNC_READ_LIMIT = 1024 * 1024;
+
 /** Files up to this size are hashed in one piece; larger ones are streamed. */
 const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
 
@@ -51,7 +54,10 @@ function sortKeys(value: unknown): unknown {
 
 /** sha256 of a file's bytes; large files are read in chunks. */
 export async function hashFileContent(path: string): Promise<string> {
-  const info = await Deno.stat(path);
+  // Sync stat and read: a cached run makes hundreds of these, and an async file operation
+  // costs a thread hop (30-140 µs each on a busy 2-core machine, against 6-10 µs).
+  const info = Deno.statSync(path);
+  if (info.size <= SYNC_READ_LIMIT) return sha256(Deno.readFileSync(path));
   if (info.size <= WHOLE_FILE_LIMIT) return sha256(await Deno.readFile(path));
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
@@ -153,7 +159,7 @@ export class StatCache {
    */
   async hashFile(path: string, recheck = 0): Promise<string> {
     const before = Date.now();
-    const info = await Deno.stat(path);
+    const info = Deno.statSync(path); // sync: see hashFileContent
     const now = statKey(info);
     const known = this.#entries[path];
     if (
@@ -261,7 +267,7 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
     const path = sub ? `${dir}/${sub}` : dir;
     const entries: Deno.DirEntry[] = [];
     try {
-      for await (const entry of Deno.readDir(path)) entries.push(entry);
+      for (const entry of Deno.readDirSync(path)) entries.push(entry); // sync: as hashFile
     } catch (error) {
       throw readError(`directory "${path}"`, error);
     }
@@ -273,7 +279,7 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
       let info: Deno.FileInfo | undefined;
       if (entry.isSymlink) {
         try {
-          real = await Deno.realPath(full);
+          real = Deno.realPathSync(full);
         } catch (error) {
           if (error instanceof Deno.errors.NotFound) {
             throw new UserError(
@@ -289,7 +295,7 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
           );
         }
         try {
-          info = await Deno.stat(real);
+          info = Deno.statSync(real);
         } catch (error) {
           throw readError(`"${full}"`, error);
         }
@@ -314,7 +320,7 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
   };
   let top: string;
   try {
-    top = await Deno.realPath(dir);
+    top = Deno.realPathSync(dir);
   } catch (error) {
     throw readError(`directory "${dir}"`, error);
   }
@@ -397,7 +403,7 @@ export class CodeIndex {
     }
     let bytes: Uint8Array;
     try {
-      bytes = await Deno.readFile(path);
+      bytes = Deno.readFileSync(path);
     } catch {
       return null;
     }

@@ -1,5 +1,7 @@
 /**
  * Materialising outputs under `out/<pipeline>/<stage>/<output>` for people and other tools.
+ * (What only reads, stats and directory listings, is synchronous: a cached run makes a few
+ * hundred of them, and an async file operation costs a thread hop each.)
  *
  * The engine keeps a manifest of what it wrote there (`.pipeline/out/<pipeline>.json`, path ->
  * content hash), so that it can tell its own files from the user's:
@@ -69,7 +71,7 @@ async function walk(dir: string): Promise<{ files: string[]; other: string[] }> 
   const files: string[] = [];
   const other: string[] = [];
   const visit = async (sub: string) => {
-    for await (const entry of Deno.readDir(sub ? `${dir}/${sub}` : dir)) {
+    for (const entry of Deno.readDirSync(sub ? `${dir}/${sub}` : dir)) {
       const rel = sub ? `${sub}/${entry.name}` : entry.name;
       if (entry.isDirectory) await visit(rel);
       else if (entry.isFile) files.push(rel);
@@ -139,9 +141,9 @@ async function placeFile(from: string, to: string, copy = true): Promise<PlaceMo
 }
 
 /** Whether `path` is a copy of a large object that could be a link to it instead. */
-async function couldLink(path: string, object: string): Promise<boolean> {
+function couldLink(path: string, object: string): boolean {
   try {
-    const [at, of] = await Promise.all([Deno.stat(path), Deno.stat(object)]);
+    const [at, of] = [Deno.statSync(path), Deno.statSync(object)];
     return of.size >= LINK_MIN_BYTES && at.ino !== null && at.ino !== of.ino && at.dev === of.dev;
   } catch {
     return false;
@@ -149,9 +151,9 @@ async function couldLink(path: string, object: string): Promise<boolean> {
 }
 
 /** The inode `path` shares with `object` when it is a hard link to it; undefined otherwise. */
-async function linkedInode(path: string, object: string): Promise<number | undefined> {
+function linkedInode(path: string, object: string): number | undefined {
   try {
-    const [at, of] = await Promise.all([Deno.lstat(path), Deno.stat(object)]);
+    const [at, of] = [Deno.lstatSync(path), Deno.statSync(object)];
     return at.ino !== null && at.ino === of.ino && at.dev === of.dev ? at.ino : undefined;
   } catch {
     return undefined;
@@ -228,11 +230,11 @@ export class OutTree {
    * recorded) while the object is now another file: what was written to it went into the
    * object, which has since been made again.
    */
-  async #wroteThrough(key: string, path: string, object: string): Promise<boolean> {
+  #wroteThrough(key: string, path: string, object: string): boolean {
     const inode = this.#manifest.links?.[key];
     if (inode === undefined) return false;
     try {
-      const [at, of] = await Promise.all([Deno.lstat(path), Deno.stat(object)]);
+      const [at, of] = [Deno.lstatSync(path), Deno.statSync(object)];
       return at.isFile && at.ino === inode && of.ino !== inode;
     } catch {
       return false;
@@ -264,7 +266,7 @@ export class OutTree {
     const paths: Record<string, string> = {};
     const stageDir = `${this.dir}/${stage}`;
     try {
-      for await (const entry of Deno.readDir(stageDir)) {
+      for (const entry of Deno.readDirSync(stageDir)) {
         if (entry.isFile && TEMP_NAME.test(entry.name)) {
           await this.#sweep(`${stageDir}/${entry.name}`);
         }
@@ -305,7 +307,7 @@ export class OutTree {
     }
     let info: Deno.FileInfo | undefined;
     try {
-      info = await Deno.lstat(dest);
+      info = Deno.lstatSync(dest);
     } catch { /* not there */ }
     if (info && (output.kind === "dir" ? !info.isDirectory : !info.isFile)) {
       // Something else is where the output goes: the engine's own stale copy is replaced.
@@ -332,15 +334,15 @@ export class OutTree {
       if (now === hash) {
         // A copy of a large object (an older engine's, or a link that failed before): the same
         // bytes, now a link, so that they are stored once.
-        if (await couldLink(path, from) && await placeFile(from, path, false)) {
+        if (couldLink(path, from) && await placeFile(from, path, false)) {
           this.placed.link++;
           this.#cache.stat.forget(path);
         }
-        this.#own(key, hash, await linkedInode(path, from));
+        this.#own(key, hash, linkedInode(path, from));
         continue;
       }
       const changed = now !== undefined && now !== null && now !== this.#manifest.files[key];
-      if (changed && await this.#wroteThrough(key, path, from)) {
+      if (changed && this.#wroteThrough(key, path, from)) {
         // Written in place through the link: the object was damaged with it, found and made
         // again. The pipeline's version goes back in place; the changed bytes are kept aside.
         const aside = `${path}.changed-${new Date().toISOString().replace(/[-:.]/g, "")}`;
@@ -355,7 +357,7 @@ export class OutTree {
       await Deno.mkdir(dirname(path), { recursive: true });
       this.placed[(await placeFile(from, path))!]++;
       this.#cache.stat.forget(path);
-      this.#own(key, hash, await linkedInode(path, from));
+      this.#own(key, hash, linkedInode(path, from));
     }
     if (movedAside.length) {
       warn(
@@ -413,7 +415,7 @@ export class OutTree {
   async #hash(path: string): Promise<string | undefined | null> {
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(path);
+      info = Deno.lstatSync(path);
     } catch {
       return undefined;
     }
