@@ -7,8 +7,10 @@
  * (VmHWM from `/proc/<pid>/status`, read until it exits), then the growth exponent of each
  * stage's time: the least-squares slope of log(seconds) against log(sentences).
  *
- * `deno task bench --scale [--sizes 10000,100000,1000000] [--json] [--keep]`
- * (or `deno run -A bench/scale.ts ...`). `--root <dir>` runs another checkout's main.ts (for a
+ * `deno task bench --scale [--sizes 10000,100000,1000000] [--join K] [--json] [--keep]`
+ * (or `deno run -A bench/scale.ts ...`). `--join K` makes each document K generated sentences
+ * (`--join 7` gives about 900 bytes of KMOU a document, like the real corpus of the issue: 80 MB
+ * for 87,840 documents); sizes count documents. `--root <dir>` runs another checkout's main.ts (for a
  * before/after comparison).
  *
  * @module
@@ -30,6 +32,8 @@ const sizes = (flag("--sizes") ?? "10000,100000,1000000").split(",").map((s) => 
   return n;
 });
 const json = args.includes("--json");
+/** Sentences per document: 1, or more to make documents as long as a real corpus's. */
+const join = Math.max(1, Math.floor(Number(flag("--join") ?? 1)) || 1);
 const keep = args.includes("--keep");
 const root = flag("--root") ?? new URL("..", import.meta.url).pathname;
 
@@ -46,11 +50,34 @@ const pipelineText = await Deno.readTextFile(`${root}/pipelines/ner.yaml`);
 const STAGES = [...pipelineText.matchAll(/^ {2}([\w-]+):\n {4}uses: ([\w-]+)/gm)]
   .filter((m) => DATA_KINDS.has(m[2]!)).map((m) => m[1]!);
 
+type Sentence = Parameters<typeof toKmou>[0][number];
+
+/** Documents of `k` sentences each, joined by a space (entities shifted). */
+function* joined(sentences: Iterable<Sentence>, k: number): Generator<Sentence> {
+  let doc: Sentence | undefined;
+  let count = 0;
+  for (const s of sentences) {
+    if (doc === undefined) doc = { lang: s.lang, text: s.text, entities: [...s.entities] };
+    else {
+      const shift = doc.text.length + 1;
+      doc.text += " " + s.text;
+      for (const e of s.entities) {
+        doc.entities.push({ ...e, start: e.start + shift, end: e.end + shift });
+      }
+    }
+    if (++count === k) {
+      yield doc;
+      doc = undefined;
+      count = 0;
+    }
+  }
+}
+
 /** Writes `count` sentences as KMOU, a chunk at a time. */
 async function writeCorpus(path: string, sentences: Iterable<unknown>, count: number) {
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
   const encoder = new TextEncoder();
-  const it = (sentences as Iterable<Parameters<typeof toKmou>[0][number]>)[Symbol.iterator]();
+  const it = (sentences as Iterable<Sentence>)[Symbol.iterator]();
   try {
     for (let done = 0; done < count;) {
       const chunk = [];
@@ -151,13 +178,18 @@ for (const n of sizes) {
   try {
     await Deno.mkdir(`${dir}/data`);
     const train = Math.round(n * 0.9);
-    const sentences = generateSentences(n, 20240611);
+    const sentences = joined(generateSentences(n * join, 20240611), join);
     await writeCorpus(`${dir}/data/train.txt`, sentences, train);
     await writeCorpus(`${dir}/data/validation.txt`, sentences, n - train);
     await Deno.writeTextFile(`${dir}/ner.yaml`, pipelineText.replaceAll("data/sample/", "data/"));
     const corpusBytes = (await Deno.stat(`${dir}/data/train.txt`)).size +
       (await Deno.stat(`${dir}/data/validation.txt`)).size;
-    if (!json) console.log(`${n} sentences (${mb(corpusBytes)} MB of KMOU) in ${dir}`);
+    if (!json) {
+      console.log(
+        `${n} ${join > 1 ? `documents of ${join} sentences` : "sentences"} ` +
+          `(${mb(corpusBytes)} MB of KMOU) in ${dir}`,
+      );
+    }
     const stages: StageRun[] = [];
     for (const stage of STAGES) {
       const r = await runStage(dir, stage);
@@ -201,6 +233,7 @@ for (const stage of STAGES) {
 exponents.total = slope(xs, results.map((r) => r.seconds));
 const summary = {
   cores: navigator.hardwareConcurrency,
+  sentences_per_document: join,
   load_average_before: loadBefore,
   load_average_after: await load(),
   results,

@@ -175,8 +175,21 @@ export async function writeBatchesFile(
   signal?: AbortSignal,
 ): Promise<void> {
   const file = await Deno.open(path, { write: true, create: true, truncate: true });
+  // Batches are small: gather them into writes of about 1 MiB.
+  const buffer = new Uint8Array(1 << 20);
+  let used = 0;
+  const flush = async () => {
+    for (let at = 0; at < used;) at += await file.write(buffer.subarray(at, used));
+    used = 0;
+  };
   const writeAll = async (bytes: Uint8Array) => {
-    for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+    if (used + bytes.length > buffer.length) await flush();
+    if (bytes.length > buffer.length) {
+      for (let at = 0; at < bytes.length;) at += await file.write(bytes.subarray(at));
+      return;
+    }
+    buffer.set(bytes, used);
+    used += bytes.length;
   };
   try {
     await writeAll(headerBytes(shapes).bytes);
@@ -198,6 +211,7 @@ export async function writeBatchesFile(
         }
       }
     }
+    await flush();
   } catch (error) {
     file.close();
     // No partial file is left behind.
@@ -205,6 +219,123 @@ export async function writeBatchesFile(
     throw error;
   }
   file.close();
+}
+
+/** Options of {@link openBatches}. */
+export interface OpenBatchesOptions {
+  /** Batches kept in memory at once, the most recently used (default 8). */
+  cache?: number;
+}
+
+/** A batches file opened for reading batch by batch (see {@link openBatches}). */
+export interface BatchesFile {
+  /** Batches by split; each batch's `ids`, `mask` and `labels` are read from the file on use. */
+  set: BatchSet;
+  /** How many batches are in memory now (at most the `cache` option). */
+  cached(): number;
+  /** How many batches were read from the file so far. */
+  reads(): number;
+}
+
+/**
+ * Opens a batches file for reading batch by batch: the header is read and checked now (as
+ * {@link decodeBatches} checks it); a batch's data is read from the file the first time its
+ * `ids`, `mask` or `labels` is used, and only the last few batches used are kept, so memory
+ * is bounded by the cache, not the file. The set has the shape {@link decodeBatches} returns
+ * (the parts are enumerable getters, so a structured clone copies their values).
+ *
+ * @param path The file.
+ * @param opts How many batches to keep.
+ * @returns The lazy set and counters.
+ * @throws {BatchesFormatError} When the file is not a batches file, or its header does not
+ *   fit its data.
+ */
+export async function openBatches(
+  path: string,
+  opts: OpenBatchesOptions = {},
+): Promise<BatchesFile> {
+  const limit = Math.max(1, opts.cache ?? 8);
+  const size = (await Deno.stat(path)).size;
+  const file = await Deno.open(path, { read: true });
+  let head: Uint8Array;
+  try {
+    const readAt = async (at: number, length: number) => {
+      const bytes = new Uint8Array(Math.max(0, Math.min(length, size - at)));
+      await file.seek(at, Deno.SeekMode.Start);
+      for (let got = 0; got < bytes.length;) {
+        const n = await file.read(bytes.subarray(got));
+        if (n === null) break;
+        got += n;
+      }
+      return bytes;
+    };
+    const first = await readAt(0, 12);
+    const length = first.length === 12 ? new DataView(first.buffer).getUint32(8, true) : 0;
+    head = first.length === 12 && 12 + length <= size ? await readAt(0, 12 + length) : first;
+  } finally {
+    file.close();
+  }
+  const { splits, start } = parseHead(head, size);
+  const cache = new Map<string, { ids: Int32Array; mask: Int32Array; labels: Int32Array }>();
+  let reads = 0;
+  let lastKey = "";
+  let last: { ids: Int32Array; mask: Int32Array; labels: Int32Array } | undefined;
+  const load = (key: string, h: HeaderBatch) => {
+    // Loops index a part element by element (batch.mask[i]): the batch used last is at hand.
+    if (key === lastKey && last) return last;
+    const parts = lookUp(key, h);
+    lastKey = key;
+    last = parts;
+    return parts;
+  };
+  const lookUp = (key: string, h: HeaderBatch) => {
+    const hit = cache.get(key);
+    if (hit) {
+      cache.delete(key);
+      cache.set(key, hit);
+      return hit;
+    }
+    const n = h.size * h.seqLen;
+    const bytes = new Uint8Array(12 * n);
+    const f = Deno.openSync(path, { read: true });
+    try {
+      f.seekSync(start + 4 * h.offset, Deno.SeekMode.Start);
+      for (let got = 0; got < bytes.length;) {
+        const k = f.readSync(bytes.subarray(got));
+        if (k === null) throw new BatchesFormatError("it was cut short after it was opened");
+        got += k;
+      }
+    } finally {
+      f.close();
+    }
+    reads++;
+    const part = (k: number) => {
+      if (LITTLE_ENDIAN) return new Int32Array(bytes.buffer, 4 * k * n, n);
+      const view = new DataView(bytes.buffer);
+      const a = new Int32Array(n);
+      for (let i = 0; i < n; i++) a[i] = view.getInt32(4 * (k * n + i), true);
+      return a;
+    };
+    const parts = { ids: part(0), mask: part(1), labels: part(2) };
+    cache.set(key, parts);
+    if (cache.size > limit) cache.delete(cache.keys().next().value!);
+    return parts;
+  };
+  const set: BatchSet = {};
+  for (const [split, batches] of Object.entries(splits)) {
+    set[split] = batches.map((h, i) => {
+      const key = `${split}/${i}`;
+      const batch = { batchSize: h.size, seqLen: h.seqLen, rows: h.rows } as TensorBatch;
+      for (const name of ["ids", "mask", "labels"] as const) {
+        Object.defineProperty(batch, name, {
+          get: () => load(key, h)[name],
+          enumerable: true,
+        });
+      }
+      return batch;
+    });
+  }
+  return { set, cached: () => cache.size, reads: () => reads };
 }
 
 /**
@@ -271,15 +402,13 @@ function checkHeader(header: unknown, dataElements: number): Record<string, Head
 }
 
 /**
- * Reads batches written by {@link encodeBatches}. The header is checked against the file's
- * size before any data is read, so bytes of another kind fail fast and cheaply.
- *
- * @param bytes The file's bytes.
- * @returns Batches by split.
- * @throws {BatchesFormatError} When the bytes are not a batches file, or its header does not
- *   fit its data.
+ * Reads and checks the head of a batches file (magic, version, header) given its first bytes
+ * (at least the head) and the file's size.
  */
-export function decodeBatches(bytes: Uint8Array): BatchSet {
+function parseHead(
+  bytes: Uint8Array,
+  fileSize: number,
+): { splits: Record<string, HeaderBatch[]>; start: number } {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.length < 12 || new TextDecoder().decode(bytes.subarray(0, 4)) !== MAGIC) {
     throw new BatchesFormatError("the magic NERB is missing");
@@ -289,9 +418,9 @@ export function decodeBatches(bytes: Uint8Array): BatchSet {
     throw new BatchesFormatError(`its format version ${version} is not ${VERSION}`);
   }
   const headerLength = view.getUint32(8, true);
-  if (12 + headerLength > bytes.length) {
+  if (12 + headerLength > fileSize || 12 + headerLength > bytes.length) {
     throw new BatchesFormatError(
-      `its header of ${headerLength} bytes runs past the end of the file (${bytes.length} bytes)`,
+      `its header of ${headerLength} bytes runs past the end of the file (${fileSize} bytes)`,
     );
   }
   let parsed: unknown;
@@ -303,7 +432,21 @@ export function decodeBatches(bytes: Uint8Array): BatchSet {
     throw new BatchesFormatError("its header is not UTF-8 JSON");
   }
   const start = 12 + headerLength;
-  const splits = checkHeader(parsed, Math.floor((bytes.length - start) / 4));
+  return { splits: checkHeader(parsed, Math.floor((fileSize - start) / 4)), start };
+}
+
+/**
+ * Reads batches written by {@link encodeBatches}. The header is checked against the file's
+ * size before any data is read, so bytes of another kind fail fast and cheaply.
+ *
+ * @param bytes The file's bytes.
+ * @returns Batches by split.
+ * @throws {BatchesFormatError} When the bytes are not a batches file, or its header does not
+ *   fit its data.
+ */
+export function decodeBatches(bytes: Uint8Array): BatchSet {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const { splits, start } = parseHead(bytes, bytes.length);
   const out: BatchSet = {};
   for (const [split, batches] of Object.entries(splits)) {
     out[split] = batches.map((h) => {

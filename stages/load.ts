@@ -1,16 +1,18 @@
 /**
  * Stage `load`: reads a NER corpus (KMOU, CoNLL, KLUE or JSONL) into documents, each its
- * original text and entity character spans, plus the training tag set.
+ * original text and entity character spans, plus the training tag set. The corpus is read and
+ * the documents written a window at a time (unless a validation split must be held out of the
+ * training file, which needs every document at hand).
  *
  * @module
  */
 
 import { defineStage } from "../runner/stage.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import { CorpusError, type CorpusFormat, readCorpus } from "../ner/formats/mod.ts";
+import { CorpusError, type CorpusFormat, streamCorpus } from "../ner/formats/mod.ts";
 import type { Document } from "../ner/types.ts";
 import schema from "../schemas/load.schema.json" with { type: "json" };
-import { checkAbort, SPLITS, StreamOutput } from "./_artifacts.ts";
+import { checkAbort, type Split, StreamOutput } from "./_artifacts.ts";
 
 /** Parameters of `load` (defaults in schemas/load.schema.json). */
 export interface LoadParams {
@@ -57,82 +59,96 @@ export const load = defineStage<LoadParams>({
   module: import.meta.url,
   async run(ctx) {
     const p = ctx.params;
-    const read = async (path: string, what: string) => {
-      const r = await readCorpus(path, {
+    const out = await StreamOutput.create<"ner-dataset">(ctx.output("dataset"), {
+      artifact: "ner-dataset",
+      format: p.format,
+    });
+    const counts = { train: 0, validation: 0 };
+    const types = new Set<string>();
+    let skipped = 0;
+    const write = async (split: Split, doc: Document) => {
+      if (++counts[split] % 5000 === 0) await checkAbort(ctx.signal);
+      if (split === "train") { for (const e of doc.entities) types.add(e.label); }
+      await out.write({ split, text: doc.text, entities: doc.entities, source: doc.source });
+    };
+    /**
+     * Reads one corpus file a window at a time, writing each document to `split` as it is
+     * read, or (no split) keeping them to hold out a validation split.
+     */
+    const read = async (path: string, what: string, split: Split | undefined) => {
+      const kept: Document[] = [];
+      const problems: string[] = [];
+      let documents = 0;
+      let bad = 0;
+      const records = streamCorpus(path, {
         format: p.format,
         onError: p.on_error,
         tagColumn: p.tag_column,
         signal: ctx.signal,
       });
-      ctx.log.info(`${what}: ${plural(r.documents.length, "document")}`);
-      if (r.skipped) {
-        ctx.log.warn(`${what}: skipped ${r.skipped} malformed records (on_error: skip)`);
-        // Each message names its file:line:col already.
-        for (const problem of r.problems.slice(0, SHOWN)) ctx.log.warn(`  ${problem.message}`);
-        if (r.skipped > SHOWN) ctx.log.warn(`  and ${r.skipped - SHOWN} more`);
+      for await (const record of records) {
+        if (record instanceof CorpusError) {
+          if (p.on_error !== "skip") throw record;
+          // Each message names its file:line:col already.
+          if (bad++ < SHOWN) problems.push(record.message);
+          continue;
+        }
+        documents++;
+        if (split) await write(split, record);
+        else kept.push(record);
       }
-      if (r.documents.length === 0) {
+      ctx.log.info(`${what}: ${plural(documents, "document")}`);
+      if (bad) {
+        ctx.log.warn(`${what}: skipped ${bad} malformed records (on_error: skip)`);
+        for (const problem of problems) ctx.log.warn(`  ${problem}`);
+        if (bad > SHOWN) ctx.log.warn(`  and ${bad - SHOWN} more`);
+      }
+      skipped += bad;
+      if (documents === 0) {
         throw new CorpusError(
           `No documents in the ${what} file "${path}"` +
-            (r.skipped ? `: all ${r.skipped} records were malformed and skipped` : ""),
+            (bad ? `: all ${bad} records were malformed and skipped` : ""),
           {
             file: path,
             line: 0,
-            hint: r.skipped
+            hint: bad
               ? "fix the records listed above (on_error: error stops at the first one)"
               : `give a file with at least one record in the "${p.format}" format`,
           },
         );
       }
-      return r;
+      return kept;
     };
-    const train = await read(p.train, "train");
-    let trainDocs: Document[] = train.documents;
-    let validationDocs: Document[];
-    let skipped = train.skipped;
-    if (p.validation) {
-      const validation = await read(p.validation, "validation");
-      validationDocs = validation.documents;
-      skipped += validation.skipped;
-    } else {
-      const n = trainDocs.length;
-      if (n < 2) {
-        throw new CorpusError(
-          `The train file "${p.train}" holds 1 document, too few to hold out a validation split`,
-          { file: p.train, line: 0, hint: "add documents, or give a validation file" },
-        );
-      }
-      const order = shuffled(trainDocs, mulberry32(p.split.seed));
-      // At least one document each side.
-      const held = Math.min(n - 1, Math.max(1, Math.round(n * p.split.ratio)));
-      validationDocs = order.slice(0, held);
-      trainDocs = order.slice(held);
-      ctx.log.info(
-        `no validation file: held out ${plural(held, "document")} of ${n} (seed ${p.split.seed})`,
-      );
-    }
-    const labels = [...new Set(trainDocs.flatMap((d) => d.entities.map((e) => e.label)))].sort();
-    ctx.log.info(`entity types: ${labels.join(", ")}`);
-    const out = await StreamOutput.create<"ner-dataset">(ctx.output("dataset"), {
-      artifact: "ner-dataset",
-      format: p.format,
-      labels,
-      skipped,
-      train: trainDocs.length,
-      validation: validationDocs.length,
-    });
     try {
-      const docs = { train: trainDocs, validation: validationDocs };
-      for (const split of SPLITS) {
-        for (const [i, doc] of docs[split].entries()) {
-          if (i % 5000 === 0) await checkAbort(ctx.signal);
-          await out.write({ split, text: doc.text, entities: doc.entities, source: doc.source });
+      if (p.validation) {
+        // Both files streamed: memory is a window of the corpus, not the corpus.
+        await read(p.train, "train", "train");
+        await read(p.validation, "validation", "validation");
+      } else {
+        // Holding out a seeded share needs every document at hand.
+        const trainDocs = await read(p.train, "train", undefined);
+        const n = trainDocs.length;
+        if (n < 2) {
+          throw new CorpusError(
+            `The train file "${p.train}" holds 1 document, too few to hold out a validation split`,
+            { file: p.train, line: 0, hint: "add documents, or give a validation file" },
+          );
         }
+        const order = shuffled(trainDocs, mulberry32(p.split.seed));
+        // At least one document each side.
+        const held = Math.min(n - 1, Math.max(1, Math.round(n * p.split.ratio)));
+        ctx.log.info(
+          `no validation file: held out ${plural(held, "document")} of ${n} (seed ${p.split.seed})`,
+        );
+        for (const doc of order.slice(held)) await write("train", doc);
+        for (const doc of order.slice(0, held)) await write("validation", doc);
       }
     } catch (error) {
       await out.abort();
       throw error;
     }
-    await out.end({ train: trainDocs.length, validation: validationDocs.length });
+    const labels = [...types].sort();
+    ctx.log.info(`entity types: ${labels.join(", ")}`);
+    await out.end({ labels, skipped, ...counts });
   },
 });

@@ -13,8 +13,10 @@ import schema from "../schemas/preprocess-input.schema.json" with { type: "json"
 import {
   checkAbort,
   type CoverageReport,
+  type DatasetEnd,
   type EncodedRecord,
   openStream,
+  readStreamEnd,
   type Split,
   SPLITS,
   StreamOutput,
@@ -153,8 +155,13 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     const windows = { train: 0, validation: 0 };
     const pieces = { train: 0, validation: 0 };
     const coverage = { train: new Coverage(), validation: new Coverage() };
+    const counts = await readStreamEnd(
+      ctx.inputs,
+      "dataset",
+      "ner-dataset",
+    ) as unknown as DatasetEnd;
+    const total = counts.train + counts.validation;
     const input = await openStream(ctx.inputs, "dataset", "ner-dataset");
-    const total = input.header.train + input.header.validation;
     const out = await StreamOutput.create<"ner-encoded">(ctx.output("encoded"), {
       artifact: "ner-encoded",
       max_length: p.max_length,
@@ -171,7 +178,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
         if (split === "train" && doc < CROSS_CHECK) crossCheck(tk, tok, document);
         if (index % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
-        if (index % 5000 === 0) ctx.progress.update(index, total, "tokenizing");
+        if (index % 500 === 0) ctx.progress.update(index, total, "tokenizing");
         const r = tk.encodeDocument(tok, document.text, {
           maxLength: p.max_length,
           stride: p.overflow,

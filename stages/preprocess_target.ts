@@ -1,7 +1,7 @@
 /**
  * Stage `preprocess-target`: the entity spans of each document become a BIO tag per
  * word-piece, found by comparing each piece's start offset with the spans. [CLS]/[SEP] and (by
- * default) continuation pieces are ignored (null here, -100 after embed-pad).
+ * default) continuation pieces are ignored (null here, -100 after label-ids).
  *
  * @module
  */

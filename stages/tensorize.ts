@@ -119,9 +119,15 @@ export const tensorize = defineStage<TensorizeParams>({
   description: schema.description,
   schema,
   inputs: {
+    ids: {
+      type: "ner-label-ids",
+      description: "Output of label-ids: piece ids and label ids per window",
+      optional: true,
+    },
     padded: {
       type: "ner-label-ids",
-      description: "Output of embed-pad: piece ids and label ids per window",
+      description: "The old name of ids, for pipeline files that wire embed-pad.padded",
+      optional: true,
     },
   },
   outputs: {
@@ -131,10 +137,24 @@ export const tensorize = defineStage<TensorizeParams>({
       extension: ".bin",
     },
   },
+  check(_p, context) {
+    const given = context.inputs;
+    if (given === undefined) return [];
+    const wired = ["ids", "padded"].filter((name) => given.includes(name));
+    if (wired.length === 1) return [];
+    return [{
+      param: "inputs",
+      message: wired.length === 0
+        ? "tensorize has no windows to batch: its ids input is not wired"
+        : "tensorize has both ids and padded (its old name) wired",
+      hint: "wire `inputs: { ids: <label-ids stage>.ids }` alone",
+    }];
+  },
   module: import.meta.url,
   async run(ctx) {
     const p = ctx.params;
-    const input = await openStream(ctx.inputs, "padded", "ner-label-ids");
+    const name = ctx.inputs.ids === undefined ? "padded" : "ids";
+    const input = await openStream(ctx.inputs, name, "ner-label-ids");
     const stores: Record<Split, WindowStore> = {
       train: new WindowStore(),
       validation: new WindowStore(),

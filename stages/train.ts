@@ -309,7 +309,7 @@ export const train = defineStage<TrainParams>({
     const { adaptCheckpoint } = await import("../ner/adapt.ts");
 
     // Inputs first: a file of the wrong kind fails before the backend is set up.
-    const set = await readBatches(ctx.inputs, "batches");
+    const set = await readBatches(ctx.inputs, "batches", { stream: true });
     const { labels, label_all_tokens } = await readArtifact(
       ctx.inputs,
       "labels",

@@ -9,6 +9,7 @@ import { isUserError } from "../runner/errors.ts";
 import { validator } from "../runner/schema.ts";
 import type { StageContext } from "../runner/stage.ts";
 import { load, type LoadParams } from "../stages/load.ts";
+import { readArtifact } from "../stages/_artifacts.ts";
 
 function corpusError(action: () => unknown): CorpusError {
   try {
@@ -78,7 +79,7 @@ Deno.test("a KMOU mismatch between NFC and NFD text shows the code points that d
 async function runLoad(
   files: Record<string, string>,
   params: Partial<LoadParams>,
-): Promise<{ lines: string[]; error: unknown; dataset?: Record<string, unknown[]> }> {
+): Promise<{ lines: string[]; error: unknown; dataset?: Record<string, unknown[]> | undefined }> {
   const dir = await Deno.makeTempDir({ prefix: "corpus-edge-" });
   for (const [name, text] of Object.entries(files)) {
     await Deno.writeTextFile(`${dir}/${name}`, text);
@@ -104,7 +105,11 @@ async function runLoad(
   let dataset;
   try {
     await load.run(ctx);
-    dataset = JSON.parse(await Deno.readTextFile(ctx.output("dataset")));
+    dataset = await readArtifact(
+      { dataset: ctx.output("dataset") },
+      "dataset",
+      "ner-dataset",
+    ) as unknown as Record<string, unknown[]>;
   } catch (e) {
     error = e;
   }

@@ -74,7 +74,7 @@ Deno.test({
       load: "cached",
       "preprocess-input": "cached",
       "preprocess-target": "cached",
-      "embed-pad": "cached",
+      "label-ids": "cached",
       tensorize: "cached",
       train: "would-run",
       validate: "would-run",

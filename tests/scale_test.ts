@@ -3,10 +3,18 @@
 // and the streamed batches of the sample equal those the whole-file stages wrote before.
 import assert from "node:assert/strict";
 import { readJsonl, readLines } from "../stages/_stream.ts";
-import { encodeBatches, type TensorBatch, writeBatchesFile } from "../ner/batches.ts";
+import {
+  BatchesFormatError,
+  decodeBatches,
+  encodeBatches,
+  openBatches,
+  type TensorBatch,
+  writeBatchesFile,
+} from "../ner/batches.ts";
 import { batchShapes, makeBatch, WindowStore } from "../stages/tensorize.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { runBuiltinPipeline } from "./_engine_helpers.ts";
+import { type CorpusFormat, parseCorpus, streamCorpus } from "../ner/formats/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -90,3 +98,110 @@ Deno.test("the streaming data stages give the sample the batches the whole-file 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("openBatches reads a batches file batch by batch, keeping only the last few", async () => {
+  const store = new WindowStore();
+  for (let i = 0; i < 100; i++) store.add([2, 10 + i, 11 + (i % 5), 3], [-100, i % 3, 0, -100]);
+  const shapes = {
+    train: batchShapes(store.lengths, shuffled([...Array(100).keys()], mulberry32(1)), 8, true, 0),
+    validation: batchShapes(store.lengths, [0, 1, 2], 2, true, 0),
+  };
+  const dir = await Deno.makeTempDir({ prefix: "scale-" });
+  try {
+    const path = `${dir}/b.bin`;
+    await writeBatchesFile(
+      path,
+      shapes,
+      (split, i) => makeBatch(store, shapes[split as "train"][i]!, 0),
+    );
+    const file = await openBatches(path, { cache: 3 });
+    assert.equal(file.reads(), 0);
+    const train = file.set.train!;
+    for (const [i, batch] of train.entries()) {
+      // Element by element, as the trainer reads a mask: one read per batch.
+      let ones = 0;
+      for (let k = 0; k < batch.mask.length; k++) ones += batch.mask[k]!;
+      assert.equal(ones, batch.batchSize * 4);
+      assert.equal(file.reads(), i + 1);
+      assert.ok(file.cached() <= 3);
+    }
+    // Equal to the whole decode, values and shapes (the getters are enumerable).
+    assert.deepEqual(
+      JSON.parse(JSON.stringify(file.set, (_, v) => v instanceof Int32Array ? [...v] : v)),
+      JSON.parse(
+        JSON.stringify(
+          decodeBatches(await Deno.readFile(path)),
+          (_, v) => v instanceof Int32Array ? [...v] : v,
+        ),
+      ),
+    );
+    assert.deepEqual(structuredClone(train[0]), decodeBatches(await Deno.readFile(path)).train![0]);
+    await Deno.writeTextFile(`${dir}/not.bin`, "hello, world");
+    await assert.rejects(openBatches(`${dir}/not.bin`), BatchesFormatError);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("streamCorpus reads a corpus in windows cut between records, with the records and line numbers of a whole parse", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "scale-" });
+  try {
+    const kmou = await Deno.readTextFile(new URL("../data/sample/train.txt", import.meta.url));
+    const conll = await Deno.readTextFile(
+      new URL("../data/sample/conll/train.txt", import.meta.url),
+    );
+    const cases: [CorpusFormat, string][] = [
+      // Malformed records (a skipped one keeps its line), CRLF endings, a BOM mid-file.
+      [
+        "kmou",
+        kmou.slice(0, 20_000) + "; 서울에 갔다\n$<서울:LC에 갔다\n\n" + kmou.slice(20_000, 40_000),
+      ],
+      [
+        "kmou",
+        kmou.slice(0, 30_000).replaceAll("\n", "\r\n") + "\uFEFF" + kmou.slice(30_000, 40_000),
+      ],
+      ["conll", conll.slice(0, 60_000).replace(/\n[^\n]*$/, "\n") + "bad\n\n"],
+      [
+        "jsonl",
+        Array.from(
+          { length: 500 },
+          (_, i) =>
+            i === 77 ? "{not json" : JSON.stringify({
+              text: `서울 ${i}`,
+              entities: [{ start: 0, end: 2, label: "LC" }],
+            }),
+        ).join("\n") + "\n",
+      ],
+      [
+        "klue",
+        "## klue-ner-v1_dev_00000\n서\tB-LC\n울\tI-LC\n\n## 2\n부\tB-LC\n산\tI-LC\n\n".repeat(300),
+      ],
+    ];
+    for (const [format, text] of cases) {
+      const path = `${dir}/corpus.${format}`;
+      await Deno.writeTextFile(path, text);
+      const whole = [...parseCorpusRecords(text, path, format)];
+      for (const chunk of [97, 4096]) {
+        const streamed = [];
+        for await (const r of streamCorpus(path, { format, chunk })) streamed.push(describe(r));
+        assert.deepEqual(streamed, whole, `${format}, chunk ${chunk}`);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+function describe(r: unknown): unknown {
+  return r instanceof Error ? { error: r.message } : r;
+}
+
+function* parseCorpusRecords(text: string, path: string, format: CorpusFormat) {
+  const result = parseCorpus(text, path, { format, onError: "skip" });
+  // parseCorpus keeps documents and problems apart; merge them back in line order.
+  const all = [
+    ...result.documents.map((d) => ({ line: d.source.line, r: d as unknown })),
+    ...result.problems.map((p) => ({ line: p.line, r: { error: p.message } as unknown })),
+  ].sort((a, b) => a.line - b.line);
+  for (const { r } of all) yield r;
+}

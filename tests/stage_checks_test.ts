@@ -230,8 +230,13 @@ const PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/
 
 /** A small, consistent set of artifacts: batches, labels and a tokenizer directory. */
 /** Writes a stream artifact (stages/_stream.ts): header, records, trailer. */
-async function writeStream(path: string, header: object, records: object[]): Promise<void> {
-  const lines = [header, ...records, { end: {} }];
+async function writeStream(
+  path: string,
+  header: object,
+  records: object[],
+  end: object = {},
+): Promise<void> {
+  const lines = [header, ...records, { end }];
   await Deno.writeTextFile(path, lines.map((l) => JSON.stringify(l) + "\n").join(""));
 }
 
@@ -369,7 +374,7 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
     [
       tensorize as StageDefinition<never>,
       { padded: `${dir}/passwd` },
-      /^Input "padded" \(.*passwd\) is not a label ids file: it is not JSON: use the padded output of an? embed-pad stage/,
+      /^Input "padded" \(.*passwd\) is not a label ids file: it is not JSON: use the ids output of a label-ids stage \(label-ids\.ids\)$/,
     ],
     [
       // A stream of another type, and one cut short (no trailer line).
@@ -382,14 +387,7 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
     [
       preprocessInput as StageDefinition<never>,
       {
-        dataset: await write("cut.jsonl", {
-          artifact: "ner-dataset",
-          format: "kmou",
-          labels: [],
-          skipped: 0,
-          train: 1,
-          validation: 0,
-        }),
+        dataset: await write("cut.jsonl", { artifact: "ner-dataset", format: "kmou" }),
       },
       /^Input "dataset" \(.*cut\.jsonl\) is not a dataset file: it ends before its trailer line/,
     ],
@@ -468,18 +466,12 @@ Deno.test("preprocess-input stops between documents once the run is interrupted"
   }));
   await writeStream(
     `${dir}/dataset.json`,
-    {
-      artifact: "ner-dataset",
-      format: "kmou",
-      labels: [],
-      skipped: 0,
-      train: 3000,
-      validation: 3000,
-    },
+    { artifact: "ner-dataset", format: "kmou" },
     [
       ...docs.map((d) => ({ split: "train", ...d })),
       ...docs.map((d) => ({ split: "validation", ...d })),
     ],
+    { labels: [], skipped: 0, train: 3000, validation: 3000 },
   );
   await Deno.mkdir(`${dir}/tokenizer`);
   const controller = new AbortController();
@@ -517,21 +509,15 @@ Deno.test("every NER stage that loops over documents or windows stops at an abor
     offsets: [null, [0, 1], [2, 3], null],
     wordStart: [false, true, true, false],
   };
-  const stream = async (name: string, header: object, records: object[]) => {
-    await writeStream(`${dir}/${name}`, header, records);
+  const stream = async (name: string, header: object, records: object[], end?: object) => {
+    await writeStream(`${dir}/${name}`, header, records, end);
     return `${dir}/${name}`;
   };
   const dataset = await stream(
     "dataset.jsonl",
-    {
-      artifact: "ner-dataset",
-      format: "kmou",
-      labels: ["PS"],
-      skipped: 0,
-      train: 1,
-      validation: 1,
-    },
+    { artifact: "ner-dataset", format: "kmou" },
     [{ split: "train", ...doc }, { split: "validation", ...doc }],
+    { labels: ["PS"], skipped: 0, train: 1, validation: 1 },
   );
   const encoded = await stream(
     "encoded.jsonl",

@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
 import { BatchesFormatError, decodeBatches, encodeBatches } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import { batchShapes, makeBatch, WindowStore } from "../stages/tensorize.ts";
+import { batchShapes, makeBatch, tensorize, WindowStore } from "../stages/tensorize.ts";
 import { batchTags } from "../stages/train.ts";
-import { embedPad } from "../stages/embed_pad.ts";
+import { EMBED_PAD_DEPRECATED, embedPad } from "../stages/embed_pad.ts";
+import { labelIds } from "../stages/label_ids.ts";
 import { UserError } from "../runner/errors.ts";
 import { memoryReporter } from "./_engine_helpers.ts";
 
@@ -62,7 +63,7 @@ Deno.test("train scores only positions whose label is not ignored", () => {
   assert.deepEqual(pred, [["B-PS", "B-PS"]]);
 });
 
-Deno.test("embed-pad puts O first, gives label ids per window, and rejects a validation label unknown to training", async () => {
+Deno.test("label-ids puts O first, gives label ids per window, and rejects a validation label unknown to training", async () => {
   const dir = await Deno.makeTempDir();
   const write = async (name: string, lines: unknown[]) => {
     await Deno.writeTextFile(`${dir}/${name}`, lines.map((l) => JSON.stringify(l) + "\n").join(""));
@@ -86,15 +87,8 @@ Deno.test("embed-pad puts O first, gives label ids per window, and rejects a val
     ]);
   const inputs = {
     dataset: await write("dataset.jsonl", [
-      {
-        artifact: "ner-dataset",
-        format: "kmou",
-        labels: ["PS"],
-        skipped: 0,
-        train: 0,
-        validation: 0,
-      },
-      { end: {} },
+      { artifact: "ner-dataset", format: "kmou" },
+      { end: { labels: ["PS"], skipped: 0, train: 0, validation: 0 } },
     ]),
     encoded: await write("encoded.jsonl", [
       { artifact: "ner-encoded", max_length: 8, overflow: "window", pad_id: 0, vocab_size: 10 },
@@ -105,30 +99,31 @@ Deno.test("embed-pad puts O first, gives label ids per window, and rejects a val
     ]),
     targets: await targets("B-LC"),
   };
-  const ctx = () => ({
-    id: "embed-pad",
+  const reporter = memoryReporter();
+  const ctx = (id = "label-ids") => ({
+    id,
     params: {},
     inputs,
     output: (name: string) => `${dir}/${name}.out.json`,
     root: dir,
     scratch: dir,
     progress: { update() {} },
-    log: memoryReporter().logger("embed-pad"),
+    log: reporter.logger(id),
     signal: new AbortController().signal,
   });
-  await assert.rejects(embedPad.run(ctx()), (e: unknown) => {
+  await assert.rejects(labelIds.run(ctx()), (e: unknown) => {
     assert.ok(e instanceof UserError);
     assert.match(e.message, /Unknown label "B-LC" in validation data/);
     return true;
   });
   await targets("O");
-  await embedPad.run(ctx());
+  await labelIds.run(ctx());
   // The dictionary travels with how pieces were labelled (train writes it to config.json).
   assert.deepEqual(JSON.parse(await Deno.readTextFile(`${dir}/labels.out.json`)), {
     labels: ["O", "B-PS", "I-PS"],
     label_all_tokens: true,
   });
-  const lines = (await Deno.readTextFile(`${dir}/padded.out.json`)).trim().split("\n").map((l) =>
+  const lines = (await Deno.readTextFile(`${dir}/ids.out.json`)).trim().split("\n").map((l) =>
     JSON.parse(l)
   );
   assert.deepEqual(lines[0], { artifact: "ner-label-ids", pad_id: 0, max_length: 8 });
@@ -137,8 +132,27 @@ Deno.test("embed-pad puts O first, gives label ids per window, and rejects a val
   assert.deepEqual(lines[2], { split: "train", ids: [2, 5, 6, 3], labels: [-100, 1, 2, -100] });
   assert.deepEqual(lines[3], { split: "validation", ids: [2, 5, 3], labels: [-100, 0, -100] });
   assert.deepEqual(lines[4], { end: { windows: { train: 2, validation: 1 } } });
+  // embed-pad, its old name, writes the same lines to its old output name and warns.
+  await embedPad.run(ctx("embed-pad"));
+  assert.equal(
+    await Deno.readTextFile(`${dir}/padded.out.json`),
+    await Deno.readTextFile(`${dir}/ids.out.json`),
+  );
+  assert.deepEqual(
+    reporter.lines.filter((l) => l.includes("warning")),
+    [`[embed-pad] warning: ${EMBED_PAD_DEPRECATED}`],
+  );
   // padding moved to tensorize: giving it to embed-pad is a load-time problem that says so.
   const problems = embedPad.check!({ padding: "max_length" }, {} as never);
   assert.equal(problems.length, 1);
   assert.match(problems[0]!.message, /no longer pads/);
+});
+
+Deno.test("tensorize takes its windows from ids, or from padded (the old name), not both", () => {
+  const check = (inputs: string[]) =>
+    tensorize.check!({} as never, { id: "tensorize", upstream: () => [], inputs });
+  assert.deepEqual(check(["ids"]), []);
+  assert.deepEqual(check(["padded"]), []);
+  assert.match(check([])[0]!.message, /ids input is not wired/);
+  assert.match(check(["ids", "padded"])[0]!.message, /both ids and padded/);
 });

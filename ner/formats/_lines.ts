@@ -15,15 +15,16 @@ export interface NumberedLine {
  * mark at the start of any line, not only of the file: files joined with `cat` keep the mark
  * of each part, and a line `\uFEFF; ...` would otherwise not read as starting with `;`.
  *
- * @param text The whole file.
+ * @param text The whole file (or a part of it that starts at a line).
+ * @param first The number of its first line (1 for a whole file).
  * @returns The lines, without their endings; a final line ending adds no empty line.
  */
-export function splitLines(text: string): NumberedLine[] {
+export function splitLines(text: string, first = 1): NumberedLine[] {
   const parts = text.split(/\r\n|\n|\r/);
   if (parts.length > 0 && parts[parts.length - 1] === "") parts.pop();
   return parts.map((line, i) => ({
     text: line.startsWith("\uFEFF") ? line.slice(1) : line,
-    number: i + 1,
+    number: i + first,
   }));
 }
 

@@ -22,12 +22,14 @@ import { isBlank, quote, splitLines } from "./_lines.ts";
  * @param text The whole file.
  * @param file The file name for sources and messages.
  * @param tagColumn 0-based tag column; negative counts from the end (-1 is the last column).
+ * @param startLine The line number of the text's first line (a part of a file read in windows).
  * @returns Documents and errors, in file order.
  */
 export function* conllRecords(
   text: string,
   file: string,
   tagColumn = -1,
+  startLine = 1,
 ): Generator<Document | CorpusError> {
   let tokens: string[] = [];
   let units: TaggedUnit[] = [];
@@ -52,7 +54,7 @@ export function* conllRecords(
     length = 0;
   }
 
-  for (const line of splitLines(text)) {
+  for (const line of splitLines(text, startLine)) {
     if (isBlank(line.text)) {
       yield* flush();
       continue;

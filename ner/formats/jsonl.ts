@@ -23,10 +23,15 @@ const EXAMPLE = `{"text": "...", "entities": [${ENTITY_EXAMPLE}]}`;
  *
  * @param text The whole file.
  * @param file The file name for sources and messages.
+ * @param firstLine The line number of the text's first line (a part of a file read in windows).
  * @returns Documents and errors, in file order.
  */
-export function* jsonlRecords(text: string, file: string): Generator<Document | CorpusError> {
-  for (const line of splitLines(text)) {
+export function* jsonlRecords(
+  text: string,
+  file: string,
+  firstLine = 1,
+): Generator<Document | CorpusError> {
+  for (const line of splitLines(text, firstLine)) {
     if (isBlank(line.text)) continue;
     yield readLine(line.text, line.number, file);
   }

@@ -24,10 +24,15 @@ import { quote, splitBlocks, splitLines } from "./_lines.ts";
  *
  * @param text The whole file.
  * @param file The file name for sources and messages.
+ * @param firstLine The line number of the text's first line (a part of a file read in windows).
  * @returns Documents and errors, in file order.
  */
-export function* klueRecords(text: string, file: string): Generator<Document | CorpusError> {
-  for (const block of splitBlocks(splitLines(text))) {
+export function* klueRecords(
+  text: string,
+  file: string,
+  firstLine = 1,
+): Generator<Document | CorpusError> {
+  for (const block of splitBlocks(splitLines(text, firstLine))) {
     yield* readBlock(block, file);
   }
 }

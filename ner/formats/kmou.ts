@@ -36,13 +36,18 @@ const UNCLOSED = /<[^<>\s][^<>]*?:[A-Z][A-Z0-9_]*(?![A-Za-z0-9_])/y;
  *
  * @param text The whole file.
  * @param file The file name for sources and messages.
+ * @param firstLine The line number of the text's first line (a part of a file read in windows).
  * @returns Documents and errors, in file order.
  */
-export function* kmouRecords(text: string, file: string): Generator<Document | CorpusError> {
+export function* kmouRecords(
+  text: string,
+  file: string,
+  firstLine = 1,
+): Generator<Document | CorpusError> {
   let record: NumberedLine[] = [];
   let hasRaw = false;
   let hasTagged = false;
-  for (const line of splitLines(text)) {
+  for (const line of splitLines(text, firstLine)) {
     const starts = line.text[0];
     const endsRecord = isBlank(line.text) || (starts === ";" && (hasRaw || hasTagged)) ||
       (starts === "$" && hasTagged);

@@ -19,4 +19,4 @@ export type { Document, EntitySpan, SourceRef } from "../types.ts";
 export { CORPUS_FORMATS } from "./options.ts";
 export { CorpusError } from "../corpus_error.ts";
 export { parseCorpus } from "./parse_corpus.ts";
-export { readCorpus } from "./read_corpus.ts";
+export { readCorpus, streamCorpus, type StreamCorpusOptions } from "./read_corpus.ts";

@@ -84,17 +84,23 @@ export function addRecord(
 /**
  * The records of corpus text in its format, each a document or the error in its place.
  *
+ * @param text The text: a whole file, or a part of one that starts at a line and ends after a
+ *   blank line (any line for JSONL), so that no record is cut.
+ * @param file The file name for sources and messages.
+ * @param options The format and (CoNLL) the tag column.
+ * @param firstLine The line number of the text's first line.
  * @throws {RangeError} For an unknown format or a `tagColumn` that is not a non-zero integer.
  */
 export function corpusRecords(
   text: string,
   file: string,
   options: ReadOptions,
+  firstLine = 1,
 ): Iterable<Document | CorpusError> {
   const format: CorpusFormat = options.format;
   switch (format) {
     case "kmou":
-      return kmouRecords(text, file);
+      return kmouRecords(text, file, firstLine);
     case "conll": {
       const column = options.tagColumn ?? -1;
       if (!Number.isInteger(column) || column === 0) {
@@ -102,12 +108,12 @@ export function corpusRecords(
           `Invalid tagColumn ${column}: use a 0-based column after the token, or -1 for the last`,
         );
       }
-      return conllRecords(text, file, column);
+      return conllRecords(text, file, column, firstLine);
     }
     case "klue":
-      return klueRecords(text, file);
+      return klueRecords(text, file, firstLine);
     case "jsonl":
-      return jsonlRecords(text, file);
+      return jsonlRecords(text, file, firstLine);
     default: {
       const known = CORPUS_FORMATS.map((name) => `"${name}"`).join(", ");
       throw new RangeError(`Unknown corpus format "${String(format)}": use one of ${known}`);
