@@ -5,8 +5,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, fileURLToPath, isAbsolute, relative, resolve } from "./paths.ts";
 import {
   isLocal,
   lockedPackages,

@@ -10,10 +10,10 @@
  * @module
  */
 
-import { dirname, relative } from "node:path";
 import { Cache, writeAtomic } from "./cache.ts";
 import type { Pipeline } from "./config.ts";
 import { sha256, stableJson } from "./hash.ts";
+import { dirname, relative } from "./paths.ts";
 import type { RunSummary } from "./execute.ts";
 import type { ReportSection } from "./stage.ts";
 

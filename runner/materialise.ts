@@ -24,7 +24,7 @@
  * @module
  */
 
-import { dirname, relative } from "node:path";
+import { dirname, relative } from "./paths.ts";
 import { type Cache, type OutManifest, type StoredOutput, TEMP_NAME } from "./cache.ts";
 import { listFiles } from "./hash.ts";
 import type { Reporter } from "./report.ts";

@@ -5,9 +5,8 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import { resolve } from "node:path";
 import { Cache } from "./cache.ts";
+import { resolve } from "./paths.ts";
 import { type Pipeline, projectRoot } from "./config.ts";
 import { UserError } from "./errors.ts";
 import type { RunSummary } from "./execute.ts";
@@ -80,7 +79,9 @@ const RUNS_USAGE = `usage:
   compare <run> <run> [--json]       runs named by a prefix of their id (see runs)
   compare --last 2 [<pipeline.yaml>] [--json]`;
 
-function parse(args: string[], options: Record<string, { type: "string" | "boolean" }>) {
+async function parse(args: string[], options: Record<string, { type: "string" | "boolean" }>) {
+  // Imported here: a `node:` module starts Node compatibility, which a cached run does without.
+  const { parseArgs } = await import("node:util");
   try {
     return parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
@@ -111,7 +112,7 @@ async function where(file: string | undefined): Promise<{ cacheDir: string; name
 
 /** `runs [pipeline.yaml] [--json]`: a table of the recorded runs. */
 export async function runsCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: "boolean" } });
+  const { values, positionals } = await parse(args, { json: { type: "boolean" } });
   if (positionals.length > 1) throw new UserError(`Give at most one pipeline file\n${RUNS_USAGE}`);
   const { cacheDir, name } = await where(positionals[0]);
   const runs = await listRuns(cacheDir, name);
@@ -121,7 +122,7 @@ export async function runsCommand(args: string[]): Promise<number> {
 
 /** `compare <run> <run>` or `compare --last 2 [pipeline.yaml]`: metrics and parameters side by side. */
 export async function compareCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, {
+  const { values, positionals } = await parse(args, {
     json: { type: "boolean" },
     last: { type: "string" },
   });

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dirname, resolve } from "node:path";
+import { dirname, resolve } from "./paths.ts";
 
 const LINE_BREAK = /[\n\r\u2028\u2029]/;
 

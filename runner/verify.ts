@@ -7,12 +7,12 @@
  * @module
  */
 
-import { relative } from "node:path";
 import { Cache, ReadOnlyCacheError, type StoredOutput } from "./cache.ts";
 import { loadPipeline } from "./config.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
+import { relative } from "./paths.ts";
 
 /** One problem `verify` found. */
 export interface VerifyProblem {

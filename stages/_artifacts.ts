@@ -4,7 +4,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { UserError } from "../runner/errors.ts";
 import {
   BATCHES_HINT,

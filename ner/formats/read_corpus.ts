@@ -4,7 +4,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import { CorpusError } from "../corpus_error.ts";
 import type { ReadOptions, ReadResult } from "./options.ts";
 import { addRecord, corpusRecords, emptyResult } from "./parse_corpus.ts";
