@@ -9,7 +9,7 @@
 
 import { defineStage } from "../runner/stage.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
-import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT, writeLabelIds } from "./label_ids.ts";
+import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT, writeLabelIds } from "./_artifacts.ts";
 
 /** Parameters of `embed-pad`. */
 export interface EmbedPadParams {

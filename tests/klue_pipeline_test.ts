@@ -6,7 +6,7 @@ import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runScript } from "./_engine_helpers.ts";
 
-/** The trailer of a stream artifact (stages/_stream.ts): its counts and report. */
+/** The trailer of a stream artifact (ner/_jsonl.ts): its counts and report. */
 async function streamEnd(path: string) {
   const lines = (await Deno.readTextFile(path)).trimEnd().split("\n");
   return JSON.parse(lines.at(-1)!).end;

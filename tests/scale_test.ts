@@ -2,7 +2,7 @@
 // the line it is cutting), a writer one chunk of lines, tensorize writes one batch at a time,
 // and the streamed batches of the sample equal those the whole-file stages wrote before.
 import assert from "node:assert/strict";
-import { readJsonl, readLines } from "../stages/_stream.ts";
+import { readJsonl, readLines } from "../ner/_jsonl.ts";
 import {
   BatchesFormatError,
   decodeBatches,

@@ -229,7 +229,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 const PASSWD = "root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n";
 
 /** A small, consistent set of artifacts: batches, labels and a tokenizer directory. */
-/** Writes a stream artifact (stages/_stream.ts): header, records, trailer. */
+/** Writes a stream artifact (ner/_jsonl.ts): header, records, trailer. */
 async function writeStream(
   path: string,
   header: object,
