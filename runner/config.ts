@@ -15,6 +15,7 @@ import type { SourceMap } from "./yaml_source.ts";
 import type { JsonSchema } from "./stage.ts";
 import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
+import { parseRemote } from "./remote_url.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
 
 /** An input wired to another stage's output or to a file. */
@@ -70,6 +71,8 @@ export interface Pipeline {
    * {@link LoadOptions.variant} picks one value per path.
    */
   matrix?: MatrixAxis[];
+  /** The shared remote cache (`remote:`); `NERPIPE_REMOTE` overrides it. Never credentials. */
+  remote?: string;
 }
 
 /** One axis of a sweep: a config path and the values it takes. */
@@ -208,6 +211,13 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     const pos = key ? source.key(path) : source.value(path);
     return { file, line: pos.line, column: pos.column, path };
   };
+  if (typeof doc.remote === "string") {
+    // Its messages never repeat the value: a mistaken one may hold a secret.
+    const remote = parseRemote(doc.remote);
+    if ("problem" in remote) {
+      diagnostics.push({ ...where("remote"), message: remote.problem, hint: remote.hint });
+    }
+  }
 
   // Stage kinds and parameters.
   const rawInputsById = new Map<string, Record<string, unknown>>();
@@ -338,6 +348,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const pipeline: Pipeline = { file, root, name: String(doc.name), stages, order };
   if (matrix.length) pipeline.matrix = matrix;
+  if (typeof doc.remote === "string") pipeline.remote = doc.remote;
   if (fingerprint) {
     await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);
   }
@@ -450,6 +461,8 @@ interface Remembered {
   modules: Record<string, string>;
   /** The file's `matrix:` axes, when it has any. */
   matrix?: MatrixAxis[];
+  /** The file's `remote:`, when it has one. */
+  remote?: string;
 }
 
 /** The local files of the stage modules that `uses:` paths name, and their hashes. */
@@ -497,6 +510,7 @@ async function rememberPipeline(
     allowOutside,
     modules,
     ...(p.matrix?.length ? { matrix: p.matrix } : {}),
+    ...(p.remote ? { remote: p.remote } : {}),
   };
   try {
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
@@ -525,6 +539,11 @@ function rememberedShape(raw: unknown): Remembered | undefined {
   }
   const axis = (a: unknown) => isObject(a) && isString(a.path) && Array.isArray(a.values);
   if (raw.matrix !== undefined && !(Array.isArray(raw.matrix) && raw.matrix.every(axis))) {
+    return undefined;
+  }
+  if (
+    raw.remote !== undefined && !(isString(raw.remote) && !("problem" in parseRemote(raw.remote)))
+  ) {
     return undefined;
   }
   for (const s of stages as unknown[]) {
@@ -655,6 +674,7 @@ async function rememberedPipeline(
   }
   const pipeline: Pipeline = { file, root, name: saved.name, stages, order: saved.order };
   if (saved.matrix?.length) pipeline.matrix = saved.matrix;
+  if (saved.remote) pipeline.remote = saved.remote;
   return pipeline;
 }
 

@@ -1,0 +1,524 @@
+/**
+ * The shared remote cache: stage results on S3-compatible storage or in a shared directory.
+ *
+ * ```
+ * <remote>/objects/ab/abcd…        a file object, named by its sha256
+ * <remote>/objects/ab/abcd….d.json a directory object: its files' paths and hashes (the files
+ *                                  are file objects)
+ * <remote>/runs/<key>.json         a run record, as in the local cache
+ * ```
+ *
+ * Pushing uploads objects first and the run record last, so a push cut short never leaves a
+ * record whose objects are missing; an object already there is not uploaded again (its name is
+ * its content). Pulling checks everything: the record's shape and key, every object's content
+ * against its name, a directory's list against its tree hash; then the local cache stores it
+ * through its own path (which hashes it once more). Anything that does not match is reported
+ * and treated as a miss: the stage runs, and its push replaces what was damaged.
+ *
+ * A remote that cannot be used (down, too slow, refusing) turns into one warning, and the run
+ * goes on locally; with `require` it is a {@link RemoteUnavailableError} (a user error).
+ *
+ * @module
+ */
+
+import { type Cache, isStoredOutput, type RunRecord, type StoredOutput } from "./cache.ts";
+import { UserError } from "./errors.ts";
+import { isHash, listFiles, sha256 } from "./hash.ts";
+import { RemoteFailure, S3Client } from "./_s3.ts";
+import { parseRemote } from "./remote_url.ts";
+
+/** The remote could not be used and `--require-remote` was given. */
+export class RemoteUnavailableError extends UserError {
+  /**
+   * @param remote The remote, as displayed (no credentials).
+   * @param failure What went wrong.
+   */
+  constructor(remote: string, failure: RemoteFailure, requiredBy?: string) {
+    super(
+      `The remote cache ${remote} cannot be used: ${failure.message}, and ` +
+        (requiredBy ? `${requiredBy} needs it: ${failure.hint}` : `--require-remote is given: ` +
+          `${failure.hint}; or run without --require-remote to work locally`),
+    );
+    this.name = "RemoteUnavailableError";
+  }
+}
+
+/** A remote's objects: what a client of S3, or a directory, must do. */
+interface Store {
+  /** Where it is, for messages (never with credentials). */
+  readonly where: string;
+  get(key: string): Promise<Uint8Array | undefined>;
+  has(key: string): Promise<boolean>;
+  put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
+  scrub(text: string): string;
+}
+
+/** A directory remote (NFS and other shared file systems): files written by rename. */
+class DirStore implements Store {
+  readonly where: string;
+  #dir: string;
+  constructor(dir: string) {
+    this.#dir = dir;
+    this.where = dir;
+  }
+  async #root(): Promise<void> {
+    try {
+      if ((await Deno.stat(this.#dir)).isDirectory) return;
+    } catch (error) {
+      throw this.#failure(error);
+    }
+    throw new RemoteFailure(`${this.#dir} is not a directory`, "point the remote at a directory");
+  }
+  #failure(error: unknown): RemoteFailure {
+    if (error instanceof Deno.errors.NotFound) {
+      return new RemoteFailure(
+        `${this.#dir} does not exist`,
+        "create it, or mount the shared file system that holds it",
+      );
+    }
+    if (
+      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
+    ) {
+      return new RemoteFailure(
+        `${this.#dir} may not be read or written`,
+        "grant this user (and Deno's --allow-read/--allow-write) access to it",
+      );
+    }
+    const message = String((error as Error)?.message ?? error).split("\n")[0];
+    return new RemoteFailure(`${this.#dir} cannot be used (${message})`, "check the directory");
+  }
+  async get(key: string): Promise<Uint8Array | undefined> {
+    await this.#root();
+    try {
+      return await Deno.readFile(`${this.#dir}/${key}`);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw this.#failure(error);
+    }
+  }
+  async has(key: string): Promise<boolean> {
+    await this.#root();
+    try {
+      return (await Deno.stat(`${this.#dir}/${key}`)).isFile;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw this.#failure(error);
+    }
+  }
+  async put(key: string, body: Uint8Array): Promise<void> {
+    await this.#root();
+    const path = `${this.#dir}/${key}`;
+    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(tmp, body);
+      await Deno.rename(tmp, path);
+    } catch (error) {
+      await Deno.remove(tmp).catch(() => {});
+      throw this.#failure(error);
+    }
+  }
+  scrub(text: string): string {
+    return text;
+  }
+}
+
+/** Options of {@link openRemote}. */
+export interface OpenOptions {
+  /** A remote that cannot be used is an error, not a warning. */
+  require: boolean;
+  /** The command that needs the remote (`push`, `pull`), for that error. */
+  requiredBy?: string;
+  /** The environment (AWS variables). */
+  env: (name: string) => string | undefined;
+  /** Where the single warning (and reports of damaged remote entries) go. */
+  warn: (line: string) => void;
+}
+
+/** What a pull or push did, for the `pull` and `push` commands. */
+export interface TransferCount {
+  /** Objects (files) downloaded or uploaded. */
+  moved: number;
+  /** Objects already there (not moved again). */
+  present: number;
+  /** Bytes downloaded or uploaded. */
+  bytes: number;
+}
+
+/** A directory object's listing: relative path to file hash. */
+interface DirListing {
+  format: 1;
+  files: Record<string, string>;
+}
+
+/** A relative path inside a directory object that is safe to create. */
+function safeRelative(path: string): boolean {
+  return path.length > 0 && path.length < 4096 && !path.startsWith("/") &&
+    path.split("/").every((p) => p !== "" && p !== "." && p !== ".." && !p.includes("\\")) &&
+    !/[\0]/.test(path);
+}
+
+/** The tree hash of a listing, as `StatCache.hashDir` computes it. */
+async function treeHash(files: Record<string, string>): Promise<string> {
+  const lines = Object.keys(files).sort().map((rel) => `${rel}\t${files[rel]}`);
+  return await sha256(`tree\n${lines.join("\n")}`);
+}
+
+const objectKey = (hash: string) => `objects/${hash.slice(0, 2)}/${hash}`;
+const listingKey = (hash: string) => `objects/${hash.slice(0, 2)}/${hash}.d.json`;
+const recordKey = (key: string) => `runs/${key}.json`;
+
+/** Something the remote holds is not what its name says: the stage is recomputed. */
+class Damaged extends Error {}
+
+/** The remote cache of a run. */
+export class RemoteCache {
+  /** The remote as written (`s3://bucket/prefix`, `file:///dir`): no credentials. */
+  readonly display: string;
+  #store: Store | undefined;
+  #options: OpenOptions;
+  #failed = false;
+  /** Remote names found damaged or missing in this run: a push writes them again. */
+  #rewrite = new Set<string>();
+
+  /** @internal Use {@link openRemote}. */
+  constructor(display: string, store: Store | undefined, options: OpenOptions) {
+    this.display = display;
+    this.#store = store;
+    this.#options = options;
+  }
+
+  /** Whether the remote may still be used in this run (false after a failure). */
+  get usable(): boolean {
+    return this.#store !== undefined && !this.#failed;
+  }
+
+  /** Where requests go (for a message). */
+  get where(): string {
+    return this.#store?.where ?? this.display;
+  }
+
+  /**
+   * Turns a failure into the run's single warning (then the remote is off for the run), or
+   * into a {@link RemoteUnavailableError} under `require`.
+   */
+  fail(failure: RemoteFailure): void {
+    const scrubbed = new RemoteFailure(
+      this.#scrub(failure.message),
+      this.#scrub(failure.hint),
+    );
+    if (this.#options.require) {
+      throw new RemoteUnavailableError(this.display, scrubbed, this.#options.requiredBy);
+    }
+    if (!this.#failed) {
+      this.#options.warn(
+        `warning: the remote cache ${this.display} cannot be used: ${scrubbed.message} ` +
+          `(${scrubbed.hint}); working locally for the rest of this run, nothing is pulled ` +
+          "or pushed (--require-remote makes this an error)",
+      );
+    }
+    this.#failed = true;
+  }
+
+  #scrub(text: string): string {
+    return this.#store ? this.#store.scrub(text) : text;
+  }
+
+  /** Runs remote work; a failure warns (or throws) and gives undefined. */
+  async #guard<T>(work: (store: Store) => Promise<T>): Promise<T | undefined> {
+    if (!this.#store || this.#failed) return undefined;
+    try {
+      return await work(this.#store);
+    } catch (error) {
+      if (!(error instanceof RemoteFailure)) throw error;
+      this.fail(error);
+      return undefined;
+    }
+  }
+
+  /**
+   * Looks a stage key up in the remote and, when it is there and whole, stores the record and
+   * its objects in the local cache (verified). Damage is reported with `stage`'s name.
+   *
+   * @param key The stage key.
+   * @param expected Outputs the record must have (the stage kind's).
+   * @param cache The local cache, locked for writing.
+   * @param stage The stage's name, for messages.
+   * @returns The record, or undefined for a miss (absent, damaged, or remote not usable).
+   */
+  pull(
+    key: string,
+    expected: string[],
+    cache: Cache,
+    stage: string,
+    count?: TransferCount,
+  ): Promise<RunRecord | undefined> {
+    return this.#guard(async (store) => {
+      if (!isHash(key)) return undefined;
+      const bytes = await store.get(recordKey(key));
+      if (bytes === undefined) return undefined;
+      const record = parseRecord(bytes, key, expected);
+      if (!record) {
+        this.#damaged(stage, `its run record (runs/${key}.json) is not a valid record of its key`);
+        this.#rewrite.add(recordKey(key));
+        return undefined;
+      }
+      try {
+        for (const [name, output] of Object.entries(record.outputs)) {
+          await this.#fetchOutput(store, cache, output, name, stage, count);
+        }
+      } catch (error) {
+        if (!(error instanceof Damaged)) throw error;
+        this.#damaged(stage, error.message);
+        return undefined;
+      }
+      await cache.writeRecord(record);
+      return record;
+    });
+  }
+
+  #damaged(stage: string, what: string): void {
+    this.#options.warn(
+      `  the remote cache ${this.display} holds a damaged entry for ${stage}: ${what}; ` +
+        "it is not used, the stage runs here and its push replaces it",
+    );
+  }
+
+  async #fetchOutput(
+    store: Store,
+    cache: Cache,
+    output: StoredOutput,
+    name: string,
+    stage: string,
+    count: TransferCount | undefined,
+  ): Promise<void> {
+    if (await cache.verify(output, Infinity)) {
+      if (count) count.present++;
+      return;
+    }
+    const staging = await cache.staging(`${stage}-pull`);
+    try {
+      const target = `${staging}/out/${name}`;
+      if (output.kind === "file") {
+        await Deno.writeFile(target, await this.#object(store, output.hash, count));
+      } else {
+        const listing = await this.#listing(store, output.hash);
+        await Deno.mkdir(target, { recursive: true });
+        for (const [rel, hash] of Object.entries(listing.files)) {
+          const path = `${target}/${rel}`;
+          await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+          const local = { hash, kind: "file" as const };
+          if (await cache.verify(local, Infinity)) {
+            await Deno.copyFile(cache.objectPath(local), path);
+            if (count) count.present++;
+          } else {
+            await Deno.writeFile(path, await this.#object(store, hash, count));
+          }
+        }
+      }
+      const stored = await cache.store(target, output.kind);
+      if (stored.hash !== output.hash) {
+        await cache.removeObject(stored).catch(() => {});
+        this.#rewrite.add(output.kind === "dir" ? listingKey(output.hash) : objectKey(output.hash));
+        throw new Damaged(`output "${name}" does not hash to the name it is stored under`);
+      }
+    } finally {
+      cache.stat.forget(staging);
+      await Deno.remove(staging, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /** A file object's bytes, checked against its name. */
+  async #object(store: Store, hash: string, count?: TransferCount): Promise<Uint8Array> {
+    const name = objectKey(hash);
+    const bytes = await store.get(name);
+    if (bytes === undefined) {
+      this.#rewrite.add(name);
+      throw new Damaged(`object ${hash.slice(0, 12)}… is missing`);
+    }
+    if ((await sha256(bytes)) !== hash) {
+      this.#rewrite.add(name);
+      throw new Damaged(
+        `object ${hash.slice(0, 12)}… is damaged (its content does not match its name)`,
+      );
+    }
+    if (count) {
+      count.moved++;
+      count.bytes += bytes.length;
+    }
+    return bytes;
+  }
+
+  /** A directory object's listing, checked against its tree hash. */
+  async #listing(store: Store, hash: string): Promise<DirListing> {
+    const name = listingKey(hash);
+    const bytes = await store.get(name);
+    const bad = (why: string) => {
+      this.#rewrite.add(name);
+      return new Damaged(`directory object ${hash.slice(0, 12)}… ${why}`);
+    };
+    if (bytes === undefined) throw bad("is missing");
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      throw bad("is not JSON");
+    }
+    const files = (value as { files?: unknown })?.files;
+    if (
+      (value as { format?: unknown })?.format !== 1 || files === null ||
+      typeof files !== "object" || Array.isArray(files) ||
+      !Object.entries(files).every(([rel, h]) => safeRelative(rel) && isHash(h))
+    ) {
+      throw bad("is not a valid listing");
+    }
+    const listing = { format: 1 as const, files: files as Record<string, string> };
+    if ((await treeHash(listing.files)) !== hash) throw bad("does not match its tree hash");
+    return listing;
+  }
+
+  /**
+   * Uploads a stage's result: each object not there yet (or found damaged in this run), then
+   * the run record. Objects are read from the local cache and checked against their names
+   * first; a damaged local object is not pushed (nor its record).
+   *
+   * @returns What was uploaded, or undefined when the remote is not usable or a local object
+   *   was damaged (reported).
+   */
+  push(record: RunRecord, cache: Cache, count?: TransferCount): Promise<boolean> {
+    return this.#guard(async (store) => {
+      for (const [name, output] of Object.entries(record.outputs)) {
+        const path = cache.objectPath(output);
+        if (output.kind === "file") {
+          if (!await this.#upload(store, objectKey(output.hash), path, output.hash, count)) {
+            return this.#localDamage(record, name);
+          }
+          continue;
+        }
+        const files: Record<string, string> = {};
+        for (const rel of await listFiles(path)) {
+          const bytes = await Deno.readFile(`${path}/${rel}`);
+          const hash = await sha256(bytes);
+          files[rel] = hash;
+          await this.#uploadBytes(store, objectKey(hash), bytes, hash, count);
+        }
+        if ((await treeHash(files)) !== output.hash) return this.#localDamage(record, name);
+        const listing = listingKey(output.hash);
+        if (this.#rewrite.has(listing) || !await store.has(listing)) {
+          const text = JSON.stringify({ format: 1, files } satisfies DirListing);
+          await store.put(listing, new TextEncoder().encode(text));
+          this.#rewrite.delete(listing);
+        }
+      }
+      // Last: a record is only ever seen with all its objects in place.
+      await store.put(recordKey(record.key), new TextEncoder().encode(JSON.stringify(record)));
+      this.#rewrite.delete(recordKey(record.key));
+      return true;
+    }).then((ok) => ok ?? false);
+  }
+
+  #localDamage(record: RunRecord, name: string): false {
+    this.#options.warn(
+      `  not pushed: the local object of output "${name}" of ${record.stage} is damaged ` +
+        "(run deno task verify --repair)",
+    );
+    return false;
+  }
+
+  async #upload(
+    store: Store,
+    name: string,
+    path: string,
+    hash: string,
+    count?: TransferCount,
+  ): Promise<boolean> {
+    if (!this.#rewrite.has(name) && await store.has(name)) {
+      if (count) count.present++;
+      return true;
+    }
+    const bytes = await Deno.readFile(path);
+    if ((await sha256(bytes)) !== hash) return false;
+    await this.#uploadBytes(store, name, bytes, hash, count, true);
+    return true;
+  }
+
+  async #uploadBytes(
+    store: Store,
+    name: string,
+    bytes: Uint8Array,
+    hash: string,
+    count?: TransferCount,
+    checked = false,
+  ): Promise<void> {
+    if (!checked && !this.#rewrite.has(name) && await store.has(name)) {
+      if (count) count.present++;
+      return;
+    }
+    await store.put(name, bytes, hash);
+    this.#rewrite.delete(name);
+    if (count) {
+      count.moved++;
+      count.bytes += bytes.length;
+    }
+  }
+}
+
+/** A run record read from the remote, or undefined when it is not a whole record of `key`. */
+function parseRecord(bytes: Uint8Array, key: string, expected: string[]): RunRecord | undefined {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  if (value.key !== key || typeof value.stage !== "string" || typeof value.kind !== "string") {
+    return undefined;
+  }
+  const outputs = value.outputs as Record<string, unknown>;
+  if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) return undefined;
+  if (!Object.values(outputs).every(isStoredOutput)) return undefined;
+  if (expected.some((name) => !(name in outputs))) return undefined;
+  return {
+    key,
+    kind: value.kind,
+    stage: value.stage,
+    outputs: outputs as Record<string, StoredOutput>,
+    seconds: typeof value.seconds === "number" ? value.seconds : 0,
+    finished: typeof value.finished === "string" ? value.finished : "",
+  };
+}
+
+/**
+ * Opens a remote. A misconfiguration (AWS variables) is the run's single warning and leaves
+ * the remote unusable, or under `require` a {@link RemoteUnavailableError}.
+ *
+ * @param url `s3://bucket/prefix` or `file:///dir`, already checked where it was written.
+ */
+export function openRemote(url: string, options: OpenOptions): RemoteCache {
+  const spec = parseRemote(url);
+  if ("problem" in spec) {
+    // Checked where it was written (pipeline or NERPIPE_REMOTE); here only as a last guard.
+    throw new UserError(`${spec.problem}: ${spec.hint}`);
+  }
+  if (spec.kind === "file") {
+    return new RemoteCache(spec.display, new DirStore(spec.dir), options);
+  }
+  let client: S3Client;
+  try {
+    client = new S3Client({ bucket: spec.bucket, prefix: spec.prefix, env: options.env });
+  } catch (error) {
+    if (!(error instanceof RemoteFailure)) throw error;
+    const remote = new RemoteCache(spec.display, undefined, options);
+    remote.fail(error);
+    return remote;
+  }
+  const store: Store = {
+    where: client.server,
+    get: (key) => client.get(key),
+    has: (key) => client.has(key),
+    put: (key, body, hash) => client.put(key, body, hash),
+    scrub: (text) => client.scrub(text),
+  };
+  return new RemoteCache(spec.display, store, options);
+}

@@ -1,0 +1,209 @@
+/**
+ * `push` and `pull`: move a whole pipeline's cached results to or from the remote cache.
+ *
+ * `pull <pipeline.yaml>` walks the stages in order, computing each key from its upstream
+ * results as a run does; a stage missing from the local cache is pulled (verified). `push
+ * [<pipeline.yaml>]` uploads the results of a pipeline's stages (without a file: every record
+ * in the local cache). Both need a remote (`remote:` or `NERPIPE_REMOTE`) and fail (exit 2)
+ * when it cannot be used. Neither runs a stage nor writes `out/`: the next run materialises
+ * what was pulled, from the local cache.
+ *
+ * @module
+ */
+
+import type { StoredOutput } from "./cache.ts";
+import { Cache } from "./cache.ts";
+import type { Pipeline } from "./config.ts";
+import { UserError } from "./errors.ts";
+import { stageKey } from "./execute.ts";
+import { CodeIndex } from "./hash.ts";
+import type { Registry } from "./registry.ts";
+import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";
+import { parseRemote, remoteUrl } from "./remote_url.ts";
+import { formatSeconds } from "./report.ts";
+import { expandSweep } from "./sweep.ts";
+
+const USAGE = `usage:
+  pull <pipeline.yaml> [--set k=v]... [--allow-outside <path>]...
+  push [<pipeline.yaml>] [--set k=v]... [--allow-outside <path>]...`;
+
+function parseArgs(args: string[], command: string) {
+  const sets: string[] = [];
+  const allowOutside: string[] = [];
+  let file: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
+    const value = () => {
+      const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : args[++i];
+      if (v === undefined) throw new UserError(`Flag ${name} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (name === "--set") sets.push(value());
+    else if (name === "--allow-outside") allowOutside.push(value());
+    else if (arg.startsWith("-")) {
+      throw new UserError(`Unknown flag "${arg}" of ${command}\n${USAGE}`);
+    } else if (file !== undefined) {
+      throw new UserError(`Unexpected argument "${arg}": give one pipeline file\n${USAGE}`);
+    } else file = arg;
+  }
+  return { sets, allowOutside, file };
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/** The remote of the pipelines (or of `NERPIPE_REMOTE`), opened with errors, not warnings. */
+function open(pipeline: Pipeline | undefined, command: string): RemoteCache {
+  const url = remoteUrl(pipeline?.remote, undefined);
+  if (url === undefined) {
+    throw new UserError(
+      `${command} needs a remote cache: add remote: s3://<bucket>/<prefix> (or ` +
+        "file:///shared/cache) to the pipeline file, or set NERPIPE_REMOTE",
+    );
+  }
+  const spec = parseRemote(url);
+  if ("problem" in spec) throw new UserError(`NERPIPE_REMOTE: ${spec.problem}: ${spec.hint}`);
+  return openRemote(url, {
+    require: true,
+    requiredBy: command,
+    env: (name) => Deno.env.get(name),
+    warn: (line) => console.log(line),
+  });
+}
+
+/**
+ * Runs `pull` or `push`.
+ *
+ * @param command `pull` or `push`.
+ * @param args Its arguments.
+ * @param registry Stage kinds.
+ * @returns The exit code: 0 when every stage was moved (or already there), 1 when some could
+ *   not be (not in the remote, not cached here); a user error (exit 2) when the remote fails.
+ */
+export async function transferCommand(
+  command: "pull" | "push",
+  args: string[],
+  registry: Registry,
+): Promise<number> {
+  const flags = parseArgs(args, command);
+  if (command === "pull" && !flags.file) {
+    throw new UserError(`pull needs the pipeline file whose results to pull\n${USAGE}`);
+  }
+  const started = performance.now();
+  const count: TransferCount = { moved: 0, present: 0, bytes: 0 };
+  const done = { moved: 0, here: 0, missing: 0 };
+  let pipelines: Pipeline[] = [];
+  if (flags.file) {
+    const sweep = await expandSweep(flags.file, flags.sets, {
+      registry,
+      allowOutside: flags.allowOutside,
+    });
+    pipelines = sweep.variants.length ? sweep.variants.map((v) => v.pipeline) : [sweep.base];
+  }
+  const remote = open(pipelines[0], command);
+  const cacheDir = pipelines[0] ? `${pipelines[0].root}/.pipeline` : `${Deno.cwd()}/.pipeline`;
+  const cache = await Cache.open(cacheDir);
+  await cache.lock(
+    (holder) => console.log(`waiting for the cache lock held by ${holder}`),
+    command === "push" ? { shared: true } : {},
+  );
+  try {
+    if (command === "pull" && !cache.writable) {
+      throw new UserError(
+        `The cache ${cacheDir} cannot be written (${cache.readOnly}), and pull must write it: ` +
+          "make it writable",
+      );
+    }
+    console.log(
+      `${command} ${flags.file ?? cacheDir} ${command === "pull" ? "from" : "to"} ` +
+        remote.display,
+    );
+    if (!pipelines.length) {
+      // push without a pipeline: every record of the local cache.
+      for (const key of await cache.recordKeys()) {
+        const record = await cache.record(key);
+        if (!record) continue;
+        if (await remote.push(record, cache, count)) done.moved++;
+        else done.missing++;
+      }
+    }
+    const seen = new Map<string, Record<string, StoredOutput> | undefined>();
+    for (const pipeline of pipelines) {
+      const index = new CodeIndex({ stat: cache.stat });
+      const outputs = new Map<string, Record<string, StoredOutput>>();
+      for (const id of pipeline.order) {
+        const stage = pipeline.stages.get(id)!;
+        const missingUp = stage.upstream.find((u) => !outputs.has(u));
+        if (missingUp) {
+          console.log(`  missing ${id}: upstream "${missingUp}" is not available`);
+          done.missing++;
+          continue;
+        }
+        const { key } = await stageKey(stage, outputs, cache, pipeline.root, index);
+        if (seen.has(key)) {
+          // A stage that an earlier variant shares.
+          const known = seen.get(key);
+          if (known) outputs.set(id, known);
+          continue;
+        }
+        seen.set(key, undefined);
+        const expected = Object.keys(stage.definition.outputs);
+        let record = await cache.record(key, expected);
+        if (record) {
+          for (const output of Object.values(record.outputs)) {
+            if (!(await cache.verify(output, Infinity))) record = undefined;
+          }
+        }
+        if (command === "pull") {
+          if (record) {
+            done.here++;
+            outputs.set(id, record.outputs);
+            seen.set(key, record.outputs);
+            continue;
+          }
+          const before = count.bytes;
+          const pulled = await remote.pull(key, expected, cache, id, count);
+          if (pulled) {
+            done.moved++;
+            outputs.set(id, pulled.outputs);
+            seen.set(key, pulled.outputs);
+            console.log(`  pulled  ${id} (${formatBytes(count.bytes - before)})`);
+          } else {
+            done.missing++;
+            console.log(`  missing ${id}: not in the remote`);
+          }
+          continue;
+        }
+        if (!record) {
+          done.missing++;
+          console.log(`  missing ${id}: not cached here (run the pipeline first)`);
+          continue;
+        }
+        outputs.set(id, record.outputs);
+        seen.set(key, record.outputs);
+        const before = count.bytes;
+        if (await remote.push(record, cache, count)) {
+          done.moved++;
+          console.log(`  pushed  ${id} (${formatBytes(count.bytes - before)} uploaded)`);
+        } else done.missing++;
+      }
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const verb = command === "pull" ? "pulled" : "pushed";
+    console.log(
+      `${done.moved} ${verb}` + (command === "pull" ? `, ${done.here} already here` : "") +
+        `, ${done.missing} missing; ${count.moved} objects (${formatBytes(count.bytes)}) ` +
+        `${command === "pull" ? "downloaded" : "uploaded"}, ${count.present} already there, ` +
+        `in ${formatSeconds(seconds)}`,
+    );
+    await cache.saveStat();
+    return done.missing ? 1 : 0;
+  } finally {
+    await cache.close();
+  }
+}

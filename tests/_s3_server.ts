@@ -1,0 +1,101 @@
+/**
+ * A real S3-compatible server for the remote cache tests: s3rver (npm), started on loopback in
+ * a child process, with one bucket and one access key whose secret the test chooses (so that
+ * the test can look for it in every output). Signatures are checked by the server.
+ *
+ * Run as a script it is the server: `deno run -A tests/_s3_server.ts <dir> <bucket> <key id>
+ * <secret>` prints `{"port": N}` once listening.
+ *
+ * @module
+ */
+
+/** A running server. */
+export interface S3Server {
+  /** `http://127.0.0.1:<port>`, for AWS_ENDPOINT_URL. */
+  endpoint: string;
+  /** Where it keeps the buckets' files. */
+  dir: string;
+  /** Stops it (the files stay). */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts s3rver, or gives the reason it could not (npm unreachable, package missing).
+ *
+ * @param bucket The bucket to create.
+ * @param keyId The access key id the server accepts.
+ * @param secret Its secret.
+ * @param dir Where the server keeps its files (a new temp directory by default); give the
+ *   same one to restart a server with its content.
+ */
+export async function startS3(
+  bucket: string,
+  keyId: string,
+  secret: string,
+  dir?: string,
+): Promise<S3Server | string> {
+  const where = dir ?? await Deno.makeTempDir({ prefix: "s3rver-" });
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(import.meta.url).pathname, where, bucket, keyId, secret],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const timeout = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += value;
+      const match = /\{"port":(\d+)\}/.exec(text);
+      if (match) {
+        // Keep draining stdout so that the server never blocks on a full pipe.
+        (async () => {
+          try {
+            while (!(await reader.read()).done) { /* discard */ }
+          } catch { /* closed */ }
+        })();
+        child.stderr.cancel().catch(() => {});
+        return {
+          endpoint: `http://127.0.0.1:${match[1]}`,
+          dir: where,
+          async stop() {
+            try {
+              child.kill("SIGTERM");
+            } catch { /* gone */ }
+            await child.status;
+          },
+        };
+      }
+    }
+  } finally {
+    clearTimeout(timeout);
+  }
+  const err = new TextDecoder().decode(await new Response(child.stderr).arrayBuffer());
+  await child.status;
+  return `s3rver did not start: ${err.trim().split("\n").slice(-3).join(" | ") || text.trim()}`;
+}
+
+if (import.meta.main) {
+  const [dir, bucket, keyId, secret] = Deno.args;
+  // deno-lint-ignore no-explicit-any
+  const S3rver: any = (await import("s3rver")).default;
+  // deno-lint-ignore no-explicit-any
+  const account: any = await import("s3rver/lib/models/account.js");
+  (account.DUMMY_ACCOUNT ?? account.default.DUMMY_ACCOUNT).createKeyPair(keyId, secret);
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory: dir,
+    configureBuckets: [{ name: bucket }],
+  });
+  const { port } = await server.run();
+  console.log(JSON.stringify({ port }));
+  Deno.addSignalListener("SIGTERM", async () => {
+    await server.close();
+    Deno.exit(0);
+  });
+}
