@@ -21,8 +21,8 @@ import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
 import { verifyCommand } from "./verify.ts";
-import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
-import { relative } from "node:path";
+import { checkSlurm, queuedJobs, runStageCommand, SlurmExecutor } from "./slurm.ts";
+import { relative, resolve } from "./paths.ts";
 
 /** Extra commands a program adds to the CLI (for example `predict`). */
 export type ExtraCommand = (args: string[]) => Promise<number>;
@@ -30,13 +30,12 @@ export type ExtraCommand = (args: string[]) => Promise<number>;
 const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
                       [--dry-run] [--jobs N] [--json] [--quiet] [--allow-outside <path>]...
-                      [--no-pull] [--no-push] [--require-remote]
+                      [--executor local|slurm]
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
   verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]
   runs [<pipeline.yaml>] [--json]
   compare <run> <run> [--json] | compare --last 2 [<pipeline.yaml>] [--json]
-  pull <pipeline.yaml> [--set k=v]...   push [<pipeline.yaml>] [--set k=v]...
 a --set value with commas (k=a,b,c) is a sweep: one variant per value ('k="a,b"' for a comma)`;
 
 interface Flags {
@@ -51,9 +50,7 @@ interface Flags {
   json: boolean;
   quiet: boolean;
   format: "mermaid" | "dot";
-  noPull: boolean;
-  noPush: boolean;
-  requireRemote: boolean;
+  executor?: "local" | "slurm";
 }
 
 const FLAGS = [
@@ -67,9 +64,7 @@ const FLAGS = [
   "--json",
   "--quiet",
   "--format",
-  "--no-pull",
-  "--no-push",
-  "--require-remote",
+  "--executor",
 ];
 
 function parseFlags(args: string[]): Flags {
@@ -82,9 +77,6 @@ function parseFlags(args: string[]): Flags {
     json: false,
     quiet: false,
     format: "mermaid",
-    noPull: false,
-    noPush: false,
-    requireRemote: false,
   };
   const value = (i: number, flag: string): string => {
     const v = args[i];
@@ -134,19 +126,18 @@ function parseFlags(args: string[]): Flags {
       case "--quiet":
         flags.quiet = true;
         break;
-      case "--no-pull":
-        flags.noPull = true;
-        break;
-      case "--no-push":
-        flags.noPush = true;
-        break;
-      case "--require-remote":
-        flags.requireRemote = true;
-        break;
       case "--jobs": {
         const n = Number(take());
         if (!Number.isInteger(n) || n < 1) throw new UserError(`--jobs needs a positive integer`);
         flags.jobs = n;
+        break;
+      }
+      case "--executor": {
+        const e = take();
+        if (e !== "local" && e !== "slurm") {
+          throw new UserError(`Unknown executor "${e}": expected "local" or "slurm"`);
+        }
+        flags.executor = e;
         break;
       }
       case "--format": {
@@ -217,13 +208,9 @@ export async function main(
     if (command === "verify") return await verifyCommand(rest, registry);
     if (command === "runs") return await runsCommand(rest);
     if (command === "compare") return await compareCommand(rest);
-    if (command === "push" || command === "pull") {
-      const { transferCommand } = await import("./remote_cli.ts");
-      return await transferCommand(command, rest, registry);
-    }
+    if (command === "run-stage") return await runStageCommand(rest, registry);
     if (command !== "run" && command !== "status" && command !== "dag") {
-      const known = ["run", "status", "dag", "verify", "runs", "compare", "push", "pull"];
-      known.push(...Object.keys(extra));
+      const known = ["run", "status", "dag", "verify", "runs", "compare", ...Object.keys(extra)];
       const hint = command ? didYouMean(command, known, "a command among") : "give a command";
       throw new UserError(`Unknown command "${command ?? ""}": ${hint}\n${USAGE}`);
     }
@@ -267,6 +254,29 @@ export async function main(
       );
       controller.abort();
     };
+    const variants: SweepVariant[] = sweep.variants.length
+      ? sweep.variants
+      : [{ pipeline, overrides: [] }];
+    const swept = sweep.variants.length > 0;
+    // --executor slurm (or executor: slurm): each stage that must run is a Slurm job.
+    let executor: SlurmExecutor | undefined;
+    if ((flags.executor ?? pipeline.executor) === "slurm" && !flags.dryRun) {
+      if (swept) {
+        throw new UserError(
+          `--executor slurm runs one configuration at a time, and ${flags.file} is a sweep of ` +
+            `${variants.length}: run each variant with --set, or run the sweep locally`,
+        );
+      }
+      await checkSlurm();
+      executor = new SlurmExecutor({
+        file: resolve(flags.file),
+        sets: flags.sets,
+        allowOutside: flags.allowOutside,
+        cacheDir: `${pipeline.root}/.pipeline`,
+        reporter,
+        signal: controller.signal,
+      });
+    }
     Deno.addSignalListener("SIGINT", onInterrupt);
     const options: RunOptions = {
       only: flags.only,
@@ -276,12 +286,8 @@ export async function main(
       signal: controller.signal,
       ...(flags.from ? { from: flags.from } : {}),
       ...(flags.jobs ? { jobs: flags.jobs } : {}),
-      remote: remoteOptions(pipeline, flags),
+      ...(executor ? { executor } : {}),
     };
-    const variants: SweepVariant[] = sweep.variants.length
-      ? sweep.variants
-      : [{ pipeline, overrides: [] }];
-    const swept = sweep.variants.length > 0;
     if (!flags.json) {
       reporter.line(
         `pipeline ${pipeline.name} (${flags.file})` +
@@ -360,26 +366,6 @@ export async function main(
 }
 
 /**
- * The remote cache options of a run; checks `NERPIPE_REMOTE` (the pipeline's `remote:` was
- * checked where it is written) without loading the remote client.
- */
-function remoteOptions(pipeline: Pipeline, flags: Flags): RemoteOptions {
-  const env = Deno.env.get("NERPIPE_REMOTE");
-  if (env) {
-    const spec = parseRemote(env);
-    if ("problem" in spec) throw new UserError(`NERPIPE_REMOTE: ${spec.problem}: ${spec.hint}`);
-  }
-  if (flags.requireRemote && !remoteUrl(pipeline.remote, undefined)) {
-    throw new UserError(
-      "--require-remote is given but there is no remote cache: add remote: " +
-        "s3://<bucket>/<prefix> (or file:///shared/cache) to the pipeline file, or set " +
-        "NERPIPE_REMOTE",
-    );
-  }
-  return { pull: !flags.noPull, push: !flags.noPush, require: flags.requireRemote };
-}
-
-/**
  * After a run (or a sweep's variant) that was not a dry run: records it in the history, then
  * writes `out/<pipeline>/report.html` (a variant's in `out/<pipeline>/<variant>/`). Neither
  * failing fails the run: each is a warning.
@@ -436,10 +422,13 @@ async function status(variants: SweepVariant[], flags: Flags): Promise<number> {
     shown.push({ label, rows });
   }
   const name = variants[0]!.pipeline.name;
+  // Slurm jobs of a run in progress (--executor slurm), still queued or running.
+  const jobs = (await queuedJobs(`${variants[0]!.pipeline.root}/.pipeline`, name))
+    .map(({ job, stage, state }) => ({ job, stage, state }));
   if (flags.json) {
     const [one] = shown;
     if (shown.length === 1 && one!.label === undefined) {
-      printJson({ pipeline: name, stages: one!.rows });
+      printJson({ pipeline: name, stages: one!.rows, ...(jobs.length ? { jobs } : {}) });
     } else {printJson({
         pipeline: name,
         variants: shown.map((v) => ({ variant: v.label, stages: v.rows })),
@@ -455,5 +444,7 @@ async function status(variants: SweepVariant[], flags: Flags): Promise<number> {
       console.log(`${pad}${r.state.padEnd(6)} ${r.id.padEnd(width)}${why}`);
     }
   }
+  if (jobs.length) console.log(`slurm jobs of a run in progress:`);
+  for (const j of jobs) console.log(`  job ${j.job}  ${j.stage}  ${j.state}`);
   return 0;
 }

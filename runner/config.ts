@@ -5,8 +5,7 @@
  * @module
  */
 
-import { dirname, isAbsolute, resolve, sep } from "node:path";
-import { pathToFileURL } from "node:url";
+import { dirname, isAbsolute, pathToFileURL, resolve, sep } from "./paths.ts";
 import { type Diagnostic, PipelineValidationError, UserError } from "./errors.ts";
 import { listFiles, moduleFiles, sha256, stableJson } from "./hash.ts";
 import type { Registry } from "./registry.ts";
@@ -15,7 +14,6 @@ import type { SourceMap } from "./yaml_source.ts";
 import type { JsonSchema } from "./stage.ts";
 import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
-import { parseRemote } from "./remote_url.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
 
 /** An input wired to another stage's output or to a file. */
@@ -51,6 +49,22 @@ export interface ResolvedStage {
   pathParams: PathParam[];
   /** Ids of stages whose outputs this stage reads. */
   upstream: string[];
+  /** What a Slurm job of the stage asks for (`resources:`); not part of its key. */
+  resources?: StageResources;
+}
+
+/** A stage's `resources:`: sbatch options of its job (`--executor slurm`); a local run ignores them. */
+export interface StageResources {
+  /** GPUs: `--gres=gpu:N`. */
+  gpus?: number;
+  /** CPUs: `--cpus-per-task`. */
+  cpus?: number;
+  /** Memory: `--mem` (e.g. `8G`). */
+  mem?: string;
+  /** Time limit: `--time` (e.g. `2:00:00`). */
+  time?: string;
+  /** Partition: `--partition`. */
+  partition?: string;
 }
 
 /** A checked pipeline. */
@@ -71,8 +85,8 @@ export interface Pipeline {
    * {@link LoadOptions.variant} picks one value per path.
    */
   matrix?: MatrixAxis[];
-  /** The shared remote cache (`remote:`); `NERPIPE_REMOTE` overrides it. Never credentials. */
-  remote?: string;
+  /** Where stages that must run run (`executor:`; `--executor` overrides it). */
+  executor?: "local" | "slurm";
 }
 
 /** One axis of a sweep: a config path and the values it takes. */
@@ -211,13 +225,6 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     const pos = key ? source.key(path) : source.value(path);
     return { file, line: pos.line, column: pos.column, path };
   };
-  if (typeof doc.remote === "string") {
-    // Its messages never repeat the value: a mistaken one may hold a secret.
-    const remote = parseRemote(doc.remote);
-    if ("problem" in remote) {
-      diagnostics.push({ ...where("remote"), message: remote.problem, hint: remote.hint });
-    }
-  }
 
   // Stage kinds and parameters.
   const rawInputsById = new Map<string, Record<string, unknown>>();
@@ -255,6 +262,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
       }
     }
     stages.set(id, { id, uses, definition, params, inputs: {}, pathParams, upstream: [] });
+    if (spec.resources) stages.get(id)!.resources = spec.resources as StageResources;
     rawInputsById.set(id, inputsValue as Record<string, unknown>);
   }
 
@@ -348,7 +356,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const pipeline: Pipeline = { file, root, name: String(doc.name), stages, order };
   if (matrix.length) pipeline.matrix = matrix;
-  if (typeof doc.remote === "string") pipeline.remote = doc.remote;
+  if (doc.executor) pipeline.executor = doc.executor as "local" | "slurm";
   if (fingerprint) {
     await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);
   }
@@ -447,6 +455,7 @@ interface RememberedStage {
   inputs: Record<string, ResolvedInput>;
   pathParams: PathParam[];
   upstream: string[];
+  resources?: StageResources;
 }
 
 /** What `.pipeline/checked/<fingerprint>.json` holds. */
@@ -461,8 +470,8 @@ interface Remembered {
   modules: Record<string, string>;
   /** The file's `matrix:` axes, when it has any. */
   matrix?: MatrixAxis[];
-  /** The file's `remote:`, when it has one. */
-  remote?: string;
+  /** The file's `executor:`, when it has one. */
+  executor?: "local" | "slurm";
 }
 
 /** The local files of the stage modules that `uses:` paths name, and their hashes. */
@@ -499,6 +508,7 @@ async function rememberPipeline(
     inputs: s.inputs,
     pathParams: s.pathParams,
     upstream: s.upstream,
+    ...(s.resources ? { resources: s.resources } : {}),
   }));
   const modules = await moduleHashes(p);
   if (!modules) return;
@@ -510,7 +520,7 @@ async function rememberPipeline(
     allowOutside,
     modules,
     ...(p.matrix?.length ? { matrix: p.matrix } : {}),
-    ...(p.remote ? { remote: p.remote } : {}),
+    ...(p.executor ? { executor: p.executor } : {}),
   };
   try {
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
@@ -541,13 +551,12 @@ function rememberedShape(raw: unknown): Remembered | undefined {
   if (raw.matrix !== undefined && !(Array.isArray(raw.matrix) && raw.matrix.every(axis))) {
     return undefined;
   }
-  if (
-    raw.remote !== undefined && !(isString(raw.remote) && !("problem" in parseRemote(raw.remote)))
-  ) {
+  if (raw.executor !== undefined && raw.executor !== "local" && raw.executor !== "slurm") {
     return undefined;
   }
   for (const s of stages as unknown[]) {
     if (!isObject(s)) return undefined;
+    if (s.resources !== undefined && !isObject(s.resources)) return undefined;
     if (!isString(s.id) || !isString(s.uses) || !isObject(s.params)) return undefined;
     if (!isObject(s.inputs) || !Array.isArray(s.pathParams) || !isStringArray(s.upstream)) {
       return undefined;
@@ -674,7 +683,7 @@ async function rememberedPipeline(
   }
   const pipeline: Pipeline = { file, root, name: saved.name, stages, order: saved.order };
   if (saved.matrix?.length) pipeline.matrix = saved.matrix;
-  if (saved.remote) pipeline.remote = saved.remote;
+  if (saved.executor) pipeline.executor = saved.executor;
   return pipeline;
 }
 

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { relative } from "node:path";
+import { relative } from "./paths.ts";
 import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./config.ts";
 import { isUserError } from "./errors.ts";
@@ -12,7 +12,6 @@ import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { type MaterialiseProblem, OutTree } from "./materialise.ts";
-import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -57,12 +56,79 @@ export interface RunOptions {
   reporter: Reporter;
   /** Interrupts the run: no further stage runs, and a running one sees the abort and fails. */
   signal?: AbortSignal;
-  /**
-   * The shared remote cache (`remote:`, `NERPIPE_REMOTE`): a local miss is looked up there,
-   * and what a stage makes is pushed there. Loaded only when a stage misses the local cache.
-   */
-  remote?: RemoteOptions;
+  /** Where stages that must run are run: in this process (the default) or elsewhere (Slurm). */
+  executor?: StageExecutor;
 }
+
+/** A stage that must run, as an executor receives it. */
+export interface StageRun {
+  /** The pipeline the stage belongs to. */
+  pipeline: Pipeline;
+  /** The stage. */
+  stage: ResolvedStage;
+  /** Its cache key. */
+  key: string;
+  /** Outputs of its upstream stages, by stage id. */
+  upstream: Map<string, Record<string, StoredOutput>>;
+  /** The run's cache. */
+  cache: Cache;
+  /** Where its logs and progress go. */
+  reporter: Reporter;
+  /** The run's interrupt. */
+  signal: AbortSignal | undefined;
+  /** Whether the stage runs because it was forced (`--force`). */
+  forced: boolean;
+  /** Why it runs (`parameter "x" changed`), as the `running` line says. */
+  reason: string;
+  /** For an executor that started the stage ahead ({@link StageExecutor.ahead}), its handle. */
+  handle?: string;
+  /** Called with a handle as soon as the stage is submitted somewhere else (Slurm: job id). */
+  submitted?: (handle: string) => void;
+}
+
+/** How a stage that must run ended: its outputs are stored, and recorded under its key. */
+export interface StageRan {
+  /** Its outputs. */
+  outputs: Record<string, StoredOutput>;
+  /** Seconds the stage itself ran (0 when it was found in the cache where it ran). */
+  seconds: number;
+  /** The result was already in the cache when it started (a job started ahead of its key). */
+  cached?: boolean;
+  /** Said after the stage line, e.g. `(job 12, started 0.4 s after sbatch)`. */
+  note?: string;
+}
+
+/**
+ * Where a stage that must run runs. The local executor runs it in this process; the Slurm one
+ * (slurm.ts) as a job on a cluster, which stores its result in the same (shared) cache.
+ */
+export interface StageExecutor {
+  /** Its name, for messages. */
+  readonly name: string;
+  /** Whether stages run in this process, so that `--jobs` and exclusive resources apply. */
+  readonly inProcess: boolean;
+  /** Runs (or waits for) a stage; throws when it fails. */
+  run(run: StageRun): Promise<StageRan>;
+  /**
+   * Starts a stage before its upstream stages have finished, after the stages whose handles
+   * are given (Slurm: a job with `--dependency=afterok:<ids>`). Its key is computed where it
+   * runs, once its upstream results are in the cache. Absent: a stage starts once its upstream
+   * stages are done, as in a local run.
+   */
+  ahead?(pipeline: Pipeline, stage: ResolvedStage, after: string[], forced: boolean): Promise<
+    string
+  >;
+  /** Cancels a stage started ahead whose upstream stage failed. */
+  cancel?(handle: string): Promise<void>;
+}
+
+/** Runs stages in this process: {@link runStage}. */
+export const localExecutor: StageExecutor = {
+  name: "local",
+  inProcess: true,
+  run: ({ stage, key, upstream, cache, pipeline, reporter, signal }) =>
+    runStage(stage, key, upstream, cache, pipeline.root, reporter, signal),
+};
 
 /** Result of a whole run. */
 export interface RunSummary {
@@ -295,8 +361,6 @@ interface Shared {
   claims: Map<string, Claim>;
   /** One lock per process-wide resource that stage kinds declare `exclusive` (e.g. `tfjs`). */
   exclusive: Map<string, Semaphore>;
-  /** The remote cache, imported and contacted only on a local miss. */
-  remote: LazyRemote;
 }
 
 /** A key one variant computes; `done` gives its outputs, or none when it failed or stopped. */
@@ -339,11 +403,6 @@ export async function runVariants(
     imports: new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` }),
     claims: new Map(),
     exclusive: new Map(),
-    remote: new LazyRemote(
-      remoteUrl(first.remote, options.remote),
-      options.remote ?? {},
-      reporter,
-    ),
   };
   const started = performance.now();
   try {
@@ -462,6 +521,19 @@ async function runLocked(
   const results = new Map<string, Promise<StageResult>>();
   const forced = (id: string) =>
     options.force === true || (Array.isArray(options.force) && options.force.includes(id));
+  const executor = options.executor ?? localExecutor;
+  // Executors that start stages ahead (Slurm): each stage's handle (job id) once it is
+  // started, or undefined once it is known that it will not be; and the stages started ahead.
+  const launched = new Map<
+    string,
+    { handle: Promise<string | undefined>; set(h?: string): void }
+  >();
+  for (const id of pipeline.order) {
+    let set!: (h?: string) => void;
+    const handle = new Promise<string | undefined>((resolve) => set = resolve);
+    launched.set(id, { handle, set });
+  }
+  const aheadOf = new Map<string, string>();
 
   const runOne = async (stage: ResolvedStage): Promise<StageResult> => {
     const base = {
@@ -472,6 +544,23 @@ async function runLocked(
       outputs: {},
     };
     if (!needed.has(stage.id)) return { ...base, status: "skipped", reason: "not selected" };
+    if (executor.ahead && !options.dryRun) {
+      // A stage downstream of one that is being run elsewhere is started now, after it: the
+      // cluster gets the whole DAG at once. Its key is computed where it runs.
+      const after = (await Promise.all(stage.upstream.map((u) => launched.get(u)!.handle)))
+        .filter((h): h is string => h !== undefined);
+      if (after.length && !options.signal?.aborted) {
+        try {
+          const handle = await executor.ahead(pipeline, stage, after, forced(stage.id));
+          aheadOf.set(stage.id, handle);
+          launched.get(stage.id)!.set(handle);
+        } catch (error) {
+          const message = isUserError(error) ? error.message : String(error);
+          reporter.line(`  failed  ${name(stage.id)}: ${message}`);
+          return { ...base, status: "failed", error: message, reason: "not submitted" };
+        }
+      }
+    }
     const ups = await Promise.all(stage.upstream.map((u) => results.get(u)!));
     const blocked = ups.find((r) => !outputs.has(r.id));
     if (
@@ -480,6 +569,12 @@ async function runLocked(
       const reason = blocked.status === "would-run"
         ? `upstream "${blocked.id}" would run first`
         : `upstream "${blocked.id}" ${blocked.status === "failed" ? "failed" : "has no outputs"}`;
+      const handle = aheadOf.get(stage.id);
+      if (handle !== undefined) {
+        // Started ahead: its upstream stage will never give it its inputs.
+        await executor.cancel?.(handle);
+        reporter.line(`  cancelled ${name(stage.id)} (${executor.name} ${handle}): ${reason}`);
+      }
       return { ...base, status: options.dryRun ? "would-run" : "skipped", reason };
     }
     if (blocked) {
@@ -529,7 +624,10 @@ async function runLocked(
     key: string,
     parts: KeyParts,
   ): Promise<StageResult> => {
-    if (!forced(stage.id)) {
+    // A stage started ahead may be storing its result right now: its executor says how it ended.
+    const handle = aheadOf.get(stage.id);
+    const submitted = (h: string) => launched.get(stage.id)!.set(h);
+    if (!forced(stage.id) && handle === undefined) {
       const record = await cache.record(key, Object.keys(stage.definition.outputs));
       if (record && await allVerified(cache, record)) {
         outputs.set(stage.id, record.outputs);
@@ -541,28 +639,6 @@ async function runLocked(
         return { ...base, key, status: "cached", outputs: paths };
       }
     }
-    if (!forced(stage.id) && !options.dryRun && cache.writable) {
-      // A local miss: the remote cache may have it (verified as it is stored here).
-      let pulled: RunRecord | undefined;
-      try {
-        const remote = await shared.remote.get("pull");
-        const expected = Object.keys(stage.definition.outputs);
-        pulled = await remote?.pull(key, expected, cache, stage.id);
-        if (pulled && remote) {
-          outputs.set(stage.id, pulled.outputs);
-          const paths = await materialise(out, stage, pulled.outputs, false);
-          await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
-          await cache.saveStat();
-          reporter.line(`  cached  ${name(stage.id)} (pulled from ${remote.display})`);
-          return { ...base, key, status: "cached", outputs: paths };
-        }
-      } catch (error) {
-        if (!isUserError(error)) throw error;
-        // --require-remote and the remote cannot be used.
-        reporter.line(`  failed  ${name(stage.id)}: ${error.message}`);
-        return { ...base, key, status: "failed", error: error.message, reason: "user error" };
-      }
-    }
     const last = await cache.lastParts(pipeline.name, stage.id);
     const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
     if (options.dryRun) {
@@ -572,45 +648,42 @@ async function runLocked(
       return { ...base, key, status: "would-run", reason };
     }
     // A stage that needs a process-wide resource alone waits for it before taking a job slot,
-    // so that waiting does not hold a slot another stage could use.
-    const exclusive = exclusiveLock(stage.definition.exclusive);
+    // so that waiting does not hold a slot another stage could use. Stages that run elsewhere
+    // (Slurm jobs) take neither: the cluster schedules them.
+    const exclusive = executor.inProcess ? exclusiveLock(stage.definition.exclusive) : undefined;
     await exclusive?.acquire();
-    await semaphore.acquire();
+    const slot = executor.inProcess ? semaphore : undefined;
+    await slot?.acquire();
     // Seconds count from here: waiting for a slot (other stages, other variants) is not running.
     const started = performance.now();
     try {
       if (options.signal?.aborted) {
         return { ...base, key, status: "skipped", reason: "interrupted" };
       }
-      reporter.line(`  running ${name(stage.id)} (${reason})`);
-      const produced = await execute(
+      if (executor.inProcess) reporter.line(`  running ${name(stage.id)} (${reason})`);
+      const ran = await executor.run({
+        pipeline,
         stage,
         key,
-        outputs,
+        upstream: outputs,
         cache,
-        pipeline.root,
         reporter,
-        options.signal,
-      );
-      const seconds = (performance.now() - started) / 1000;
-      const record: RunRecord = {
-        key,
-        kind: stage.definition.name,
-        stage: stage.id,
-        outputs: produced,
-        seconds,
-        finished: new Date().toISOString(),
-      };
-      await cache.writeRecord(record);
-      await removeCheckpoints(checkpointDir(cache, key));
+        signal: options.signal,
+        forced: forced(stage.id),
+        reason,
+        ...(handle === undefined ? { submitted } : { handle }),
+      });
+      const produced = ran.outputs;
+      const seconds = executor.inProcess ? (performance.now() - started) / 1000 : ran.seconds;
       await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
-      await cache.saveStat();
-      // Objects first, the record last (remote.ts); a remote that fails warns once.
-      const remote = await shared.remote.get("push");
-      if (remote) await remote.push(record, cache);
       outputs.set(stage.id, produced);
       const paths = await materialise(out, stage, produced, forced(stage.id));
-      reporter.line(`  ran     ${name(stage.id)} in ${formatSeconds(seconds)}`);
+      const note = ran.note ? ` ${ran.note}` : "";
+      if (ran.cached) {
+        reporter.line(`  cached  ${name(stage.id)}${note}`);
+        return { ...base, key, status: "cached", outputs: paths };
+      }
+      reporter.line(`  ran     ${name(stage.id)} in ${formatSeconds(seconds)}${note}`);
       return { ...base, key, status: "ran", seconds, outputs: paths };
     } catch (error) {
       reporter.done(stage.id);
@@ -644,13 +717,13 @@ async function runLocked(
         ...(user ? { reason: "user error" } : {}),
       };
     } finally {
-      semaphore.release();
+      slot?.release();
       exclusive?.release();
     }
   };
 
   for (const id of pipeline.order) {
-    results.set(id, runOne(pipeline.stages.get(id)!));
+    results.set(id, runOne(pipeline.stages.get(id)!).finally(() => launched.get(id)!.set()));
   }
   const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
   return { pipeline: pipeline.name, stages };
@@ -689,6 +762,39 @@ async function removeCheckpoints(dir: string): Promise<void> {
     throw error;
   }
   if (!kept) await Deno.remove(dir).catch(() => {});
+}
+
+/**
+ * Runs a stage that must run in this process and stores its result: its outputs in the object
+ * store, then its run record (the last thing written: a result is there whole or not at all),
+ * and removes its checkpoints. A local run and a Slurm job (slurm.ts) both run stages here.
+ *
+ * @returns Its outputs and the seconds it ran.
+ */
+export async function runStage(
+  stage: ResolvedStage,
+  key: string,
+  upstream: Map<string, Record<string, StoredOutput>>,
+  cache: Cache,
+  root: string,
+  reporter: Reporter,
+  signal: AbortSignal | undefined,
+): Promise<StageRan> {
+  const started = performance.now();
+  const produced = await execute(stage, key, upstream, cache, root, reporter, signal);
+  const seconds = (performance.now() - started) / 1000;
+  const record: RunRecord = {
+    key,
+    kind: stage.definition.name,
+    stage: stage.id,
+    outputs: produced,
+    seconds,
+    finished: new Date().toISOString(),
+  };
+  await cache.writeRecord(record);
+  await removeCheckpoints(checkpointDir(cache, key));
+  await cache.saveStat();
+  return { outputs: produced, seconds };
 }
 
 async function execute(
