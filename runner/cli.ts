@@ -21,6 +21,7 @@ import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
 import { verifyCommand } from "./verify.ts";
+import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { checkSlurm, queuedJobs, runStageCommand, SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 
@@ -30,12 +31,13 @@ export type ExtraCommand = (args: string[]) => Promise<number>;
 const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
                       [--dry-run] [--jobs N] [--json] [--quiet] [--allow-outside <path>]...
-                      [--executor local|slurm]
+                      [--executor local|slurm] [--no-pull] [--no-push] [--require-remote]
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
   verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]
   runs [<pipeline.yaml>] [--json]
   compare <run> <run> [--json] | compare --last 2 [<pipeline.yaml>] [--json]
+  pull <pipeline.yaml> [--set k=v]...   push [<pipeline.yaml>] [--set k=v]...
 a --set value with commas (k=a,b,c) is a sweep: one variant per value ('k="a,b"' for a comma)`;
 
 interface Flags {
@@ -51,6 +53,9 @@ interface Flags {
   quiet: boolean;
   format: "mermaid" | "dot";
   executor?: "local" | "slurm";
+  noPull: boolean;
+  noPush: boolean;
+  requireRemote: boolean;
 }
 
 const FLAGS = [
@@ -65,6 +70,9 @@ const FLAGS = [
   "--quiet",
   "--format",
   "--executor",
+  "--no-pull",
+  "--no-push",
+  "--require-remote",
 ];
 
 function parseFlags(args: string[]): Flags {
@@ -77,6 +85,9 @@ function parseFlags(args: string[]): Flags {
     json: false,
     quiet: false,
     format: "mermaid",
+    noPull: false,
+    noPush: false,
+    requireRemote: false,
   };
   const value = (i: number, flag: string): string => {
     const v = args[i];
@@ -125,6 +136,15 @@ function parseFlags(args: string[]): Flags {
         break;
       case "--quiet":
         flags.quiet = true;
+        break;
+      case "--no-pull":
+        flags.noPull = true;
+        break;
+      case "--no-push":
+        flags.noPush = true;
+        break;
+      case "--require-remote":
+        flags.requireRemote = true;
         break;
       case "--jobs": {
         const n = Number(take());
@@ -208,9 +228,14 @@ export async function main(
     if (command === "verify") return await verifyCommand(rest, registry);
     if (command === "runs") return await runsCommand(rest);
     if (command === "compare") return await compareCommand(rest);
+    if (command === "push" || command === "pull") {
+      const { transferCommand } = await import("./remote_cli.ts");
+      return await transferCommand(command, rest, registry);
+    }
     if (command === "run-stage") return await runStageCommand(rest, registry);
     if (command !== "run" && command !== "status" && command !== "dag") {
-      const known = ["run", "status", "dag", "verify", "runs", "compare", ...Object.keys(extra)];
+      const known = ["run", "status", "dag", "verify", "runs", "compare", "push", "pull"];
+      known.push(...Object.keys(extra));
       const hint = command ? didYouMean(command, known, "a command among") : "give a command";
       throw new UserError(`Unknown command "${command ?? ""}": ${hint}\n${USAGE}`);
     }
@@ -287,6 +312,7 @@ export async function main(
       ...(flags.from ? { from: flags.from } : {}),
       ...(flags.jobs ? { jobs: flags.jobs } : {}),
       ...(executor ? { executor } : {}),
+      remote: remoteOptions(pipeline, flags),
     };
     if (!flags.json) {
       reporter.line(
@@ -363,6 +389,26 @@ export async function main(
     }
     throw error;
   }
+}
+
+/**
+ * The remote cache options of a run; checks `NERPIPE_REMOTE` (the pipeline's `remote:` was
+ * checked where it is written) without loading the remote client.
+ */
+function remoteOptions(pipeline: Pipeline, flags: Flags): RemoteOptions {
+  const env = Deno.env.get("NERPIPE_REMOTE");
+  if (env) {
+    const spec = parseRemote(env);
+    if ("problem" in spec) throw new UserError(`NERPIPE_REMOTE: ${spec.problem}: ${spec.hint}`);
+  }
+  if (flags.requireRemote && !remoteUrl(pipeline.remote, undefined)) {
+    throw new UserError(
+      "--require-remote is given but there is no remote cache: add remote: " +
+        "s3://<bucket>/<prefix> (or file:///shared/cache) to the pipeline file, or set " +
+        "NERPIPE_REMOTE",
+    );
+  }
+  return { pull: !flags.noPull, push: !flags.noPush, require: flags.requireRemote };
 }
 
 /**

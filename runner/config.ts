@@ -14,6 +14,7 @@ import type { SourceMap } from "./yaml_source.ts";
 import type { JsonSchema } from "./stage.ts";
 import type { AnyStage } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";
+import { parseRemote } from "./remote_url.ts";
 import pipelineSchema from "../schemas/pipeline.schema.json" with { type: "json" };
 
 /** An input wired to another stage's output or to a file. */
@@ -87,6 +88,8 @@ export interface Pipeline {
   matrix?: MatrixAxis[];
   /** Where stages that must run run (`executor:`; `--executor` overrides it). */
   executor?: "local" | "slurm";
+  /** The shared remote cache (`remote:`); `NERPIPE_REMOTE` overrides it. Never credentials. */
+  remote?: string;
 }
 
 /** One axis of a sweep: a config path and the values it takes. */
@@ -225,6 +228,13 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     const pos = key ? source.key(path) : source.value(path);
     return { file, line: pos.line, column: pos.column, path };
   };
+  if (typeof doc.remote === "string") {
+    // Its messages never repeat the value: a mistaken one may hold a secret.
+    const remote = parseRemote(doc.remote);
+    if ("problem" in remote) {
+      diagnostics.push({ ...where("remote"), message: remote.problem, hint: remote.hint });
+    }
+  }
 
   // Stage kinds and parameters.
   const rawInputsById = new Map<string, Record<string, unknown>>();
@@ -357,6 +367,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   const pipeline: Pipeline = { file, root, name: String(doc.name), stages, order };
   if (matrix.length) pipeline.matrix = matrix;
   if (doc.executor) pipeline.executor = doc.executor as "local" | "slurm";
+  if (typeof doc.remote === "string") pipeline.remote = doc.remote;
   if (fingerprint) {
     await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);
   }
@@ -472,6 +483,8 @@ interface Remembered {
   matrix?: MatrixAxis[];
   /** The file's `executor:`, when it has one. */
   executor?: "local" | "slurm";
+  /** The file's `remote:`, when it has one. */
+  remote?: string;
 }
 
 /** The local files of the stage modules that `uses:` paths name, and their hashes. */
@@ -521,6 +534,7 @@ async function rememberPipeline(
     modules,
     ...(p.matrix?.length ? { matrix: p.matrix } : {}),
     ...(p.executor ? { executor: p.executor } : {}),
+    ...(p.remote ? { remote: p.remote } : {}),
   };
   try {
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
@@ -552,6 +566,11 @@ function rememberedShape(raw: unknown): Remembered | undefined {
     return undefined;
   }
   if (raw.executor !== undefined && raw.executor !== "local" && raw.executor !== "slurm") {
+    return undefined;
+  }
+  if (
+    raw.remote !== undefined && !(isString(raw.remote) && !("problem" in parseRemote(raw.remote)))
+  ) {
     return undefined;
   }
   for (const s of stages as unknown[]) {
@@ -684,6 +703,7 @@ async function rememberedPipeline(
   const pipeline: Pipeline = { file, root, name: saved.name, stages, order: saved.order };
   if (saved.matrix?.length) pipeline.matrix = saved.matrix;
   if (saved.executor) pipeline.executor = saved.executor;
+  if (saved.remote) pipeline.remote = saved.remote;
   return pipeline;
 }
 

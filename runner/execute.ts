@@ -12,6 +12,7 @@ import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { type MaterialiseProblem, OutTree } from "./materialise.ts";
+import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -56,6 +57,11 @@ export interface RunOptions {
   reporter: Reporter;
   /** Interrupts the run: no further stage runs, and a running one sees the abort and fails. */
   signal?: AbortSignal;
+  /**
+   * The shared remote cache (`remote:`, `NERPIPE_REMOTE`): a local miss is looked up there,
+   * and what a stage makes is pushed there. Loaded only when a stage misses the local cache.
+   */
+  remote?: RemoteOptions;
   /** Where stages that must run are run: in this process (the default) or elsewhere (Slurm). */
   executor?: StageExecutor;
 }
@@ -361,6 +367,8 @@ interface Shared {
   claims: Map<string, Claim>;
   /** One lock per process-wide resource that stage kinds declare `exclusive` (e.g. `tfjs`). */
   exclusive: Map<string, Semaphore>;
+  /** The remote cache, imported and contacted only on a local miss. */
+  remote: LazyRemote;
 }
 
 /** A key one variant computes; `done` gives its outputs, or none when it failed or stopped. */
@@ -403,6 +411,11 @@ export async function runVariants(
     imports: new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` }),
     claims: new Map(),
     exclusive: new Map(),
+    remote: new LazyRemote(
+      remoteUrl(first.remote, options.remote),
+      options.remote ?? {},
+      reporter,
+    ),
   };
   const started = performance.now();
   try {
@@ -639,6 +652,28 @@ async function runLocked(
         return { ...base, key, status: "cached", outputs: paths };
       }
     }
+    if (!forced(stage.id) && handle === undefined && !options.dryRun && cache.writable) {
+      // A local miss: the remote cache may have it (verified as it is stored here).
+      let pulled: RunRecord | undefined;
+      try {
+        const remote = await shared.remote.get("pull");
+        const expected = Object.keys(stage.definition.outputs);
+        pulled = await remote?.pull(key, expected, cache, stage.id);
+        if (pulled && remote) {
+          outputs.set(stage.id, pulled.outputs);
+          const paths = await materialise(out, stage, pulled.outputs, false);
+          await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+          await cache.saveStat();
+          reporter.line(`  cached  ${name(stage.id)} (pulled from ${remote.display})`);
+          return { ...base, key, status: "cached", outputs: paths };
+        }
+      } catch (error) {
+        if (!isUserError(error)) throw error;
+        // --require-remote and the remote cannot be used.
+        reporter.line(`  failed  ${name(stage.id)}: ${error.message}`);
+        return { ...base, key, status: "failed", error: error.message, reason: "user error" };
+      }
+    }
     const last = await cache.lastParts(pipeline.name, stage.id);
     const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
     if (options.dryRun) {
@@ -676,6 +711,12 @@ async function runLocked(
       const produced = ran.outputs;
       const seconds = executor.inProcess ? (performance.now() - started) / 1000 : ran.seconds;
       await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+      if (!ran.cached) {
+        // Objects first, the record last (remote.ts); a remote that fails warns once.
+        const remote = await shared.remote.get("push");
+        const record = remote ? await cache.record(key) : undefined;
+        if (remote && record) await remote.push(record, cache);
+      }
       outputs.set(stage.id, produced);
       const paths = await materialise(out, stage, produced, forced(stage.id));
       const note = ran.note ? ` ${ran.note}` : "";
