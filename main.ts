@@ -9,8 +9,10 @@
 
 import { main } from "./runner/cli.ts";
 import { builtinStages } from "./stages/mod.ts";
-import { predictCommand } from "./predict.ts";
+
+/** `predict`, loaded when it is the command (a cached run does without its modules). */
+const predict = async (args: string[]) => (await import("./predict.ts")).predictCommand(args);
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args, builtinStages(), { predict: predictCommand }));
+  Deno.exit(await main(Deno.args, builtinStages(), { predict }));
 }
