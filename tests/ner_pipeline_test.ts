@@ -105,7 +105,7 @@ Deno.test("the CoNLL pipeline differs only in its load stage and prepares the sa
   assert.equal(summary.stages.find((s) => s.id === "tensorize")!.status, "ran");
   const lines = (await Deno.readTextFile(`${dir}/out/ner-conll/load/dataset.jsonl`)).trimEnd()
     .split("\n").map((line) => JSON.parse(line));
-  const dataset = lines[0];
+  const dataset = lines.at(-1).end;
   assert.equal(dataset.train, 3000);
   assert.equal(lines.filter((l) => l.split === "train").length, 3000);
   assert.deepEqual(dataset.labels, ["DT", "LC", "OG", "PS", "QT", "TI"]);
