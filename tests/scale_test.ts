@@ -205,3 +205,20 @@ function* parseCorpusRecords(text: string, path: string, format: CorpusFormat) {
   ].sort((a, b) => a.line - b.line);
   for (const { r } of all) yield r;
 }
+
+Deno.test("a pipeline file that still uses embed-pad and tensorize's padded input runs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "scale-" });
+  try {
+    const summary = await runBuiltinPipeline(`${ROOT}tests/testdata/ner_small/pipeline.yaml`, dir, {
+      only: ["tensorize"],
+    });
+    const failed = summary.stages.find((s) => s.status === "failed");
+    if (failed) throw new Error(`${failed.id} failed: ${failed.error}`);
+    assert.equal(summary.byId["embed-pad"], "ran");
+    assert.equal(summary.byId.tensorize, "ran");
+    const bytes = await Deno.readFile(`${dir}/out/ner-small/tensorize/batches.bin`);
+    assert.equal(new TextDecoder().decode(bytes.subarray(0, 4)), "NERB");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
