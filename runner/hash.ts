@@ -168,6 +168,12 @@ export class StatCache {
       return known.hash;
     }
     const hash = await hashFileContent(path);
+    const same = known && known.hash === hash && known.size === now.size &&
+      known.mtime === now.mtime && known.ctime === now.ctime && known.ino === now.ino &&
+      known.checked >= now.ctime + RACY_MS;
+    // A small file reread on every hit (recheck) with what was known of it: nothing to save,
+    // so a no-op rerun does not rewrite stat.json.
+    if (same) return hash;
     this.#entries[path] = { ...now, hash, checked: before };
     this.#dirty = true;
     return hash;

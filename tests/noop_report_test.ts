@@ -1,7 +1,8 @@
 /**
  * The run report on a no-op rerun (issue 13): a run in which every stage was cached with the
  * keys of the run the report was written for leaves `out/<pipeline>/report.html` as it is; any
- * other run (something ran, other keys, no report there) writes it.
+ * other run (something ran, other keys, no report there) writes it. Nor is stat.json rewritten
+ * when all a cached run did was reread small files that did not change.
  *
  * @module
  */
@@ -9,6 +10,7 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config.ts";
 import { runPipeline } from "../runner/execute.ts";
+import { StatCache } from "../runner/hash.ts";
 import { writePipelineReport } from "../runner/html_report.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
@@ -57,5 +59,22 @@ Deno.test("a no-op rerun leaves the report of the same stages and keys as it is"
   await Deno.remove(back.path);
   const restored = await runAndReport(dir);
   assert.match(await Deno.readTextFile(restored.path), /class="status-cached"/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a small file reread on a cache hit, unchanged, leaves stat.json as it is", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "noop-stat-" });
+  const path = `${dir}/small.txt`;
+  await Deno.writeTextFile(path, "small");
+  await new Promise((r) => setTimeout(r, 1200)); // past the racy window of its ctime
+  const first = new StatCache();
+  const hash = await first.hashFile(path, Infinity);
+  assert.ok(first.dirty);
+  const again = new StatCache(JSON.parse(JSON.stringify(first)));
+  assert.equal(await again.hashFile(path, Infinity), hash);
+  assert.equal(again.dirty, false, "nothing new to save");
+  await Deno.writeTextFile(path, "other");
+  assert.notEqual(await again.hashFile(path, Infinity), hash);
+  assert.ok(again.dirty, "a changed file is saved");
   await Deno.remove(dir, { recursive: true });
 });
