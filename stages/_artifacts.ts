@@ -337,7 +337,7 @@ export async function openStream<K extends keyof StreamArtifacts>(
     throw fail(problem);
   }
   const input = { header, end: {} } as unknown as StreamInput<K>;
-  input.records = (async function* () {
+  const records = (async function* () {
     let line = 1;
     try {
       while (true) {
@@ -359,6 +359,13 @@ export async function openStream<K extends keyof StreamArtifacts>(
       await lines.return(undefined);
     }
   })();
+  // A generator that never started skips its finally when returned: close the file here too.
+  const close = records.return.bind(records);
+  records.return = async (value) => {
+    await lines.return(undefined);
+    return await close(value);
+  };
+  input.records = records;
   return input;
 }
 

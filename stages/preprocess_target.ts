@@ -84,6 +84,10 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
         if (pending && pending.split === split && pending.doc < doc) {
           throw mismatch(`the ${split} windows of document ${pending.doc} are out of order`);
         }
+        if (ws.length === 0) {
+          // preprocess-input gives every document one window at least.
+          throw mismatch(`${split} document ${doc} of the dataset has no window in the encoding`);
+        }
         const result = tagDocument(ws, document.entities, opts);
         for (const tags of result.labels) await out.write({ split, doc, tags });
         windows[split] += result.labels.length;

@@ -14,6 +14,7 @@ import {
 import { batchShapes, makeBatch, WindowStore } from "../stages/tensorize.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { runBuiltinPipeline } from "./_engine_helpers.ts";
+import { openStream, readStreamEnd } from "../stages/_artifacts.ts";
 import { type CorpusFormat, parseCorpus, streamCorpus } from "../ner/formats/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -221,4 +222,32 @@ Deno.test("a pipeline file that still uses embed-pad and tensorize's padded inpu
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a stream input left before its records, or read for its trailer only, closes its file",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const dir = await Deno.makeTempDir({ prefix: "scale-" });
+    try {
+      const path = `${dir}/dataset.jsonl`;
+      const end = { labels: ["PS"], skipped: 0, train: 0, validation: 0 };
+      await Deno.writeTextFile(
+        path,
+        `${JSON.stringify({ artifact: "ner-dataset", format: "kmou" })}\n${
+          JSON.stringify({ end })
+        }\n`,
+      );
+      const before = fds();
+      for (let i = 0; i < 5; i++) {
+        const input = await openStream({ dataset: path }, "dataset", "ner-dataset");
+        await input.records.return(undefined);
+        assert.deepEqual(await readStreamEnd({ dataset: path }, "dataset", "ner-dataset"), end);
+      }
+      assert.equal(fds(), before);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

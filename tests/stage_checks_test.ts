@@ -558,3 +558,37 @@ Deno.test("every NER stage that loops over documents or windows stops at an abor
   }
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("preprocess-target names inputs that do not belong together: a document without a window", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "stage-checks-" });
+  const doc = { text: "a b", entities: [], source: { file: "x", line: 1 } };
+  const window = {
+    doc: 0,
+    window: 0,
+    ids: [2, 5, 6, 3],
+    offsets: [null, [0, 1], [2, 3], null],
+    wordStart: [false, true, true, false],
+  };
+  await writeStream(
+    `${dir}/dataset.jsonl`,
+    { artifact: "ner-dataset", format: "kmou" },
+    [{ split: "train", ...doc }, { split: "train", ...doc }],
+    { labels: [], skipped: 0, train: 2, validation: 0 },
+  );
+  // An encoding of one document only (of another dataset).
+  await writeStream(
+    `${dir}/encoded.jsonl`,
+    { artifact: "ner-encoded", max_length: 8, overflow: "window", pad_id: 0, vocab_size: 9 },
+    [{ split: "train", ...window }],
+  );
+  const inputs = { dataset: `${dir}/dataset.jsonl`, encoded: `${dir}/encoded.jsonl` };
+  const ctx = context(preprocessTarget, dir, {}, inputs);
+  const error = await rejection(preprocessTarget.run(ctx));
+  assert.ok(error instanceof ArtifactError, String(error));
+  assert.match(
+    error.message,
+    /^Inputs "encoded" \(.*\) and "dataset" \(.*\) do not belong together: train document 1 of the dataset has no window in the encoding/,
+  );
+  await assert.rejects(Deno.stat(ctx.output("targets")), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
