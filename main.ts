@@ -11,7 +11,9 @@ import { main } from "./runner/cli.ts";
 import { builtinStages } from "./stages/mod.ts";
 
 /** `predict`, loaded when it is the command (a cached run does without its modules). */
-const predict = async (args: string[]) => (await import("./predict.ts")).predictCommand(args);
+const predict = async (args: string[]) =>
+  (await import(new URL("./predict.ts", import.meta.url).href) as typeof import("./predict.ts"))
+    .predictCommand(args);
 
 if (import.meta.main) {
   Deno.exit(await main(Deno.args, builtinStages(), { predict }));

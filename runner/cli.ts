@@ -229,7 +229,9 @@ export async function main(
     if (command === "runs") return await runsCommand(rest);
     if (command === "compare") return await compareCommand(rest);
     if (command === "push" || command === "pull") {
-      const { transferCommand } = await import("./remote_cli.ts");
+      const { transferCommand } = await import(
+        new URL("./remote_cli.ts", import.meta.url).href
+      ) as typeof import("./remote_cli.ts");
       return await transferCommand(command, rest, registry);
     }
     if (command === "run-stage") return await runStageCommand(rest, registry);

@@ -186,8 +186,12 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
     if (remembered) return remembered;
   }
   // Parsing and schema checks load yaml and ajv, which a fully cached rerun does without.
-  const { parseYamlWithPositions, parseSetValue } = await import("./yaml_source.ts");
-  const { checkSchema } = await import("./schema.ts");
+  const { parseYamlWithPositions, parseSetValue } = await import(
+    new URL("./yaml_source.ts", import.meta.url).href
+  ) as typeof import("./yaml_source.ts");
+  const { checkSchema } = await import(
+    new URL("./schema.ts", import.meta.url).href
+  ) as typeof import("./schema.ts");
   const parsed = parseYamlWithPositions(text, file);
   if (parsed.diagnostics.length) throw new PipelineValidationError(parsed.diagnostics);
   const source = parsed.source;

@@ -144,7 +144,9 @@ export async function expandSweep(
   const matrix: MatrixAxis[] = (base.matrix ?? []).filter((a) => !setPaths.includes(a.path));
   if (!listed.length && !matrix.length) return { base, variants: [] };
 
-  const { parseSetValue } = await import("./yaml_source.ts");
+  const { parseSetValue } = await import(
+    new URL("./yaml_source.ts", import.meta.url).href
+  ) as typeof import("./yaml_source.ts");
   const axes: Axis[] = matrix.map((a) => ({ path: a.path, values: a.values }));
   for (const l of listed) {
     const values = l.texts.map((t) => {

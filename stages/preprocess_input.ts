@@ -102,7 +102,9 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
   },
   module: import.meta.url,
   async run(ctx) {
-    const tk = await import("../ner/tokenizer/mod.ts");
+    const tk = await import(
+      new URL("../ner/tokenizer/mod.ts", import.meta.url).href
+    ) as typeof import("../ner/tokenizer/mod.ts");
     const p = ctx.params;
     const dir = ctx.output("tokenizer");
     if (p.tokenizer.from) {

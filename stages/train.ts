@@ -298,9 +298,13 @@ export const train = defineStage<TrainParams>({
   },
   async run(ctx) {
     const p = ctx.params;
-    const { setupBackend } = await import("../ner/bert/backend.ts");
+    const { setupBackend } = await import(
+      new URL("../ner/bert/backend.ts", import.meta.url).href
+    ) as typeof import("../ner/bert/backend.ts");
     const { makeBertConfig } = await import("../ner/bert/config.ts");
-    const { replicatesOn, trainTokenClassifier } = await import("../ner/bert/trainer.ts");
+    const { replicatesOn, trainTokenClassifier } = await import(
+      new URL("../ner/bert/trainer.ts", import.meta.url).href
+    ) as typeof import("../ner/bert/trainer.ts");
     const { characterMetrics, entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
     const { spansFromTags } = await import("../ner/align.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
@@ -315,7 +319,9 @@ export const train = defineStage<TrainParams>({
       "labels",
       "label-dictionary",
     );
-    const { loadTokenizer } = await import("../ner/tokenizer/files.ts");
+    const { loadTokenizer } = await import(
+      new URL("../ner/tokenizer/files.ts", import.meta.url).href
+    ) as typeof import("../ner/tokenizer/files.ts");
     const tokenizer = await readInputDir(
       ctx.inputs,
       "tokenizer",

@@ -207,9 +207,15 @@ export const validate = defineStage<ValidateParams>({
     return await m.validateSections(ctx as unknown as ReportContext);
   },
   async run(ctx) {
-    const { setupBackend } = await import("../ner/bert/backend.ts");
-    const { BertModel } = await import("../ner/bert/model.ts");
-    const { predictProbabilities } = await import("../ner/bert/predict.ts");
+    const { setupBackend } = await import(
+      new URL("../ner/bert/backend.ts", import.meta.url).href
+    ) as typeof import("../ner/bert/backend.ts");
+    const { BertModel } = await import(
+      new URL("../ner/bert/model.ts", import.meta.url).href
+    ) as typeof import("../ner/bert/model.ts");
+    const { predictProbabilities } = await import(
+      new URL("../ner/bert/predict.ts", import.meta.url).href
+    ) as typeof import("../ner/bert/predict.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
     const { loadModelDir } = await import("../ner/checkpoint.ts");
     const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(

@@ -105,3 +105,35 @@ Deno.test("a cached run loads no node: module: main.ts's static imports have non
   visit(info.roots[0], []);
   assert.ok(statics.size > 20, `${statics.size} modules`);
 });
+
+Deno.test("no npm package is reachable from main.ts through code imports (literal dynamic ones too)", async () => {
+  // Deno prepares, when a program starts, every npm package that a literal import reaches, run
+  // or not (with nodeModulesDir "auto": 40 ms for tfjs and the tokenizers, a third of a no-op
+  // rerun). Modules that reach one are imported by URL (`new URL(...)`, typed with
+  // `typeof import(...)`, which is a type dependency only).
+  const root = new URL("..", import.meta.url);
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", new URL("main.ts", root).pathname],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const info = JSON.parse(new TextDecoder().decode(out.stdout));
+  const modules = new Map<string, { dependencies?: { code?: { specifier: string } }[] }>(
+    info.modules.map((m: { specifier: string }) => [m.specifier, m]),
+  );
+  const seen = new Set<string>();
+  const found: string[] = [];
+  const visit = (specifier: string, from: string[]) => {
+    if (seen.has(specifier)) return;
+    seen.add(specifier);
+    if (specifier.startsWith("npm:")) {
+      found.push([...from, specifier].map((s) => s.replace(root.href, "")).join(" -> "));
+      return;
+    }
+    for (const dep of modules.get(specifier)?.dependencies ?? []) {
+      if (dep.code) visit(dep.code.specifier, [...from, specifier]);
+    }
+  };
+  visit(info.roots[0], []);
+  assert.deepEqual(found, [], "import these by URL where they are used");
+});
