@@ -262,7 +262,7 @@ export const train = defineStage<TrainParams>({
   schema,
   inputs: {
     batches: { type: "ner-batches", description: "Output of tensorize" },
-    labels: { type: "label-dictionary", description: "Label dictionary of embed-pad" },
+    labels: { type: "label-dictionary", description: "Label dictionary of label-ids" },
     tokenizer: { type: "tokenizer", description: "Tokenizer of preprocess-input" },
     encoded: {
       type: "ner-encoded",
