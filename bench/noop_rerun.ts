@@ -104,7 +104,12 @@ try {
         cmd: [deno, "run", ...flags, "main.ts", "run", "pipelines/ner.yaml", "--quiet"],
         cwd: root,
       },
-      { name: "modules_only", cmd: [deno, "run", ...flags, `${dir}/modules.ts`], cwd: root },
+      {
+        // The project's deno.json, as for main.ts (a script elsewhere would run without it).
+        name: "modules_only",
+        cmd: [deno, "run", ...flags, "--config", `${root}/deno.json`, `${dir}/modules.ts`],
+        cwd: root,
+      },
     );
   }
   // Warm-up: the module graphs are compiled and cached, the pipelines run what is not cached.
