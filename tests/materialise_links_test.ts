@@ -100,10 +100,13 @@ Deno.test("a link that fails (cross-device) is a copy; a later run makes the lin
   assert.ok(!again.lines.some((l) => /changed|kept/.test(l)), again.lines.join("\n"));
 });
 
+/** /dev/shm when it is on another device than the temp directories the projects are made in. */
 const shm = (() => {
   try {
-    return Deno.statSync("/dev/shm").isDirectory &&
-        Deno.statSync("/dev/shm").dev !== Deno.statSync(Deno.makeTempDirSync()).dev
+    const probe = Deno.makeTempDirSync({ prefix: "links-probe-" });
+    const dev = Deno.statSync(probe).dev;
+    Deno.removeSync(probe);
+    return Deno.statSync("/dev/shm").isDirectory && Deno.statSync("/dev/shm").dev !== dev
       ? "/dev/shm"
       : undefined;
   } catch {
