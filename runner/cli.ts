@@ -5,7 +5,6 @@
  */
 
 import type { Pipeline } from "./config.ts";
-import { renderDag } from "./dag.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
 import {
   type RunOptions,
@@ -14,16 +13,39 @@ import {
   runVariants,
   type StageResult,
 } from "./execute.ts";
-import { writePipelineReport } from "./html_report.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
 import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
-import { verifyCommand } from "./verify.ts";
 import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
-import { checkSlurm, queuedJobs, runStageCommand, SlurmExecutor } from "./slurm.ts";
+import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
+import { reportIsCurrent } from "./report_stamp.ts";
+
+// Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
+// module loaded at start-up costs it time.
+const lazy = <T>(path: string) => (): Promise<T> => import(new URL(path, import.meta.url).href);
+const slurm = lazy<typeof import("./slurm.ts")>("./slurm.ts");
+const renderDag = async (...a: Parameters<typeof import("./dag.ts").renderDag>) =>
+  (await lazy<typeof import("./dag.ts")>("./dag.ts")()).renderDag(...a);
+const verifyCommand = async (...a: Parameters<typeof import("./verify.ts").verifyCommand>) =>
+  (await lazy<typeof import("./verify.ts")>("./verify.ts")()).verifyCommand(...a);
+const checkSlurm = async () => (await slurm()).checkSlurm();
+const queuedJobs = async (...a: Parameters<typeof import("./slurm.ts").queuedJobs>) =>
+  (await slurm()).queuedJobs(...a);
+const runStageCommand = async (...a: Parameters<typeof import("./slurm.ts").runStageCommand>) =>
+  (await slurm()).runStageCommand(...a);
+/** The report, unless it is current: then html_report.ts is not even loaded. */
+const writePipelineReport = async (
+  ...a: Parameters<typeof import("./html_report.ts").writePipelineReport>
+): Promise<string> => {
+  const [pipeline, summary, options] = a;
+  const path = `${options?.outDir ?? `${pipeline.root}/out`}/${pipeline.name}/report.html`;
+  if (await reportIsCurrent(path, pipeline, summary)) return path;
+  const report = await lazy<typeof import("./html_report.ts")>("./html_report.ts")();
+  return report.writePipelineReport(...a);
+};
 
 /** Extra commands a program adds to the CLI (for example `predict`). */
 export type ExtraCommand = (args: string[]) => Promise<number>;
@@ -255,7 +277,7 @@ export async function main(
     if (Array.isArray(flags.force)) checkIds(pipeline, flags.force, "--force");
 
     if (command === "dag") {
-      console.log(renderDag(pipeline, flags.format));
+      console.log(await renderDag(pipeline, flags.format));
       return 0;
     }
     const reporter: Reporter = consoleReporter({ quiet: flags.quiet || command === "status" });
@@ -295,7 +317,7 @@ export async function main(
         );
       }
       await checkSlurm();
-      executor = new SlurmExecutor({
+      executor = new (await slurm()).SlurmExecutor({
         file: resolve(flags.file),
         sets: flags.sets,
         allowOutside: flags.allowOutside,

@@ -12,8 +12,8 @@
 
 import { Cache, writeAtomic } from "./cache.ts";
 import type { Pipeline } from "./config.ts";
-import { sha256, stableJson } from "./hash.ts";
 import { dirname, relative } from "./paths.ts";
+import { reportIsCurrent, reportStampLine } from "./report_stamp.ts";
 import type { RunSummary } from "./execute.ts";
 import type { ReportSection } from "./stage.ts";
 
@@ -479,8 +479,8 @@ const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);
  * written for (its first lines name them, as a hash), leaves that report as it is: it would
  * say the same but for the date and the run's time, and building it costs a no-op rerun a
  * fifth of its time. A report that is missing, was written for other stages or keys, or after
- * a run in which something ran, is written. (Bump {@link REPORT_FORMAT} when what the report
- * shows changes.)
+ * a run in which something ran, is written. (Bump `REPORT_FORMAT` in report_stamp.ts when what
+ * the report shows changes.)
  *
  * @param pipeline The pipeline that ran.
  * @param summary What the run did.
@@ -494,10 +494,8 @@ export async function writePipelineReport(
 ): Promise<string> {
   const outDir = options.outDir ?? `${pipeline.root}/out`;
   const path = `${outDir}/${pipeline.name}/report.html`;
-  const stamp = `<!-- nerpipe report ${await reportFingerprint(pipeline, summary)} -->`;
-  if (summary.stages.every((s) => s.status === "cached") && reportStamp(path) === stamp) {
-    return path;
-  }
+  if (await reportIsCurrent(path, pipeline, summary)) return path;
+  const stamp = await reportStampLine(pipeline, summary);
   const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`);
   const stages: StageRow[] = [];
   const sections: ReportPage["sections"] = [];
@@ -559,36 +557,4 @@ export async function writePipelineReport(
   await Deno.mkdir(dirname(path), { recursive: true });
   await writeAtomic(path, text.replace(/^<!DOCTYPE html>\n/, (d) => `${d}${stamp}\n`));
   return path;
-}
-
-/** The version of what the report shows, part of {@link reportFingerprint}. */
-export const REPORT_FORMAT = 1;
-
-/** What a report is of: the pipeline, its file, and each stage's id, status and key. */
-function reportFingerprint(pipeline: Pipeline, summary: RunSummary): Promise<string> {
-  return sha256(stableJson({
-    format: REPORT_FORMAT,
-    pipeline: pipeline.name,
-    file: pipeline.file,
-    stages: summary.stages.map((s) => [s.id, s.status, s.key]),
-  }));
-}
-
-/** The stamp line of the report at `path` (its second line), or undefined. */
-function reportStamp(path: string): string | undefined {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(path, { read: true });
-  } catch {
-    return undefined;
-  }
-  try {
-    const head = new Uint8Array(160);
-    const n = file.readSync(head) ?? 0;
-    return new TextDecoder().decode(head.subarray(0, n)).split("\n")[1];
-  } catch {
-    return undefined;
-  } finally {
-    file.close();
-  }
 }
