@@ -45,6 +45,9 @@ export interface TagResult {
 
 type Status = "outside" | "ok" | "boundary" | "partial";
 
+/** Scratch marks of {@link tagWithStatus} by character offset (1 unit start, 2 unit end). */
+let unitMarks = new Uint8Array(1024);
+
 function tagWithStatus(
   enc: PieceWindow,
   entities: readonly EntitySpan[],
@@ -52,29 +55,40 @@ function tagWithStatus(
 ): { labels: (string | null)[]; status: Status[] } {
   const n = enc.offsets.length;
   const labels: (string | null)[] = new Array(n).fill(null);
-  const unitStarts = new Set<number>();
-  const unitEnds = new Set<number>();
+  let max = 0;
+  for (let i = 0; i < n; i++) {
+    const off = enc.offsets[i];
+    if (off && off[1] > max) max = off[1];
+  }
+  if (unitMarks.length <= max) unitMarks = new Uint8Array(2 * max + 2);
+  const marks = unitMarks;
   let winStart = Infinity;
   let winEnd = -Infinity;
   let wordOpen = false;
   let lastWordEnd = -1;
+  /** Whether the piece starts never go down (then an entity's pieces are found by search). */
+  let sorted = true;
+  let lastStart = -Infinity;
   for (let i = 0; i < n; i++) {
     const off = enc.offsets[i];
     if (!off) {
+      if (i !== 0 && i !== n - 1) sorted = false;
       wordOpen = false;
       continue;
     }
+    if (off[0] < lastStart) sorted = false;
+    lastStart = off[0];
     winStart = Math.min(winStart, off[0]);
     winEnd = Math.max(winEnd, off[1]);
     const first = enc.wordStart[i] === true;
     if (opts.labelAllTokens) {
       labels[i] = "O";
-      unitStarts.add(off[0]);
-      unitEnds.add(off[1]);
+      marks[off[0]]! |= 1;
+      marks[off[1]]! |= 2;
     } else if (first) {
       labels[i] = "O";
-      if (wordOpen) unitEnds.add(lastWordEnd);
-      unitStarts.add(off[0]);
+      if (wordOpen) marks[lastWordEnd]! |= 2;
+      marks[off[0]]! |= 1;
       wordOpen = true;
       lastWordEnd = off[1];
     } else if (wordOpen) {
@@ -82,10 +96,11 @@ function tagWithStatus(
     }
     const next = enc.offsets[i + 1];
     if (!opts.labelAllTokens && wordOpen && (!next || enc.wordStart[i + 1] === true)) {
-      unitEnds.add(lastWordEnd);
+      marks[lastWordEnd]! |= 2;
       wordOpen = false;
     }
   }
+  const mark = (at: number) => (at >= 0 && at <= max ? marks[at]! : 0);
   const order = entities.map((_, k) => k).sort((a, b) =>
     entities[a]!.start - entities[b]!.start || entities[b]!.end - entities[a]!.end
   );
@@ -96,22 +111,40 @@ function tagWithStatus(
       status[k] = "outside";
       continue;
     }
-    for (let i = 0; i < n; i++) {
+    // The pieces that start in [e.start, e.end): all of them, or from the first piece that
+    // starts at e.start or later while the starts are sorted.
+    let i = 0;
+    if (sorted) {
+      let lo = 0, hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        const off = enc.offsets[mid];
+        // Special tokens (no offsets) are only at the two ends.
+        const at = off ? off[0] : mid === 0 ? -Infinity : Infinity;
+        if (at < e.start) lo = mid + 1;
+        else hi = mid;
+      }
+      i = lo;
+    }
+    for (; i < n; i++) {
       const cur = labels[i];
       if (cur === null || cur === undefined) continue;
       const s = enc.offsets[i]![0];
       if (s === e.start) {
         if (cur === "O" || cur.startsWith("I-")) labels[i] = `B-${e.label}`;
+      } else if (sorted && s >= e.end) {
+        break;
       } else if (s > e.start && s < e.end && cur === "O") {
         labels[i] = `I-${e.label}`;
       }
     }
-    const startOk = e.start < winStart || unitStarts.has(e.start);
-    const endOk = e.end > winEnd || unitEnds.has(e.end);
+    const startOk = e.start < winStart || (mark(e.start) & 1) !== 0;
+    const endOk = e.end > winEnd || (mark(e.end) & 2) !== 0;
     if (!startOk || !endOk) status[k] = "boundary";
     else if (e.start < winStart || e.end > winEnd) status[k] = "partial";
     else status[k] = "ok";
   }
+  marks.fill(0, 0, max + 1);
   return { labels, status };
 }
 
@@ -278,6 +311,9 @@ export interface BoundaryCoverage {
   share: number;
 }
 
+/** Scratch marks of {@link boundaryCoverage}, zero between calls. */
+let marks = new Uint8Array(1024);
+
 /**
  * Boundary coverage of a tokenization: the share of entities whose two ends fall on word-piece
  * boundaries, so that some labelling of the pieces can give their exact character span. It
@@ -309,19 +345,26 @@ export function boundaryCoverage(
   let onBoundaries = 0;
   for (const { windows, entities: ents } of docs) {
     if (ents.length === 0) continue;
-    const starts = new Set<number>();
-    const ends = new Set<number>();
+    // Marks by character offset: 1 a piece starts there, 2 a piece ends there.
+    let max = 0;
+    for (const w of windows) {
+      for (const off of w.offsets) if (off && off[1] > max) max = off[1];
+    }
+    if (marks.length <= max) marks = new Uint8Array(2 * max + 2);
     for (const w of windows) {
       for (const off of w.offsets) {
         if (!off) continue;
-        starts.add(off[0]);
-        ends.add(off[1]);
+        marks[off[0]]! |= 1;
+        marks[off[1]]! |= 2;
       }
     }
     for (const e of ents) {
       entities++;
-      if (starts.has(e.start) && ends.has(e.end)) onBoundaries++;
+      const s = e.start >= 0 && e.start <= max ? marks[e.start]! : 0;
+      const t = e.end >= 0 && e.end <= max ? marks[e.end]! : 0;
+      if ((s & 1) !== 0 && (t & 2) !== 0) onBoundaries++;
     }
+    marks.fill(0, 0, max + 1);
   }
   return { entities, onBoundaries, share: entities === 0 ? 1 : onBoundaries / entities };
 }

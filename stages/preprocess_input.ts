@@ -184,6 +184,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
         const r = tk.encodeDocument(tok, document.text, {
           maxLength: p.max_length,
           stride: p.overflow,
+          tokens: false,
         });
         if (r.truncated && p.overflow === "window") {
           report.documents_windowed++;

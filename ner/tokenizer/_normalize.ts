@@ -222,3 +222,159 @@ function composeWord(text: string, starts: number[], ends: number[]): NormWord {
   }
   return { text: target, starts: outStarts, ends: outEnds };
 }
+
+/**
+ * Receives the words of {@link scanWords}: a word that is a plain slice of the text (each of its
+ * characters, all in the BMP, its own normalised character) as its range, any other word as a
+ * {@link NormWord}.
+ */
+export interface WordSink {
+  /** The word is `text.slice(from, to)`, character `k` from original index `from + k`. */
+  range(from: number, to: number): void;
+  /** A word whose normalised text or offsets differ from a slice of the text. */
+  word(word: NormWord): void;
+}
+
+/** Per normaliser variant: 1 when a BMP code unit is kept as it is inside a word, 2 when not. */
+const simpleTables: (Uint8Array | undefined)[] = [];
+
+function simpleTable(cfg: NormalizerConfig): Uint8Array {
+  const key = (cfg.cleanText ? 1 : 0) | (cfg.handleChineseChars ? 2 : 0) |
+    (cfg.lowercase ? 4 : 0) | (cfg.stripAccents ? 8 : 0);
+  let t = simpleTables[key];
+  if (t === undefined) simpleTables[key] = t = new Uint8Array(0x10000);
+  return t;
+}
+
+/** Whether preTokenize appends code unit `u` to the current word unchanged (1) or not (2). */
+function simpleClass(u: number, cfg: NormalizerConfig): number {
+  if (u >= 0xd800 && u <= 0xdfff) return 2;
+  if ((u >= 97 && u <= 122) || (u >= 48 && u <= 57)) return 1;
+  if (u >= 65 && u <= 90) return cfg.lowercase ? 2 : 1;
+  const cls = charClass(u);
+  if (cfg.cleanText && (u === 0 || u === 0xfffd || (cls & CONTROL) !== 0)) return 2;
+  if ((cls & WHITESPACE) !== 0) return 2;
+  if (cfg.handleChineseChars && (cls & CJK) !== 0) return 2;
+  const out = u < 0xc0 && !cfg.lowercase ? [u] : transform(u, cfg, transformCache(cfg));
+  if (out.length !== 1 || out[0] !== u) return 2;
+  return (cls & (WHITESPACE | PUNCT)) !== 0 ? 2 : 1;
+}
+
+/**
+ * The words of {@link preTokenize}, the same words in the same order, given to `sink` without
+ * building a {@link NormWord} for the words that are plain slices of the text (most of them):
+ * the tokenizer and the learner look those up by their slice.
+ *
+ * @param text The original text.
+ * @param cfg The normaliser.
+ * @param sink Receives each word.
+ * @param from Start of the part of `text` to scan.
+ * @param to Its end (exclusive).
+ */
+export function scanWords(
+  text: string,
+  cfg: NormalizerConfig,
+  sink: WordSink,
+  from = 0,
+  to = text.length,
+): void {
+  const table = simpleTable(cfg);
+  const cache = transformCache(cfg);
+  /** Start of the current word while it is a plain slice, else -1. */
+  let wa = -1;
+  /** The current word once it is not a plain slice. */
+  let cur = "";
+  let starts: number[] = [];
+  let ends: number[] = [];
+  const emit = (w: NormWord) => sink.word(cfg.nfc ? composeWord(w.text, w.starts, w.ends) : w);
+  const flush = (i: number) => {
+    if (wa >= 0) {
+      if (cfg.nfc) {
+        const s = text.slice(wa, i);
+        if (s.normalize("NFC") !== s) {
+          const st: number[] = [];
+          const en: number[] = [];
+          for (let k = wa; k < i; k++) st.push(k), en.push(k + 1);
+          sink.word(composeWord(s, st, en));
+          wa = -1;
+          return;
+        }
+      }
+      sink.range(wa, i);
+      wa = -1;
+    } else if (cur.length > 0) {
+      emit({ text: cur, starts, ends });
+      cur = "";
+      starts = [];
+      ends = [];
+    }
+  };
+  /** Appends a normalised character from original [i, end) to the current word. */
+  /** Turns the current plain-slice word (up to `i`) into a built one. */
+  const build = (i: number) => {
+    if (wa >= 0) {
+      cur = text.slice(wa, i);
+      for (let k = wa; k < i; k++) starts.push(k), ends.push(k + 1);
+      wa = -1;
+    }
+  };
+  const append = (c: string, i: number, end: number) => {
+    build(i);
+    cur += c;
+    starts.push(i);
+    ends.push(end);
+  };
+  let i = from;
+  while (i < to) {
+    const u = text.charCodeAt(i);
+    let s = table[u]!;
+    if (s === 0) table[u] = s = simpleClass(u, cfg);
+    if (s === 1) {
+      if (cur.length > 0) {
+        cur += text[i];
+        starts.push(i);
+        ends.push(i + 1);
+      } else if (wa < 0) wa = i;
+      i++;
+      continue;
+    }
+    // What preTokenize does with any other code point.
+    const cp = text.codePointAt(i)!;
+    const end = i + (cp > 0xffff ? 2 : 1);
+    if (cp >= 65 && cp <= 90) {
+      append(cfg.lowercase ? String.fromCharCode(cp + 32) : text[i]!, i, end);
+      i = end;
+      continue;
+    }
+    const cls = charClass(cp);
+    if (cfg.cleanText && (cp === 0 || cp === 0xfffd || (cls & CONTROL) !== 0)) {
+      // Dropped: the word goes on, no longer a slice.
+      build(i);
+      i = end;
+      continue;
+    }
+    if ((cls & WHITESPACE) !== 0) {
+      flush(i);
+      i = end;
+      continue;
+    }
+    const isCjk = cfg.handleChineseChars && (cls & CJK) !== 0;
+    if (isCjk) flush(i);
+    const out = cp < 0xc0 && !cfg.lowercase ? [cp] : transform(cp, cfg, cache);
+    if (out.length === 0) build(i); // stripped: the word goes on, no longer a slice
+    for (const c of out) {
+      const k = charClass(c);
+      if ((k & WHITESPACE) !== 0) {
+        flush(i);
+      } else if ((k & PUNCT) !== 0) {
+        flush(i);
+        sink.word({ text: String.fromCodePoint(c), starts: [i], ends: [end] });
+      } else {
+        append(String.fromCodePoint(c), i, end);
+      }
+    }
+    if (isCjk) flush(i);
+    i = end;
+  }
+  flush(i);
+}

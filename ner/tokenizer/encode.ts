@@ -10,7 +10,8 @@
  */
 
 import type { EncodedDocument } from "../types.ts";
-import { type NormalizerConfig, preTokenize } from "./_normalize.ts";
+import { type NormalizerConfig, scanWords } from "./_normalize.ts";
+import { WordTable } from "./_words.ts";
 import { wordPiece, type WordPieceModel, type WordPieces } from "./_wordpiece.ts";
 
 export type { NormalizerConfig } from "./_normalize.ts";
@@ -61,6 +62,11 @@ export interface EncodeOptions {
    * longer than a window. `truncate`: keep the first window only.
    */
   stride?: OverflowMode;
+  /**
+   * Fill each window's `tokens` (default true); false leaves them empty, for callers that
+   * need the ids only.
+   */
+  tokens?: boolean;
 }
 
 /** Result of {@link encodeDocument}. */
@@ -81,10 +87,19 @@ export interface Pieces {
 
 interface State {
   model: WordPieceModel;
-  words: Map<string, WordPieces | null>;
+  /** Pieces of the words seen (null: the word is `[UNK]`). */
+  words: WordTable<WordPieces | null>;
 }
 const states = new WeakMap<NerTokenizer, State>();
 const CACHE_LIMIT = 200_000;
+
+/**
+ * A copy of a string that does not hold on to the string it was sliced from (V8 keeps a slice
+ * of 13 or more characters as a view of its parent: a cached word would keep its document).
+ */
+export function ownString(s: string): string {
+  return s.length < 13 ? s : JSON.parse(JSON.stringify(s));
+}
 
 function splitSpecials(text: string, specials: readonly string[]): [number, number, boolean][] {
   const parts: [number, number, boolean][] = [];
@@ -131,11 +146,13 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
         maxInputCharsPerWord: tok.maxInputCharsPerWord,
         maxPieceChars: tok.maxPieceChars,
       },
-      words: new Map(),
+      words: new WordTable(),
     };
     states.set(tok, state);
   }
   const cache = state.words;
+  const model = state.model;
+  const unkId = tok.unkId;
   const out: Pieces = { ids: [], offsets: [], wordStart: [], word: [] };
   let specials: readonly string[] = tok.specialTokens;
   if (specials.length > 0 && !specials.some((s) => text.includes(s))) specials = [];
@@ -148,28 +165,65 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
       out.word.push(w++);
       continue;
     }
-    for (const word of preTokenize(text, tok.normalizer, from, to)) {
-      let wp = cache.get(word.text);
-      if (wp === undefined) {
-        wp = wordPiece(word.text, state.model);
-        if (cache.size >= CACHE_LIMIT) cache.clear();
-        cache.set(word.text, wp);
-      }
-      if (wp === null) {
-        out.ids.push(tok.unkId);
-        out.offsets.push([word.starts[0]!, word.ends[word.ends.length - 1]!]);
-        out.wordStart.push(true);
-        out.word.push(w);
-      } else {
-        for (let k = 0; k < wp.ids.length; k++) {
-          out.ids.push(wp.ids[k]!);
-          out.offsets.push([word.starts[wp.from[k]!]!, word.ends[wp.to[k]! - 1]!]);
-          out.wordStart.push(k === 0);
-          out.word.push(w);
+    scanWords(text, tok.normalizer, {
+      range(a, b) {
+        const e = cache.find(text, a, b);
+        let wp: WordPieces | null;
+        if (e >= 0) wp = cache.values[e]!;
+        else {
+          const key = ownString(text.slice(a, b));
+          wp = wordPiece(key, model);
+          if (cache.size >= CACHE_LIMIT) {
+            cache.clear();
+            cache.find(key, 0, key.length);
+          }
+          cache.add(key, wp);
         }
-      }
-      w++;
-    }
+        if (wp === null) {
+          out.ids.push(unkId);
+          out.offsets.push([a, b]);
+          out.wordStart.push(true);
+          out.word.push(w);
+        } else {
+          const { ids, from: f, to: t } = wp;
+          for (let k = 0; k < ids.length; k++) {
+            out.ids.push(ids[k]!);
+            out.offsets.push([a + f[k]!, a + t[k]!]);
+            out.wordStart.push(k === 0);
+            out.word.push(w);
+          }
+        }
+        w++;
+      },
+      word(word) {
+        const key = word.text;
+        const e = cache.find(key, 0, key.length);
+        let wp: WordPieces | null;
+        if (e >= 0) wp = cache.values[e]!;
+        else {
+          wp = wordPiece(key, model);
+          if (cache.size >= CACHE_LIMIT) {
+            cache.clear();
+            cache.find(key, 0, key.length);
+          }
+          cache.add(key, wp);
+        }
+        if (wp === null) {
+          out.ids.push(unkId);
+          out.offsets.push([word.starts[0]!, word.ends[word.ends.length - 1]!]);
+          out.wordStart.push(true);
+          out.word.push(w);
+        } else {
+          for (let k = 0; k < wp.ids.length; k++) {
+            out.ids.push(wp.ids[k]!);
+            out.offsets.push([word.starts[wp.from[k]!]!, word.ends[wp.to[k]! - 1]!]);
+            out.wordStart.push(k === 0);
+            out.word.push(w);
+          }
+        }
+        w++;
+      },
+    }, from, to);
   }
   return out;
 }
@@ -216,14 +270,25 @@ export function encodeDocument(
     start = end;
     if (mode === "truncate") break;
   }
+  const withTokens = opts.tokens ?? true;
   const windows = cuts.map(([a, b], window) => {
-    const ids = [tok.clsId, ...p.ids.slice(a, b), tok.sepId];
+    const ids = [tok.clsId];
+    const offsets: ([number, number] | null)[] = [null];
+    const wordStart = [false];
+    for (let k = a; k < b; k++) {
+      ids.push(p.ids[k]!);
+      offsets.push(p.offsets[k]!);
+      wordStart.push(p.wordStart[k]!);
+    }
+    ids.push(tok.sepId);
+    offsets.push(null);
+    wordStart.push(false);
     return {
       window,
       ids,
-      tokens: ids.map((id) => tok.vocab[id] ?? "[UNK]"),
-      offsets: [null, ...p.offsets.slice(a, b), null] as ([number, number] | null)[],
-      wordStart: [false, ...p.wordStart.slice(a, b), false],
+      tokens: withTokens ? ids.map((id) => tok.vocab[id] ?? "[UNK]") : [],
+      offsets,
+      wordStart,
     };
   });
   return { windows, truncated: n > cap };

@@ -24,7 +24,9 @@
  * @module
  */
 
-import { type NormalizerConfig, preTokenize } from "./_normalize.ts";
+import { type NormalizerConfig, scanWords } from "./_normalize.ts";
+import { ownString } from "./encode.ts";
+import { WordTable } from "./_words.ts";
 import { SPECIAL_TOKENS } from "./files.ts";
 import { maxPieceChars, wordPiece } from "./_wordpiece.ts";
 
@@ -175,6 +177,19 @@ function cutWord(text: string, starts: readonly number[], at: ReadonlySet<number
   return out;
 }
 
+/** {@link cutWord} of a word that is `text.slice(a, b)`, character k from index a + k. */
+function cutRange(text: string, a: number, b: number, at: ReadonlySet<number>): string {
+  let out = "";
+  let from = a;
+  for (let k = a + 1; k < b; k++) {
+    if (at.has(k)) {
+      out += text.slice(from, k) + PART;
+      from = k;
+    }
+  }
+  return from === a ? text.slice(a, b) : out + text.slice(from, b);
+}
+
 /**
  * Learn a WordPiece vocabulary (deterministic for the same texts and options).
  *
@@ -198,21 +213,35 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
     );
   }
   const cfg = learnedNormalizer(opts.lowercase);
-  const wordCounts = new Map<string, number>();
+  const table = new WordTable<number>();
+  const counts = table.values;
+  const count = (key: string) => {
+    const e = table.find(key, 0, key.length);
+    if (e >= 0) counts[e]!++;
+    else table.add(key, 1);
+  };
   texts.forEach((text, t) => {
     const cuts = opts.cuts?.[t];
     const at = cuts && cuts.length > 0 ? new Set(cuts) : null;
-    for (const w of preTokenize(text, cfg)) {
-      const key = at ? cutWord(w.text, w.starts, at) : w.text;
-      wordCounts.set(key, (wordCounts.get(key) ?? 0) + 1);
-    }
+    scanWords(text, cfg, {
+      range(a, b) {
+        if (at) return count(cutRange(text, a, b, at));
+        const e = table.find(text, a, b);
+        if (e >= 0) counts[e]!++;
+        else table.add(ownString(text.slice(a, b)), 1);
+      },
+      word(w) {
+        count(at ? cutWord(w.text, w.starts, at) : w.text);
+      },
+    });
   });
   // Alphabet, by frequency when it does not fit.
   const charFreq = new Map<string, number>();
   /** Each counted word as its parts (one part unless cut), each part as its characters. */
   const words: string[][][] = [];
   const freqs: number[] = [];
-  for (const [w, n] of wordCounts) {
+  for (let e = 0; e < table.size; e++) {
+    const w = table.words[e]!, n = counts[e]!;
     const parts = w.split(PART).map((p) => [...p]);
     if (parts.reduce((len, p) => len + p.length, 0) > MAX_WORD_CHARS) continue;
     for (const p of parts) for (const c of p) charFreq.set(c, (charFreq.get(c) ?? 0) + n);
