@@ -9,7 +9,7 @@
  */
 
 import { UserError } from "./runner/errors.ts";
-import type { PredictedEntity } from "./ner/predict_entities.ts";
+import type { PredictedEntity } from "./ner/predict/mod.ts";
 
 const USAGE = `usage:
   predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
@@ -291,7 +291,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     ...(flags.stage ? { stage: flags.stage } : {}),
   });
   if (note) console.error(note);
-  const { loadPredictor } = await import("./ner/predictor.ts");
+  const { loadPredictor } = await import("./ner/predict/mod.ts");
   const predictor = await loadPredictor(dir, {
     backend: flags.backend,
     ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),

@@ -213,9 +213,6 @@ export const validate = defineStage<ValidateParams>({
     const { BertModel } = await import(
       new URL("../ner/bert/model.ts", import.meta.url).href
     ) as typeof import("../ner/bert/model.ts");
-    const { predictProbabilities } = await import(
-      new URL("../ner/bert/predict.ts", import.meta.url).href
-    ) as typeof import("../ner/bert/predict.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
     const { loadModelDir } = await import("../ner/checkpoint.ts");
     const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(
@@ -288,7 +285,7 @@ export const validate = defineStage<ValidateParams>({
       const batches = set.validation ?? [];
       // Every batch is queued before any result is read (one host round trip on a GPU).
       const allProbs = await Promise.all(
-        batches.map((batch) => predictProbabilities(model, batch)),
+        batches.map((batch) => model.predictProbabilities(batch)),
       );
       const n = labels.length;
       for (const [b, batch] of batches.entries()) {

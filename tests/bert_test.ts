@@ -15,7 +15,6 @@ import {
   writeSafetensors,
 } from "../ner/bert/safetensors.ts";
 import { loadModelDir, saveModelDir } from "../ner/checkpoint.ts";
-import { predictBatch } from "../ner/bert/predict.ts";
 
 const tiny = makeBertConfig(30, {
   hidden_size: 16,
@@ -54,7 +53,7 @@ Deno.test("BERT logits have shape [batch, seq, labels] on wasm", async () => {
     });
     assert.deepEqual(logits.shape, [2, 7, 5]);
     logits.dispose();
-    const pred = await predictBatch(model, {
+    const pred = await model.predictClasses({
       ids: new Int32Array(3).fill(4),
       mask: new Int32Array(3).fill(1),
       batchSize: 1,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPredictor } from "../ner/predictor.ts";
+import { loadPredictor } from "../ner/predict/mod.ts";
 import { koreanKlueCorpus } from "./_korean_corpus.ts";
 import { loadPipeline } from "../runner/config.ts";
 import { runPipeline } from "../runner/execute.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { aggregateEntities } from "../ner/predict_entities.ts";
+import { aggregateEntities } from "../ner/predict/entities.ts";
 import { decodeBio } from "../ner/bio_decode.ts";
 import { formatTable, predictCommand } from "../predict.ts";
 import { loadPipeline } from "../runner/config.ts";

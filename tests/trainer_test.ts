@@ -9,7 +9,6 @@ import {
   trainTokenClassifier,
 } from "../ner/bert/trainer.ts";
 import { BertModel } from "../ner/bert/model.ts";
-import { predictBatch } from "../ner/bert/predict.ts";
 
 const config = makeBertConfig(24, {
   hidden_size: 32,
@@ -127,7 +126,7 @@ Deno.test("training learns token parity to high accuracy within seconds", async 
   // Returned weights reproduce the best epoch.
   const model = BertModel.fromWeights(config, 2, result.weights);
   try {
-    const acc = await accuracy((b) => predictBatch(model, b), dev);
+    const acc = await accuracy((b) => model.predictClasses(b), dev);
     assert.equal(acc, best);
   } finally {
     model.dispose();

@@ -490,6 +490,52 @@ export class BertModel {
     });
   }
 
+  /**
+   * The most probable class of every position of a batch (padding included), in inference
+   * mode.
+   *
+   * @param batch Token ids and mask.
+   * @returns Argmax class per position, row-major `[batchSize * seqLen]`.
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { setupBackend } from "./backend.ts";
+   * import { makeBertConfig } from "./config.ts";
+   * import { BertModel } from "./model.ts";
+   * await setupBackend("cpu");
+   * const model = BertModel.create(makeBertConfig(20, { num_hidden_layers: 1, hidden_size: 8 }), 3, 1);
+   * const classes = await model.predictClasses({ ids: new Int32Array([2, 5]), mask: new Int32Array([1, 1]), batchSize: 1, seqLen: 2 });
+   * assert.equal(classes.length, 2);
+   * model.dispose();
+   * ```
+   */
+  async predictClasses(batch: BatchInput): Promise<Int32Array> {
+    const classes = tf.tidy(() =>
+      tf.argMax(this.forward(batchTensors(batch), { training: false }), -1)
+    );
+    try {
+      return (await classes.data()) as Int32Array;
+    } finally {
+      classes.dispose();
+    }
+  }
+
+  /**
+   * Class probabilities (softmax of the logits) of every position of a batch, in inference
+   * mode.
+   *
+   * @param batch Token ids and mask.
+   * @returns Row-major `[batchSize * seqLen * numLabels]`.
+   */
+  async predictProbabilities(batch: BatchInput): Promise<Float32Array> {
+    const probs = tf.tidy(() => tf.softmax(this.forward(batchTensors(batch), { training: false })));
+    try {
+      return (await probs.data()) as Float32Array;
+    } finally {
+      probs.dispose();
+    }
+  }
+
   /** Frees the variables. */
   dispose(): void {
     if (this.#disposed) return;

@@ -14,7 +14,6 @@ import type { BertConfig } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
 import { lossTarget } from "./loss.ts";
 import { batchTensors, BertModel } from "./model.ts";
-import { predictBatch, predictProbabilities } from "./predict.ts";
 import { mixSeed, Rng } from "./_random.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
@@ -357,8 +356,8 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
   /** Whether `best.weights` are the model's weights now (no step since they were taken). */
   let bestIsCurrent = restored?.best ? restored.bestWeights === undefined : false;
   let globalStep = restored ? restored.globalStep : 0;
-  const predict = (b: Batch) => predictBatch(model, b);
-  const probabilities = (b: Batch) => predictProbabilities(model, b);
+  const predict = (b: Batch) => model.predictClasses(b);
+  const probabilities = (b: Batch) => model.predictProbabilities(b);
   let lastCheckpoint = performance.now();
   let stoppedEarly: string | undefined;
 
@@ -431,7 +430,8 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
     const d = earlyStoppingDecision(values, rule);
     if (!d.stop || history.length >= opts.epochs) return;
     const b = history[d.best]!;
-    stoppedEarly = `early stopping: ${rule.name ?? rule.metric} did not improve by more than ${rule.minDelta} ` +
+    stoppedEarly =
+      `early stopping: ${rule.name ?? rule.metric} did not improve by more than ${rule.minDelta} ` +
       `for ${d.since} epoch${d.since === 1 ? "" : "s"} (best ${
         formatMetric(values[d.best]!)
       } at epoch ${b.epoch})`;

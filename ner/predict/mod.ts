@@ -1,21 +1,20 @@
 /**
  * Entity prediction with a trained model directory: tokenizes texts into windows, runs the
  * BERT token classifier in batches, reads the probabilities asynchronously and aggregates
- * word-pieces into whole entities (see `predict_entities.ts`).
+ * word-pieces into whole entities (see `entities.ts`).
  *
  * @module
  */
 
-import type { BackendName } from "./bert/backend.ts";
-import type { BertModel } from "./bert/model.ts";
-import type { NerTokenizer } from "./tokenizer/encode.ts";
-import { padBatch } from "./batches.ts";
-import { CheckpointError, loadModelDir } from "./checkpoint.ts";
-import {
-  aggregateEntities,
-  type AggregationStrategy,
-  type PredictedEntity,
-} from "./predict_entities.ts";
+import type { BackendName } from "../bert/backend.ts";
+import type { BertModel } from "../bert/model.ts";
+import type { NerTokenizer } from "../tokenizer/encode.ts";
+import { padBatch } from "../batches.ts";
+import { CheckpointError, loadModelDir } from "../checkpoint.ts";
+import { aggregateEntities, type AggregationStrategy, type PredictedEntity } from "./entities.ts";
+
+export type { BackendName } from "../bert/backend.ts";
+export type { AggregationStrategy, PredictedEntity } from "./entities.ts";
 
 /** Options of {@link loadPredictor}. */
 export interface PredictorOptions {
@@ -62,18 +61,18 @@ export interface Predictor {
  * @throws {BackendUnavailableError} When the requested backend cannot start.
  * @example
  * ```ts
- * import { loadPredictor } from "./predictor.ts";
+ * import assert from "node:assert/strict";
+ * import { loadPredictor } from "./mod.ts";
  * const p = await loadPredictor("tests/testdata/hf_tiny", { backend: "cpu" });
  * const [entities] = await p.predict(["Leo Smith flew to Lagos."]);
- * console.assert(Array.isArray(entities));
+ * assert.ok(Array.isArray(entities));
  * p.dispose();
  * ```
  */
 export async function loadPredictor(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
-  const { setupBackend } = await import("./bert/backend.ts");
-  const { BertModel } = await import("./bert/model.ts");
-  const { predictProbabilities } = await import("./bert/predict.ts");
-  const { encodeDocument, loadTokenizer } = await import("./tokenizer/mod.ts");
+  const { setupBackend } = await import("../bert/backend.ts");
+  const { BertModel } = await import("../bert/model.ts");
+  const { encodeDocument, loadTokenizer } = await import("../tokenizer/mod.ts");
   const backend = await setupBackend(opts.backend ?? "auto");
   // Checked against the weights' shapes before any of them is read (see loadModelDir).
   const ckpt = await loadModelDir(dir, { complete: true });
@@ -100,7 +99,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
       const rows = windows.slice(b, b + batchSize);
       const seqLen = Math.max(...rows.map((r) => r.w.ids.length));
       const { ids, mask } = padBatch(rows.map((r) => r.w), seqLen, tok.padId);
-      const probs = await predictProbabilities(model, {
+      const probs = await model.predictProbabilities({
         ids,
         mask,
         batchSize: rows.length,

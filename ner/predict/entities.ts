@@ -11,12 +11,14 @@
  * @module
  */
 
-import { spansFromTags } from "./align.ts";
-import { decodeBio } from "./bio_decode.ts";
+import { spansFromTags } from "../align.ts";
+import { decodeBio } from "../bio_decode.ts";
 
 /** One predicted entity. Offsets are JavaScript string (UTF-16) indices into the text. */
 export interface PredictedEntity {
+  /** Index of the entity's first character in the text. */
   start: number;
+  /** Index just past the entity's last character. */
   end: number;
   /** Entity type, such as `PS` (the tag without its `B-`/`I-` prefix). */
   label: string;
@@ -52,7 +54,8 @@ export interface PieceWindow {
  * @throws {RangeError} When `probs` is shorter than the window's pieces need.
  * @example
  * ```ts
- * import { aggregateEntities } from "./predict_entities.ts";
+ * import assert from "node:assert/strict";
+ * import { aggregateEntities } from "./entities.ts";
  * const text = "Leo Smithson flew";
  * const window = {
  *   offsets: [null, [0, 3], [4, 9], [9, 12], [13, 17], null] as ([number, number] | null)[],
@@ -62,7 +65,9 @@ export interface PieceWindow {
  *   [1, 0, 0], [0.1, 0.9, 0], [0.2, 0, 0.8], [0.5, 0.5, 0], [1, 0, 0], [1, 0, 0],
  * ].flat();
  * const [e] = aggregateEntities(text, window, probs, ["O", "B-PS", "I-PS"]);
- * console.assert(e!.text === "Leo Smithson" && e!.label === "PS" && Math.abs(e!.score - 0.85) < 1e-9);
+ * assert.equal(e!.text, "Leo Smithson");
+ * assert.equal(e!.label, "PS");
+ * assert.ok(Math.abs(e!.score - 0.85) < 1e-9);
  * ```
  */
 export function aggregateEntities(
