@@ -4,8 +4,6 @@
  *
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
-
 /** Label value of positions the loss ignores. */
 export const IGNORE_INDEX = -100;
 
@@ -46,15 +44,4 @@ export function lossTarget(
     if (y !== IGNORE_INDEX) target[i * numLabels + y] = w;
   }
   return { target, count };
-}
-
-/**
- * Mean cross-entropy of logits against a target from {@link lossTarget}.
- *
- * @param logits `[n, numLabels]`.
- * @param target `[n, numLabels]` weights.
- * @returns A scalar (0 when nothing is labelled).
- */
-export function crossEntropy(logits: tf.Tensor2D, target: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), target))) as tf.Scalar);
 }
