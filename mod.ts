@@ -58,12 +58,15 @@ export {
 export type { Diagnostic } from "./runner/errors.ts";
 export type {
   LoadOptions,
+  MatrixAxis,
   PathParam,
   Pipeline,
   ResolvedInput,
   ResolvedStage,
+  StageResources,
 } from "./runner/config.ts";
 export type { RunOptions, RunSummary, StageResult, StageStatus } from "./runner/execute.ts";
+export type { RemoteOptions } from "./runner/remote_url.ts";
 export type { AnyStage } from "./runner/registry.ts";
 export type { Reporter } from "./runner/report.ts";
 export type { ExtraCommand } from "./runner/cli.ts";

@@ -62,7 +62,11 @@ export interface RunOptions {
    * and what a stage makes is pushed there. Loaded only when a stage misses the local cache.
    */
   remote?: RemoteOptions;
-  /** Where stages that must run are run: in this process (the default) or elsewhere (Slurm). */
+  /**
+   * Where stages that must run are run: in this process (the default) or elsewhere (Slurm).
+   *
+   * @internal The executor interface is the engine's own (`--executor`), not yet a public API.
+   */
   executor?: StageExecutor;
 }
 
