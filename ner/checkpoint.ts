@@ -305,7 +305,8 @@ function checkAgainstConfig(
 const FLOAT_DTYPES = new Set(["F32", "F64", "F16", "BF16"]);
 
 /** How to turn a `pytorch_model.bin` into `model.safetensors`. */
-const CONVERT_HINT = "convert it with PyTorch alone: `python3 tools/bin_to_safetensors.py DIR`, " +
+const CONVERT_HINT =
+  "convert it with PyTorch alone: `python3 tools/convert/bin_to_safetensors.py DIR`, " +
   "or with transformers: `AutoModelForTokenClassification.from_pretrained(DIR)" +
   ".save_pretrained(DIR, safe_serialization=True)`";
 

@@ -1,4 +1,4 @@
-// The GPU kit's run.sh (tools/gpu_run.sh) puts the caller's flags before its BERT-base
+// The GPU kit's run.sh (bench/gpu/run.sh) puts the caller's flags before its BERT-base
 // defaults and relies on the bench taking a flag's first value; a backend that cannot start
 // makes these runs measure nothing, so they take about a second.
 import assert from "node:assert/strict";
@@ -15,7 +15,7 @@ async function runBench(args: string[]): Promise<{ code: number; stdout: string;
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
-Deno.test("train_throughput takes a flag's first value, so gpu_run.sh's flags override its defaults", async () => {
+Deno.test("train_throughput takes a flag's first value, so the GPU kit's run.sh flags override its defaults", async () => {
   const { code, stdout } = await runBench([
     "--json",
     "--layers",

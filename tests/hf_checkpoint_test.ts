@@ -1,8 +1,8 @@
 /**
  * Hugging Face checkpoints in and out, checked against PyTorch: tests/testdata/hf_tiny* and
- * their reference outputs come from tools/make_hf_fixture.py (HF BERT semantics in plain
+ * their reference outputs come from tools/fixtures/make_hf_fixture.py (HF BERT semantics in plain
  * PyTorch); tests/testdata/exported_tiny is a directory our code wrote, which
- * tools/check_export.py loaded into that PyTorch BERT (see tools/our_logits.ts).
+ * tools/export/check_export.py loaded into that PyTorch BERT (see tools/export/our_logits.ts).
  */
 import assert from "node:assert/strict";
 import { setupBackend } from "../ner/bert/backend.ts";
@@ -204,7 +204,7 @@ Deno.test("a directory with only pytorch_model.bin gets an error that says how t
       error.message,
       /^No "model\.safetensors" in ".*": only "pytorch_model\.bin" is there: convert it/,
     );
-    assert.match(error.message, /python3 tools\/bin_to_safetensors\.py /);
+    assert.match(error.message, /python3 tools\/convert\/bin_to_safetensors\.py /);
     assert.match(error.message, /save_pretrained\(.*safe_serialization=True\)/);
     await Deno.remove(`${dir}/pytorch_model.bin`);
     const none = await loadModelDir(dir).then(() => null, (e) => e);
@@ -342,8 +342,8 @@ Deno.test("train a few steps, save, load: identical logits (bit for bit)", async
 });
 
 Deno.test("a directory our code exported, which PyTorch loaded strictly with the same logits, still gives those logits", async () => {
-  // tests/testdata/exported_tiny: written by saveModelDir (tools/our_logits.ts --fixture);
-  // tools/check_export.py loaded it into BertForTokenClassification (strict) and matched
+  // tests/testdata/exported_tiny: written by saveModelDir (tools/export/our_logits.ts --fixture);
+  // tools/export/check_export.py loaded it into BertForTokenClassification (strict) and matched
   // our_logits.json within 6e-7.
   const dir = `${DATA}exported_tiny`;
   const ours = JSON.parse(await Deno.readTextFile(`${dir}/our_logits.json`)) as {

@@ -1,13 +1,13 @@
 /**
  * The Slurm executor (issue 15) against a real single-node cluster on this machine
- * (tools/slurm_setup.sh starts one; .ci/run calls it). Without sbatch, or when the cluster does
+ * (tools/testing/slurm_setup.sh starts one; .ci/run calls it). Without sbatch, or when the cluster does
  * not answer, the cluster tests are skipped with the reason printed.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError } from "../runner/errors.ts";
 import { resourceArgs, shellWord } from "../runner/slurm.ts";
 import { project, runScript } from "./_engine_helpers.ts";
@@ -33,7 +33,7 @@ async function noCluster(): Promise<string | undefined> {
   }
   const info = await sh("timeout", ["10", "sinfo", "-h", "-o", "%t"]);
   if (info.code !== 0 || !/idle|mix|alloc/.test(info.out)) {
-    return `the Slurm cluster does not answer (start it: tools/slurm_setup.sh): ${info.out.trim()}`;
+    return `the Slurm cluster does not answer (start it: tools/testing/slurm_setup.sh): ${info.out.trim()}`;
   }
   return undefined;
 }

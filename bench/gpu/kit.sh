@@ -2,7 +2,7 @@
 # Builds .gpu/ at the repo root: what a GPU machine with python3 and PyTorch but no Deno, no
 # package registry and no internet needs to measure bench/train_throughput.ts there.
 #
-#   bash tools/gpu_kit.sh      then carry .gpu and run: bash .gpu/run.sh
+#   bash bench/gpu/kit.sh      then carry .gpu and run: bash .gpu/run.sh
 #
 # .gpu/ holds:
 #   deno.xz                 this machine's deno binary, xz-compressed
@@ -11,13 +11,13 @@
 #   _replica_worker.ts      a shim at the URL the bundled bench starts replica workers from
 #   tfjs-backend-wasm*.wasm the wasm backend's binaries, read from beside the bundles
 #   reference_pytorch.py    the PyTorch reference, where the bundled bench looks for it
-#   probe.ts                tools/gpu_probe.ts: which WebGPU adapter Deno sees
-#   run.sh                  tools/gpu_run.sh: the one command to run there
+#   probe.ts                bench/gpu/probe.ts: which WebGPU adapter Deno sees
+#   run.sh                  bench/gpu/run.sh: the one command to run there
 #   debs/                   Vulkan and GL loader packages, unpacked there only where missing
 # deno.xz (while deno.stamp matches the binary) and the packages are reused when built again.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$root"
 kit=.gpu
 mkdir -p "$kit/debs"
@@ -54,8 +54,8 @@ wasm_dir=node_modules/.deno/@tensorflow+tfjs-backend-wasm@$version/node_modules/
 ls "$wasm_dir"/tfjs-backend-wasm*.wasm >/dev/null
 cp "$wasm_dir"/tfjs-backend-wasm*.wasm "$kit/"
 cp bench/reference_pytorch.py "$kit/"
-cp tools/gpu_probe.ts "$kit/probe.ts"
-cp tools/gpu_run.sh "$kit/run.sh"
+cp bench/gpu/probe.ts "$kit/probe.ts"
+cp bench/gpu/run.sh "$kit/run.sh"
 chmod +x "$kit/run.sh"
 
 stamp="$deno_bin $(stat -c '%s %Y' "$deno_bin")"

@@ -1,24 +1,24 @@
 /**
- * Our logits for a model directory, for tools/check_export.py to compare with PyTorch.
+ * Our logits for a model directory, for tools/export/check_export.py to compare with PyTorch.
  *
- *     deno run -A tools/our_logits.ts <model dir> <out.json>   # any exported model directory
- *     deno run -A tools/our_logits.ts --fixture                # writes tests/testdata/exported_tiny
+ *     deno run -A tools/export/our_logits.ts <model dir> <out.json>   # any exported model directory
+ *     deno run -A tools/export/our_logits.ts --fixture                # writes tests/testdata/exported_tiny
  *
  * `--fixture` trains a tiny BERT (vocabulary of tests/testdata/tokenizer/bert_uncased) for a
  * few steps, saves it with `saveModelDir` as the train stage does, and writes
  * `our_logits.json` beside it: seeded input ids, a padded and an unpadded batch, and the
  * logits of the cpu backend. Then:
  *
- *     /usr/bin/python3 tools/check_export.py tests/testdata/exported_tiny
+ *     /usr/bin/python3 tools/export/check_export.py tests/testdata/exported_tiny
  *
  * @module
  */
-import { setupBackend } from "../ner/bert/backend.ts";
-import { makeBertConfig } from "../ner/bert/config.ts";
-import { BertModel } from "../ner/bert/model.ts";
-import { trainTokenClassifier } from "../ner/bert/trainer.ts";
-import { loadModelDir, saveModelDir } from "../ner/checkpoint.ts";
-import { mulberry32 as rng } from "../ner/random.ts";
+import { setupBackend } from "../../ner/bert/backend.ts";
+import { makeBertConfig } from "../../ner/bert/config.ts";
+import { BertModel } from "../../ner/bert/model.ts";
+import { trainTokenClassifier } from "../../ner/bert/trainer.ts";
+import { loadModelDir, saveModelDir } from "../../ner/checkpoint.ts";
+import { mulberry32 as rng } from "../../ner/random.ts";
 
 /** Rows of [CLS] random pieces [SEP] and padding: lengths give the real tokens of each row. */
 function rows(vocab: number, lengths: number[], seqLen: number, next: () => number) {
@@ -66,12 +66,12 @@ export async function ourLogits(dir: string, out: string): Promise<void> {
   model.dispose();
   await Deno.writeTextFile(
     out,
-    JSON.stringify({ generator: "tools/our_logits.ts (cpu backend)", cases: result }) + "\n",
+    JSON.stringify({ generator: "tools/export/our_logits.ts (cpu backend)", cases: result }) + "\n",
   );
 }
 
 async function fixture(): Promise<void> {
-  const root = new URL("..", import.meta.url).pathname;
+  const root = new URL("../..", import.meta.url).pathname;
   const tokenizer = `${root}tests/testdata/tokenizer/bert_uncased`;
   const dir = `${root}tests/testdata/exported_tiny`;
   const vocab = (await Deno.readTextFile(`${tokenizer}/vocab.txt`)).trim().split("\n").length;

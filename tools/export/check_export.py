@@ -1,12 +1,12 @@
 """Checks that a model directory our pipeline exported is a Hugging Face one, in PyTorch.
 
-    /usr/bin/python3 tools/check_export.py <model dir> [our_logits.json]
+    /usr/bin/python3 tools/export/check_export.py <model dir> [our_logits.json]
 
 Loads `config.json` and `model.safetensors` into the plain-PyTorch `BertForTokenClassification`
 of tools/hf_bert.py with `load_state_dict(strict=True)` (every name and shape must be exactly
 what Hugging Face expects, no more, no fewer), checks the config fields `from_pretrained` and
 pipelines read (`model_type`, `architectures`, `id2label`/`label2id`) and the tokenizer files,
-then compares PyTorch's logits with ours (written by tools/our_logits.ts; default
+then compares PyTorch's logits with ours (written by tools/export/our_logits.ts; default
 `<model dir>/our_logits.json`). Exit status 1 on any difference above 1e-4.
 """
 
@@ -17,7 +17,7 @@ import sys
 import torch
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/hf_bert.py
 from hf_bert import BertConfig, BertForTokenClassification, read_safetensors  # noqa: E402
 
 TOLERANCE = 1e-4

@@ -3,14 +3,14 @@
 # "double free or corruption" is SIGABRT, exit 134), or another failure. Default command: the
 # test suite as CI runs it (`bash .ci/run`). Exits 1 if any run died from a signal.
 #
-#   bash tools/soak.sh 20                      # 20 runs of .ci/run in this checkout
-#   bash tools/soak.sh 50 deno test -A tests/tokenizer_test.ts
-#   SOAK_CORES=/tmp/cores bash tools/soak.sh 10 # keep a core dump of every abort there (as root)
+#   bash tools/testing/soak.sh 20                      # 20 runs of .ci/run in this checkout
+#   bash tools/testing/soak.sh 50 deno test -A tests/tokenizer_test.ts
+#   SOAK_CORES=/tmp/cores bash tools/testing/soak.sh 10 # keep a core dump of every abort there (as root)
 #
 # Each run's output goes to $SOAK_LOGS (default: a new temporary directory), named by run and
 # outcome, and the last line of each signalled run is printed as it happens.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 n=${1:-10}
 shift || true
 [ $# -eq 0 ] && set -- bash .ci/run

@@ -2,11 +2,12 @@
  * Which WebGPU adapter Deno sees, the way the webgpu backend asks for one (high performance).
  * Prints one JSON line (`description`, `vendor`, `architecture`, `device`, `isFallbackAdapter`,
  * `nvidia`, the buffer limits), a verdict on stderr, and exits 0 for an NVIDIA adapter that is
- * not a software fallback, 3 for any other adapter, 4 when there is none. Used by tools/gpu_run.sh (the kit's run.sh);
- * `DENO_WEBGPU_BACKEND=vulkan` restricts Deno to Vulkan adapters.
+ * not a software fallback, 3 for any other adapter, 4 when there is none. Used by
+ * bench/gpu/run.sh (the kit's run.sh); `DENO_WEBGPU_BACKEND=vulkan` restricts Deno to Vulkan
+ * adapters.
  *
  * ```
- * deno run --no-config tools/gpu_probe.ts
+ * deno run --no-config bench/gpu/probe.ts
  * ```
  *
  * @module

@@ -5,14 +5,15 @@
 # left alone. It writes /etc/slurm/slurm.conf only when there is none, or when the one there was
 # written by this script (a real cluster's configuration is never replaced).
 #
-#   tools/slurm_setup.sh          start (or check) the cluster; exit 0 once the node is idle
-#   tools/slurm_setup.sh stop     stop the daemons this script started
+#   tools/testing/slurm_setup.sh          start (or check) the cluster; exit 0 once the node is idle
+#   tools/testing/slurm_setup.sh stop     stop the daemons this script started
 #
 # State, logs and pid files go to $NERPIPE_SLURM_STATE (default /var/spool/nerpipe-slurm).
 set -uo pipefail
 
 state=${NERPIPE_SLURM_STATE:-/var/spool/nerpipe-slurm}
 conf=${SLURM_CONF:-/etc/slurm/slurm.conf}
+# The script's path before tools/testing/: a slurm.conf written before the move stays its own.
 marker="# written by nerpipe tools/slurm_setup.sh"
 
 die() {

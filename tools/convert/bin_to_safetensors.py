@@ -1,6 +1,6 @@
 """Converts a Hugging Face `pytorch_model.bin` into `model.safetensors`, with PyTorch alone.
 
-    /usr/bin/python3 tools/bin_to_safetensors.py models/bert-base-cased
+    /usr/bin/python3 tools/convert/bin_to_safetensors.py models/bert-base-cased
 
 Debian packages PyTorch (`apt-get install python3-torch`) but neither `transformers` nor
 `safetensors`; this writes the file with the small writer of tools/hf_bert.py. Names are kept
@@ -14,7 +14,7 @@ import sys
 import torch
 
 sys.dont_write_bytecode = True  # no __pycache__ in the repository
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # tools/hf_bert.py
 from hf_bert import write_safetensors  # noqa: E402
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Measures our WebGPU training throughput for BERT-base against PyTorch eager on the same GPU, on
-# a machine with no Deno and no package registry. tools/gpu_kit.sh copies this file to
+# a machine with no Deno and no package registry. bench/gpu/kit.sh copies this file to
 # .gpu/run.sh beside everything it needs; run it there:
 #
 #   bash .gpu/run.sh [bench flags]
@@ -66,7 +66,7 @@ bring_loaders() {
   ldconfig -p | grep libvulkan || echo "libvulkan: not found after unpacking"
 }
 
-# Describes the WebGPU adapter (see tools/gpu_probe.ts for its exit codes).
+# Describes the WebGPU adapter (see bench/gpu/probe.ts for its exit codes).
 probe() { "$deno" run --no-config --no-lock "$kit/probe.ts"; }
 
 main() {
