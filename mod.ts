@@ -64,7 +64,7 @@ export type {
   ResolvedInput,
   ResolvedStage,
   StageResources,
-} from "./runner/config.ts";
+} from "./runner/config/types.ts";
 export type { RunOptions, RunSummary, StageResult, StageStatus } from "./runner/execute.ts";
 export type { RemoteOptions } from "./runner/remote_url.ts";
 export type { AnyStage } from "./runner/registry.ts";
@@ -73,7 +73,7 @@ export type { ExtraCommand } from "./runner/cli.ts";
 export { defineStage } from "./runner/stage.ts";
 export { DuplicateStageError, Registry } from "./runner/registry.ts";
 export { PipelineValidationError, UserError } from "./runner/errors.ts";
-export { loadPipeline } from "./runner/config.ts";
+export { loadPipeline } from "./runner/config/load.ts";
 export { runPipeline } from "./runner/execute.ts";
 export { main } from "./runner/cli.ts";
 export { consoleReporter } from "./runner/report.ts";

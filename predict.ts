@@ -143,7 +143,7 @@ export async function findModel(
   }
   const sets = options.sets ?? [];
   const outside = options.allowOutside ?? [];
-  const { loadPipeline } = await import("./runner/config.ts");
+  const { loadPipeline } = await import("./runner/config/load.ts");
   const { builtinStages } = await import("./stages/mod.ts");
   const { runPipeline } = await import("./runner/execute.ts");
   const { Cache } = await import("./runner/cache.ts");

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Pipeline } from "./config.ts";
+import type { Pipeline } from "./config/types.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
 import {
   type RunOptions,

@@ -365,7 +365,7 @@ export interface CodeIndexOptions {
  * only through `defineStage` (an identity function), `UserError` (a class) and `formatSeconds`
  * (log text), none of which shapes what a stage writes. A change in how the engine runs stages
  * (what it passes them, how it keys them) is marked instead by bumping `ENGINE_KEY_VERSION` in
- * execute.ts, which is in every key; editing a comment in `runner/` reruns nothing.
+ * key.ts, which is in every key; editing a comment in `runner/` reruns nothing.
  */
 export class CodeIndex {
   /** By absolute path; null: not a readable file. */

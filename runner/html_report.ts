@@ -11,7 +11,7 @@
  */
 
 import { Cache, writeAtomic } from "./cache.ts";
-import type { Pipeline } from "./config.ts";
+import type { Pipeline } from "./config/types.ts";
 import { dirname, relative } from "./paths.ts";
 import { reportIsCurrent, reportStampLine } from "./report_stamp.ts";
 import type { RunSummary } from "./execute.ts";

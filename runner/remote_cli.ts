@@ -13,9 +13,9 @@
 
 import type { StoredOutput } from "./cache.ts";
 import { Cache } from "./cache.ts";
-import type { Pipeline } from "./config.ts";
+import type { Pipeline } from "./config/types.ts";
 import { UserError } from "./errors.ts";
-import { stageKey } from "./execute.ts";
+import { stageKey } from "./key.ts";
 import { CodeIndex } from "./hash.ts";
 import type { Registry } from "./registry.ts";
 import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";

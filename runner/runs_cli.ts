@@ -7,7 +7,8 @@
 
 import { Cache } from "./cache.ts";
 import { resolve } from "./paths.ts";
-import { type Pipeline, projectRoot } from "./config.ts";
+import { projectRoot } from "./config/load.ts";
+import type { Pipeline } from "./config/types.ts";
 import { UserError } from "./errors.ts";
 import type { RunSummary } from "./execute.ts";
 import {

@@ -16,17 +16,17 @@
 
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
 import { Cache, type StoredOutput, writeAtomic } from "./cache.ts";
-import type { Pipeline, ResolvedStage, StageResources } from "./config.ts";
+import type { Pipeline, ResolvedStage, StageResources } from "./config/types.ts";
 import { isUserError, UserError } from "./errors.ts";
 import {
   runStage,
   selectStages,
   type StageExecutor,
-  stageKey,
   type StageRan,
   type StageRun,
 } from "./execute.ts";
 import { CodeIndex } from "./hash.ts";
+import { stageKey } from "./key.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
 import { expandSweep } from "./sweep.ts";

@@ -10,7 +10,8 @@
  * @module
  */
 
-import { type LoadOptions, loadPipeline, type MatrixAxis, type Pipeline } from "./config.ts";
+import { loadPipeline } from "./config/load.ts";
+import type { LoadOptions, MatrixAxis, Pipeline } from "./config/types.ts";
 import { UserError } from "./errors.ts";
 import { stableJson } from "./hash.ts";
 

@@ -8,7 +8,7 @@
  */
 
 import { Cache, ReadOnlyCacheError, type StoredOutput } from "./cache.ts";
-import { loadPipeline } from "./config.ts";
+import { loadPipeline } from "./config/load.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import { didYouMean } from "./suggest.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { type RunOptions, runPipeline, type RunSummary } from "../runner/execute.ts";
 import type { Reporter } from "../runner/report.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";

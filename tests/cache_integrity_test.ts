@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { Cache } from "../runner/cache.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import { verifyCache } from "../runner/verify.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";

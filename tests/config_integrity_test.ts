@@ -3,7 +3,7 @@
 // parameters with symbolic links, YAML that exhausts the parser, and unclosed brackets.
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError, UserError } from "../runner/errors.ts";
 import { listFiles } from "../runner/hash.ts";
 import { defineStage } from "../runner/stage.ts";

@@ -10,7 +10,7 @@ import { setupBackend } from "../ner/bert/backend.ts";
 import { makeBertConfig } from "../ner/bert/config.ts";
 import { type Batch, earlyStoppingDecision, trainTokenClassifier } from "../ner/bert/trainer.ts";
 import { Rng } from "../ner/bert/_random.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
 import { tinyProject } from "./_tiny_ner_project.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { runPipeline } from "../runner/execute.ts";
 import {
   compareRuns,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
 import { koreanKlueCorpus } from "./_korean_corpus.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runScript } from "./_engine_helpers.ts";

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import { LINK_MIN_BYTES } from "../runner/materialise.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { runBuiltinPipeline, runScript } from "./_engine_helpers.ts";
 import { parseConllLines } from "../ner/metrics.ts";

@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { StatCache } from "../runner/hash.ts";
 import { writePipelineReport } from "../runner/html_report.ts";

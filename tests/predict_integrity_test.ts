@@ -7,7 +7,7 @@ import { findModel, predictCommand } from "../predict.ts";
 import { CheckpointError, loadModelDir } from "../ner/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
 import { Cache } from "../runner/cache.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { UserError } from "../runner/errors.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { aggregateEntities } from "../ner/predict/entities.ts";
 import { decodeBio } from "../ner/bio_decode.ts";
 import { formatTable, predictCommand } from "../predict.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";

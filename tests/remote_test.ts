@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
 import { runPipeline } from "../runner/execute.ts";
 import { listFiles, sha256 } from "../runner/hash.ts";

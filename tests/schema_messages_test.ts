@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
 

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
 import { validator } from "../runner/schema.ts";
 import type { StageContext, StageDefinition } from "../runner/stage.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { isUserError, PipelineValidationError, UserError } from "../runner/errors.ts";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { Registry } from "../runner/registry.ts";
 import { defineStage } from "../runner/stage.ts";
 import { CorpusError } from "../ner/corpus_error.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { type Diagnostic, PipelineValidationError } from "../runner/errors.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
 import { project, runScript } from "./_engine_helpers.ts";

@@ -1,0 +1,59 @@
+/**
+ * `--set key=value` overrides, applied to the parsed file before it is checked; each overridden
+ * path is remembered so that its problems are reported at the command line.
+ *
+ * @module
+ */
+
+import type { Diagnostic } from "../errors.ts";
+import type { Origin } from "../schema.ts";
+import { didYouMean } from "../suggest.ts";
+
+export function applySets(
+  doc: Record<string, unknown>,
+  sets: string[],
+  origin: Origin,
+  diagnostics: Diagnostic[],
+  parseValue: (text: string) => { value: unknown } | { problem: string },
+): void {
+  for (const flag of sets) {
+    const eq = flag.indexOf("=");
+    const fail = (message: string, hint: string) =>
+      diagnostics.push({ file: "command line", line: 0, column: 0, path: "", message, hint });
+    if (eq <= 0) {
+      fail(`Override "${flag}" is not key=value`, "write --set stages.<id>.with.<param>=<value>");
+      continue;
+    }
+    const path = flag.slice(0, eq);
+    const parts = path.split(".");
+    if (parts[0] !== "vars" && parts[0] !== "stages" || parts.length < 2) {
+      fail(
+        `Override "${path}" must start with "vars." or "stages."`,
+        "write --set vars.<name>=<value> or --set stages.<id>.with.<param>=<value>",
+      );
+      continue;
+    }
+    if (parts[0] === "stages") {
+      const stages = (doc.stages ?? {}) as Record<string, unknown>;
+      const id = parts[1]!;
+      if (!(id in stages)) {
+        fail(`Override "${path}" names unknown stage "${id}"`, didYouMean(id, Object.keys(stages)));
+        continue;
+      }
+    }
+    const parsed = parseValue(flag.slice(eq + 1));
+    if ("problem" in parsed) {
+      fail(`Override "${path}" cannot be read: ${parsed.problem}`, "give a simpler value");
+      continue;
+    }
+    const value = parsed.value;
+    let node = doc as Record<string, unknown>;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      if (next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
+      node = node[part] as Record<string, unknown>;
+    }
+    node[parts[parts.length - 1]!] = value;
+    origin.overridden.set(path, `from --set ${flag}`);
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * The shapes of a checked pipeline: what `loadPipeline` (`./load.ts`) returns and takes.
+ *
+ * @module
+ */
+
+import type { AnyStage, Registry } from "../registry.ts";
+
+/** An input wired to another stage's output or to a file. */
+export type ResolvedInput =
+  | { kind: "stage"; stage: string; output: string }
+  | { kind: "file"; path: string; abs: string };
+
+/** A parameter whose value is a path: its content is part of the stage's key. */
+export interface PathParam {
+  /** Config path of the parameter, e.g. `stages.load.with.train`. */
+  param: string;
+  /** The path as written (relative to the project root, or absolute). */
+  path: string;
+  /** The path made absolute against the project root. */
+  abs: string;
+  /** `file` or `dir`, as the schema's `x-path` says. */
+  kind: "file" | "dir";
+}
+
+/** A stage after every check. */
+export interface ResolvedStage {
+  /** Stage id: its key under `stages:`. */
+  id: string;
+  /** The `uses:` value as written: a registered name or a module path. */
+  uses: string;
+  /** The stage kind `uses:` names. */
+  definition: AnyStage;
+  /** Parameters (`with:`) after `--set` overrides, `${vars}` and schema defaults. */
+  params: Record<string, unknown>;
+  /** Inputs by name, each wired to another stage's output or to a file. */
+  inputs: Record<string, ResolvedInput>;
+  /** Parameters whose values are paths, whose content is part of the stage's key. */
+  pathParams: PathParam[];
+  /** Ids of stages whose outputs this stage reads. */
+  upstream: string[];
+  /** What a Slurm job of the stage asks for (`resources:`); not part of its key. */
+  resources?: StageResources;
+}
+
+/** A stage's `resources:`: sbatch options of its job (`--executor slurm`); a local run ignores them. */
+export interface StageResources {
+  /** GPUs: `--gres=gpu:N`. */
+  gpus?: number;
+  /** CPUs: `--cpus-per-task`. */
+  cpus?: number;
+  /** Memory: `--mem` (e.g. `8G`). */
+  mem?: string;
+  /** Time limit: `--time` (e.g. `2:00:00`). */
+  time?: string;
+  /** Partition: `--partition`. */
+  partition?: string;
+}
+
+/** A checked pipeline. */
+export interface Pipeline {
+  /** The pipeline file as given. */
+  file: string;
+  /** Project root: the nearest directory at or above the file holding deno.json. */
+  root: string;
+  /** Pipeline name, from `name:`; outputs are materialised under a directory of that name. */
+  name: string;
+  /** The stages by id. */
+  stages: Map<string, ResolvedStage>;
+  /** Stage ids in a topological order (file order where free). */
+  order: string[];
+  /**
+   * The file's `matrix:` block: config paths and the values each takes in a sweep, in file
+   * order (absent or empty when there is none). The pipeline itself has the file's own values;
+   * {@link LoadOptions.variant} picks one value per path.
+   */
+  matrix?: MatrixAxis[];
+  /** Where stages that must run run (`executor:`; `--executor` overrides it). */
+  executor?: "local" | "slurm";
+  /** The shared remote cache (`remote:`); `NERPIPE_REMOTE` overrides it. Never credentials. */
+  remote?: string;
+}
+
+/** One axis of a sweep: a config path and the values it takes. */
+export interface MatrixAxis {
+  /** Config path, e.g. `stages.train.with.learning_rate`. */
+  path: string;
+  /** The values, as written. */
+  values: unknown[];
+}
+
+/** Options for `loadPipeline` (`./load.ts`). */
+export interface LoadOptions {
+  /** Stage kinds that `uses:` names resolve to; module paths are imported instead. */
+  registry: Registry;
+  /** `key=value` overrides from `--set`. */
+  sets?: string[];
+  /**
+   * Cache directory where a checked pipeline is remembered (default `<root>/.pipeline`), so
+   * that an unchanged file is not parsed and checked again; `false` turns that off.
+   */
+  cacheDir?: string | false;
+  /**
+   * Paths outside the project that the pipeline may read (`--allow-outside`), relative to the
+   * project root or absolute, added to the file's own `allow_outside:` list.
+   */
+  allowOutside?: string[];
+  /**
+   * One variant of the file's `matrix:` block: for each of its paths (or some of them), the
+   * index of the value to use. Applied before `sets`, so that `--set` wins.
+   */
+  variant?: Record<string, number>;
+}

@@ -1,0 +1,141 @@
+/**
+ * Stage keys: what a stage's cached result is looked up by (the engine's key version, the
+ * stage's kind, version, code, packages, parameters and input hashes), and the reasons a key
+ * differs from the last run's (`status`, `--explain`).
+ *
+ * @module
+ */
+
+import type { Cache, KeyParts, StoredOutput } from "./cache.ts";
+import type { ResolvedStage } from "./config/types.ts";
+import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.ts";
+
+/** A stage's key and what it was computed from. */
+export interface StageKey {
+  key: string;
+  parts: KeyParts;
+}
+
+/**
+ * The version of how the engine runs and keys stages, part of every key. The engine's files
+ * (`runner/`) are not in any stage's code hashes (see `CodeIndex` in hash.ts), so that a comment
+ * in them reruns nothing; bump this when a change to the engine changes what a stage receives
+ * or what its outputs are (parameters, paths, inputs, the key's composition), and every stage
+ * runs again once.
+ *
+ * 1: code hashed without comments and layout, engine files left out, npm packages keyed.
+ */
+export const ENGINE_KEY_VERSION = 1;
+
+/**
+ * Computes a stage's key from the engine's key version, the stage's kind, version, code (its
+ * project files and the locked npm packages they import), parameters and input hashes.
+ *
+ * @param stage The stage.
+ * @param upstream Output hashes of upstream stages, by stage id.
+ * @param cache The cache (for its stat cache).
+ * @param root The project root.
+ * @param index Code files and deno.lock, read once and shared by the stages of one run.
+ */
+export async function stageKey(
+  stage: ResolvedStage,
+  upstream: Map<string, Record<string, StoredOutput>>,
+  cache: Cache,
+  root: string,
+  index: CodeIndex = new CodeIndex(),
+): Promise<StageKey> {
+  const inputs: Record<string, string> = {};
+  const files: Record<string, string> = {};
+  for (const [name, input] of Object.entries(stage.inputs)) {
+    if (input.kind === "stage") {
+      const out = upstream.get(input.stage)?.[input.output];
+      if (!out) throw new Error(`Upstream output ${input.stage}.${input.output} is not available`);
+      inputs[name] = out.hash;
+    } else {
+      const info = await Deno.stat(input.abs);
+      inputs[name] = await cache.stat.hashPath(input.abs, info.isDirectory ? "dir" : "file");
+    }
+  }
+  for (const p of stage.pathParams) {
+    files[p.param.replace(`stages.${stage.id}.with.`, "")] = await cache.stat.hashPath(
+      p.abs,
+      p.kind,
+    );
+  }
+  const parts: KeyParts = {
+    engine: ENGINE_KEY_VERSION,
+    kind: stage.definition.name,
+    version: stage.definition.version,
+    code: await codeHashes(stage.definition.module, root, index),
+    packages: await codePackages(stage.definition.module, root, index),
+    params: stage.params,
+    inputs,
+    files,
+  };
+  const code = await sha256(stableJson(parts.code));
+  const key = await sha256(stableJson({ ...parts, code }));
+  return { key, parts };
+}
+
+/** Reasons a stage's key differs from its last run. */
+export function explainChange(
+  now: KeyParts,
+  last: KeyParts | undefined,
+): string[] {
+  if (!last) return ["never run"];
+  const reasons: string[] = [];
+  if (now.engine !== last.engine) {
+    reasons.push(
+      `engine key format changed (${last.engine ? `v${last.engine}` : "before v1"} -> ` +
+        `v${now.engine})`,
+    );
+  }
+  if (now.kind !== last.kind || now.version !== last.version) {
+    reasons.push(
+      `stage kind changed (${last.kind} v${last.version} -> ${now.kind} v${now.version})`,
+    );
+  }
+  const nowParams = (now.params ?? {}) as Record<string, unknown>;
+  const lastParams = (last.params ?? {}) as Record<string, unknown>;
+  for (const key of new Set([...Object.keys(nowParams), ...Object.keys(lastParams)])) {
+    const a = stableJson(lastParams[key]);
+    const b = stableJson(nowParams[key]);
+    if (a !== b) reasons.push(`parameter "${key}" changed (${a ?? "unset"} -> ${b ?? "unset"})`);
+  }
+  for (const file of new Set([...Object.keys(now.code), ...Object.keys(last.code ?? {})])) {
+    if (now.code[file] !== last.code?.[file]) reasons.push(`code changed: ${file}`);
+  }
+  // Before engine key v1 packages were not keyed: the engine line above says so.
+  const lastPackages = last.engine ? last.packages ?? {} : now.packages;
+  for (const name of new Set([...Object.keys(now.packages), ...Object.keys(lastPackages)])) {
+    const change = packageChange(name, lastPackages[name], now.packages[name]);
+    if (change) reasons.push(change);
+  }
+  for (const name of new Set([...Object.keys(now.inputs), ...Object.keys(last.inputs)])) {
+    if (now.inputs[name] !== last.inputs[name]) reasons.push(`input "${name}" changed`);
+  }
+  for (const name of new Set([...Object.keys(now.files), ...Object.keys(last.files)])) {
+    if (now.files[name] !== last.files[name]) reasons.push(`file of parameter "${name}" changed`);
+  }
+  return reasons.length ? reasons : ["cached result missing or damaged"];
+}
+
+/** `npm package yaml changed (2.9.1 -> 2.9.2)`, or undefined when it did not change. */
+function packageChange(
+  name: string,
+  was: string | undefined,
+  is: string | undefined,
+): string | undefined {
+  if (was === is) return undefined;
+  const what = name.startsWith("jsr:") ? `jsr package ${name.slice(4)}` : `npm package ${name}`;
+  // `4.22.0 sha512-…, 5.0.0 sha512-…` -> `4.22.0, 5.0.0` (peer suffixes left out).
+  const versions = (v: string) =>
+    v.split(", ").map((p) => p.split(" ")[0]!.split("_")[0]!).join(", ");
+  if (was === undefined) return `${what} added (${versions(is!)})`;
+  if (is === undefined) return `${what} removed (was ${versions(was)})`;
+  const a = versions(was);
+  const b = versions(is);
+  if (a !== b) return `${what} changed (${a} -> ${b})`;
+  const integrity = (v: string) => v.split(", ").map((p) => p.split(" ")[1] ?? "none").join(", ");
+  return `${what} changed (${a}, integrity ${integrity(was)} -> ${integrity(is)})`;
+}
