@@ -7,7 +7,7 @@
  */
 
 import assert from "node:assert/strict";
-import { loadPipeline } from "../runner/config.ts";
+import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError } from "../runner/errors.ts";
 import { resourceArgs, shellWord } from "../runner/slurm.ts";
 import { project, runScript } from "./_engine_helpers.ts";
