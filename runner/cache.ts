@@ -10,7 +10,12 @@
  * .pipeline/state/<pipeline>/<id>.json  what the last run of a stage was keyed on (for status)
  * .pipeline/out/<pipeline>.json     what the engine materialised under out/<pipeline> (path -> hash)
  * .pipeline/stat.json               stat cache of file hashes
- * .pipeline/tmp/                    staging of running stages; emptied at the start of a run
+ * .pipeline/code.json               the import scans of code files, for stage keys (hash.ts CodeIndex)
+ * .pipeline/checked/<fingerprint>.json  a checked pipeline, remembered (config/remembered.ts)
+ * .pipeline/history/<pipeline>/<run id>.json  one run's configuration and outcome (history.ts)
+ * .pipeline/slurm/                  Slurm jobs' stdout, stderr and results, and jobs.json (slurm.ts)
+ * .pipeline/tmp/                    staging of running stages (<id>-<random>/out, scratch);
+ *                                   emptied at the start of a run
  * .pipeline/checkpoints/<key>/      a stage's state that outlives a kill (StageContext.checkpoints):
  *                                   made on demand, kept after a failure, removed by the engine
  *                                   when the stage succeeds (all but its kept/)
