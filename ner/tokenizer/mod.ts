@@ -37,10 +37,4 @@ export {
   tokenizerFromJson,
   writeTokenizerFiles,
 } from "./files.ts";
-export {
-  commonHangul,
-  learnedNormalizer,
-  learnFromCounts,
-  learnWordPiece,
-  WordCounts,
-} from "./learn.ts";
+export { commonHangul, learnedNormalizer, learnWordPiece } from "./learn.ts";
