@@ -22,6 +22,7 @@ import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report_stamp.ts";
+import { treeDir } from "./out_paths.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.
@@ -41,7 +42,7 @@ const writePipelineReport = async (
   ...a: Parameters<typeof import("./html_report.ts").writePipelineReport>
 ): Promise<string> => {
   const [pipeline, summary, options] = a;
-  const path = `${options?.outDir ?? `${pipeline.root}/out`}/${pipeline.name}/report.html`;
+  const path = `${treeDir(options?.outDir ?? `${pipeline.root}/out`, pipeline.name)}/report.html`;
   if (await reportIsCurrent(path, pipeline, summary)) return path;
   const report = await lazy<typeof import("./html_report.ts")>("./html_report.ts")();
   return report.writePipelineReport(...a);

@@ -13,6 +13,7 @@ import { explainChange, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { type MaterialiseProblem, OutTree } from "./materialise.ts";
+import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 
 /** How a stage ended. */
@@ -305,9 +306,7 @@ export async function runVariants(
         pipeline.root,
         cache,
         tagged,
-        label === undefined
-          ? undefined
-          : { dir: variantDir(outDir, pipeline.name, label), manifest },
+        label === undefined ? undefined : { dir: treeDir(outDir, pipeline.name, label), manifest },
       );
       const summary = await runLocked(pipeline, { ...options, reporter: tagged }, cache, out, {
         shared,
@@ -330,11 +329,6 @@ export async function runVariants(
   } finally {
     if (!options.dryRun) await cache.close();
   }
-}
-
-/** Where a variant's outputs and report go: `out/<pipeline>/<label>`. */
-export function variantDir(outDir: string, pipeline: string, label: string): string {
-  return `${outDir}/${pipeline}/${label}`;
 }
 
 /** A reporter whose stage logs and progress name the variant: `[train learning_rate=0.001]`. */

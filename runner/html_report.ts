@@ -14,6 +14,7 @@ import { Cache, writeAtomic } from "./cache.ts";
 import type { Pipeline } from "./config/types.ts";
 import { dirname, relative } from "./paths.ts";
 import { reportIsCurrent, reportStampLine } from "./report_stamp.ts";
+import { treeDir } from "./out_paths.ts";
 import type { RunSummary } from "./execute.ts";
 import type { ReportSection } from "./stage.ts";
 
@@ -493,7 +494,7 @@ export async function writePipelineReport(
   options: WriteReportOptions = {},
 ): Promise<string> {
   const outDir = options.outDir ?? `${pipeline.root}/out`;
-  const path = `${outDir}/${pipeline.name}/report.html`;
+  const path = `${treeDir(outDir, pipeline.name)}/report.html`;
   if (await reportIsCurrent(path, pipeline, summary)) return path;
   const stamp = await reportStampLine(pipeline, summary);
   const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`);

@@ -27,6 +27,7 @@
 import { dirname, relative } from "./paths.ts";
 import { type Cache, type OutManifest, type StoredOutput, TEMP_NAME } from "./cache.ts";
 import { listFiles } from "./hash.ts";
+import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
 import type { Reporter } from "./report.ts";
 
 /** An output that could not be materialised. */
@@ -199,7 +200,7 @@ export class OutTree {
     reporter: Reporter,
     at?: { dir: string; manifest: string },
   ): Promise<OutTree> {
-    const dir = at?.dir ?? `${outDir}/${pipeline}`;
+    const dir = at?.dir ?? treeDir(outDir, pipeline);
     const manifest = await cache.outManifest(at?.manifest ?? pipeline, relative(root, dir) || ".");
     return new OutTree(dir, cache, reporter, manifest);
   }
@@ -273,10 +274,10 @@ export class OutTree {
       }
     } catch { /* not there yet */ }
     for (const { name, extension, output } of outputs) {
-      const dest = `${stageDir}/${name}${extension}`;
+      const dest = outputPath(this.dir, stage, name, extension);
       paths[name] = this.#shown(dest);
       try {
-        await this.#placeOutput(stage, `${stage}/${name}${extension}`, dest, output, force);
+        await this.#placeOutput(stage, outputInTree(stage, name, extension), dest, output, force);
       } catch (error) {
         const message = (error as Error)?.message?.split("\n")[0] ?? String(error);
         this.problems.push({ stage, output: name, path: paths[name]!, message });
