@@ -165,65 +165,71 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
       out.word.push(w++);
       continue;
     }
-    scanWords(text, tok.normalizer, {
-      range(a, b) {
-        const e = cache.find(text, a, b);
-        let wp: WordPieces | null;
-        if (e >= 0) wp = cache.values[e]!;
-        else {
-          const key = ownString(text.slice(a, b));
-          wp = wordPiece(key, model);
-          if (cache.size >= CACHE_LIMIT) {
-            cache.clear();
-            cache.find(key, 0, key.length);
+    scanWords(
+      text,
+      tok.normalizer,
+      {
+        range(a, b) {
+          const e = cache.find(text, a, b);
+          let wp: WordPieces | null;
+          if (e >= 0) wp = cache.values[e]!;
+          else {
+            const key = ownString(text.slice(a, b));
+            wp = wordPiece(key, model);
+            if (cache.size >= CACHE_LIMIT) {
+              cache.clear();
+              cache.find(key, 0, key.length);
+            }
+            cache.add(key, wp);
           }
-          cache.add(key, wp);
-        }
-        if (wp === null) {
-          out.ids.push(unkId);
-          out.offsets.push([a, b]);
-          out.wordStart.push(true);
-          out.word.push(w);
-        } else {
-          const { ids, from: f, to: t } = wp;
-          for (let k = 0; k < ids.length; k++) {
-            out.ids.push(ids[k]!);
-            out.offsets.push([a + f[k]!, a + t[k]!]);
-            out.wordStart.push(k === 0);
+          if (wp === null) {
+            out.ids.push(unkId);
+            out.offsets.push([a, b]);
+            out.wordStart.push(true);
             out.word.push(w);
+          } else {
+            const { ids, from: f, to: t } = wp;
+            for (let k = 0; k < ids.length; k++) {
+              out.ids.push(ids[k]!);
+              out.offsets.push([a + f[k]!, a + t[k]!]);
+              out.wordStart.push(k === 0);
+              out.word.push(w);
+            }
           }
-        }
-        w++;
-      },
-      word(word) {
-        const key = word.text;
-        const e = cache.find(key, 0, key.length);
-        let wp: WordPieces | null;
-        if (e >= 0) wp = cache.values[e]!;
-        else {
-          wp = wordPiece(key, model);
-          if (cache.size >= CACHE_LIMIT) {
-            cache.clear();
-            cache.find(key, 0, key.length);
+          w++;
+        },
+        word(word) {
+          const key = word.text;
+          const e = cache.find(key, 0, key.length);
+          let wp: WordPieces | null;
+          if (e >= 0) wp = cache.values[e]!;
+          else {
+            wp = wordPiece(key, model);
+            if (cache.size >= CACHE_LIMIT) {
+              cache.clear();
+              cache.find(key, 0, key.length);
+            }
+            cache.add(key, wp);
           }
-          cache.add(key, wp);
-        }
-        if (wp === null) {
-          out.ids.push(unkId);
-          out.offsets.push([word.starts[0]!, word.ends[word.ends.length - 1]!]);
-          out.wordStart.push(true);
-          out.word.push(w);
-        } else {
-          for (let k = 0; k < wp.ids.length; k++) {
-            out.ids.push(wp.ids[k]!);
-            out.offsets.push([word.starts[wp.from[k]!]!, word.ends[wp.to[k]! - 1]!]);
-            out.wordStart.push(k === 0);
+          if (wp === null) {
+            out.ids.push(unkId);
+            out.offsets.push([word.starts[0]!, word.ends[word.ends.length - 1]!]);
+            out.wordStart.push(true);
             out.word.push(w);
+          } else {
+            for (let k = 0; k < wp.ids.length; k++) {
+              out.ids.push(wp.ids[k]!);
+              out.offsets.push([word.starts[wp.from[k]!]!, word.ends[wp.to[k]! - 1]!]);
+              out.wordStart.push(k === 0);
+              out.word.push(w);
+            }
           }
-        }
-        w++;
+          w++;
+        },
       },
-    }, from, to);
+      from,
+      to,
+    );
   }
   return out;
 }
