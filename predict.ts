@@ -9,6 +9,7 @@
  */
 
 import { UserError } from "./runner/errors.ts";
+import { type FlagSpecs, parseArgs } from "./runner/args.ts";
 import type { PredictedEntity } from "./ner/predict/mod.ts";
 
 const USAGE = `usage:
@@ -31,69 +32,43 @@ interface PredictFlags {
   aggregation?: "first" | "simple";
 }
 
+const FLAGS = {
+  json: { type: "boolean" },
+  file: { type: "string" },
+  stage: { type: "string" },
+  set: { type: "strings" },
+  "allow-outside": { type: "strings" },
+  aggregation: { type: "string" },
+  backend: { type: "string" },
+} satisfies FlagSpecs;
+
 function parse(args: string[]): PredictFlags {
+  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE });
   const flags: PredictFlags = {
-    texts: [],
-    json: false,
+    texts: positionals.slice(1),
+    json: v.json ?? false,
     backend: "auto",
-    sets: [],
-    allowOutside: [],
+    sets: v.set ?? [],
+    allowOutside: v["allow-outside"] ?? [],
   };
-  for (let i = 0; i < args.length; i++) {
-    let arg = args[i]!;
-    let inline: string | undefined;
-    if (arg.startsWith("--") && arg.includes("=")) {
-      inline = arg.slice(arg.indexOf("=") + 1);
-      arg = arg.slice(0, arg.indexOf("="));
+  if (positionals[0] !== undefined) flags.target = positionals[0];
+  if (v.file !== undefined) flags.file = v.file;
+  if (v.stage !== undefined) flags.stage = v.stage;
+  const a = v.aggregation;
+  if (a !== undefined) {
+    if (a !== "first" && a !== "simple") {
+      throw new UserError(`Unknown aggregation "${a}": expected "first" or "simple"`);
     }
-    const value = (): string => {
-      const v = inline ?? args[++i];
-      if (v === undefined) throw new UserError(`Flag ${arg} needs a value\n${USAGE}`);
-      return v;
-    };
-    switch (arg) {
-      case "--json":
-        flags.json = true;
-        break;
-      case "--file":
-        flags.file = value();
-        break;
-      case "--stage":
-        flags.stage = value();
-        break;
-      case "--set":
-        flags.sets.push(value());
-        break;
-      case "--allow-outside":
-        flags.allowOutside.push(value());
-        break;
-      case "--aggregation": {
-        const a = value();
-        if (a !== "first" && a !== "simple") {
-          throw new UserError(`Unknown aggregation "${a}": expected "first" or "simple"`);
-        }
-        flags.aggregation = a;
-        break;
-      }
-      case "--backend": {
-        const b = value();
-        if (!(BACKENDS as readonly string[]).includes(b)) {
-          throw new UserError(
-            `Unknown backend "${b}": expected one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
-          );
-        }
-        flags.backend = b as Backend;
-        break;
-      }
-      case "--":
-        flags.texts.push(...args.slice(i + 1));
-        i = args.length;
-        break;
-      default:
-        if (arg.startsWith("--")) throw new UserError(`Unknown flag "${arg}"\n${USAGE}`);
-        if (flags.target === undefined) flags.target = arg;
-        else flags.texts.push(arg);
+    flags.aggregation = a;
+  }
+  const b = v.backend;
+  if (b !== undefined) {
+    if (!(BACKENDS as readonly string[]).includes(b)) {
+      throw new UserError(
+        `Unknown backend "${b}": expected one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
+      );
     }
+    flags.backend = b as Backend;
   }
   return flags;
 }

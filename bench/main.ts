@@ -7,9 +7,23 @@
  * @module
  */
 
-const args = [...Deno.args];
-const at = args.indexOf("--only");
-const only = at >= 0 ? args.splice(at, 2)[1] : undefined;
+import { parseArgs } from "../runner/args.ts";
+
+// The flags of the benches it runs are passed on as given (the engine's rules: a flag given
+// twice takes its last value); --json goes to each.
+let parsed;
+try {
+  parsed = parseArgs(
+    Deno.args,
+    { only: { type: "string" }, scale: { type: "boolean" }, json: { type: "boolean" } },
+    { passThrough: true },
+  );
+} catch (error) {
+  console.error(`error: ${(error as Error).message}`);
+  Deno.exit(2);
+}
+const { only, scale, json } = parsed.values;
+const args = [...parsed.positionals, ...parsed.rest, ...(json ? ["--json"] : [])];
 const run = async (file: string, extra: string[]) => {
   const { code } = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL(file, import.meta.url).pathname, ...extra],
@@ -18,9 +32,9 @@ const run = async (file: string, extra: string[]) => {
   }).output();
   if (code !== 0) Deno.exit(code);
 };
-if (args.includes("--scale")) {
-  await run("./scale.ts", args.filter((a) => a !== "--scale"));
+if (scale) {
+  await run("./scale.ts", args);
   Deno.exit(0);
 }
 if (only !== "noop") await run("./train_throughput.ts", args);
-if (only !== "train") await run("./noop_rerun.ts", args.includes("--json") ? ["--json"] : []);
+if (only !== "train") await run("./noop_rerun.ts", json ? ["--json"] : []);

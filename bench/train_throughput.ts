@@ -13,7 +13,7 @@
  * `--profile` then runs two more steps on each backend under `tf.profile` and prints the time
  * of each kernel per step (on WebGPU from GPU timestamp queries, where the adapter has them).
  *
- * A flag given twice takes its first value.
+ * Flags follow the engine's rules (runner/args.ts): a flag given twice takes its last value.
  *
  * @module
  */
@@ -22,10 +22,36 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, setupBackend } from "../ner/bert/backend.ts";
 import { makeBertConfig } from "../ner/bert/config.ts";
 import { type Batch, trainTokenClassifier } from "../ner/bert/trainer.ts";
+import { parseArgs } from "../runner/args.ts";
 
-function flag(name: string, fallback: number): number {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Number(Deno.args[i + 1]) : fallback;
+const { values: flags } = (() => {
+  try {
+    return parseArgs(Deno.args, {
+      layers: { type: "string" },
+      hidden: { type: "string" },
+      heads: { type: "string" },
+      intermediate: { type: "string" },
+      batch: { type: "string" },
+      seq: { type: "string" },
+      steps: { type: "string" },
+      warmup: { type: "string" },
+      seconds: { type: "string" },
+      workers: { type: "string" },
+      backends: { type: "string" },
+      reference: { type: "boolean" },
+      "reference-device": { type: "string" },
+      profile: { type: "boolean" },
+      json: { type: "boolean" },
+    });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+})();
+
+function flag(name: keyof typeof flags, fallback: number): number {
+  const value = flags[name];
+  return typeof value === "string" ? Number(value) : fallback;
 }
 
 const config = {
@@ -41,21 +67,16 @@ const config = {
   labels: 13,
 };
 const budget = flag("seconds", 120);
-const workersFlag = Deno.args.indexOf("--workers");
-const workers: number | "auto" = workersFlag >= 0 ? Number(Deno.args[workersFlag + 1]) : "auto";
-const json = Deno.args.includes("--json");
-const deviceFlag = Deno.args.indexOf("--reference-device");
-const referenceDevice = deviceFlag >= 0 ? Deno.args[deviceFlag + 1] ?? "" : "cpu";
+const workers: number | "auto" = flags.workers !== undefined ? Number(flags.workers) : "auto";
+const json = flags.json ?? false;
+const referenceDevice = flags["reference-device"] ?? "cpu";
 if (referenceDevice !== "cpu" && referenceDevice !== "cuda") {
   console.error(`error: Unknown reference device "${referenceDevice}": expected "cpu" or "cuda"`);
   Deno.exit(2);
 }
-const backendsArg = Deno.args[Deno.args.indexOf("--backends") + 1];
 const backends =
-  (Deno.args.includes("--backends") && backendsArg
-    ? backendsArg.split(",")
-    : ["wasm", "webgpu", "tensorflow"]) as BackendName[];
-if (!Deno.args.includes("--backends") && !json) {
+  (flags.backends ? flags.backends.split(",") : ["wasm", "webgpu", "tensorflow"]) as BackendName[];
+if (flags.backends === undefined && !json) {
   console.log(
     "cpu: left out by default (the pure JavaScript backend takes minutes per step at this size); " +
       "--backends cpu measures it",
@@ -196,7 +217,7 @@ async function profileSteps(): Promise<KernelTime[]> {
     .sort((a, b) => b.ms - a.ms || b.calls - a.calls);
 }
 
-const profile = Deno.args.includes("--profile");
+const profile = flags.profile ?? false;
 const results: Result[] = [];
 for (const name of backends) {
   const r = await measure(name);
@@ -239,7 +260,7 @@ interface Reference {
   openblas_threads?: string;
 }
 let reference: Reference | null = null;
-if (Deno.args.includes("--reference")) {
+if (flags.reference) {
   const script = new URL("./reference_pytorch.py", import.meta.url).pathname;
   const args = [
     script,

@@ -18,6 +18,7 @@ import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
 import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
+import { type FlagSpecs, parseArgs } from "./args.ts";
 import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
@@ -81,126 +82,65 @@ interface Flags {
   requireRemote: boolean;
 }
 
-const FLAGS = [
-  "--set",
-  "--allow-outside",
-  "--only",
-  "--from",
-  "--force",
-  "--dry-run",
-  "--jobs",
-  "--json",
-  "--quiet",
-  "--format",
-  "--executor",
-  "--no-pull",
-  "--no-push",
-  "--require-remote",
-];
+const FLAGS = {
+  set: { type: "strings" },
+  "allow-outside": { type: "strings" },
+  only: { type: "strings" },
+  from: { type: "string" },
+  // `--force` alone forces every stage; `--force <id>` after the pipeline file (or
+  // `--force=<id>`) forces that stage.
+  force: { type: "strings", optionalValue: (positionals) => positionals.length > 0 },
+  "dry-run": { type: "boolean" },
+  jobs: { type: "string" },
+  json: { type: "boolean" },
+  quiet: { type: "boolean" },
+  format: { type: "string" },
+  executor: { type: "string" },
+  "no-pull": { type: "boolean" },
+  "no-push": { type: "boolean" },
+  "require-remote": { type: "boolean" },
+} satisfies FlagSpecs;
 
 function parseFlags(args: string[]): Flags {
+  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE });
+  if (positionals.length > 1) {
+    throw new UserError(
+      `Unexpected argument "${positionals[1]}": give one pipeline file\n${USAGE}`,
+    );
+  }
   const flags: Flags = {
-    sets: [],
-    allowOutside: [],
-    only: [],
-    force: false,
-    dryRun: false,
-    json: false,
-    quiet: false,
+    sets: v.set ?? [],
+    allowOutside: v["allow-outside"] ?? [],
+    only: v.only ?? [],
+    force: v.force === undefined ? false : v.force.length ? v.force : true,
+    dryRun: v["dry-run"] ?? false,
+    json: v.json ?? false,
+    quiet: v.quiet ?? false,
     format: "mermaid",
-    noPull: false,
-    noPush: false,
-    requireRemote: false,
+    noPull: v["no-pull"] ?? false,
+    noPush: v["no-push"] ?? false,
+    requireRemote: v["require-remote"] ?? false,
   };
-  const value = (i: number, flag: string): string => {
-    const v = args[i];
-    if (v === undefined || v.startsWith("--")) {
-      throw new UserError(`Flag ${flag} needs a value: see the usage below\n${USAGE}`);
+  if (positionals[0] !== undefined) flags.file = positionals[0];
+  if (v.from !== undefined) flags.from = v.from;
+  if (v.jobs !== undefined) {
+    const n = Number(v.jobs);
+    if (!Number.isInteger(n) || n < 1) throw new UserError(`--jobs needs a positive integer`);
+    flags.jobs = n;
+  }
+  if (v.executor !== undefined) {
+    const e = v.executor;
+    if (e !== "local" && e !== "slurm") {
+      throw new UserError(`Unknown executor "${e}": expected "local" or "slurm"`);
     }
-    return v;
-  };
-  for (let i = 0; i < args.length; i++) {
-    let arg = args[i]!;
-    let inline: string | undefined;
-    const eq = arg.indexOf("=");
-    if (arg.startsWith("--") && eq > 0) {
-      inline = arg.slice(eq + 1);
-      arg = arg.slice(0, eq);
+    flags.executor = e;
+  }
+  if (v.format !== undefined) {
+    const f = v.format;
+    if (f !== "mermaid" && f !== "dot") {
+      throw new UserError(`Unknown format "${f}": expected "mermaid" or "dot"`);
     }
-    const take = () => inline ?? value(++i, arg);
-    switch (arg) {
-      case "--allow-outside":
-        flags.allowOutside.push(take());
-        break;
-      case "--set":
-        flags.sets.push(take());
-        break;
-      case "--only":
-        flags.only.push(take());
-        break;
-      case "--from":
-        flags.from = take();
-        break;
-      case "--force": {
-        const next = inline ?? args[i + 1];
-        if (next !== undefined && !next.startsWith("--") && (inline !== undefined || flags.file)) {
-          if (inline === undefined) i++;
-          flags.force = [...(Array.isArray(flags.force) ? flags.force : []), next];
-        } else if (flags.force === false) {
-          flags.force = true;
-        }
-        break;
-      }
-      case "--dry-run":
-        flags.dryRun = true;
-        break;
-      case "--json":
-        flags.json = true;
-        break;
-      case "--quiet":
-        flags.quiet = true;
-        break;
-      case "--no-pull":
-        flags.noPull = true;
-        break;
-      case "--no-push":
-        flags.noPush = true;
-        break;
-      case "--require-remote":
-        flags.requireRemote = true;
-        break;
-      case "--jobs": {
-        const n = Number(take());
-        if (!Number.isInteger(n) || n < 1) throw new UserError(`--jobs needs a positive integer`);
-        flags.jobs = n;
-        break;
-      }
-      case "--executor": {
-        const e = take();
-        if (e !== "local" && e !== "slurm") {
-          throw new UserError(`Unknown executor "${e}": expected "local" or "slurm"`);
-        }
-        flags.executor = e;
-        break;
-      }
-      case "--format": {
-        const f = take();
-        if (f !== "mermaid" && f !== "dot") {
-          throw new UserError(`Unknown format "${f}": expected "mermaid" or "dot"`);
-        }
-        flags.format = f;
-        break;
-      }
-      default:
-        if (arg.startsWith("-")) {
-          const hint = didYouMean(arg, FLAGS, "a flag among");
-          throw new UserError(`Unknown flag "${arg}": ${hint}`);
-        }
-        if (flags.file !== undefined) {
-          throw new UserError(`Unexpected argument "${arg}": give one pipeline file\n${USAGE}`);
-        }
-        flags.file = arg;
-    }
+    flags.format = f;
   }
   return flags;
 }

@@ -22,33 +22,28 @@ import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";
 import { parseRemote, remoteUrl } from "./remote_url.ts";
 import { formatSeconds } from "./report.ts";
 import { expandSweep } from "./sweep.ts";
+import { parseArgs } from "./args.ts";
 
 const USAGE = `usage:
   pull <pipeline.yaml> [--set k=v]... [--allow-outside <path>]...
   push [<pipeline.yaml>] [--set k=v]... [--allow-outside <path>]...`;
 
-function parseArgs(args: string[], command: string) {
-  const sets: string[] = [];
-  const allowOutside: string[] = [];
-  let file: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf("=");
-    const name = arg.startsWith("--") && eq > 0 ? arg.slice(0, eq) : arg;
-    const value = () => {
-      const v = eq > 0 && arg.startsWith("--") ? arg.slice(eq + 1) : args[++i];
-      if (v === undefined) throw new UserError(`Flag ${name} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (name === "--set") sets.push(value());
-    else if (name === "--allow-outside") allowOutside.push(value());
-    else if (arg.startsWith("-")) {
-      throw new UserError(`Unknown flag "${arg}" of ${command}\n${USAGE}`);
-    } else if (file !== undefined) {
-      throw new UserError(`Unexpected argument "${arg}": give one pipeline file\n${USAGE}`);
-    } else file = arg;
+function parseFlags(args: string[], command: string) {
+  const { values, positionals } = parseArgs(
+    args,
+    { set: { type: "strings" }, "allow-outside": { type: "strings" } },
+    { usage: USAGE, command },
+  );
+  if (positionals.length > 1) {
+    throw new UserError(
+      `Unexpected argument "${positionals[1]}": give one pipeline file\n${USAGE}`,
+    );
   }
-  return { sets, allowOutside, file };
+  return {
+    sets: values.set ?? [],
+    allowOutside: values["allow-outside"] ?? [],
+    file: positionals[0] as string | undefined,
+  };
 }
 
 function formatBytes(bytes: number): string {
@@ -90,7 +85,7 @@ export async function transferCommand(
   args: string[],
   registry: Registry,
 ): Promise<number> {
-  const flags = parseArgs(args, command);
+  const flags = parseFlags(args, command);
   if (command === "pull" && !flags.file) {
     throw new UserError(`pull needs the pipeline file whose results to pull\n${USAGE}`);
   }

@@ -10,6 +10,7 @@ import { resolve } from "./paths.ts";
 import { projectRoot } from "./config/load.ts";
 import type { Pipeline } from "./config/types.ts";
 import { UserError } from "./errors.ts";
+import { type FlagSpecs, parseArgs } from "./args.ts";
 import type { RunSummary } from "./execute.ts";
 import {
   compareRuns,
@@ -80,14 +81,8 @@ const RUNS_USAGE = `usage:
   compare <run> <run> [--json]       runs named by a prefix of their id (see runs)
   compare --last 2 [<pipeline.yaml>] [--json]`;
 
-async function parse(args: string[], options: Record<string, { type: "string" | "boolean" }>) {
-  // Imported here: a `node:` module starts Node compatibility, which a cached run does without.
-  const { parseArgs } = await import("node:util");
-  try {
-    return parseArgs({ args, options, allowPositionals: true, strict: true });
-  } catch (error) {
-    throw new UserError(`${(error as Error).message}\n${RUNS_USAGE}`);
-  }
+function parse<S extends FlagSpecs>(args: string[], options: S) {
+  return parseArgs(args, options, { usage: RUNS_USAGE });
 }
 
 /** The cache directory and pipeline name for a pipeline file (or the project of `cwd`). */
@@ -113,7 +108,7 @@ async function where(file: string | undefined): Promise<{ cacheDir: string; name
 
 /** `runs [pipeline.yaml] [--json]`: a table of the recorded runs. */
 export async function runsCommand(args: string[]): Promise<number> {
-  const { values, positionals } = await parse(args, { json: { type: "boolean" } });
+  const { values, positionals } = parse(args, { json: { type: "boolean" } });
   if (positionals.length > 1) throw new UserError(`Give at most one pipeline file\n${RUNS_USAGE}`);
   const { cacheDir, name } = await where(positionals[0]);
   const runs = await listRuns(cacheDir, name);
@@ -123,7 +118,7 @@ export async function runsCommand(args: string[]): Promise<number> {
 
 /** `compare <run> <run>` or `compare --last 2 [pipeline.yaml]`: metrics and parameters side by side. */
 export async function compareCommand(args: string[]): Promise<number> {
-  const { values, positionals } = await parse(args, {
+  const { values, positionals } = parse(args, {
     json: { type: "boolean" },
     last: { type: "string" },
   });

@@ -1,6 +1,7 @@
-// The GPU kit's run.sh (bench/gpu/run.sh) puts the caller's flags before its BERT-base
-// defaults and relies on the bench taking a flag's first value; a backend that cannot start
-// makes these runs measure nothing, so they take about a second.
+// The GPU kit's run.sh (bench/gpu/run.sh) puts the caller's flags after its BERT-base
+// defaults and relies on the bench taking a flag's last value (runner/args.ts, as every
+// command); a backend that cannot start makes these runs measure nothing, so they take about a
+// second.
 import assert from "node:assert/strict";
 
 const bench = new URL("../bench/train_throughput.ts", import.meta.url).pathname;
@@ -15,21 +16,20 @@ async function runBench(args: string[]): Promise<{ code: number; stdout: string;
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
 }
 
-Deno.test("train_throughput takes a flag's first value, so the GPU kit's run.sh flags override its defaults", async () => {
+Deno.test("train_throughput takes a flag's last value, so the GPU kit's run.sh flags override its defaults", async () => {
   const { code, stdout } = await runBench([
     "--json",
-    "--layers",
-    "1",
-    "--backends",
-    "none",
-    "--reference-device",
-    "cuda",
     "--layers",
     "12",
     "--backends",
     "webgpu",
     "--reference-device",
     "bogus",
+    "--layers",
+    "1",
+    "--backends=none",
+    "--reference-device",
+    "cuda",
   ]);
   assert.equal(code, 0);
   const result = JSON.parse(stdout.trim().split("\n").pop()!);

@@ -8,7 +8,7 @@
 # Defaults: BERT-base (12 layers, hidden 768, 12 heads, intermediate 3072), batch 32, sequence
 # 128, --steps 5 --warmup 2 --seconds 300, --backends webgpu, --reference --reference-device
 # cuda, --profile (two more steps with each kernel's GPU time, in bench.json's results).
-# Flags given here come first, and the bench takes a flag's first value, so they win:
+# Flags given here come after the defaults, and the bench takes a flag's last value, so they win:
 # `bash .gpu/run.sh --layers 1 --hidden 32 --heads 2 --intermediate 64 --batch 4 --seq 16
 # --backends webgpu,wasm --reference-device cpu` is a small dry run.
 #
@@ -120,9 +120,9 @@ main() {
   fi
 
   say "bench (limit ${LIMIT_S:-500} s)"
-  local args=(--json "$@" --layers 12 --hidden 768 --heads 12 --intermediate 3072 --batch 32
+  local args=(--json --layers 12 --hidden 768 --heads 12 --intermediate 3072 --batch 32
     --seq 128 --steps 5 --warmup 2 --seconds 300 --backends webgpu --reference
-    --reference-device cuda --profile)
+    --reference-device cuda --profile "$@")
   echo "bench.js ${args[*]}"
   # stdout goes to the log as well; the JSON is its last line.
   timeout "${LIMIT_S:-500}" "$deno" run -A --no-config --no-lock "$kit/bench.js" "${args[@]}" |

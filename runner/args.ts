@@ -1,0 +1,160 @@
+/**
+ * The one argument parser of every command (`run`, `status`, `dag`, `verify`, `runs`,
+ * `compare`, `push`, `pull`, `predict`, the benches), with one set of rules:
+ *
+ * - `--flag value` and `--flag=value` are the same; a value of the first form cannot start
+ *   with `--` (write `--flag=--value`).
+ * - A flag of one value given twice takes its last value; a repeatable flag (`--set`) keeps
+ *   every value, in order.
+ * - A flag without a value given `=value` is a mistake, as is an unknown flag, which is
+ *   answered with the nearest known one.
+ * - `--` ends the flags: every word after it is a positional argument, as is `-` alone.
+ *
+ * It imports no `node:` module (`node:util`'s `parseArgs` would start Node compatibility on
+ * the path of a fully cached rerun).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseArgs } from "./args.ts";
+ *
+ * const { values, positionals } = parseArgs(
+ *   ["p.yaml", "--set", "a=1", "--set=b=2", "--jobs", "2", "--jobs", "4", "--json"],
+ *   { set: { type: "strings" }, jobs: { type: "string" }, json: { type: "boolean" } },
+ * );
+ * assert.deepEqual(positionals, ["p.yaml"]);
+ * assert.deepEqual(values, { set: ["a=1", "b=2"], jobs: "4", json: true });
+ * ```
+ *
+ * @module
+ */
+
+import { UserError } from "./errors.ts";
+import { didYouMean } from "./suggest.ts";
+
+/** What a flag takes. */
+export interface FlagSpec {
+  /**
+   * `boolean`: no value (`true` when given); `string`: one value, the last one given wins;
+   * `strings`: a value each time it is given, all kept in order.
+   */
+  type: "boolean" | "string" | "strings";
+  /**
+   * For a `strings` flag whose value may be left out (`--force` alone, or `--force <id>`):
+   * whether the next word, when it is not a flag, is its value, given the positional
+   * arguments read so far. A flag given without a value is present with no value added.
+   */
+  optionalValue?: (positionals: readonly string[]) => boolean;
+}
+
+/** The flags of a command, by name without the leading `--`. */
+export type FlagSpecs = Record<string, FlagSpec>;
+
+/** The value of each flag given: `true`, the last string, or every string in order. */
+export type FlagValues<S extends FlagSpecs> = {
+  [K in keyof S]?: S[K]["type"] extends "boolean" ? boolean
+    : S[K]["type"] extends "strings" ? string[]
+    : string;
+};
+
+/** Options of {@link parseArgs}. */
+export interface ParseOptions {
+  /** Text added to each error on a line of its own (the command's usage). */
+  usage?: string;
+  /** The command's name, for messages (`Unknown flag "--x" of pull`). */
+  command?: string;
+  /**
+   * Keep unknown flags instead of rejecting them: each unknown flag and every word up to the
+   * next flag go, in order, to {@link ParsedArgs.rest} (for a command that passes them on).
+   */
+  passThrough?: boolean;
+}
+
+/** What {@link parseArgs} found. */
+export interface ParsedArgs<S extends FlagSpecs> {
+  /** The flags given, by name. */
+  values: FlagValues<S>;
+  /** The words that are not flags or flag values, in order. */
+  positionals: string[];
+  /** With {@link ParseOptions.passThrough}: the unknown flags and their words, in order. */
+  rest: string[];
+}
+
+/**
+ * Parses command-line arguments.
+ *
+ * @param args The arguments (without the command's name).
+ * @param specs The flags the command takes.
+ * @param options The usage text for errors, the command's name, pass-through.
+ * @returns The flags' values, the positional arguments and the words passed through.
+ * @throws {UserError} For an unknown flag, a flag without its value, or a value given to a
+ *   flag that takes none.
+ */
+export function parseArgs<S extends FlagSpecs>(
+  args: readonly string[],
+  specs: S,
+  options: ParseOptions = {},
+): ParsedArgs<S> {
+  const values: Record<string, boolean | string | string[]> = {};
+  const positionals: string[] = [];
+  const rest: string[] = [];
+  const usage = options.usage ? `\n${options.usage}` : "";
+  const of = options.command ? ` of ${options.command}` : "";
+  let passing = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      positionals.push(...args.slice(i + 1));
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") {
+      (passing ? rest : positionals).push(arg);
+      continue;
+    }
+    const eq = arg.indexOf("=");
+    const name = arg.startsWith("--") && eq > 0 ? arg.slice(2, eq) : arg.replace(/^--?/, "");
+    const inline = arg.startsWith("--") && eq > 0 ? arg.slice(eq + 1) : undefined;
+    const spec = arg.startsWith("--") && Object.hasOwn(specs, name) ? specs[name] : undefined;
+    if (!spec) {
+      if (options.passThrough) {
+        rest.push(arg);
+        passing = true;
+        continue;
+      }
+      const known = Object.keys(specs).map((k) => `--${k}`);
+      const flag = inline === undefined ? arg : arg.slice(0, eq);
+      throw new UserError(
+        `Unknown flag "${flag}"${of}: ${
+          didYouMean(flag, known, "a flag among") || "it takes no flags"
+        }${usage}`,
+      );
+    }
+    passing = false;
+    if (spec.type === "boolean") {
+      if (inline !== undefined) {
+        throw new UserError(`Flag --${name} takes no value: write --${name} alone${usage}`);
+      }
+      values[name] = true;
+      continue;
+    }
+    let value = inline;
+    if (value === undefined) {
+      const next = args[i + 1];
+      const isValue = next !== undefined && !next.startsWith("--");
+      if (spec.optionalValue) {
+        if (isValue && spec.optionalValue(positionals)) value = args[++i];
+      } else if (isValue) {
+        value = args[++i];
+      } else {
+        throw new UserError(`Flag --${name} needs a value: see the usage below${usage}`);
+      }
+    }
+    if (spec.type === "string") {
+      if (value !== undefined) values[name] = value;
+      continue;
+    }
+    const list = (values[name] ??= []) as string[];
+    if (value !== undefined) list.push(value);
+  }
+  return { values: values as FlagValues<S>, positionals, rest };
+}
