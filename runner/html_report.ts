@@ -61,9 +61,11 @@ function interpolate(value: HtmlValue): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { html } from "./html_report.ts";
+ *
  * const name = "<script>";
- * console.assert(html`<b>${name}</b>`.markup === "<b>&lt;script&gt;</b>");
+ * assert.equal(html`<b>${name}</b>`.markup, "<b>&lt;script&gt;</b>");
  * ```
  */
 export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
