@@ -26,6 +26,7 @@ import {
   type StageRun,
 } from "./execute.ts";
 import { CodeIndex } from "./hash.ts";
+import { parseArgs } from "./args.ts";
 import { stageKey } from "./key.ts";
 import type { Registry } from "./registry.ts";
 import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
@@ -487,27 +488,22 @@ export async function runStageJob(
  * dependents back.
  */
 export async function runStageCommand(args: string[], registry: Registry): Promise<number> {
-  let file: string | undefined;
-  let id: string | undefined;
-  let cacheDir: string | undefined;
-  let forced = false;
-  const sets: string[] = [];
-  const allowOutside: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = () => {
-      const v = args[++i];
-      if (v === undefined) throw new UserError(`run-stage: ${arg} needs a value`);
-      return v;
-    };
-    if (arg === "--stage") id = value();
-    else if (arg === "--cache-dir") cacheDir = value();
-    else if (arg === "--set") sets.push(value());
-    else if (arg === "--allow-outside") allowOutside.push(value());
-    else if (arg === "--force") forced = true;
-    else if (!arg.startsWith("-") && file === undefined) file = arg;
-    else throw new UserError(`run-stage: unexpected argument "${arg}"`);
+  const { values, positionals } = parseArgs(args, {
+    stage: { type: "string" },
+    "cache-dir": { type: "string" },
+    set: { type: "strings" },
+    "allow-outside": { type: "strings" },
+    force: { type: "boolean" },
+  }, { command: "run-stage" });
+  if (positionals.length > 1) {
+    throw new UserError(`run-stage: unexpected argument "${positionals[1]}"`);
   }
+  const file = positionals[0];
+  const id = values.stage;
+  const cacheDir = values["cache-dir"];
+  const forced = values.force ?? false;
+  const sets = values.set ?? [];
+  const allowOutside = values["allow-outside"] ?? [];
   if (!file || !id) {
     throw new UserError(
       "usage: run-stage <pipeline.yaml> --stage <id> [--cache-dir <dir>] [--set k=v]... " +

@@ -11,7 +11,7 @@ import { Cache, ReadOnlyCacheError, type StoredOutput } from "./cache.ts";
 import { loadPipeline } from "./config/load.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
-import { didYouMean } from "./suggest.ts";
+import { parseArgs } from "./args.ts";
 import { relative } from "./paths.ts";
 
 /** One problem `verify` found. */
@@ -121,30 +121,20 @@ const VERIFY_USAGE = "usage: verify [<pipeline.yaml>] [--set k=v]... [--repair] 
  * @returns 1 when something was damaged, missing or unreadable (repaired or not), else 0.
  */
 export async function verifyCommand(args: string[], registry: Registry): Promise<number> {
-  let file: string | undefined;
-  let repair = false;
-  let json = false;
-  const sets: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--repair") repair = true;
-    else if (arg === "--json") json = true;
-    else if (arg === "--set" || arg.startsWith("--set=")) {
-      const value = arg === "--set" ? args[++i] : arg.slice(6);
-      if (value === undefined) throw new UserError(`Flag --set needs a value: ${VERIFY_USAGE}`);
-      sets.push(value);
-    } else if (arg.startsWith("-")) {
-      throw new UserError(
-        `Unknown flag "${arg}": ${
-          didYouMean(arg, ["--repair", "--json", "--set"], "a flag among")
-        }`,
-      );
-    } else if (file !== undefined) {
-      throw new UserError(
-        `Unexpected argument "${arg}": give at most one pipeline file\n${VERIFY_USAGE}`,
-      );
-    } else file = arg;
+  const { values, positionals } = parseArgs(args, {
+    repair: { type: "boolean" },
+    json: { type: "boolean" },
+    set: { type: "strings" },
+  }, { usage: VERIFY_USAGE });
+  if (positionals.length > 1) {
+    throw new UserError(
+      `Unexpected argument "${positionals[1]}": give at most one pipeline file\n${VERIFY_USAGE}`,
+    );
   }
+  const file = positionals[0];
+  const repair = values.repair ?? false;
+  const json = values.json ?? false;
+  const sets = values.set ?? [];
   let dir = `${Deno.cwd()}/.pipeline`;
   let keys: string[] | undefined;
   if (file !== undefined) {
