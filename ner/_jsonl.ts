@@ -60,6 +60,26 @@ export class JsonlWriter {
     return Promise.resolve();
   }
 
+  /**
+   * Appends the bytes of another file (whole lines), a chunk at a time.
+   *
+   * @param path The file.
+   */
+  async append(path: string): Promise<void> {
+    await this.flush();
+    const from = await Deno.open(path, { read: true });
+    try {
+      const buffer = new Uint8Array(WRITE_CHUNK);
+      for (let n = from.readSync(buffer); n !== null; n = from.readSync(buffer)) {
+        const bytes = buffer.subarray(0, n);
+        for (let at = 0; at < bytes.length;) at += this.#file.writeSync(bytes.subarray(at));
+        for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) this.lines++;
+      }
+    } finally {
+      from.close();
+    }
+  }
+
   /** Flushes and closes the file. */
   async close(): Promise<void> {
     try {
@@ -87,23 +107,43 @@ export class JsonlLineError extends Error {
   }
 }
 
+/** A part of a file: bytes `start` to `end` (exclusive), cut after a line's `\n`. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
 /**
  * The raw text lines of a file, read a chunk at a time (a last line without `\n` included,
  * an empty last line not).
  *
  * @param path The file.
  * @param chunk Bytes read at a time.
+ * @param range Read only these bytes of the file (lines are numbered from the range's start).
  * @throws {JsonlLineError} When the file is not UTF-8.
  */
-export async function* readLines(path: string, chunk = READ_CHUNK): AsyncGenerator<string> {
+export async function* readLines(
+  path: string,
+  chunk = READ_CHUNK,
+  range?: ByteRange,
+): AsyncGenerator<string> {
   const file = await Deno.open(path, { read: true });
   const decoder = new TextDecoder("utf-8", { fatal: true });
   const buffer = new Uint8Array(chunk);
   let rest = "";
   let line = 0;
+  let left = Infinity;
   try {
+    if (range) {
+      await file.seek(range.start, Deno.SeekMode.Start);
+      left = range.end - range.start;
+    }
     while (true) {
-      const n = await file.read(buffer);
+      let n = left <= 0 ? null : await file.read(
+        left < buffer.length ? buffer.subarray(0, left) : buffer,
+      );
+      if (n !== null) left -= n;
+      if (n === 0) n = null;
       let text: string;
       try {
         text = n === null
@@ -133,11 +173,16 @@ export async function* readLines(path: string, chunk = READ_CHUNK): AsyncGenerat
  *
  * @param path The file.
  * @param chunk Bytes read at a time.
+ * @param range Read only these bytes of the file.
  * @throws {JsonlLineError} When a line is not JSON or the file is not UTF-8.
  */
-export async function* readJsonl(path: string, chunk = READ_CHUNK): AsyncGenerator<unknown> {
+export async function* readJsonl(
+  path: string,
+  chunk = READ_CHUNK,
+  range?: ByteRange,
+): AsyncGenerator<unknown> {
   let line = 0;
-  for await (const text of readLines(path, chunk)) {
+  for await (const text of readLines(path, chunk, range)) {
     line++;
     let value: unknown;
     try {

@@ -263,6 +263,14 @@ const STREAMS: Record<keyof StreamArtifacts, StreamKind> = {
   },
 };
 
+/**
+ * The first problem of one record of a stream artifact (as {@link openStream} checks it), or
+ * undefined.
+ */
+export function recordProblem(type: keyof StreamArtifacts, value: unknown): string | undefined {
+  return STREAMS[type].record(value);
+}
+
 const labelsProblem: ShapeCheck = (v) => {
   if (!isObject(v)) return "it is not a JSON object";
   if (
@@ -451,6 +459,13 @@ export class StreamOutput<K extends keyof StreamArtifacts> {
   /** Appends one record. */
   write(record: StreamArtifacts[K]["record"]): Promise<void> {
     return this.#writer.write(record);
+  }
+  /**
+   * Appends the records of another file (lines written by a {@link JsonlWriter}, as a worker
+   * writes its share of the records), a chunk at a time.
+   */
+  append(path: string): Promise<void> {
+    return this.#writer.append(path);
   }
   /** Writes the trailer and closes the file. */
   async end(end: Record<string, unknown>): Promise<void> {

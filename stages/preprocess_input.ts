@@ -7,20 +7,19 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import { boundaryCoverage } from "../ner/align.ts";
 import type { Document } from "../ner/types.ts";
 import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
 import {
   checkAbort,
   type CoverageReport,
   type DatasetEnd,
-  type EncodedRecord,
   openStream,
   readStreamEnd,
   type Split,
   SPLITS,
   StreamOutput,
 } from "./_artifacts.ts";
+import type { WorkerTask } from "./_preprocess_worker.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -38,21 +37,6 @@ export interface PreprocessInputParams {
   overflow: "window" | "truncate";
 }
 
-/** Boundary coverage of one split, summed document by document, in the artifact's snake_case. */
-class Coverage {
-  entities = 0;
-  onBoundaries = 0;
-  add(doc: Document, windows: readonly EncodedRecord[]): void {
-    const c = boundaryCoverage([{ windows, entities: doc.entities }]);
-    this.entities += c.entities;
-    this.onBoundaries += c.onBoundaries;
-  }
-  report(): CoverageReport {
-    const share = this.entities === 0 ? 1 : this.onBoundaries / this.entities;
-    return { entities: this.entities, on_boundaries: this.onBoundaries, share };
-  }
-}
-
 function percent(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
@@ -64,6 +48,30 @@ const CROSS_CHECK = 50;
 const DOCS_PER_CHECK = 200;
 
 type TokenizerModule = typeof import("../ner/tokenizer/mod.ts");
+type PartModule = typeof import("./_preprocess_part.ts");
+type Stats = import("./_preprocess_part.ts").EncodeStats;
+type Context = import("../runner/stage.ts").StageContext<PreprocessInputParams>;
+
+/**
+ * A dataset file at least this large is tokenized in two parts at once, by the stage and a
+ * worker (see `_preprocess_part.ts`), when the machine has two cores or more.
+ */
+export const PARALLEL_MIN_BYTES = 8 << 20;
+
+/**
+ * {@link PARALLEL_MIN_BYTES}, or `NERPIPE_PREPROCESS_PARTS_MIN_BYTES` where it is set (tests set
+ * it to 0 to take the two-part path on a small corpus; the output is the same either way).
+ */
+function partsMinBytes(): number {
+  let value: string | undefined;
+  try {
+    value = Deno.env.get("NERPIPE_PREPROCESS_PARTS_MIN_BYTES");
+  } catch {
+    value = undefined; // no --allow-env
+  }
+  const n = value === undefined || value === "" ? NaN : Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : PARALLEL_MIN_BYTES;
+}
 
 /** Checks that our WordPiece pass gives transformers.js's ids on one document. */
 function crossCheck(
@@ -105,42 +113,42 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     const tk = await import(
       new URL("../ner/tokenizer/mod.ts", import.meta.url).href
     ) as typeof import("../ner/tokenizer/mod.ts");
+    const pp = await import(
+      new URL("./_preprocess_part.ts", import.meta.url).href
+    ) as PartModule;
     const p = ctx.params;
     const dir = ctx.output("tokenizer");
-    if (p.tokenizer.from) {
-      const from = p.tokenizer.from;
-      for await (const entry of Deno.readDir(from)) {
-        if (
-          entry.isFile &&
-          /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.txt)$/.test(
-            entry.name,
-          )
-        ) {
-          await Deno.copyFile(`${from}/${entry.name}`, `${dir}/${entry.name}`);
-        }
-      }
-    } else {
+    if (navigator.hardwareConcurrency >= 2) {
+      // A large corpus: in two parts at once, if nothing in it needs the single pass.
+      const head = await openStream(ctx.inputs, "dataset", "ner-dataset");
+      await head.records.return(undefined);
+      const counts = await readStreamEnd(
+        ctx.inputs,
+        "dataset",
+        "ner-dataset",
+      ) as unknown as DatasetEnd;
+      const plan = pp.planParts(ctx.inputs.dataset!, counts.train, partsMinBytes());
+      if (plan && await inParts(ctx, tk, pp, plan, counts)) return;
+    }
+    if (p.tokenizer.from) await copyTokenizer(p.tokenizer.from, dir);
+    else {
       await checkAbort(ctx.signal);
       const learn = p.tokenizer.learn!;
       const started = performance.now();
-      // First pass over the dataset: the training texts alone (and entity ends if asked).
-      const texts: string[] = [];
-      const cuts: number[][] = [];
+      // First pass over the dataset: the words of the training texts (cut at entity ends if
+      // asked), counted a text at a time.
+      const words = new tk.WordCounts(learn.lowercase);
       const first = await openStream(ctx.inputs, "dataset", "ner-dataset");
+      let n = 0;
       for await (const doc of first.records) {
         if (doc.split !== "train") break;
-        if (texts.length % 5000 === 0) await checkAbort(ctx.signal);
-        texts.push(doc.text);
-        if (learn.entity_boundaries) cuts.push(doc.entities.flatMap((e) => [e.start, e.end]));
+        if (n++ % 5000 === 0) await checkAbort(ctx.signal);
+        words.add(
+          doc.text,
+          learn.entity_boundaries ? doc.entities.flatMap((e) => [e.start, e.end]) : undefined,
+        );
       }
-      const vocab = tk.learnWordPiece(texts, {
-        vocabSize: learn.vocab_size,
-        lowercase: learn.lowercase,
-        minFrequency: learn.min_frequency,
-        hangul: learn.hangul,
-        ...(learn.entity_boundaries ? { cuts } : {}),
-      });
-      texts.length = 0;
+      const vocab = tk.learnFromCounts(words, learnOptions(p));
       await tk.writeTokenizerFiles(dir, vocab, {
         lowercase: learn.lowercase,
         maxLength: p.max_length,
@@ -153,87 +161,252 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     }
     await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
-    const report = { documents_windowed: 0, windows_added: 0, documents_truncated: 0 };
-    const windows = { train: 0, validation: 0 };
-    const pieces = { train: 0, validation: 0 };
-    const coverage = { train: new Coverage(), validation: new Coverage() };
-    const counts = await readStreamEnd(
-      ctx.inputs,
-      "dataset",
-      "ner-dataset",
-    ) as unknown as DatasetEnd;
-    const total = counts.train + counts.validation;
-    const input = await openStream(ctx.inputs, "dataset", "ner-dataset");
-    const out = await StreamOutput.create<"ner-encoded">(ctx.output("encoded"), {
-      artifact: "ner-encoded",
-      max_length: p.max_length,
-      overflow: p.overflow,
-      pad_id: tok.padId,
-      vocab_size: tok.vocab.length,
+    await encodeSingle(ctx, tk, pp, tok);
+  },
+});
+
+/** Copies the files of a Hugging Face tokenizer directory. */
+async function copyTokenizer(from: string, dir: string): Promise<void> {
+  for await (const entry of Deno.readDir(from)) {
+    if (
+      entry.isFile &&
+      /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|vocab\.txt)$/.test(
+        entry.name,
+      )
+    ) {
+      await Deno.copyFile(`${from}/${entry.name}`, `${dir}/${entry.name}`);
+    }
+  }
+}
+
+/** The learner's options from the stage's parameters. */
+function learnOptions(p: PreprocessInputParams) {
+  const learn = p.tokenizer.learn!;
+  return {
+    vocabSize: learn.vocab_size,
+    lowercase: learn.lowercase,
+    minFrequency: learn.min_frequency,
+    hangul: learn.hangul,
+    cut: learn.entity_boundaries,
+  };
+}
+
+type Tokenizer = Awaited<ReturnType<TokenizerModule["loadTokenizer"]>>;
+
+/** The header of the `encoded` output. */
+function encodedHeader(ctx: Context, tok: Tokenizer) {
+  return {
+    artifact: "ner-encoded" as const,
+    max_length: ctx.params.max_length,
+    overflow: ctx.params.overflow,
+    pad_id: tok.padId,
+    vocab_size: tok.vocab.length,
+  };
+}
+
+/** Tokenizes the dataset in one pass. */
+async function encodeSingle(
+  ctx: Context,
+  tk: TokenizerModule,
+  pp: PartModule,
+  tok: Tokenizer,
+): Promise<void> {
+  const p = ctx.params;
+  const counts = await readStreamEnd(
+    ctx.inputs,
+    "dataset",
+    "ner-dataset",
+  ) as unknown as DatasetEnd;
+  const total = counts.train + counts.validation;
+  const input = await openStream(ctx.inputs, "dataset", "ner-dataset");
+  const out = await StreamOutput.create<"ner-encoded">(
+    ctx.output("encoded"),
+    encodedHeader(ctx, tok),
+  );
+  const stats = pp.emptyStats();
+  try {
+    let index = 0;
+    let split: Split = "train";
+    let doc = 0;
+    for await (const { split: s, ...document } of input.records) {
+      if (s !== split) [split, doc] = [s, 0];
+      // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
+      if (split === "train" && doc < CROSS_CHECK) crossCheck(tk, tok, document);
+      if (index % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
+      if (index % 500 === 0) ctx.progress.update(index, total, "tokenizing");
+      const opts = { maxLength: p.max_length, overflow: p.overflow };
+      for (const w of pp.encodeRecords(tok, split, doc, document, opts, stats)) {
+        await out.write(w);
+      }
+      doc++;
+      index++;
+    }
+  } catch (error) {
+    await out.abort();
+    throw error;
+  }
+  await finish(ctx, out, stats);
+}
+
+/** Logs what was encoded and writes the trailer. */
+async function finish(
+  ctx: Context,
+  out: StreamOutput<"ner-encoded">,
+  stats: Stats,
+): Promise<void> {
+  const p = ctx.params;
+  const { windows, pieces, report } = stats;
+  ctx.log.info(
+    `train ${windows.train} windows (${
+      (pieces.train / Math.max(1, windows.train)).toFixed(1)
+    } pieces on average), validation ${windows.validation} windows`,
+  );
+  const coverage = (s: Split): CoverageReport => {
+    const c = stats.coverage[s];
+    const share = c.entities === 0 ? 1 : c.onBoundaries / c.entities;
+    return { entities: c.entities, on_boundaries: c.onBoundaries, share };
+  };
+  const boundaryCoverage = { train: coverage("train"), validation: coverage("validation") };
+  ctx.log.info(
+    `boundary coverage (entities that start and end on word-piece boundaries): ` +
+      SPLITS.map((s) =>
+        `${s} ${percent(boundaryCoverage[s].share)} (${boundaryCoverage[s].on_boundaries} of ${
+          boundaryCoverage[s].entities
+        })`
+      ).join(", "),
+  );
+  if (report.documents_windowed) {
+    ctx.log.info(
+      `${report.documents_windowed} documents longer than ${p.max_length} pieces were split ` +
+        `into ${report.windows_added} extra windows`,
+    );
+  }
+  if (report.documents_truncated) {
+    ctx.log.warn(
+      `${report.documents_truncated} documents were truncated to ${p.max_length} pieces`,
+    );
+  }
+  await out.end({ windows, report: { ...report, boundary_coverage: boundaryCoverage } });
+}
+
+/** A worker's answer. */
+type Reply =
+  | { ok: true; words: string[]; counts: number[]; stats: Stats }
+  | { ok: false; part: boolean; problem: string };
+
+/**
+ * Learns the vocabulary (unless one is given) and tokenizes the dataset in two parts at once,
+ * the second by a worker. Returns false, having written nothing, when a part holds something
+ * the single pass should report.
+ */
+async function inParts(
+  ctx: Context,
+  tk: TokenizerModule,
+  pp: PartModule,
+  plan: import("./_preprocess_part.ts").PartsPlan,
+  counts: DatasetEnd,
+): Promise<boolean> {
+  const p = ctx.params;
+  const dir = ctx.output("tokenizer");
+  const worker = new Worker(new URL("./_preprocess_worker.ts", import.meta.url).href, {
+    type: "module",
+  });
+  let failed: Error | undefined;
+  const replies: ((reply: Reply) => void)[] = [];
+  worker.onmessage = (e: MessageEvent<Reply>) => replies.shift()?.(e.data);
+  worker.onerror = (e) => {
+    e.preventDefault();
+    failed = new Error(`preprocess-input's worker failed: ${e.message}`);
+    replies.shift()?.({ ok: false, part: false, problem: failed.message });
+  };
+  const ask = (task: WorkerTask) =>
+    new Promise<Reply>((resolve) => {
+      if (failed) return resolve({ ok: false, part: false, problem: failed.message });
+      replies.push(resolve);
+      worker.postMessage(task);
     });
-    try {
-      let index = 0;
-      let split: Split = "train";
-      let doc = 0;
-      for await (const { split: s, ...document } of input.records) {
-        if (s !== split) [split, doc] = [s, 0];
-        // Our offsets come from our own WordPiece pass; check it gives transformers.js's ids.
+  const answer = async (reply: Promise<Reply>) => {
+    const r = await reply;
+    if (r.ok) return r;
+    if (r.part) throw new pp.PartProblem(r.problem);
+    throw new Error(r.problem);
+  };
+  const tmp = await Deno.makeTempFile({ prefix: "preprocess-input-", suffix: ".jsonl" });
+  let out: StreamOutput<"ner-encoded"> | undefined;
+  try {
+    if (p.tokenizer.from) await copyTokenizer(p.tokenizer.from, dir);
+    else {
+      await checkAbort(ctx.signal);
+      const learn = p.tokenizer.learn!;
+      const started = performance.now();
+      const theirs = ask({
+        task: "count",
+        part: plan.second,
+        lowercase: learn.lowercase,
+        cut: learn.entity_boundaries,
+      });
+      const words = await pp.countPart(
+        plan.first,
+        learn.lowercase,
+        learn.entity_boundaries,
+        () => checkAbort(ctx.signal),
+      );
+      const r = await answer(theirs);
+      words.merge(r.words, r.counts);
+      const vocab = tk.learnFromCounts(words, learnOptions(p));
+      await tk.writeTokenizerFiles(dir, vocab, {
+        lowercase: learn.lowercase,
+        maxLength: p.max_length,
+      });
+      ctx.log.info(
+        `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
+          ((performance.now() - started) / 1000).toFixed(1)
+        } s`,
+      );
+    }
+    await checkAbort(ctx.signal);
+    const tok = await tk.loadTokenizer(dir);
+    const total = counts.train + counts.validation;
+    const output = await StreamOutput.create<"ner-encoded">(
+      ctx.output("encoded"),
+      encodedHeader(ctx, tok),
+    );
+    out = output;
+    const theirs = ask({
+      task: "encode",
+      part: plan.second,
+      tokenizer: dir,
+      maxLength: p.max_length,
+      overflow: p.overflow,
+      out: tmp,
+    });
+    let index = 0;
+    const stats = await pp.encodePart(
+      tok,
+      plan.first,
+      { maxLength: p.max_length, overflow: p.overflow },
+      (w) => output.write(w),
+      async (split, doc, document) => {
         if (split === "train" && doc < CROSS_CHECK) crossCheck(tk, tok, document);
         if (index % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
         if (index % 500 === 0) ctx.progress.update(index, total, "tokenizing");
-        const r = tk.encodeDocument(tok, document.text, {
-          maxLength: p.max_length,
-          stride: p.overflow,
-          tokens: false,
-        });
-        if (r.truncated && p.overflow === "window") {
-          report.documents_windowed++;
-          report.windows_added += r.windows.length - 1;
-        } else if (r.truncated) report.documents_truncated++;
-        const records = r.windows.map(({ tokens: _, ...w }): EncodedRecord => ({
-          split,
-          doc,
-          ...w,
-        }));
-        for (const w of records) await out.write(w);
-        windows[split] += records.length;
-        for (const w of records) pieces[split] += w.ids.length;
-        coverage[split].add(document, records);
-        doc++;
         index++;
-      }
-    } catch (error) {
-      await out.abort();
-      throw error;
-    }
-    ctx.log.info(
-      `train ${windows.train} windows (${
-        (pieces.train / Math.max(1, windows.train)).toFixed(1)
-      } pieces on average), validation ${windows.validation} windows`,
+      },
     );
-    const boundaryCoverage = {
-      train: coverage.train.report(),
-      validation: coverage.validation.report(),
-    };
-    ctx.log.info(
-      `boundary coverage (entities that start and end on word-piece boundaries): ` +
-        SPLITS.map((s) =>
-          `${s} ${percent(boundaryCoverage[s].share)} (${boundaryCoverage[s].on_boundaries} of ${
-            boundaryCoverage[s].entities
-          })`
-        ).join(", "),
-    );
-    if (report.documents_windowed) {
-      ctx.log.info(
-        `${report.documents_windowed} documents longer than ${p.max_length} pieces were split ` +
-          `into ${report.windows_added} extra windows`,
-      );
+    pp.addStats(stats, (await answer(theirs)).stats);
+    await output.append(tmp);
+    ctx.log.info("tokenized in two parts at once (the stage and a worker)");
+    await finish(ctx, output, stats);
+    return true;
+  } catch (error) {
+    await out?.abort();
+    if (error instanceof pp.PartProblem) {
+      ctx.log.info(`tokenizing in one pass: ${error.message}`);
+      return false;
     }
-    if (report.documents_truncated) {
-      ctx.log.warn(
-        `${report.documents_truncated} documents were truncated to ${p.max_length} pieces`,
-      );
-    }
-    await out.end({ windows, report: { ...report, boundary_coverage: boundaryCoverage } });
-  },
-});
+    throw error;
+  } finally {
+    worker.terminate();
+    await Deno.remove(tmp).catch(() => {});
+  }
+}

@@ -205,25 +205,64 @@ function cutRange(text: string, a: number, b: number, at: ReadonlySet<number>): 
  * ```
  */
 export function learnWordPiece(texts: readonly string[], opts: LearnOptions): string[] {
-  const { vocabSize } = opts;
-  const minFrequency = Math.max(1, opts.minFrequency ?? 2);
+  checkVocabSize(opts.vocabSize);
+  const counts = new WordCounts(opts.lowercase);
+  texts.forEach((text, t) => counts.add(text, opts.cuts?.[t]));
+  return learnFromCounts(counts, { ...opts, cut: opts.cuts !== undefined });
+}
+
+function checkVocabSize(vocabSize: number): void {
   if (!Number.isInteger(vocabSize) || vocabSize < SPECIAL_TOKENS.length) {
     throw new RangeError(
       `Invalid vocabSize ${vocabSize}: it must be an integer of at least ${SPECIAL_TOKENS.length}`,
     );
   }
-  const cfg = learnedNormalizer(opts.lowercase);
-  const table = new WordTable<number>();
-  const counts = table.values;
-  const count = (key: string) => {
-    const e = table.find(key, 0, key.length);
-    if (e >= 0) counts[e]!++;
-    else table.add(key, 1);
-  };
-  texts.forEach((text, t) => {
-    const cuts = opts.cuts?.[t];
+}
+
+/**
+ * The word counts {@link learnWordPiece} learns from, gathered a text at a time (so that a
+ * caller need not hold every text) and mergeable with counts gathered elsewhere (another
+ * worker's share of the texts): the words keep the order in which they were first seen, which
+ * the learned vocabulary depends on.
+ */
+export class WordCounts {
+  #table = new WordTable<number>();
+  #cfg: NormalizerConfig;
+  /**
+   * Creates empty counts.
+   *
+   * @param lowercase Lowercase and strip accents (as the tokenizer will).
+   */
+  constructor(lowercase: boolean) {
+    this.#cfg = learnedNormalizer(lowercase);
+  }
+
+  /** The distinct words (cut words as their parts joined by U+0001), first seen first. */
+  get words(): readonly string[] {
+    return this.#table.words;
+  }
+
+  /** The count of each word. */
+  get counts(): readonly number[] {
+    return this.#table.values;
+  }
+
+  /**
+   * Counts the words of one text.
+   *
+   * @param text The text.
+   * @param cuts Offsets where a word must be cut (see {@link LearnOptions.cuts}).
+   */
+  add(text: string, cuts?: readonly number[]): void {
+    const table = this.#table;
+    const counts = table.values;
+    const count = (key: string) => {
+      const e = table.find(key, 0, key.length);
+      if (e >= 0) counts[e]!++;
+      else table.add(key, 1);
+    };
     const at = cuts && cuts.length > 0 ? new Set(cuts) : null;
-    scanWords(text, cfg, {
+    scanWords(text, this.#cfg, {
       range(a, b) {
         if (at) return count(cutRange(text, a, b, at));
         const e = table.find(text, a, b);
@@ -234,7 +273,42 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
         count(at ? cutWord(w.text, w.starts, at) : w.text);
       },
     });
-  });
+  }
+
+  /**
+   * Adds counts gathered from the texts that follow the ones counted here.
+   *
+   * @param words Their words, first seen first.
+   * @param counts The count of each.
+   */
+  merge(words: readonly string[], counts: readonly number[]): void {
+    const table = this.#table;
+    words.forEach((w, k) => {
+      const e = table.find(w, 0, w.length);
+      if (e >= 0) table.values[e]! += counts[k]!;
+      else table.add(w, counts[k]!);
+    });
+  }
+}
+
+/**
+ * Learn a WordPiece vocabulary from word counts (see {@link learnWordPiece}, which counts the
+ * words of a list of texts and calls this).
+ *
+ * @param wordCounts The counts.
+ * @param opts As {@link learnWordPiece}'s; `cut`: the words were counted with cuts.
+ * @returns Tokens by id, at most `vocabSize` of them.
+ * @throws {RangeError} When `vocabSize` is smaller than the 5 special tokens.
+ */
+export function learnFromCounts(
+  wordCounts: WordCounts,
+  opts: Omit<LearnOptions, "cuts"> & { cut?: boolean },
+): string[] {
+  const { vocabSize } = opts;
+  const minFrequency = Math.max(1, opts.minFrequency ?? 2);
+  checkVocabSize(vocabSize);
+  const table = { words: wordCounts.words, size: wordCounts.words.length };
+  const counts = wordCounts.counts;
   // Alphabet, by frequency when it does not fit.
   const charFreq = new Map<string, number>();
   /** Each counted word as its parts (one part unless cut), each part as its characters. */
@@ -362,7 +436,7 @@ export function learnWordPiece(texts: readonly string[], opts: LearnOptions): st
       }
     }
   }
-  return opts.cuts ? pruneCrossing(vocab, words.filter((parts) => parts.length > 1)) : vocab;
+  return opts.cut ? pruneCrossing(vocab, words.filter((parts) => parts.length > 1)) : vocab;
 }
 
 /**

@@ -37,4 +37,10 @@ export {
   tokenizerFromJson,
   writeTokenizerFiles,
 } from "./files.ts";
-export { commonHangul, learnedNormalizer, learnWordPiece } from "./learn.ts";
+export {
+  commonHangul,
+  learnedNormalizer,
+  learnFromCounts,
+  learnWordPiece,
+  WordCounts,
+} from "./learn.ts";
