@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { probeWebGpu, setupBackend } from "../ner/bert/backend.ts";
 import { dropoutMask, dropoutMaskAttrs, fillDropoutMask, hash32 } from "../ner/bert/_dropout.ts";
+import { DROPOUT_MASK_KERNEL } from "../ner/bert/_kernel_names.ts";
 
 Deno.test("hash32 is a 32-bit unsigned hash that spreads neighbouring inputs", () => {
   const seen = new Set<number>();
@@ -59,7 +60,7 @@ Deno.test({
     const expected = fillDropoutMask(new Float32Array(3 * 7 * 129), a);
     for (const backend of backends) {
       await setupBackend(backend);
-      assert.ok(tf.getKernel("BertDropoutMask", tf.getBackend()), `${backend} has the kernel`);
+      assert.ok(tf.getKernel(DROPOUT_MASK_KERNEL, tf.getBackend()), `${backend} has the kernel`);
       const t = dropoutMask(a);
       assert.deepEqual(t.shape, [3, 7, 129]);
       assert.deepEqual(await t.data(), expected, backend);

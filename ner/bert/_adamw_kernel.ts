@@ -4,9 +4,6 @@
  * @module
  */
 
-/** Name of the fused AdamW kernel (registered for wasm by `_wasm_kernels.ts`). */
-export const ADAMW_KERNEL = "BertAdamW";
-
 /** Attributes of the fused AdamW kernel. */
 export interface AdamWAttrs {
   beta1: number;

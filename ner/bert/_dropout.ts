@@ -10,9 +10,7 @@
  */
 
 import * as tf from "@tensorflow/tfjs-core";
-
-/** Kernel name: attributes {@link DropoutMaskAttrs}, no inputs, one float32 output. */
-export const DROPOUT_MASK_KERNEL = "BertDropoutMask";
+import { DROPOUT_MASK_KERNEL } from "./_kernel_names.ts";
 
 /** What a mask kernel needs. */
 export interface DropoutMaskAttrs {

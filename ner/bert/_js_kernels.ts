@@ -1,22 +1,22 @@
 /**
  * Fused element loops for BERT training, run as tfjs kernels on backends
  * whose tensors live in host memory (wasm, cpu). WebGPU registers WGSL kernels
- * under the same names (`_webgpu_kernels.ts`); backends with neither use the
+ * under the same names (`webgpu/register_all.ts`; the names: `_kernel_names.ts`); backends with neither use the
  * composite tf-op versions in `_ops.ts`.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { DROPOUT_MASK_KERNEL, type DropoutMaskAttrs, fillDropoutMask } from "./_dropout.ts";
-
-/** Kernel names (the GELU gradient kernel exists on WebGPU only: here GELU returns its slope). */
-export const GELU_KERNEL = "BertGelu";
-export const GELU_GRAD_KERNEL = "BertGeluGrad";
-export const LAYER_NORM_KERNEL = "BertLayerNorm";
-export const LAYER_NORM_GRAD_KERNEL = "BertLayerNormGrad";
-export const COL_SUM_KERNEL = "BertColSum";
-export const SPLIT_HEADS_KERNEL = "BertSplitHeads";
-export const MERGE_HEADS_KERNEL = "BertMergeHeads";
+import { type DropoutMaskAttrs, fillDropoutMask } from "./_dropout.ts";
+import {
+  COL_SUM_KERNEL,
+  DROPOUT_MASK_KERNEL,
+  GELU_KERNEL,
+  LAYER_NORM_GRAD_KERNEL,
+  LAYER_NORM_KERNEL,
+  MERGE_HEADS_KERNEL,
+  SPLIT_HEADS_KERNEL,
+} from "./_kernel_names.ts";
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);

@@ -6,17 +6,17 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { hasKernel } from "./_js_kernels.ts";
 import {
   COL_SUM_KERNEL,
+  EMBEDDING_GRAD_KERNEL,
   GELU_GRAD_KERNEL,
   GELU_KERNEL,
-  hasKernel,
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
   MERGE_HEADS_KERNEL,
   SPLIT_HEADS_KERNEL,
-} from "./_js_kernels.ts";
-import { EMBEDDING_GRAD_KERNEL } from "./_webgpu_kernels.ts";
+} from "./_kernel_names.ts";
 
 function run(
   name: string,

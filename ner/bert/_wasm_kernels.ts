@@ -17,7 +17,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADAMW_KERNEL, type AdamWAttrs, adamwLoop } from "./_adamw_kernel.ts";
+import { type AdamWAttrs, adamwLoop } from "./_adamw_kernel.ts";
+import { ADAMW_KERNEL } from "./_kernel_names.ts";
 import { type Blas, loadBlas } from "./_blas.ts";
 
 interface TensorData {

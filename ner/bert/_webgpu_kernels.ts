@@ -13,14 +13,18 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ADAMW_KERNEL, type AdamWAttrs } from "./_adamw_kernel.ts";
-import { DROPOUT_MASK_KERNEL, DROPOUT_WGSL, type DropoutMaskAttrs } from "./_dropout.ts";
+import type { AdamWAttrs } from "./_adamw_kernel.ts";
+import { DROPOUT_WGSL, type DropoutMaskAttrs } from "./_dropout.ts";
 import {
+  ADAMW_KERNEL,
+  DROPOUT_MASK_KERNEL,
+  EMBEDDING_GRAD_KERNEL,
   GELU_GRAD_KERNEL,
   GELU_KERNEL,
   LAYER_NORM_GRAD_KERNEL,
   LAYER_NORM_KERNEL,
-} from "./_js_kernels.ts";
+  SUM_SQUARES_KERNEL,
+} from "./_kernel_names.ts";
 
 /** The parts of tfjs-backend-webgpu's program interface these kernels use. */
 interface Program {
@@ -50,15 +54,6 @@ interface WebGpuBackendLike {
   disposeData(id: object): void;
 }
 
-/**
- * Kernel name: the word-embedding gradient, `[numSegments, hidden]`, from rows `x` `[n, hidden]`
- * and their token ids `segmentIds` `[n]` (what `tf.unsortedSegmentSum` computes; tfjs-webgpu's
- * version transposes both its input and the whole table around the sum).
- */
-export const EMBEDDING_GRAD_KERNEL = "BertEmbeddingGrad";
-
-/** Kernel name: the sum of squares of all inputs (named `0`, `1`, ...), a scalar. */
-export const SUM_SQUARES_KERNEL = "BertSumSquares";
 /** Workgroups (of {@link ROW_GROUP} threads) that share one tensor of a sum of squares. */
 const SUM_GROUPS = 32;
 

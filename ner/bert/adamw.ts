@@ -10,8 +10,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type HostTensor, usesWeightDecay } from "./init.ts";
-import { ADAMW_KERNEL } from "./_adamw_kernel.ts";
-import { SUM_SQUARES_KERNEL } from "./_webgpu_kernels.ts";
+import { ADAMW_KERNEL, SUM_SQUARES_KERNEL } from "./_kernel_names.ts";
 
 /** Hyper-parameters of {@link AdamW}. */
 export interface AdamWOptions {
