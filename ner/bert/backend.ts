@@ -99,7 +99,7 @@ async function tryWebGpu(): Promise<string> {
   await import("@tensorflow/tfjs-backend-webgpu");
   // NERPIPE_WEBGPU_FUSED=0 leaves them out, to measure what they save.
   const fused = Deno.env.get("NERPIPE_WEBGPU_FUSED") !== "0";
-  if (fused) (await import("./_webgpu_kernels.ts")).registerWebGpuKernels();
+  if (fused) (await import("./webgpu/register_all.ts")).registerWebGpuKernels();
   if (!(await tf.setBackend("webgpu"))) throw new Error('tf.setBackend("webgpu") returned false');
   await tf.ready();
   return probe.description + (probe.fallback ? " (software fallback)" : "") +
