@@ -142,20 +142,20 @@ export function registerWasmKernels(): void {
   if (registered) return;
   registered = true;
   blas = loadBlas();
-  const transposeKernel = tf.getKernel("Transpose", "wasm");
-  const reshapeKernel = tf.getKernel("Reshape", "wasm");
-  const origBmm = tf.getKernel("BatchMatMul", "wasm");
+  const transposeKernel = tf.getKernel(tf.Transpose, "wasm");
+  const reshapeKernel = tf.getKernel(tf.Reshape, "wasm");
+  const origBmm = tf.getKernel(tf.BatchMatMul, "wasm");
   if (!transposeKernel || !reshapeKernel || !origBmm) {
     throw new Error("The tfjs wasm backend must be imported before registerWasmKernels()");
   }
   const transposeFn = transposeKernel.kernelFunc;
   const reshapeFn = reshapeKernel.kernelFunc;
   const origSetup = origBmm.setupFunc;
-  const origGather = tf.getKernel("GatherV2", "wasm");
+  const origGather = tf.getKernel(tf.GatherV2, "wasm");
 
-  tf.unregisterKernel("BatchMatMul", "wasm");
+  tf.unregisterKernel(tf.BatchMatMul, "wasm");
   tf.registerKernel({
-    kernelName: "BatchMatMul",
+    kernelName: tf.BatchMatMul,
     backendName: "wasm",
     setupFunc: (backend) => {
       origSetup?.(backend);
@@ -264,7 +264,7 @@ export function registerWasmKernels(): void {
 
   // The gradient of tf.gather (the embedding lookup).
   tf.registerKernel({
-    kernelName: "UnsortedSegmentSum",
+    kernelName: tf.UnsortedSegmentSum,
     backendName: "wasm",
     kernelFunc: ({ inputs, backend, attrs }) => {
       const { x, segmentIds } = inputs as { x: tf.TensorInfo; segmentIds: tf.TensorInfo };
@@ -292,9 +292,9 @@ export function registerWasmKernels(): void {
   if (origGather) {
     const origGatherFn = origGather.kernelFunc;
     const origGatherSetup = origGather.setupFunc;
-    tf.unregisterKernel("GatherV2", "wasm");
+    tf.unregisterKernel(tf.GatherV2, "wasm");
     tf.registerKernel({
-      kernelName: "GatherV2",
+      kernelName: tf.GatherV2,
       backendName: "wasm",
       setupFunc: (backend) => {
         origGatherSetup?.(backend);
