@@ -131,10 +131,16 @@ export const ERF_WGSL = `
     return select(-y, y, x >= 0.0);
   }`;
 
-/** What a kernel function receives (the parameter of `tf.KernelFunc`). */
-export type KernelArgs = Parameters<tf.KernelFunc>[0];
+/** What a kernel function receives (the parameter of `tf.KernelFunc`, on the webgpu backend). */
+export type KernelArgs = Omit<Parameters<tf.KernelFunc>[0], "backend"> & {
+  backend: WebGpuBackendLike;
+};
 
 /** The config registering `kernelFunc` as `kernelName` for the `webgpu` backend. */
-export function webgpuKernel(kernelName: string, kernelFunc: tf.KernelFunc): tf.KernelConfig {
-  return { kernelName, backendName: "webgpu", kernelFunc };
+export function webgpuKernel(
+  kernelName: string,
+  kernelFunc: (args: KernelArgs) => tf.TensorInfo | tf.TensorInfo[],
+): tf.KernelConfig {
+  // tfjs calls a kernel registered for `webgpu` with the webgpu backend.
+  return { kernelName, backendName: "webgpu", kernelFunc: kernelFunc as tf.KernelFunc };
 }

@@ -6,19 +6,12 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { AdamWAttrs } from "../_adamw_kernel.ts";
 import { ADAMW_KERNEL } from "../_kernel_names.ts";
-import {
-  elementwise,
-  type KernelArgs,
-  type Uniform,
-  type WebGpuBackendLike,
-  webgpuKernel,
-} from "./_shared.ts";
+import { elementwise, type KernelArgs, type Uniform, webgpuKernel } from "./_shared.ts";
 
 /**
  * AdamW: new m, then new v, then the parameter from both (three dispatches, no temporaries).
  */
-function adamw({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
-  const b = backend as WebGpuBackendLike;
+function adamw({ inputs, backend: b, attrs }: KernelArgs): tf.TensorInfo[] {
   const { param, grad, m, v, scale } = inputs as Record<string, tf.TensorInfo>;
   const a = attrs as unknown as AdamWAttrs;
   const shape = param!.shape;

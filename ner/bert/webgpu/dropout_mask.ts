@@ -7,7 +7,7 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import { DROPOUT_WGSL, type DropoutMaskAttrs } from "../_dropout.ts";
 import { DROPOUT_MASK_KERNEL } from "../_kernel_names.ts";
-import { elementwise, type KernelArgs, type WebGpuBackendLike, webgpuKernel } from "./_shared.ts";
+import { elementwise, type KernelArgs, webgpuKernel } from "./_shared.ts";
 
 function dropoutMask({ backend, attrs }: KernelArgs): tf.TensorInfo {
   const a = attrs as unknown as DropoutMaskAttrs;
@@ -20,7 +20,7 @@ function dropoutMask({ backend, attrs }: KernelArgs): tf.TensorInfo {
     "key1 : u32, key2 : u32, threshold : u32, scale : f32,",
     DROPOUT_WGSL,
   );
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [], "float32", [
+  return backend.runWebGPUProgram(program, [], "float32", [
     { type: "uint32", data: [a.key1] },
     { type: "uint32", data: [a.key2] },
     { type: "uint32", data: [a.threshold] },

@@ -10,7 +10,6 @@ import {
   ELEMENTWISE_GROUP,
   type KernelArgs,
   type Program,
-  type WebGpuBackendLike,
   webgpuKernel,
 } from "./_shared.ts";
 
@@ -19,8 +18,7 @@ import {
  * compare-and-swap loop (WGSL has no atomic float add). The order of additions to one entry
  * varies, so repeated tokens may differ in the last bits between runs.
  */
-function embeddingGrad({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const b = backend as WebGpuBackendLike;
+function embeddingGrad({ inputs, backend: b, attrs }: KernelArgs): tf.TensorInfo {
   const { x, segmentIds } = inputs as Record<string, tf.TensorInfo>;
   const { numSegments } = attrs as unknown as { numSegments: number };
   const h = x!.shape[1]!;

@@ -5,13 +5,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { GELU_KERNEL } from "../_kernel_names.ts";
-import {
-  elementwise,
-  ERF_WGSL,
-  type KernelArgs,
-  type WebGpuBackendLike,
-  webgpuKernel,
-} from "./_shared.ts";
+import { elementwise, ERF_WGSL, type KernelArgs, webgpuKernel } from "./_shared.ts";
 
 function gelu({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { x } = inputs as { x: tf.TensorInfo };
@@ -23,7 +17,7 @@ function gelu({ inputs, backend }: KernelArgs): tf.TensorInfo {
     "",
     ERF_WGSL,
   );
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [x], "float32");
+  return backend.runWebGPUProgram(program, [x], "float32");
 }
 
 /** `GELU_KERNEL` on `webgpu` (registered by `register_all.ts`). */

@@ -5,13 +5,7 @@
  */
 import type * as tf from "@tensorflow/tfjs-core";
 import { GELU_GRAD_KERNEL } from "../_kernel_names.ts";
-import {
-  elementwise,
-  ERF_WGSL,
-  type KernelArgs,
-  type WebGpuBackendLike,
-  webgpuKernel,
-} from "./_shared.ts";
+import { elementwise, ERF_WGSL, type KernelArgs, webgpuKernel } from "./_shared.ts";
 
 function geluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
   const { dy, x } = inputs as { dy: tf.TensorInfo; x: tf.TensorInfo };
@@ -26,7 +20,7 @@ function geluGrad({ inputs, backend }: KernelArgs): tf.TensorInfo {
     "",
     ERF_WGSL,
   );
-  return (backend as WebGpuBackendLike).runWebGPUProgram(program, [dy, x], "float32");
+  return backend.runWebGPUProgram(program, [dy, x], "float32");
 }
 
 /** `GELU_GRAD_KERNEL` on `webgpu` (registered by `register_all.ts`). */

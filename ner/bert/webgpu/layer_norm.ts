@@ -11,7 +11,6 @@ import {
   perRow,
   ROW_GROUP,
   type Uniform,
-  type WebGpuBackendLike,
   webgpuKernel,
 } from "./_shared.ts";
 
@@ -19,8 +18,7 @@ import {
  * LayerNorm: row statistics [rows, 2] = (mean, 1/std), then xhat, then y. The third
  * output (what the gradient kernel reads as `rstd`) is those statistics.
  */
-function layerNorm({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo[] {
-  const b = backend as WebGpuBackendLike;
+function layerNorm({ inputs, backend: b, attrs }: KernelArgs): tf.TensorInfo[] {
   const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
   const eps = (attrs as unknown as { eps: number }).eps;
   const h = x!.shape[x!.shape.length - 1]!;

@@ -11,12 +11,10 @@ import {
   perRow,
   ROW_GROUP,
   type Uniform,
-  type WebGpuBackendLike,
   webgpuKernel,
 } from "./_shared.ts";
 
-function layerNormGrad({ inputs, backend }: KernelArgs): tf.TensorInfo[] {
-  const b = backend as WebGpuBackendLike;
+function layerNormGrad({ inputs, backend: b }: KernelArgs): tf.TensorInfo[] {
   const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;
   const h = dy!.shape[dy!.shape.length - 1]!;
   const rows = tf.util.sizeFromShape(dy!.shape) / h;

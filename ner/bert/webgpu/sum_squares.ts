@@ -5,13 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { SUM_SQUARES_KERNEL } from "../_kernel_names.ts";
-import {
-  type KernelArgs,
-  perRow,
-  ROW_GROUP,
-  type WebGpuBackendLike,
-  webgpuKernel,
-} from "./_shared.ts";
+import { type KernelArgs, perRow, ROW_GROUP, webgpuKernel } from "./_shared.ts";
 
 /** Workgroups (of {@link ROW_GROUP} threads) that share one tensor of a sum of squares. */
 const SUM_GROUPS = 32;
@@ -20,8 +14,7 @@ const SUM_GROUPS = 32;
  * Sum of squares: each tensor's workgroups write partial sums into one shared buffer
  * (one dispatch per tensor), then one workgroup adds the partials.
  */
-function sumSquares({ inputs, backend }: KernelArgs): tf.TensorInfo {
-  const b = backend as WebGpuBackendLike;
+function sumSquares({ inputs, backend: b }: KernelArgs): tf.TensorInfo {
   const tensors = Object.keys(inputs).sort((x, y) => Number(x) - Number(y))
     .map((k) => (inputs as Record<string, tf.TensorInfo>)[k]!);
   const partials = b.makeTensorInfo([tensors.length * SUM_GROUPS], "float32");
