@@ -309,8 +309,10 @@ export const train = defineStage<TrainParams>({
     const { spansFromTags } = await import("../ner/align.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
     const { finishCheckpoints } = await import("../ner/bert/_train_state.ts");
-    const { CheckpointError, loadModelDir, saveModelDir } = await import("../ner/checkpoint.ts");
-    const { adaptCheckpoint } = await import("../ner/adapt.ts");
+    const { CheckpointError, loadModelDir, saveModelDir } = await import(
+      "../ner/bert/checkpoint.ts"
+    );
+    const { adaptCheckpoint } = await import("../ner/bert/adapt.ts");
 
     // Inputs first: a file of the wrong kind fails before the backend is set up.
     const set = await readBatches(ctx.inputs, "batches", { stream: true });

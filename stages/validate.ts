@@ -214,7 +214,7 @@ export const validate = defineStage<ValidateParams>({
       new URL("../ner/bert/model.ts", import.meta.url).href
     ) as typeof import("../ner/bert/model.ts");
     const { decodeBio } = await import("../ner/bio_decode.ts");
-    const { loadModelDir } = await import("../ner/checkpoint.ts");
+    const { loadModelDir } = await import("../ner/bert/checkpoint.ts");
     const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(
       "../ner/metrics.ts"
     );

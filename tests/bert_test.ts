@@ -14,7 +14,7 @@ import {
   SafetensorsError,
   writeSafetensors,
 } from "../ner/bert/safetensors.ts";
-import { loadModelDir, saveModelDir } from "../ner/checkpoint.ts";
+import { loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
 
 const tiny = makeBertConfig(30, {
   hidden_size: 16,

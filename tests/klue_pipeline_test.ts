@@ -147,7 +147,7 @@ Deno.test({
   async fn() {
     const { makeBertConfig } = await import("../ner/bert/config.ts");
     const { initWeights } = await import("../ner/bert/init.ts");
-    const { saveModelDir } = await import("../ner/checkpoint.ts");
+    const { saveModelDir } = await import("../ner/bert/checkpoint.ts");
     const dir = await Deno.makeTempDir({ prefix: "ner-klue-pre-" });
     const train = koreanKlueCorpus(300, 3);
     await Deno.writeTextFile(`${dir}/train.tsv`, train);

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { findModel, predictCommand } from "../predict.ts";
-import { CheckpointError, loadModelDir } from "../ner/checkpoint.ts";
+import { CheckpointError, loadModelDir } from "../ner/bert/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
 import { Cache } from "../runner/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";

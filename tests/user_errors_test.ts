@@ -3,8 +3,8 @@ import { isUserError, PipelineValidationError, UserError } from "../runner/error
 import { loadPipeline } from "../runner/config/load.ts";
 import { Registry } from "../runner/registry.ts";
 import { defineStage } from "../runner/stage.ts";
-import { CorpusError } from "../ner/corpus_error.ts";
-import { CheckpointError } from "../ner/checkpoint.ts";
+import { CorpusError } from "../ner/formats/corpus_error.ts";
+import { CheckpointError } from "../ner/bert/checkpoint.ts";
 import { TokenizerFileError } from "../ner/tokenizer/files.ts";
 import { UnknownLabelError } from "../ner/labels.ts";
 import { BertConfigError } from "../ner/bert/config.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CorpusError } from "../corpus_error.ts";
+import { CorpusError } from "./corpus_error.ts";
 import type { Document } from "../types.ts";
 import { decodeBio, parseBioTag, type TaggedUnit } from "./_bio.ts";
 import { quote, splitBlocks, splitLines } from "./_lines.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CorpusError } from "../corpus_error.ts";
+import { CorpusError } from "./corpus_error.ts";
 import type { Document, EntitySpan } from "../types.ts";
 import { codePoints, isBlank, looksAlike, type NumberedLine, quote, splitLines } from "./_lines.ts";
 

@@ -17,6 +17,6 @@
 export type { CorpusFormat, CorpusProblem, ReadOptions, ReadResult } from "./options.ts";
 export type { Document, EntitySpan, SourceRef } from "../types.ts";
 export { CORPUS_FORMATS } from "./options.ts";
-export { CorpusError } from "../corpus_error.ts";
+export { CorpusError } from "./corpus_error.ts";
 export { parseCorpus } from "./parse_corpus.ts";
 export { readCorpus, streamCorpus, type StreamCorpusOptions } from "./read_corpus.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CorpusError } from "../corpus_error.ts";
+import { CorpusError } from "./corpus_error.ts";
 import type { Document } from "../types.ts";
 import { conllRecords } from "./conll.ts";
 import { jsonlRecords } from "./jsonl.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CorpusError } from "../corpus_error.ts";
+import { CorpusError } from "./corpus_error.ts";
 import type { ReadOptions, ReadResult } from "./options.ts";
 import { addRecord, corpusRecords, emptyResult } from "./parse_corpus.ts";
 import type { Document } from "../types.ts";

@@ -10,7 +10,7 @@ import type { BackendName } from "../bert/backend.ts";
 import type { BertModel } from "../bert/model.ts";
 import type { NerTokenizer } from "../tokenizer/encode.ts";
 import { padBatch } from "../batches.ts";
-import { CheckpointError, loadModelDir } from "../checkpoint.ts";
+import { CheckpointError, loadModelDir } from "../bert/checkpoint.ts";
 import { aggregateEntities, type AggregationStrategy, type PredictedEntity } from "./entities.ts";
 
 export type { BackendName } from "../bert/backend.ts";

@@ -17,7 +17,7 @@ import { setupBackend } from "../../ner/bert/backend.ts";
 import { makeBertConfig } from "../../ner/bert/config.ts";
 import { BertModel } from "../../ner/bert/model.ts";
 import { trainTokenClassifier } from "../../ner/bert/trainer.ts";
-import { loadModelDir, saveModelDir } from "../../ner/checkpoint.ts";
+import { loadModelDir, saveModelDir } from "../../ner/bert/checkpoint.ts";
 import { mulberry32 as rng } from "../../ner/random.ts";
 
 /** Rows of [CLS] random pieces [SEP] and padding: lengths give the real tokens of each row. */

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { UserError } from "../runner/errors.ts";
+import { UserError } from "../../runner/errors.ts";
 
 /** Where a corpus error happened and how to fix it. */
 export interface CorpusErrorDetails {

@@ -5,9 +5,9 @@
  * @module
  */
 
-import { UserError } from "../runner/errors.ts";
-import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./bert/config.ts";
-import { type HostTensor, paramSpecs } from "./bert/init.ts";
+import { UserError } from "../../runner/errors.ts";
+import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./config.ts";
+import { type HostTensor, paramSpecs } from "./init.ts";
 import {
   readSafetensors,
   readSafetensorsHeader,
@@ -15,7 +15,7 @@ import {
   SafetensorsError,
   type SafetensorsTensor,
   writeSafetensors,
-} from "./bert/safetensors.ts";
+} from "./safetensors.ts";
 import { canonicalName } from "./adapt.ts";
 
 /** Tokenizer files copied into a model directory when present. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type HostTensor, initWeights, paramSpecs } from "./bert/init.ts";
+import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
 import { CheckpointError, type ModelDir } from "./checkpoint.ts";
 
 /** Result of {@link adaptCheckpoint}. */
