@@ -12,9 +12,15 @@
  * @returns The generator.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mulberry32 } from "./random.ts";
+ *
  * const random = mulberry32(42);
- * console.assert(random() === mulberry32(42)());
+ * assert.equal(random(), 0.6011037519201636);
+ * assert.equal(random(), 0.44829055899754167);
+ * // The same seed gives the same sequence.
+ * const again = mulberry32(42);
+ * assert.deepEqual([again(), again()], [0.6011037519201636, 0.44829055899754167]);
  * ```
  */
 export function mulberry32(seed: number): () => number {

@@ -49,11 +49,20 @@ export function canonicalName(name: string): string {
  *   give (a checkpoint inconsistent with its config).
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadModelDir } from "./checkpoint.ts";
  * import { adaptCheckpoint } from "./adapt.ts";
+ *
  * const ckpt = await loadModelDir("tests/testdata/hf_tiny_labels7");
- * const { newClassifier, report } = adaptCheckpoint(ckpt, ["O", "B-PS", "I-PS"], 1);
- * console.assert(newClassifier && report[0]!.startsWith("classifier newly initialised"));
+ * const { newClassifier, report, weights } = adaptCheckpoint(ckpt, ["O", "B-PS", "I-PS"], 1);
+ * assert.equal(newClassifier, true);
+ * assert.deepEqual(report, [
+ *   "classifier newly initialised (classifier.weight, classifier.bias): the checkpoint's " +
+ *   "classifier has 7 labels (weight [7,16]), the task has 3",
+ *   "unexpected keys, ignored: bert.embeddings.position_ids, bert.pooler.dense.bias, " +
+ *   "bert.pooler.dense.weight",
+ * ]);
+ * assert.deepEqual(weights.get("classifier.weight")?.shape, [3, 16]);
  * ```
  */
 export function adaptCheckpoint(

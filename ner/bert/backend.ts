@@ -223,9 +223,10 @@ export async function pickAuto(candidates: AutoCandidate[]): Promise<BackendChoi
  * @throws {BackendUnavailableError} When an explicitly requested backend cannot start.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setupBackend } from "./backend.ts";
- * const { backend } = await setupBackend("cpu");
- * console.assert(backend === "cpu");
+ *
+ * assert.deepEqual(await setupBackend("cpu"), { backend: "cpu", reason: "requested" });
  * ```
  */
 export async function setupBackend(name: BackendName): Promise<BackendChoice> {

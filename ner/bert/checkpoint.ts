@@ -131,9 +131,12 @@ export interface LoadModelDirOptions {
  *   convert it.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadModelDir } from "./checkpoint.ts";
+ *
  * const { config, labels } = await loadModelDir("tests/testdata/hf_tiny");
- * console.assert(config.hidden_size === 16 && labels[0] === "O");
+ * assert.equal(config.hidden_size, 16);
+ * assert.deepEqual(labels, ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]);
  * ```
  */
 export async function loadModelDir(

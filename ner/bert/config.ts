@@ -51,9 +51,13 @@ export const DEFAULT_BERT_CONFIG: Readonly<Omit<BertConfig, "vocab_size">> = {
  * @throws {RangeError} When the hidden size is not a multiple of the number of heads.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeBertConfig } from "./config.ts";
+ *
  * const c = makeBertConfig(1000, { num_hidden_layers: 1 });
- * console.assert(c.hidden_size === 128);
+ * assert.equal(c.vocab_size, 1000);
+ * assert.equal(c.num_hidden_layers, 1);
+ * assert.equal(c.hidden_size, 128); // the default
  * ```
  */
 export function makeBertConfig(vocabSize: number, overrides: Partial<BertConfig> = {}): BertConfig {
@@ -146,9 +150,12 @@ export function classifierDropout(config: BertConfig): number {
  * @returns A JSON-serialisable object that `from_pretrained` accepts.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeBertConfig, toHfConfigJson } from "./config.ts";
+ *
  * const json = toHfConfigJson(makeBertConfig(100), ["O", "B-PS"]);
- * console.assert((json.id2label as Record<string, string>)["1"] === "B-PS");
+ * assert.deepEqual(json.id2label, { "0": "O", "1": "B-PS" });
+ * assert.deepEqual(json.label2id, { O: 0, "B-PS": 1 });
  * ```
  */
 export function toHfConfigJson(
@@ -205,9 +212,13 @@ export class BertConfigError extends UserError {
  * @throws {BertConfigError} On a missing or ill-typed field or an unsupported model.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fromHfConfigJson, makeBertConfig, toHfConfigJson } from "./config.ts";
- * const { labels } = fromHfConfigJson(toHfConfigJson(makeBertConfig(10), ["O", "B-X"]));
- * console.assert(labels[1] === "B-X");
+ *
+ * const { config, labels } = fromHfConfigJson(toHfConfigJson(makeBertConfig(10), ["O", "B-X"]));
+ * assert.deepEqual(labels, ["O", "B-X"]);
+ * // Every field survives the round trip; toHfConfigJson writes pad_token_id (0 when unset).
+ * assert.deepEqual(config, { ...makeBertConfig(10), pad_token_id: 0 });
  * ```
  */
 export function fromHfConfigJson(json: unknown): { config: BertConfig; labels: string[] } {

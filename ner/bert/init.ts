@@ -33,10 +33,15 @@ export interface ParamSpec {
  * @returns The parameter specs.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeBertConfig } from "./config.ts";
  * import { paramSpecs } from "./init.ts";
+ *
  * const specs = paramSpecs(makeBertConfig(100, { num_hidden_layers: 1 }), 5);
- * console.assert(specs.some((s) => s.name === "classifier.weight"));
+ * assert.deepEqual(specs.filter((s) => s.name.startsWith("classifier.")), [
+ *   { name: "classifier.weight", shape: [5, 128], kind: "dense" },
+ *   { name: "classifier.bias", shape: [5], kind: "bias" },
+ * ]);
  * ```
  */
 export function paramSpecs(config: BertConfig, numLabels: number): ParamSpec[] {

@@ -104,9 +104,14 @@ function view(
  * @throws {RangeError} When a tensor's data length does not match its shape.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeSafetensors, encodeSafetensors } from "./safetensors.ts";
+ *
  * const bytes = encodeSafetensors(new Map([["w", { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) }]]));
- * console.assert(decodeSafetensors(bytes).tensors.get("w")!.data[1] === 2);
+ * assert.deepEqual(
+ *   decodeSafetensors(bytes).tensors.get("w"),
+ *   { dtype: "F32", shape: [2], data: new Float32Array([1, 2]) },
+ * );
  * ```
  */
 export function encodeSafetensors(
@@ -315,9 +320,15 @@ export function decodeSafetensors(
  * @throws {SafetensorsError} When the header is malformed or does not fit the file.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readSafetensorsHeader } from "./safetensors.ts";
+ *
  * const { tensors } = await readSafetensorsHeader("tests/testdata/hf_tiny/model.safetensors");
- * console.assert(tensors.get("classifier.weight")!.shape.join() === "5,16");
+ * assert.deepEqual(tensors.get("classifier.weight"), {
+ *   dtype: "F32",
+ *   shape: [5, 16],
+ *   offsets: [84372, 84692], // 5 × 16 float32: 320 bytes
+ * });
  * ```
  */
 export async function readSafetensorsHeader(path: string | URL): Promise<SafetensorsHeader> {

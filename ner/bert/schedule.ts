@@ -27,9 +27,13 @@ export function warmupSteps(warmupRatio: number, totalSteps: number): number {
  * @returns The learning rate for that step.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { linearWarmupDecay } from "./schedule.ts";
- * console.assert(linearWarmupDecay(5, 1, 10, 110) === 0.5);
- * console.assert(linearWarmupDecay(60, 1, 10, 110) === 0.5);
+ *
+ * assert.equal(linearWarmupDecay(5, 1, 10, 110), 0.5); // half-way through the warm-up
+ * assert.equal(linearWarmupDecay(10, 1, 10, 110), 1); // the peak
+ * assert.equal(linearWarmupDecay(60, 1, 10, 110), 0.5); // half-way through the decay
+ * assert.equal(linearWarmupDecay(110, 1, 10, 110), 0); // the end
  * ```
  */
 export function linearWarmupDecay(

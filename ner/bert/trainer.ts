@@ -290,6 +290,7 @@ function abortReason(signal: AbortSignal): unknown {
  * @throws The signal's reason when aborted; `RangeError` on inconsistent batches.
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { setupBackend } from "./backend.ts";
  * import { makeBertConfig } from "./config.ts";
  * import { trainTokenClassifier } from "./trainer.ts";
@@ -298,12 +299,14 @@ function abortReason(signal: AbortSignal): unknown {
  *   ids: new Int32Array([2, 3, 4, 5]), mask: new Int32Array([1, 1, 1, 1]),
  *   labels: new Int32Array([0, 1, 0, 1]), batchSize: 1, seqLen: 4,
  * };
- * const { weights } = await trainTokenClassifier({
+ * const { weights, totalSteps, history } = await trainTokenClassifier({
  *   config: makeBertConfig(8, { hidden_size: 8, num_attention_heads: 2, intermediate_size: 16, num_hidden_layers: 1 }),
  *   numLabels: 2, epochs: 1, learningRate: 1e-3, weightDecay: 0.01, warmupRatio: 0,
  *   maxGradNorm: 1, seed: 1, train: [batch],
  * });
- * console.assert(weights.has("classifier.weight"));
+ * assert.deepEqual(weights.get("classifier.weight")?.shape, [2, 8]); // [labels, hidden]
+ * assert.equal(totalSteps, 1); // one batch, one epoch
+ * assert.equal(history.length, 1);
  * ```
  */
 export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainResult> {

@@ -29,6 +29,7 @@ export interface CorpusErrorDetails {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CorpusError } from "./corpus_error.ts";
  *
  * const error = new CorpusError('Unclosed "<" in tagged sentence', {
@@ -37,9 +38,9 @@ export interface CorpusErrorDetails {
  *   column: 5,
  *   hint: "close the entity as <surface:TAG>",
  * });
- * console.assert(
- *   error.message ===
- *     'Unclosed "<" in tagged sentence at data/x.txt:12:5: close the entity as <surface:TAG>',
+ * assert.equal(
+ *   error.message,
+ *   'Unclosed "<" in tagged sentence at data/x.txt:12:5: close the entity as <surface:TAG>',
  * );
  * ```
  */

@@ -4,11 +4,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCorpus } from "./mod.ts";
  *
  * const conll = "-DOCSTART- O\n\nKim B-PS\nvisited O\nSeoul B-LC\n";
  * const { documents } = parseCorpus(conll, "x.conll", { format: "conll" });
- * console.assert(documents[0]?.text === "Kim visited Seoul");
+ * assert.deepEqual(documents, [{
+ *   text: "Kim visited Seoul",
+ *   entities: [{ start: 0, end: 3, label: "PS" }, { start: 12, end: 17, label: "LC" }],
+ *   source: { file: "x.conll", line: 3 },
+ * }]);
  * ```
  *
  * @module

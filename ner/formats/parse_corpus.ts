@@ -32,12 +32,16 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseCorpus } from "./parse_corpus.ts";
  *
  * const text = "; 한석규가 서울에 갔다\n$<한석규:PS>가 <서울:LC>에 갔다\n";
  * const { documents } = parseCorpus(text, "x.txt", { format: "kmou" });
- * console.assert(documents[0]?.text === "한석규가 서울에 갔다");
- * console.assert(documents[0]?.entities[1]?.label === "LC");
+ * assert.deepEqual(documents, [{
+ *   text: "한석규가 서울에 갔다",
+ *   entities: [{ start: 0, end: 3, label: "PS" }, { start: 5, end: 7, label: "LC" }],
+ *   source: { file: "x.txt", line: 1 },
+ * }]);
  * ```
  */
 export function parseCorpus(text: string, file: string, options: ReadOptions): ReadResult {
