@@ -7,6 +7,9 @@ import { runPipeline } from "../runner/execute.ts";
 import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
+import { entityMetrics, parseConllLines } from "../ner/metrics.ts";
+import { loadPredictor } from "../ner/predict/mod.ts";
+import { encodeDocument, loadTokenizer } from "../ner/tokenizer/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;
@@ -173,7 +176,11 @@ Deno.test({
       const metrics = JSON.parse(
         await Deno.readTextFile(`${dir}/out/ner-pretrained/validate/metrics.json`),
       );
-      assert.ok(metrics.f1 >= 0 && metrics.f1 <= 1);
+      // The reported F1 is the one of validate's predictions.
+      const conll = parseConllLines(
+        await Deno.readTextFile(`${dir}/out/ner-pretrained/validate/predictions.txt`),
+      );
+      assert.equal(metrics.f1, entityMetrics(conll.gold, conll.pred).f1);
 
       // predict with the pipeline file finds train's model; JSON lines, spans that slice the text.
       const texts = [
@@ -196,10 +203,15 @@ Deno.test({
       for (const r of results) {
         for (const e of r.entities) {
           assert.equal(r.text.slice(e.start, e.end), e.text);
-          assert.ok(e.score > 0 && e.score <= 1);
           assert.match(e.label, /^(DT|LC|OG|PS|QT|TI)$/);
         }
       }
+      // It reads train's model: the same entities and scores as predicting with that directory.
+      const direct = await capture(() =>
+        predictCommand([model, ...texts, "--json", "--backend", "cpu"])
+      );
+      assert.equal(direct.code, 0);
+      assert.deepEqual(results, direct.out.split("\n").map((l) => JSON.parse(l)));
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -242,11 +254,31 @@ Deno.test({
       assert.ok(found(0).includes("DT:April 10"), found(0).join(" "));
       assert.ok(found(1).includes("PS:차순자"), found(1).join(" ")); // without its particle 는
       assert.ok(found(1).includes("OG:새솔통신"), found(1).join(" "));
-      // Windows cover the whole text: entities are found near its end too.
-      const people = results[2].entities.filter((e: { text: string }) => e.text === "Leo Smith");
-      assert.ok(people.length >= 10, `${people.length} of 30 "Leo Smith" found in the long text`);
-      assert.ok(people.some((e: { start: number }) => e.start > long.length * 0.9));
+      // Windows cover the whole text: the long text's entities are exactly those of each of its
+      // windows' texts predicted alone, moved to where the window starts, the last one included.
       for (const e of results[2].entities) assert.equal(long.slice(e.start, e.end), e.text);
+      const predictor = await loadPredictor(model, { backend: "wasm" });
+      const tok = await loadTokenizer(model, { transformers: false });
+      const spans = encodeDocument(tok, long, { maxLength: predictor.maxLength, stride: "window" })
+        .windows.map((w) => {
+          const pieces = w.offsets.filter((o): o is [number, number] => o !== null);
+          return [pieces[0]![0], pieces.at(-1)![1]] as const;
+        });
+      assert.ok(spans.length > 1, `${spans.length} window`);
+      assert.equal(spans.at(-1)![1], long.length);
+      const alone = await predictor.predict(spans.map(([start, end]) => long.slice(start, end)));
+      predictor.dispose();
+      assert.ok(alone.at(-1)!.length > 0, "entities in the last window");
+      const entity = (e: { label: string; text: string; start: number; end: number }) =>
+        `${e.label}:${e.text}@${e.start}-${e.end}`;
+      assert.deepEqual(
+        results[2].entities.map(entity),
+        alone.flatMap((entities, i) =>
+          entities.map((e) =>
+            entity({ ...e, start: e.start + spans[i]![0], end: e.end + spans[i]![0] })
+          )
+        ),
+      );
 
       const table = await capture(() => predictCommand([model, english, "--backend", "wasm"]));
       assert.match(
