@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { runBuiltinPipeline } from "./_engine_helpers.ts";
 import { probeWebGpu } from "../ner/bert/backend.ts";
+import { decodeBatches } from "../ner/batches.ts";
+import { parseConllLines, tokenAccuracy } from "../ner/metrics.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 // Through the backend module, which keeps WebGPU off OpenGL (see ner/bert/_webgpu_env.ts).
@@ -23,13 +25,24 @@ Deno.test({
       "\n",
     );
     const steps = log.map((l) => JSON.parse(l)).filter((l) => "step" in l);
-    assert.ok(steps.length > 0);
+    // One epoch: a step for every training batch, each on webgpu.
+    const batches = decodeBatches(
+      await Deno.readFile(`${dir}/out/ner-small/tensorize/batches.bin`),
+    );
+    assert.deepEqual(
+      steps.map((s) => s.step),
+      batches.train!.map((_, i) => i + 1),
+    );
     assert.ok(steps.every((s) => s.backend === "webgpu" && Number.isFinite(s.loss)));
     const metrics = JSON.parse(
       await Deno.readTextFile(`${dir}/out/ner-small/validate/metrics.json`),
     );
     assert.equal(metrics.backend, "webgpu");
-    assert.ok(metrics.accuracy >= 0 && metrics.accuracy <= 1);
+    // The reported accuracy is the one of validate's predictions.
+    const conll = parseConllLines(
+      await Deno.readTextFile(`${dir}/out/ner-small/validate/predictions.txt`),
+    );
+    assert.equal(metrics.accuracy, tokenAccuracy(conll.gold, conll.pred));
     await Deno.remove(dir, { recursive: true });
   },
 });
