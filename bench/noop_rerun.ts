@@ -14,15 +14,35 @@
  * each ratio is the median of the rounds' own ratios to hello. The load average is printed
  * before and after: measure on a quiet machine.
  *
- * `deno run -A bench/noop_rerun.ts [--runs N] [--no-ner] [--json]`
+ * `deno run -A bench/noop_rerun.ts [--runs N] [--no-ner] [--json]`. Flags follow the engine's
+ * rules (runner/args.ts): `--flag=value` or `--flag value`, a flag given twice takes its last
+ * value, an unknown flag exits with code 2.
  *
  * @module
  */
 
-const args = Deno.args;
-const at = args.indexOf("--runs");
-const runs = (at >= 0 && Number(args[at + 1])) || 10;
-const withNer = !args.includes("--no-ner");
+import { parseArgs } from "../runner/args.ts";
+
+const USAGE = "usage: deno run -A bench/noop_rerun.ts [--runs N] [--no-ner] [--json]";
+const { values: options } = (() => {
+  try {
+    return parseArgs(Deno.args, {
+      runs: { type: "string" },
+      "no-ner": { type: "boolean" },
+      json: { type: "boolean" },
+      help: { type: "boolean" },
+    }, { usage: USAGE, command: "bench/noop_rerun.ts" });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+})();
+if (options.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+const runs = Number(options.runs) || 10;
+const withNer = options["no-ner"] !== true;
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const deno = Deno.execPath();
 
@@ -136,7 +156,7 @@ try {
       result[`${name}_ratio`] = Math.round(median(ratios) * 100) / 100;
     }
   }
-  if (args.includes("--json")) {
+  if (options.json) {
     console.log(JSON.stringify(result));
   } else {
     const show = (label: string, name: string) => {

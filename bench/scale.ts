@@ -11,19 +11,37 @@
  * (or `deno run -A bench/scale.ts ...`). `--join K` makes each document K generated sentences
  * (`--join 7` gives about 900 bytes of KMOU a document, like the real corpus of the issue: 80 MB
  * for 87,840 documents); sizes count documents. `--root <dir>` runs another checkout's main.ts (for a
- * before/after comparison).
+ * before/after comparison). Flags follow the engine's rules (runner/args.ts): `--flag=value` or
+ * `--flag value`, a flag given twice takes its last value, an unknown flag exits with code 2.
  *
  * @module
  */
 
 import { generateSentences, toKmou } from "../data/generate_sample.ts";
+import { parseArgs } from "../runner/args.ts";
 
-const args = [...Deno.args];
-const flag = (name: string): string | undefined => {
-  const at = args.indexOf(name);
-  return at >= 0 ? args[at + 1] : undefined;
-};
-const sizes = (flag("--sizes") ?? "10000,100000,1000000").split(",").map((s) => {
+const USAGE = "usage: deno run -A bench/scale.ts [--sizes 10000,100000,1000000] [--join K] " +
+  "[--json] [--keep] [--root <dir>]";
+const { values: flags } = (() => {
+  try {
+    return parseArgs(Deno.args, {
+      sizes: { type: "string" },
+      join: { type: "string" },
+      json: { type: "boolean" },
+      keep: { type: "boolean" },
+      root: { type: "string" },
+      help: { type: "boolean" },
+    }, { usage: USAGE, command: "bench/scale.ts" });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    Deno.exit(2);
+  }
+})();
+if (flags.help) {
+  console.log(USAGE);
+  Deno.exit(0);
+}
+const sizes = (flags.sizes ?? "10000,100000,1000000").split(",").map((s) => {
   const n = Number(s.replace(/_/g, "").replace(/k$/i, "000").replace(/m$/i, "000000"));
   if (!Number.isSafeInteger(n) || n < 10) {
     console.error(`error: --sizes: "${s}" is not a count of sentences of at least 10`);
@@ -31,11 +49,11 @@ const sizes = (flag("--sizes") ?? "10000,100000,1000000").split(",").map((s) => 
   }
   return n;
 });
-const json = args.includes("--json");
+const json = flags.json === true;
 /** Sentences per document: 1, or more to make documents as long as a real corpus's. */
-const join = Math.max(1, Math.floor(Number(flag("--join") ?? 1)) || 1);
-const keep = args.includes("--keep");
-const root = flag("--root") ?? new URL("..", import.meta.url).pathname;
+const join = Math.max(1, Math.floor(Number(flags.join ?? 1)) || 1);
+const keep = flags.keep === true;
+const root = flags.root ?? new URL("..", import.meta.url).pathname;
 
 /** The data stage kinds; the bench runs the stages of these kinds, in pipeline order. */
 const DATA_KINDS = new Set([
