@@ -15,23 +15,17 @@
  */
 
 import { boundaryCoverage } from "../ner/align.ts";
-import { type ByteRange, readJsonl } from "../ner/_jsonl.ts";
 import { encodeDocument, type NerTokenizer, WordCounts } from "../ner/tokenizer/mod.ts";
 import type { Document } from "../ner/types.ts";
-import { type DatasetRecord, type EncodedRecord, recordProblem, type Split } from "./_artifacts.ts";
-
-/** Something in a part of the dataset that the single pass should report. */
-export class PartProblem extends Error {
-  /**
-   * Creates the problem.
-   *
-   * @param message What was found.
-   */
-  constructor(message: string) {
-    super(message);
-    this.name = "PartProblem";
-  }
-}
+import type { EncodedRecord, Split } from "./_artifacts.ts";
+import {
+  type ByteRange,
+  countLines,
+  lineAfter,
+  PartProblem,
+  rangeRecords,
+  streamLayout,
+} from "./_parts.ts";
 
 /** One of the two parts: its bytes, the index of its first record and the training count. */
 export interface Part {
@@ -49,19 +43,6 @@ export interface PartsPlan {
   second: Part;
 }
 
-/** Reads `length` bytes at `at` (fewer at the end of the file). */
-function readAt(file: Deno.FsFile, at: number, length: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  file.seekSync(at, Deno.SeekMode.Start);
-  let got = 0;
-  while (got < length) {
-    const n = file.readSync(bytes.subarray(got));
-    if (n === null) break;
-    got += n;
-  }
-  return bytes.subarray(0, got);
-}
-
 /**
  * Cuts a dataset file in two parts of its records at the first line that starts after the
  * middle of the file, or returns undefined when the file is smaller than `minBytes`.
@@ -76,46 +57,16 @@ export function planParts(
   trainTotal: number,
   minBytes: number,
 ): PartsPlan | undefined {
-  const file = Deno.openSync(path, { read: true });
-  try {
-    const size = file.statSync().size;
-    if (size < minBytes) return undefined;
-    const probe = 1 << 16;
-    const head = readAt(file, 0, probe);
-    const headerEnd = head.indexOf(10) + 1;
-    if (headerEnd === 0) return undefined;
-    // The trailer is the last line (the file ends with its "\n").
-    let trailerStart = -1;
-    for (let want = probe; trailerStart < 0; want *= 4) {
-      const from = Math.max(0, size - want);
-      const tail = readAt(file, from, size - from);
-      const cut = tail.subarray(0, tail.length - 1).lastIndexOf(10);
-      if (cut >= 0) trailerStart = from + cut + 1;
-      else if (from === 0) return undefined;
-    }
-    const middle = readAt(file, Math.floor(size / 2), probe);
-    const at = middle.indexOf(10);
-    if (at < 0) return undefined;
-    const mid = Math.floor(size / 2) + at + 1;
-    if (mid <= headerEnd || mid >= trailerStart) return undefined;
-    // The records before the cut: its lines.
-    let records = 0;
-    const buffer = new Uint8Array(1 << 20);
-    file.seekSync(headerEnd, Deno.SeekMode.Start);
-    for (let left = mid - headerEnd; left > 0;) {
-      const n = file.readSync(buffer.subarray(0, Math.min(buffer.length, left)));
-      if (n === null) return undefined;
-      left -= n;
-      const bytes = buffer.subarray(0, n);
-      for (let i = bytes.indexOf(10); i >= 0; i = bytes.indexOf(10, i + 1)) records++;
-    }
-    return {
-      first: { path, range: { start: headerEnd, end: mid }, firstRecord: 0, trainTotal },
-      second: { path, range: { start: mid, end: trailerStart }, firstRecord: records, trainTotal },
-    };
-  } finally {
-    file.close();
-  }
+  const layout = streamLayout(path);
+  if (layout === undefined || layout.size < minBytes) return undefined;
+  const records = layout.records;
+  const mid = lineAfter(path, Math.floor(layout.size / 2), records);
+  if (mid === undefined || mid <= records.start) return undefined;
+  const before = countLines(path, { start: records.start, end: mid }).lines;
+  return {
+    first: { path, range: { start: records.start, end: mid }, firstRecord: 0, trainTotal },
+    second: { path, range: { start: mid, end: records.end }, firstRecord: before, trainTotal },
+  };
 }
 
 /** The documents of a part with their split and index in it, each record checked. */
@@ -123,19 +74,12 @@ async function* documents(
   part: Part,
 ): AsyncGenerator<{ split: Split; doc: number; document: Document }> {
   let r = part.firstRecord;
-  try {
-    for await (const value of readJsonl(part.path, undefined, part.range)) {
-      const problem = recordProblem("ner-dataset", value);
-      if (problem) throw new PartProblem(`record ${r} ${problem}`);
-      const { split, ...document } = value as DatasetRecord;
-      const expected: Split = r < part.trainTotal ? "train" : "validation";
-      if (split !== expected) throw new PartProblem(`record ${r} is not of the ${expected} split`);
-      yield { split, doc: split === "train" ? r : r - part.trainTotal, document };
-      r++;
-    }
-  } catch (error) {
-    if (error instanceof PartProblem) throw error;
-    throw new PartProblem(`cannot read the part: ${error}`);
+  for await (const value of rangeRecords("ner-dataset", part.path, part.range)) {
+    const { split, ...document } = value;
+    const expected: Split = r < part.trainTotal ? "train" : "validation";
+    if (split !== expected) throw new PartProblem(`record ${r} is not of the ${expected} split`);
+    yield { split, doc: split === "train" ? r : r - part.trainTotal, document };
+    r++;
   }
 }
 

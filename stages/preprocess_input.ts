@@ -20,6 +20,7 @@ import {
   StreamOutput,
 } from "./_artifacts.ts";
 import type { WorkerTask } from "./_preprocess_worker.ts";
+import { partFile, PartProblem, partsMinBytes, PartWorker } from "./_parts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -51,27 +52,6 @@ type TokenizerModule = typeof import("../ner/tokenizer/mod.ts");
 type PartModule = typeof import("./_preprocess_part.ts");
 type Stats = import("./_preprocess_part.ts").EncodeStats;
 type Context = import("../runner/stage.ts").StageContext<PreprocessInputParams>;
-
-/**
- * A dataset file at least this large is tokenized in two parts at once, by the stage and a
- * worker (see `_preprocess_part.ts`), when the machine has two cores or more.
- */
-export const PARALLEL_MIN_BYTES = 8 << 20;
-
-/**
- * {@link PARALLEL_MIN_BYTES}, or `NERPIPE_PREPROCESS_PARTS_MIN_BYTES` where it is set (tests set
- * it to 0 to take the two-part path on a small corpus; the output is the same either way).
- */
-function partsMinBytes(): number {
-  let value: string | undefined;
-  try {
-    value = Deno.env.get("NERPIPE_PREPROCESS_PARTS_MIN_BYTES");
-  } catch {
-    value = undefined; // no --allow-env
-  }
-  const n = value === undefined || value === "" ? NaN : Number(value);
-  return Number.isFinite(n) && n >= 0 ? n : PARALLEL_MIN_BYTES;
-}
 
 /** Checks that our WordPiece pass gives transformers.js's ids on one document. */
 function crossCheck(
@@ -118,18 +98,15 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     ) as PartModule;
     const p = ctx.params;
     const dir = ctx.output("tokenizer");
-    if (navigator.hardwareConcurrency >= 2) {
-      // A large corpus: in two parts at once, if nothing in it needs the single pass.
-      const head = await openStream(ctx.inputs, "dataset", "ner-dataset");
-      await head.records.return(undefined);
-      const counts = await readStreamEnd(
-        ctx.inputs,
-        "dataset",
-        "ner-dataset",
-      ) as unknown as DatasetEnd;
-      const plan = pp.planParts(ctx.inputs.dataset!, counts.train, partsMinBytes());
-      if (plan && await inParts(ctx, tk, pp, plan, counts)) return;
-    }
+    // A large corpus: in two parts at once, if nothing in it needs the single pass (the
+    // trailer is read first: it checks the header and gives the training count).
+    const counts = await readStreamEnd(
+      ctx.inputs,
+      "dataset",
+      "ner-dataset",
+    ) as unknown as DatasetEnd;
+    const plan = pp.planParts(ctx.inputs.dataset!, counts.train, partsMinBytes());
+    if (plan && await inParts(ctx, tk, pp, plan, counts)) return;
     if (p.tokenizer.from) await copyTokenizer(p.tokenizer.from, dir);
     else {
       await checkAbort(ctx.signal);
@@ -289,11 +266,6 @@ async function finish(
   await out.end({ windows, report: { ...report, boundary_coverage: boundaryCoverage } });
 }
 
-/** A worker's answer. */
-type Reply =
-  | { ok: true; words: string[]; counts: number[]; stats: Stats }
-  | { ok: false; part: boolean; problem: string };
-
 /**
  * Learns the vocabulary (unless one is given) and tokenizes the dataset in two parts at once,
  * the second by a worker. Returns false, having written nothing, when a part holds something
@@ -308,30 +280,9 @@ async function inParts(
 ): Promise<boolean> {
   const p = ctx.params;
   const dir = ctx.output("tokenizer");
-  const worker = new Worker(new URL("./_preprocess_worker.ts", import.meta.url).href, {
-    type: "module",
-  });
-  let failed: Error | undefined;
-  const replies: ((reply: Reply) => void)[] = [];
-  worker.onmessage = (e: MessageEvent<Reply>) => replies.shift()?.(e.data);
-  worker.onerror = (e) => {
-    e.preventDefault();
-    failed = new Error(`preprocess-input's worker failed: ${e.message}`);
-    replies.shift()?.({ ok: false, part: false, problem: failed.message });
-  };
-  const ask = (task: WorkerTask) =>
-    new Promise<Reply>((resolve) => {
-      if (failed) return resolve({ ok: false, part: false, problem: failed.message });
-      replies.push(resolve);
-      worker.postMessage(task);
-    });
-  const answer = async (reply: Promise<Reply>) => {
-    const r = await reply;
-    if (r.ok) return r;
-    if (r.part) throw new pp.PartProblem(r.problem);
-    throw new Error(r.problem);
-  };
-  const tmp = await Deno.makeTempFile({ prefix: "preprocess-input-", suffix: ".jsonl" });
+  const worker = new PartWorker(new URL("./_preprocess_worker.ts", import.meta.url));
+  const ask = <T>(task: WorkerTask) => worker.ask<T>(task);
+  const tmp = await partFile(ctx.scratch, "encoded");
   let out: StreamOutput<"ner-encoded"> | undefined;
   try {
     if (p.tokenizer.from) await copyTokenizer(p.tokenizer.from, dir);
@@ -339,7 +290,7 @@ async function inParts(
       await checkAbort(ctx.signal);
       const learn = p.tokenizer.learn!;
       const started = performance.now();
-      const theirs = ask({
+      const theirs = ask<{ words: string[]; counts: number[] }>({
         task: "count",
         part: plan.second,
         lowercase: learn.lowercase,
@@ -351,7 +302,7 @@ async function inParts(
         learn.entity_boundaries,
         () => checkAbort(ctx.signal),
       );
-      const r = await answer(theirs);
+      const r = await theirs;
       words.merge(r.words, r.counts);
       const vocab = tk.learnFromCounts(words, learnOptions(p));
       await tk.writeTokenizerFiles(dir, vocab, {
@@ -372,7 +323,7 @@ async function inParts(
       encodedHeader(ctx, tok),
     );
     out = output;
-    const theirs = ask({
+    const theirs = ask<Stats>({
       task: "encode",
       part: plan.second,
       tokenizer: dir,
@@ -393,20 +344,20 @@ async function inParts(
         index++;
       },
     );
-    pp.addStats(stats, (await answer(theirs)).stats);
+    pp.addStats(stats, await theirs);
     await output.append(tmp);
     ctx.log.info("tokenized in two parts at once (the stage and a worker)");
     await finish(ctx, output, stats);
     return true;
   } catch (error) {
     await out?.abort();
-    if (error instanceof pp.PartProblem) {
+    if (error instanceof PartProblem) {
       ctx.log.info(`tokenizing in one pass: ${error.message}`);
       return false;
     }
     throw error;
   } finally {
-    worker.terminate();
+    worker.close();
     await Deno.remove(tmp).catch(() => {});
   }
 }
