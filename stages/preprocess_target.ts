@@ -6,19 +6,20 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
-import { tagDocument } from "../ner/align.ts";
+import { defineStage, type StageContext } from "../runner/stage.ts";
 import schema from "../schemas/preprocess-target.schema.json" with { type: "json" };
 import {
   checkAbort,
-  type EncodedRecord,
+  type DatasetEnd,
   mismatchedInputs,
   openStream,
-  type Split,
+  readStreamEnd,
   SPLITS,
   StreamOutput,
-  type TargetsArtifact,
 } from "./_artifacts.ts";
+import { inTwoParts, PartProblem, partsMinBytes, rangeRecords } from "./_parts.ts";
+import { addTagStats, planTagParts, type TagStats, tagStreams } from "./_preprocess_target_part.ts";
+import type { TargetTask } from "./_preprocess_target_worker.ts";
 
 /** Documents tagged between two looks at the abort signal. */
 const DOCS_PER_CHECK = 500;
@@ -47,79 +48,100 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
   },
   module: import.meta.url,
   async run(ctx) {
+    const labelAllTokens = ctx.params.label_all_tokens;
+    const header = { artifact: "ner-targets" as const, label_all_tokens: labelAllTokens };
+    const each = async (index: number) => {
+      if (index % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
+    };
+    // Checks both headers and gives the training count.
+    const counts = await readStreamEnd(
+      ctx.inputs,
+      "dataset",
+      "ner-dataset",
+    ) as unknown as DatasetEnd;
+    const encodedHead = await openStream(ctx.inputs, "encoded", "ner-encoded");
+    await encodedHead.records.return(undefined);
+    let stats: TagStats | undefined;
+    let plan: ReturnType<typeof planTagParts>;
+    try {
+      plan = planTagParts(ctx.inputs.dataset!, ctx.inputs.encoded!, counts.train, partsMinBytes());
+    } catch (error) {
+      if (!(error instanceof PartProblem)) throw error;
+      plan = undefined;
+    }
+    if (plan) {
+      // A large corpus: in two parts at once, the second by a worker.
+      const [first, second] = plan;
+      const out = await StreamOutput.create<"ner-targets">(ctx.output("targets"), header);
+      const result = await inTwoParts<TagStats>({
+        scratch: ctx.scratch,
+        name: "targets",
+        worker: new URL("./_preprocess_target_worker.ts", import.meta.url),
+        task: (file): TargetTask => ({ part: second, labelAllTokens, out: file }),
+        output: out,
+        mine: () =>
+          tagStreams(
+            rangeRecords("ner-dataset", first.dataset.path, first.dataset.range),
+            rangeRecords("ner-encoded", first.encoded.path, first.encoded.range),
+            {
+              labelAllTokens,
+              first: first.first,
+              mismatch: (problem) => new PartProblem(problem),
+              each,
+            },
+            (record) => out.write(record),
+          ),
+        add: addTagStats,
+      });
+      if (result instanceof PartProblem) ctx.log.info(`tagging in one pass: ${result.message}`);
+      else {
+        ctx.log.info("tagged in two parts at once (the stage and a worker)");
+        stats = result;
+        await finish(ctx, out, stats);
+        return;
+      }
+    }
     const dataset = await openStream(ctx.inputs, "dataset", "ner-dataset");
     const encoded = await openStream(ctx.inputs, "encoded", "ner-encoded");
-    const opts = { labelAllTokens: ctx.params.label_all_tokens };
-    const report = {} as TargetsArtifact["report"];
-    for (const split of SPLITS) {
-      report[split] = { entities: 0, outside_window: 0, not_on_boundary: 0, crosses_window: 0 };
-    }
-    const windows = { train: 0, validation: 0 };
-    const out = await StreamOutput.create<"ner-targets">(ctx.output("targets"), {
-      artifact: "ner-targets",
-      label_all_tokens: opts.labelAllTokens,
-    });
-    // Both streams hold the train split, then the validation split, documents in order; the
-    // windows of a document follow one another. Walk them side by side.
-    const mismatch = (problem: string) =>
-      mismatchedInputs(ctx.inputs, "encoded", "dataset", problem);
+    const out = await StreamOutput.create<"ner-targets">(ctx.output("targets"), header);
     try {
-      let pending: EncodedRecord | undefined;
-      const docs = { train: 0, validation: 0 };
-      const nextWindow = async () => {
-        const item = await encoded.records.next();
-        return item.done ? undefined : item.value;
-      };
-      pending = await nextWindow();
-      let done = 0;
-      for await (const document of dataset.records) {
-        if (done++ % DOCS_PER_CHECK === 0) await checkAbort(ctx.signal);
-        const split: Split = document.split;
-        const doc = docs[split]++;
-        const ws: EncodedRecord[] = [];
-        while (pending && pending.split === split && pending.doc === doc) {
-          ws.push(pending);
-          pending = await nextWindow();
-        }
-        if (pending && pending.split === split && pending.doc < doc) {
-          throw mismatch(`the ${split} windows of document ${pending.doc} are out of order`);
-        }
-        if (ws.length === 0) {
-          // preprocess-input gives every document one window at least.
-          throw mismatch(`${split} document ${doc} of the dataset has no window in the encoding`);
-        }
-        const result = tagDocument(ws, document.entities, opts);
-        for (const tags of result.labels) await out.write({ split, doc, tags });
-        windows[split] += result.labels.length;
-        const r = report[split];
-        r.entities += document.entities.length;
-        r.outside_window += result.report.outsideWindow;
-        r.not_on_boundary += result.report.notOnBoundary;
-        r.crosses_window += result.report.crossesWindow;
-      }
-      if (pending) {
-        throw mismatch(
-          `a ${pending.split} window is of document ${pending.doc}, but the dataset's ` +
-            `${pending.split} split has ${docs[pending.split]}`,
-        );
-      }
+      stats = await tagStreams(
+        dataset.records,
+        encoded.records,
+        {
+          labelAllTokens,
+          first: { train: 0, validation: 0 },
+          mismatch: (problem) => mismatchedInputs(ctx.inputs, "encoded", "dataset", problem),
+          each,
+        },
+        (record) => out.write(record),
+      );
     } catch (error) {
       await out.abort();
       await encoded.records.return(undefined);
       throw error;
     }
-    for (const split of SPLITS) {
-      const r = report[split];
-      const problems = [
-        r.outside_window && `${r.outside_window} outside the window`,
-        r.not_on_boundary &&
-        `${r.not_on_boundary} not starting and ending on word-piece boundaries`,
-        r.crosses_window && `${r.crosses_window} split across windows`,
-      ].filter(Boolean);
-      ctx.log.info(
-        `${split}: ${r.entities} entities${problems.length ? `; ${problems.join(", ")}` : ""}`,
-      );
-    }
-    await out.end({ windows, report });
+    await finish(ctx, out, stats);
   },
 });
+
+/** Logs what was tagged and writes the trailer. */
+async function finish(
+  ctx: StageContext<PreprocessTargetParams>,
+  out: StreamOutput<"ner-targets">,
+  { windows, report }: TagStats,
+): Promise<void> {
+  for (const split of SPLITS) {
+    const r = report[split];
+    const problems = [
+      r.outside_window && `${r.outside_window} outside the window`,
+      r.not_on_boundary &&
+      `${r.not_on_boundary} not starting and ending on word-piece boundaries`,
+      r.crosses_window && `${r.crosses_window} split across windows`,
+    ].filter(Boolean);
+    ctx.log.info(
+      `${split}: ${r.entities} entities${problems.length ? `; ${problems.join(", ")}` : ""}`,
+    );
+  }
+  await out.end({ windows, report });
+}

@@ -1,0 +1,34 @@
+/**
+ * The worker of preprocess-target on a large corpus (see `_parts.ts`): tags the second part's
+ * documents and writes their targets records to a file of its own; answers the part's counts.
+ *
+ * @module
+ */
+
+/// <reference no-default-lib="true" />
+/// <reference lib="deno.worker" />
+
+import { JsonlWriter } from "../ner/_jsonl.ts";
+import { PartProblem, rangeRecords, servePart } from "./_parts.ts";
+import { type TagPart, tagStreams } from "./_preprocess_target_part.ts";
+
+/** A message from the stage. */
+export interface TargetTask {
+  part: TagPart;
+  labelAllTokens: boolean;
+  out: string;
+}
+
+servePart<TargetTask>(async ({ part, labelAllTokens, out }) => {
+  const file = await JsonlWriter.create(out);
+  try {
+    return await tagStreams(
+      rangeRecords("ner-dataset", part.dataset.path, part.dataset.range),
+      rangeRecords("ner-encoded", part.encoded.path, part.encoded.range),
+      { labelAllTokens, first: part.first, mismatch: (problem) => new PartProblem(problem) },
+      (record) => file.write(record),
+    );
+  } finally {
+    await file.close();
+  }
+});
