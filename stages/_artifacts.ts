@@ -5,8 +5,6 @@
  */
 
 import { UserError } from "../runner/errors.ts";
-import type { StageContext } from "../runner/stage.ts";
-import { buildLabelDictionary, encodeLabels, labelToId } from "../ner/labels.ts";
 import {
   BATCHES_HINT,
   BatchesFormatError,
@@ -720,11 +718,8 @@ export async function writeJson(path: string, value: unknown): Promise<void> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The work of label-ids (and of its old name, embed-pad): here, so that neither stage module
-// imports the other.
-
-/** Windows labelled between two looks at the abort signal. */
-const WINDOWS_PER_CHECK = 1000;
+// The declarations of label-ids (and of its old name, embed-pad), which both kinds share; their
+// work is in _label_ids.ts.
 
 /** The inputs of `label-ids` (and of its old name, `embed-pad`). */
 export const LABEL_IDS_INPUTS = {
@@ -748,74 +743,3 @@ export const IDS_OUTPUT = {
     "one window per line",
   extension: ".jsonl",
 } as const;
-
-/**
- * Writes the label dictionary to the `labels` output and the label ids of every window to
- * `output`.
- *
- * @param ctx The stage's context.
- * @param output The name of the label-ids output (`ids`; `padded` for `embed-pad`).
- */
-export async function writeLabelIds(ctx: StageContext<unknown>, output: string): Promise<void> {
-  // Only the training types are needed: the dataset's trailer.
-  const dataset = await readStreamEnd(
-    ctx.inputs,
-    "dataset",
-    "ner-dataset",
-  ) as unknown as DatasetEnd;
-  const encoded = await openStream(ctx.inputs, "encoded", "ner-encoded");
-  const targets = await openStream(ctx.inputs, "targets", "ner-targets");
-  const dictionary = buildLabelDictionary(dataset.labels);
-  const ids = labelToId(dictionary);
-  const out = await StreamOutput.create<"ner-label-ids">(ctx.output(output), {
-    artifact: "ner-label-ids",
-    pad_id: encoded.header.pad_id,
-    max_length: encoded.header.max_length,
-  });
-  const counts = { train: 0, validation: 0 };
-  try {
-    let i = 0;
-    for await (const w of encoded.records) {
-      if (i++ % WINDOWS_PER_CHECK === 0) await checkAbort(ctx.signal);
-      const t = await targets.records.next();
-      const n = counts[w.split];
-      if (t.done || t.value.split !== w.split || t.value.tags.length !== w.ids.length) {
-        throw mismatchedInputs(
-          ctx.inputs,
-          "targets",
-          "encoded",
-          t.done || t.value.split !== w.split
-            ? `the targets have fewer ${w.split} windows than the encoding`
-            : `${w.split} window ${n} has ${t.value.tags.length} tags for ${w.ids.length} pieces`,
-        );
-      }
-      await out.write({
-        split: w.split,
-        ids: w.ids,
-        labels: encodeLabels(t.value.tags, ids, w.split),
-      });
-      counts[w.split]++;
-    }
-    if (!(await targets.records.next()).done) {
-      throw mismatchedInputs(
-        ctx.inputs,
-        "targets",
-        "encoded",
-        "the targets have more windows than the encoding",
-      );
-    }
-  } catch (error) {
-    await out.abort();
-    await targets.records.return(undefined);
-    throw error;
-  }
-  ctx.log.info(
-    `${dictionary.length} labels; ${SPLITS.map((s) => `${counts[s]} ${s} windows`).join(", ")}`,
-  );
-  const labelsArtifact: LabelsArtifact = {
-    labels: dictionary,
-    label_all_tokens: targets.header.label_all_tokens,
-  };
-  await writeJson(ctx.output("labels"), labelsArtifact);
-  await out.end({ windows: counts });
-}

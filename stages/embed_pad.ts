@@ -9,7 +9,8 @@
 
 import { defineStage } from "../runner/stage.ts";
 import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
-import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT, writeLabelIds } from "./_artifacts.ts";
+import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT } from "./_artifacts.ts";
+import { writeLabelIds } from "./_label_ids.ts";
 
 /** Parameters of `embed-pad`. */
 export interface EmbedPadParams {
