@@ -1,5 +1,6 @@
-// Issue 13: the data stages at corpus scale. preprocess-input tokenizes a large dataset in two
-// parts at once (the stage and a worker) and must write the bytes the single pass writes; the
+// Issue 13: the data stages at corpus scale. preprocess-input, preprocess-target and label-ids
+// work through a large input in two parts at once (the stage and a worker) and must write the
+// bytes the single pass writes; the
 // word scanner behind the tokenizer and the learner must give preTokenize's words.
 import assert from "node:assert/strict";
 import {
@@ -11,10 +12,15 @@ import {
 import { WordTable } from "../ner/tokenizer/_words.ts";
 import { learnFromCounts, learnWordPiece, WordCounts } from "../ner/tokenizer/learn.ts";
 import { tagDocument } from "../ner/align.ts";
-import { runBuiltinPipeline } from "./_engine_helpers.ts";
+import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
+import type { StageContext, StageDefinition } from "../runner/stage.ts";
+import { preprocessTarget } from "../stages/preprocess_target.ts";
+import { labelIds } from "../stages/label_ids.ts";
+import { ArtifactError } from "../stages/_artifacts.ts";
+import { UnknownLabelError } from "../ner/labels.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const ENV = "NERPIPE_PREPROCESS_PARTS_MIN_BYTES";
+const ENV = "NERPIPE_PARTS_MIN_BYTES";
 
 Deno.test("scanWords gives preTokenize's words, offsets included, for every normaliser", () => {
   const pieces = [
@@ -146,35 +152,204 @@ Deno.test("tagDocument finds each entity's pieces by search as the full scan did
   assert.deepEqual(u.labels[0], [null, "O", "B-PS", null]);
 });
 
-async function preprocess(dir: string, parts: boolean) {
+/** Runs the data stages up to label-ids, in two parts at once or in one pass. */
+async function dataStages(dir: string, parts: boolean) {
   if (parts) Deno.env.set(ENV, "0");
-  else Deno.env.delete(ENV);
+  else Deno.env.set(ENV, String(Number.MAX_SAFE_INTEGER));
+  const lines: string[] = [];
   try {
-    return await runBuiltinPipeline(`${ROOT}pipelines/ner.yaml`, dir, {
-      only: ["preprocess-input"],
+    const summary = await runBuiltinPipeline(`${ROOT}pipelines/ner.yaml`, dir, {
+      only: ["label-ids"],
+      reporter: memoryReporter(lines),
     });
+    return { ...summary, lines };
   } finally {
     Deno.env.delete(ENV);
   }
 }
 
-Deno.test("preprocess-input in two parts (the stage and a worker) writes the single pass's bytes", async () => {
+Deno.test("the data stages in two parts (the stage and a worker) write the single pass's bytes", async () => {
   const one = await Deno.makeTempDir({ prefix: "data-speed-" });
   const two = await Deno.makeTempDir({ prefix: "data-speed-" });
   try {
-    const a = await preprocess(one, false);
-    const b = await preprocess(two, true);
-    assert.equal(a.byId["preprocess-input"], "ran");
-    assert.equal(b.byId["preprocess-input"], "ran");
-    for (const file of ["encoded.jsonl", "tokenizer/vocab.txt", "tokenizer/tokenizer.json"]) {
-      assert.deepEqual(
-        await Deno.readFile(`${two}/out/ner/preprocess-input/${file}`),
-        await Deno.readFile(`${one}/out/ner/preprocess-input/${file}`),
+    const a = await dataStages(one, false);
+    const b = await dataStages(two, true);
+    for (const id of ["preprocess-input", "preprocess-target", "label-ids"]) {
+      assert.equal(a.byId[id], "ran");
+      assert.equal(b.byId[id], "ran");
+    }
+    // Each stage took the path the test asks for: two parts, or one pass.
+    for (
+      const [id, said] of [
+        ["preprocess-input", "tokenized in two parts at once"],
+        ["preprocess-target", "tagged in two parts at once"],
+        ["label-ids", "labelled in two parts at once"],
+      ]
+    ) {
+      const mine = (lines: string[]) => lines.filter((l) => l.startsWith(`[${id}] ${said}`));
+      assert.equal(mine(b.lines).length, 1, `${id} in two parts:\n${b.lines.join("\n")}`);
+      assert.equal(mine(a.lines).length, 0, `${id} in one pass`);
+    }
+    for (
+      const file of [
+        "preprocess-input/encoded.jsonl",
+        "preprocess-input/tokenizer/vocab.txt",
+        "preprocess-input/tokenizer/tokenizer.json",
+        "preprocess-target/targets.jsonl",
+        "label-ids/ids.jsonl",
+        "label-ids/labels.json",
+      ]
+    ) {
+      // Compared by digest: a failing deepEqual of two large byte arrays prints a diff that
+      // can take the machine's memory.
+      assert.equal(
+        await sha256(`${two}/out/ner/${file}`),
+        await sha256(`${one}/out/ner/${file}`),
         file,
       );
     }
+    // The same output is the same cache entry: the second project's keys match the first's.
+    assert.deepEqual(
+      b.stages.map((s) => [s.id, s.key]),
+      a.stages.map((s) => [s.id, s.key]),
+    );
   } finally {
     await Deno.remove(one, { recursive: true });
     await Deno.remove(two, { recursive: true });
+  }
+});
+
+async function sha256(path: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** A stream artifact file: header, records, trailer. */
+async function writeStream(path: string, header: object, records: object[], end: object) {
+  const lines = [header, ...records, { end }];
+  await Deno.writeTextFile(path, lines.map((l) => JSON.stringify(l) + "\n").join(""));
+}
+
+/** A stage's context in `dir` (outputs in `dir/out`), its log lines kept. */
+function context(stage: StageDefinition<never>, dir: string, inputs: Record<string, string>) {
+  const lines: string[] = [];
+  Deno.mkdirSync(`${dir}/out`, { recursive: true });
+  const ctx: StageContext<never> = {
+    id: stage.name,
+    params: (stage === preprocessTarget ? { label_all_tokens: true } : {}) as never,
+    inputs,
+    output: (name) => `${dir}/out/${name}${stage.outputs[name]!.extension ?? ""}`,
+    root: dir,
+    scratch: `${dir}/scratch`,
+    progress: { update() {} },
+    log: { info: (m) => void lines.push(m), warn: (m) => void lines.push(`warning: ${m}`) },
+    signal: new AbortController().signal,
+  };
+  return { ctx, lines };
+}
+
+/** Runs a stage on the two-part path; gives its error and log. */
+async function failInParts(
+  stage: StageDefinition<never>,
+  dir: string,
+  inputs: Record<string, string>,
+) {
+  const { ctx, lines } = context(stage, dir, inputs);
+  Deno.env.set(ENV, "0");
+  try {
+    const error = await stage.run(ctx).then(() => assert.fail("expected a rejection"), (e) => e);
+    for (const name of Object.keys(stage.outputs)) {
+      await assert.rejects(Deno.stat(ctx.output(name)), Deno.errors.NotFound, name);
+    }
+    return { error, lines };
+  } finally {
+    Deno.env.delete(ENV);
+  }
+}
+
+Deno.test("a problem in the worker's part is reported as the single pass reports it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "data-speed-" });
+  try {
+    const doc = {
+      text: "a b",
+      entities: [{ start: 0, end: 1, label: "PS" }],
+      source: { file: "x", line: 1 },
+    };
+    const docs = Array.from({ length: 8 }, () => ({ split: "train", ...doc }));
+    await writeStream(`${dir}/dataset.jsonl`, { artifact: "ner-dataset", format: "kmou" }, docs, {
+      labels: ["PS"],
+      skipped: 0,
+      train: 8,
+      validation: 0,
+    });
+    const window = (d: number) => ({
+      split: "train",
+      doc: d,
+      window: 0,
+      ids: [2, 5, 6, 3],
+      offsets: [null, [0, 1], [2, 3], null],
+      wordStart: [false, true, true, false],
+    });
+    const encodedHeader = {
+      artifact: "ner-encoded",
+      max_length: 8,
+      overflow: "window",
+      pad_id: 0,
+      vocab_size: 9,
+    };
+    // Document 6 has no window: the second part's problem.
+    const windows = [0, 1, 2, 3, 4, 5, 7].map(window);
+    await writeStream(`${dir}/broken.jsonl`, encodedHeader, windows, {
+      windows: { train: 7, validation: 0 },
+    });
+    const target = await failInParts(preprocessTarget as StageDefinition<never>, `${dir}/t`, {
+      dataset: `${dir}/dataset.jsonl`,
+      encoded: `${dir}/broken.jsonl`,
+    });
+    assert.ok(target.error instanceof ArtifactError, String(target.error));
+    assert.match(
+      target.error.message,
+      /^Inputs "encoded" \(.*broken.jsonl\) and "dataset" \(.*\) do not belong together: train document 6 of the dataset has no window in the encoding/,
+    );
+    assert.ok(
+      target.lines.some((l) => l.startsWith("tagging in one pass: ")),
+      target.lines.join("\n"),
+    );
+
+    // label-ids: a window of the second part with too few tags, then an unknown label there.
+    const all = [0, 1, 2, 3, 4, 5, 6, 7].map(window);
+    await writeStream(`${dir}/encoded.jsonl`, encodedHeader, all, {
+      windows: { train: 8, validation: 0 },
+    });
+    const tags = (d: number, t: (string | null)[]) => ({ split: "train", doc: d, tags: t });
+    const good = [null, "B-PS", "O", null];
+    const targetsHeader = { artifact: "ner-targets", label_all_tokens: true };
+    for (
+      const [bad, expected] of [
+        [
+          tags(6, [null, "B-PS", null]),
+          /do not belong together: train window 6 has 3 tags for 4 pieces/,
+        ],
+        [tags(6, [null, "B-XX", "O", null]), /B-XX/],
+      ] as const
+    ) {
+      const records = all.map((w) => w.doc === 6 ? bad : tags(w.doc, good));
+      await writeStream(`${dir}/targets.jsonl`, targetsHeader, records, {
+        windows: { train: 8, validation: 0 },
+      });
+      const r = await failInParts(labelIds as StageDefinition<never>, `${dir}/l`, {
+        dataset: `${dir}/dataset.jsonl`,
+        encoded: `${dir}/encoded.jsonl`,
+        targets: `${dir}/targets.jsonl`,
+      });
+      assert.ok(
+        r.error instanceof (expected.source === "B-XX" ? UnknownLabelError : ArtifactError),
+        String(r.error),
+      );
+      assert.match(r.error.message, expected);
+      assert.ok(r.lines.some((l) => l.startsWith("labelling in one pass: ")), r.lines.join("\n"));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

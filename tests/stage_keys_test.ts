@@ -14,7 +14,7 @@ import { normalizeScript } from "../runner/stage_code.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const STAGES = ["train", "validate", "load", "embed_pad", "tensorize", "preprocess_input"]
-  .concat(["preprocess_target"]);
+  .concat(["preprocess_target", "label_ids"]);
 
 /** A copy of the project's code (stages, ner, runner, schemas, deno.json, deno.lock). */
 async function projectCopy(): Promise<string> {
@@ -50,9 +50,26 @@ Deno.test("no stage's code includes another stage's module or an engine file", a
       .map((f) => f.slice(ROOT.length + 1));
     const foreign = files.filter((f) =>
       f.startsWith("runner/") ||
-      (f.startsWith("stages/") && f !== `stages/${stage}.ts` && f !== "stages/_artifacts.ts")
+      // Another stage kind's module; private helpers (`stages/_*.ts`) may be shared.
+      (f.startsWith("stages/") && f !== `stages/${stage}.ts` && !f.startsWith("stages/_"))
     );
     assert.deepEqual(foreign, [], `${stage} depends on ${foreign.join(", ")}`);
+  }
+});
+
+Deno.test("a data stage's key holds the code of the worker it starts for a large input", async () => {
+  for (
+    const [stage, worker] of [
+      ["preprocess_input", "stages/_preprocess_worker.ts"],
+      ["preprocess_target", "stages/_preprocess_target_worker.ts"],
+      ["label_ids", "stages/_label_ids_worker.ts"],
+      ["embed_pad", "stages/_label_ids_worker.ts"],
+    ] as const
+  ) {
+    const files = (await moduleFiles(`file://${ROOT}/stages/${stage}.ts`, ROOT))
+      .map((f) => f.slice(ROOT.length + 1));
+    assert.ok(files.includes(worker), `${stage}: ${files.join(", ")}`);
+    assert.ok(files.includes("stages/_parts.ts"), stage);
   }
 });
 
