@@ -31,8 +31,8 @@ export async function sha256(data: string | Uint8Array): Promise<string> {
 /** Files up to this size are read synchronously (the read is short; the thread hop is not). */
 const SYNC_READ_LIMIT = 1024 * 1024;
 
-/** Files up to this size are hashed in one piece; larger ones are streamed. */
-const WHOLE_FILE_LIMIT = 64 * 1024 * 1024;
+/** Bytes read at a time when a larger file is hashed. */
+const HASH_CHUNK = 8 * 1024 * 1024;
 
 /** JSON with object keys sorted at every level, so equal values give equal text. */
 export function stableJson(value: unknown): string {
@@ -57,13 +57,15 @@ export async function hashFileContent(path: string): Promise<string> {
   // costs a thread hop (30-140 µs each on a busy 2-core machine, against 6-10 µs).
   const info = Deno.statSync(path);
   if (info.size <= SYNC_READ_LIMIT) return sha256(Deno.readFileSync(path));
-  if (info.size <= WHOLE_FILE_LIMIT) return sha256(await Deno.readFile(path));
+  // Larger files: node:crypto's incremental hash over synchronous reads of 8 MiB, measured 3x
+  // faster than WebCrypto's one-shot digest of the whole file read asynchronously (33 against
+  // 119 ms for 59 MB here), and in bounded memory.
   const { createHash } = await import("node:crypto");
   const hash = createHash("sha256");
-  using file = await Deno.open(path, { read: true });
-  const buffer = new Uint8Array(1 << 20);
+  using file = Deno.openSync(path, { read: true });
+  const buffer = new Uint8Array(HASH_CHUNK);
   for (;;) {
-    const n = await file.read(buffer);
+    const n = file.readSync(buffer);
     if (n === null) break;
     hash.update(buffer.subarray(0, n));
   }
