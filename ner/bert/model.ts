@@ -100,7 +100,10 @@ export interface ForwardOptions {
   seed?: number;
 }
 
+/** The parameters of one encoder layer, and the prefix of their names. */
 interface LayerParams {
+  /** Name prefix, `bert.encoder.layer.<l>`. */
+  prefix: string;
   q: tf.Variable;
   k: tf.Variable;
   v: tf.Variable;
@@ -119,6 +122,389 @@ interface LayerParams {
   ln2b: tf.Variable;
 }
 
+/** The parameters of the embeddings. */
+interface EmbeddingParams {
+  word: tf.Variable;
+  position: tf.Variable;
+  tokenType: tf.Variable;
+  lnGamma: tf.Variable;
+  lnBeta: tf.Variable;
+}
+
+/** The parameters of the classifier head. */
+interface ClassifierParams {
+  weight: tf.Variable;
+  bias: tf.Variable;
+}
+
+/** What every layer of one forward (and backward) pass shares. */
+interface Pass {
+  config: BertConfig;
+  input: BatchTensors;
+  /** Batch size. */
+  B: number;
+  /** Sequence length. */
+  T: number;
+  /** Positions, `B * T`. */
+  N: number;
+  /** Hidden size. */
+  H: number;
+  /** Attention heads. */
+  nh: number;
+  /** Head size, `H / nh`. */
+  d: number;
+  /** Attention score scale, `1 / sqrt(d)`. */
+  scale: number;
+  /**
+   * The next dropout mask for `shape` (made where the tensors live), or null
+   * when dropout is off. Masks are drawn from one stream per pass, so the
+   * layers must ask for them in a fixed order.
+   */
+  dropMask(shape: number[], rate: number): tf.Tensor | null;
+}
+
+/** Multiplies by a dropout mask, or returns `x` when there is none. */
+function drop<T extends tf.Tensor>(x: T, mask: tf.Tensor | null): T {
+  return mask ? tf.mul(x, mask) as T : x;
+}
+
+/** Activations the embeddings backward pass needs. */
+interface EmbeddingsCache {
+  ln: LayerNormCache;
+  mask: tf.Tensor | null;
+}
+
+/**
+ * Embeddings forward: word + position + token-type (0) embeddings, LayerNorm,
+ * dropout.
+ *
+ * @returns The hidden states `[N, H]` and the cache for {@link embeddingsBackward}.
+ */
+function embeddingsForward(
+  pass: Pass,
+  E: EmbeddingParams,
+): { y: tf.Tensor2D; cache: EmbeddingsCache } {
+  const { B, T, N, H } = pass;
+  const words = tf.gather(E.word, pass.input.ids); // [N, H]
+  const posTok = tf.add(
+    tf.slice(E.position, [0, 0], [T, H]),
+    tf.slice(E.tokenType, [0, 0], [1, H]),
+  ); // [T, H]
+  const emb = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), posTok), [N, H]) as tf.Tensor2D;
+  const ln = layerNormForward(emb, E.lnGamma, E.lnBeta, pass.config.layer_norm_eps);
+  const mask = pass.dropMask([N, H], pass.config.hidden_dropout_prob);
+  return { y: drop(ln.y, mask), cache: { ln: ln.cache, mask } };
+}
+
+/**
+ * Embeddings backward: sets the gradients of the embedding LayerNorm and
+ * tables in `grads`.
+ *
+ * @param dy Gradient of the embeddings' output `[N, H]`.
+ * @param embeddingRows When true, the word-embedding gradient is not scattered
+ *   into `grads`; the gradient of each looked-up row is returned instead.
+ * @returns The looked-up rows' gradient `[N, H]` when `embeddingRows`, else null.
+ */
+function embeddingsBackward(
+  pass: Pass,
+  dy: tf.Tensor2D,
+  cache: EmbeddingsCache,
+  grads: Map<string, tf.Tensor>,
+  embeddingRows: boolean,
+): tf.Tensor2D | null {
+  const { B, T, H } = pass;
+  const c = pass.config;
+  const b0 = layerNormBackward(drop(dy, cache.mask), cache.ln);
+  grads.set("bert.embeddings.LayerNorm.weight", b0.dgamma);
+  grads.set("bert.embeddings.LayerNorm.bias", b0.dbeta);
+  const dEmb = b0.dx;
+  if (!embeddingRows) {
+    grads.set(
+      "bert.embeddings.word_embeddings.weight",
+      embeddingGrad(dEmb, pass.input.ids, c.vocab_size),
+    );
+  }
+  const dPosTok = tf.reshape(colSum(tf.reshape(dEmb, [B, T * H]) as tf.Tensor2D), [T, H]); // [T, H]
+  grads.set(
+    "bert.embeddings.position_embeddings.weight",
+    tf.pad(dPosTok, [[0, c.max_position_embeddings - T], [0, 0]]),
+  );
+  grads.set(
+    "bert.embeddings.token_type_embeddings.weight",
+    tf.pad(tf.reshape(colSum(dPosTok as tf.Tensor2D), [1, H]), [[0, c.type_vocab_size - 1], [
+      0,
+      0,
+    ]]),
+  );
+  return embeddingRows ? dEmb : null;
+}
+
+/** Activations the self-attention backward pass needs. */
+interface SelfAttentionCache {
+  /** The layer's input. */
+  x: tf.Tensor2D;
+  /** Query, key and value weights side by side, `[H, 3H]`. */
+  wqkv: tf.Tensor2D;
+  q: tf.Tensor4D;
+  k: tf.Tensor4D;
+  v: tf.Tensor4D;
+  probs: tf.Tensor4D;
+  /** `probs` after dropout. */
+  probsD: tf.Tensor4D;
+  mask: tf.Tensor | null;
+}
+
+/**
+ * Multi-head self-attention forward, up to the merged heads' context (before
+ * the output dense).
+ *
+ * @returns The context `[N, H]` and the cache for {@link selfAttentionBackward}.
+ */
+function selfAttentionForward(
+  pass: Pass,
+  L: LayerParams,
+  x: tf.Tensor2D,
+): { ctx: tf.Tensor2D; cache: SelfAttentionCache } {
+  const { B, N, H, nh } = pass;
+  const wqkv = tf.concat([L.q, L.k, L.v], 1) as tf.Tensor2D; // [H, 3H]
+  const bqkv = tf.concat([L.qb, L.kb, L.vb], 0) as tf.Tensor1D;
+  const qkv = linear(x, wqkv, bqkv); // [N, 3H]
+  const [q, k, v] = splitHeads(qkv, B, nh); // each [B, nh, T, d]
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), pass.scale), pass.input.maskAdd);
+  const probs = tf.softmax(scores) as tf.Tensor4D;
+  const mask = pass.dropMask(probs.shape, pass.config.attention_probs_dropout_prob);
+  const probsD = drop(probs, mask);
+  const ctx = tf.reshape(tf.transpose(tf.matMul(probsD, v), [0, 2, 1, 3]), [
+    N,
+    H,
+  ]) as tf.Tensor2D;
+  return { ctx, cache: { x, wqkv, q, k, v, probs, probsD, mask } };
+}
+
+/**
+ * Self-attention backward: sets the query, key and value gradients in `grads`.
+ *
+ * @param dCtx Gradient of the context `[N, H]`.
+ * @returns The gradient of the layer's input through the attention `[N, H]`.
+ */
+function selfAttentionBackward(
+  pass: Pass,
+  L: LayerParams,
+  dCtx: tf.Tensor2D,
+  C: SelfAttentionCache,
+  grads: Map<string, tf.Tensor>,
+): tf.Tensor2D {
+  const { B, T, nh, d } = pass;
+  const pre = L.prefix;
+  const dc = tf.transpose(tf.reshape(dCtx, [B, T, nh, d]), [0, 2, 1, 3]); // [B, nh, T, d]
+  const dProbsD = tf.matMul(dc, C.v, false, true); // [B, nh, T, T]
+  const dv = tf.matMul(C.probsD, dc, true, false); // [B, nh, T, d]
+  const dScores = tf.mul(softmaxBackward(drop(dProbsD, C.mask), C.probs), pass.scale);
+  const dq = tf.matMul(dScores, C.k); // [B, nh, T, d]
+  const dk = tf.matMul(dScores, C.q, true, false);
+  const dqkv = mergeHeads(dq as tf.Tensor4D, dk as tf.Tensor4D, dv as tf.Tensor4D); // [N, 3H]
+  const qkv = linearBackward(dqkv, C.x, C.wqkv);
+  const [dWq, dWk, dWv] = tf.split(qkv.dw, 3, 1);
+  const [dbq, dbk, dbv] = tf.split(qkv.db, 3, 0);
+  grads.set(`${pre}.attention.self.query.weight`, dWq!);
+  grads.set(`${pre}.attention.self.key.weight`, dWk!);
+  grads.set(`${pre}.attention.self.value.weight`, dWv!);
+  grads.set(`${pre}.attention.self.query.bias`, dbq!);
+  grads.set(`${pre}.attention.self.key.bias`, dbk!);
+  grads.set(`${pre}.attention.self.value.bias`, dbv!);
+  return qkv.dx!;
+}
+
+/** Activations the attention block's backward pass needs. */
+interface AttentionCache {
+  self: SelfAttentionCache;
+  /** Context before the output dense. */
+  ctx: tf.Tensor2D;
+  mask: tf.Tensor | null;
+  ln: LayerNormCache;
+}
+
+/**
+ * Attention block forward: self-attention, output dense, dropout, residual
+ * and LayerNorm.
+ *
+ * @returns The block's output `[N, H]` and the cache for {@link attentionBackward}.
+ */
+function attentionForward(
+  pass: Pass,
+  L: LayerParams,
+  x: tf.Tensor2D,
+): { y: tf.Tensor2D; cache: AttentionCache } {
+  const sa = selfAttentionForward(pass, L, x);
+  const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
+  const attn = drop(linear(sa.ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), mask);
+  const ln = layerNormForward(tf.add(attn, x), L.ln1g, L.ln1b, pass.config.layer_norm_eps);
+  return { y: ln.y, cache: { self: sa.cache, ctx: sa.ctx, mask, ln: ln.cache } };
+}
+
+/**
+ * Attention block backward: sets the attention gradients in `grads`.
+ *
+ * @param dy Gradient of the block's output `[N, H]`.
+ * @returns The gradient of the block's input `[N, H]`.
+ */
+function attentionBackward(
+  pass: Pass,
+  L: LayerParams,
+  dy: tf.Tensor2D,
+  C: AttentionCache,
+  grads: Map<string, tf.Tensor>,
+): tf.Tensor2D {
+  const pre = L.prefix;
+  const b1 = layerNormBackward(dy, C.ln);
+  grads.set(`${pre}.attention.output.LayerNorm.weight`, b1.dgamma);
+  grads.set(`${pre}.attention.output.LayerNorm.bias`, b1.dbeta);
+  const dAttn = drop(b1.dx, C.mask);
+  const ao = linearBackward(dAttn, C.ctx, L.ao as tf.Tensor2D);
+  grads.set(`${pre}.attention.output.dense.weight`, ao.dw);
+  grads.set(`${pre}.attention.output.dense.bias`, ao.db);
+  const dx = selfAttentionBackward(pass, L, ao.dx!, C.self, grads);
+  return tf.add(b1.dx, dx) as tf.Tensor2D;
+}
+
+/** Activations the feed-forward block's backward pass needs. */
+interface FeedForwardCache {
+  /** The block's input. */
+  x: tf.Tensor2D;
+  gelu: GeluCache;
+  /** GELU output. */
+  g: tf.Tensor2D;
+  mask: tf.Tensor | null;
+  ln: LayerNormCache;
+}
+
+/**
+ * Feed-forward block forward: intermediate dense, GELU, output dense, dropout,
+ * residual and LayerNorm.
+ *
+ * @returns The block's output `[N, H]` and the cache for {@link feedForwardBackward}.
+ */
+function feedForwardForward(
+  pass: Pass,
+  L: LayerParams,
+  x: tf.Tensor2D,
+): { y: tf.Tensor2D; cache: FeedForwardCache } {
+  const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D));
+  const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
+  const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
+  const ln = layerNormForward(tf.add(out, x), L.ln2g, L.ln2b, pass.config.layer_norm_eps);
+  return { y: ln.y, cache: { x, gelu: gl.cache, g: gl.y, mask, ln: ln.cache } };
+}
+
+/**
+ * Feed-forward block backward: sets the feed-forward gradients in `grads`.
+ *
+ * @param dy Gradient of the block's output `[N, H]`.
+ * @returns The gradient of the block's input `[N, H]`.
+ */
+function feedForwardBackward(
+  L: LayerParams,
+  dy: tf.Tensor2D,
+  C: FeedForwardCache,
+  grads: Map<string, tf.Tensor>,
+): tf.Tensor2D {
+  const pre = L.prefix;
+  const b2 = layerNormBackward(dy, C.ln);
+  grads.set(`${pre}.output.LayerNorm.weight`, b2.dgamma);
+  grads.set(`${pre}.output.LayerNorm.bias`, b2.dbeta);
+  const dOut = drop(b2.dx, C.mask);
+  const o = linearBackward(dOut, C.g, L.o as tf.Tensor2D);
+  grads.set(`${pre}.output.dense.weight`, o.dw);
+  grads.set(`${pre}.output.dense.bias`, o.db);
+  const du = geluBackward(o.dx!, C.gelu);
+  const i = linearBackward(du, C.x, L.i as tf.Tensor2D);
+  grads.set(`${pre}.intermediate.dense.weight`, i.dw);
+  grads.set(`${pre}.intermediate.dense.bias`, i.db);
+  return tf.add(b2.dx, i.dx!) as tf.Tensor2D;
+}
+
+/** Activations an encoder layer's backward pass needs. */
+interface EncoderLayerCache {
+  attention: AttentionCache;
+  feedForward: FeedForwardCache;
+}
+
+/**
+ * Encoder layer forward: the attention block, then the feed-forward block.
+ *
+ * @returns The layer's output `[N, H]` and the cache for {@link encoderLayerBackward}.
+ */
+function encoderLayerForward(
+  pass: Pass,
+  L: LayerParams,
+  x: tf.Tensor2D,
+): { y: tf.Tensor2D; cache: EncoderLayerCache } {
+  const attention = attentionForward(pass, L, x);
+  const feedForward = feedForwardForward(pass, L, attention.y);
+  return {
+    y: feedForward.y,
+    cache: { attention: attention.cache, feedForward: feedForward.cache },
+  };
+}
+
+/**
+ * Encoder layer backward: sets the layer's gradients in `grads`.
+ *
+ * @param dy Gradient of the layer's output `[N, H]`.
+ * @returns The gradient of the layer's input `[N, H]`.
+ */
+function encoderLayerBackward(
+  pass: Pass,
+  L: LayerParams,
+  dy: tf.Tensor2D,
+  C: EncoderLayerCache,
+  grads: Map<string, tf.Tensor>,
+): tf.Tensor2D {
+  const dh1 = feedForwardBackward(L, dy, C.feedForward, grads);
+  return attentionBackward(pass, L, dh1, C.attention, grads);
+}
+
+/** Activations the classifier head's backward pass needs. */
+interface ClassifierCache {
+  /** Input after dropout. */
+  x: tf.Tensor2D;
+  mask: tf.Tensor | null;
+}
+
+/**
+ * Classifier head forward: dropout, then a dense layer to the classes.
+ *
+ * @returns The logits `[N, numLabels]` and the cache for {@link classifierBackward}.
+ */
+function classifierForward(
+  pass: Pass,
+  P: ClassifierParams,
+  x: tf.Tensor2D,
+): { logits: tf.Tensor2D; cache: ClassifierCache } {
+  const mask = pass.dropMask([pass.N, pass.H], classifierDropout(pass.config));
+  const xc = drop(x, mask);
+  const logits = linear(xc, P.weight as tf.Tensor2D, P.bias as tf.Tensor1D);
+  return { logits, cache: { x: xc, mask } };
+}
+
+/**
+ * Classifier head backward: sets the classifier gradients in `grads`.
+ *
+ * @param dlogits Gradient of the logits.
+ * @returns The gradient of the head's input `[N, H]`.
+ */
+function classifierBackward(
+  P: ClassifierParams,
+  dlogits: tf.Tensor2D,
+  C: ClassifierCache,
+  grads: Map<string, tf.Tensor>,
+): tf.Tensor2D {
+  const cls = linearBackward(dlogits, C.x, P.weight as tf.Tensor2D);
+  grads.set("classifier.weight", cls.dw);
+  grads.set("classifier.bias", cls.db);
+  return drop(cls.dx!, C.mask);
+}
+
 /** A `BertForTokenClassification` whose weights are tfjs variables. */
 export class BertModel {
   /** Model hyper-parameters. */
@@ -129,7 +515,9 @@ export class BertModel {
   readonly params: Map<string, tf.Variable>;
   /** Parameter specs in checkpoint order. */
   readonly specs: ParamSpec[];
+  #embeddings: EmbeddingParams;
   #layers: LayerParams[];
+  #classifier: ClassifierParams;
   #disposed = false;
 
   private constructor(config: BertConfig, numLabels: number, weights: Map<string, HostTensor>) {
@@ -163,10 +551,19 @@ export class BertModel {
       );
     }
     const p = (name: string) => this.params.get(name)!;
+    this.#embeddings = {
+      word: p("bert.embeddings.word_embeddings.weight"),
+      position: p("bert.embeddings.position_embeddings.weight"),
+      tokenType: p("bert.embeddings.token_type_embeddings.weight"),
+      lnGamma: p("bert.embeddings.LayerNorm.weight"),
+      lnBeta: p("bert.embeddings.LayerNorm.bias"),
+    };
+    this.#classifier = { weight: p("classifier.weight"), bias: p("classifier.bias") };
     this.#layers = [];
     for (let l = 0; l < config.num_hidden_layers; l++) {
       const pre = `bert.encoder.layer.${l}`;
       this.#layers.push({
+        prefix: pre,
         q: p(`${pre}.attention.self.query.weight`),
         k: p(`${pre}.attention.self.key.weight`),
         v: p(`${pre}.attention.self.value.weight`),
@@ -284,13 +681,8 @@ export class BertModel {
     return rows ? { loss, grads, embeddingRows: rows } : { loss, grads };
   }
 
-  #run(
-    input: BatchTensors,
-    opts: ForwardOptions,
-    grads: Map<string, tf.Tensor> | null,
-    embeddingRows = false,
-  ): { logits: tf.Tensor2D; backward: ((dlogits: tf.Tensor2D) => tf.Tensor2D | null) | null } {
-    this.#checkAlive();
+  /** Sets up a pass: checks the sequence length and starts the dropout stream. */
+  #pass(input: BatchTensors, opts: ForwardOptions): Pass {
     const c = this.config;
     const { batchSize: B, seqLen: T } = input;
     if (T > c.max_position_embeddings) {
@@ -299,181 +691,58 @@ export class BertModel {
       );
     }
     const H = c.hidden_size;
-    const N = B * T;
     const nh = c.num_attention_heads;
     const d = H / nh;
-    const scale = 1 / Math.sqrt(d);
     const seed = mixSeed(opts.seed ?? 0, 0x5eed);
     let stream = 0;
-    /** A dropout mask for `shape` (made where the tensors live), or null when dropout is off. */
-    const dropMask = (shape: number[], rate: number): tf.Tensor | null => {
-      if (!opts.training || rate <= 0) return null;
-      return dropoutMask(dropoutMaskAttrs(shape, seed, stream++, rate));
+    return {
+      config: c,
+      input,
+      B,
+      T,
+      N: B * T,
+      H,
+      nh,
+      d,
+      scale: 1 / Math.sqrt(d),
+      dropMask: (shape, rate) => {
+        if (!opts.training || rate <= 0) return null;
+        return dropoutMask(dropoutMaskAttrs(shape, seed, stream++, rate));
+      },
     };
-    const drop = <T extends tf.Tensor>(x: T, mask: tf.Tensor | null): T =>
-      mask ? tf.mul(x, mask) as T : x;
-    const p = (name: string) => this.params.get(name)!;
-    const wordEmb = p("bert.embeddings.word_embeddings.weight");
-    const posEmb = p("bert.embeddings.position_embeddings.weight");
-    const typeEmb = p("bert.embeddings.token_type_embeddings.weight");
+  }
 
-    // Embeddings.
-    const words = tf.gather(wordEmb, input.ids); // [N, H]
-    const posTok = tf.add(tf.slice(posEmb, [0, 0], [T, H]), tf.slice(typeEmb, [0, 0], [1, H])); // [T, H]
-    const emb = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), posTok), [N, H]) as tf.Tensor2D;
-    const ln0 = layerNormForward(
-      emb,
-      p("bert.embeddings.LayerNorm.weight"),
-      p("bert.embeddings.LayerNorm.bias"),
-      c.layer_norm_eps,
-    );
-    const m0 = dropMask([N, H], c.hidden_dropout_prob);
-    let x = drop(ln0.y, m0);
-
-    interface LayerCache {
-      x: tf.Tensor2D;
-      wqkv: tf.Tensor2D;
-      q: tf.Tensor4D;
-      k: tf.Tensor4D;
-      v: tf.Tensor4D;
-      probs: tf.Tensor4D;
-      probsD: tf.Tensor4D;
-      mp: tf.Tensor | null;
-      ctx: tf.Tensor2D;
-      ma: tf.Tensor | null;
-      ln1: LayerNormCache;
-      h1: tf.Tensor2D;
-      gelu: GeluCache;
-      g: tf.Tensor2D;
-      mo: tf.Tensor | null;
-      ln2: LayerNormCache;
-    }
-    const caches: LayerCache[] = [];
+  /**
+   * The forward pass: embeddings, encoder layers, classifier head. With
+   * `grads`, it keeps each layer's cache and returns the backward pass, which
+   * fills `grads` and runs the layers in reverse.
+   */
+  #run(
+    input: BatchTensors,
+    opts: ForwardOptions,
+    grads: Map<string, tf.Tensor> | null,
+    embeddingRows = false,
+  ): { logits: tf.Tensor2D; backward: ((dlogits: tf.Tensor2D) => tf.Tensor2D | null) | null } {
+    this.#checkAlive();
+    const pass = this.#pass(input, opts);
+    const emb = embeddingsForward(pass, this.#embeddings);
+    let x = emb.y;
+    const caches: EncoderLayerCache[] = [];
     for (const L of this.#layers) {
-      const xin = x;
-      const wqkv = tf.concat([L.q, L.k, L.v], 1) as tf.Tensor2D; // [H, 3H]
-      const bqkv = tf.concat([L.qb, L.kb, L.vb], 0) as tf.Tensor1D;
-      const qkv = linear(xin, wqkv, bqkv); // [N, 3H]
-      const [q, k, v] = splitHeads(qkv, B, nh); // each [B, nh, T, d]
-      const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), scale), input.maskAdd);
-      const probs = tf.softmax(scores) as tf.Tensor4D;
-      const mp = dropMask(probs.shape, c.attention_probs_dropout_prob);
-      const probsD = drop(probs, mp);
-      const ctx = tf.reshape(tf.transpose(tf.matMul(probsD, v), [0, 2, 1, 3]), [
-        N,
-        H,
-      ]) as tf.Tensor2D;
-      const ma = dropMask([N, H], c.hidden_dropout_prob);
-      const attn = drop(linear(ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), ma);
-      const ln1 = layerNormForward(tf.add(attn, xin), L.ln1g, L.ln1b, c.layer_norm_eps);
-      const h1 = ln1.y;
-      const gl = geluForward(linear(h1, L.i as tf.Tensor2D, L.ib as tf.Tensor1D));
-      const mo = dropMask([N, H], c.hidden_dropout_prob);
-      const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mo);
-      const ln2 = layerNormForward(tf.add(out, h1), L.ln2g, L.ln2b, c.layer_norm_eps);
-      x = ln2.y;
-      if (grads) {
-        caches.push({
-          x: xin,
-          wqkv,
-          q,
-          k,
-          v,
-          probs,
-          probsD,
-          mp,
-          ctx,
-          ma,
-          ln1: ln1.cache,
-          h1,
-          gelu: gl.cache,
-          g: gl.y,
-          mo,
-          ln2: ln2.cache,
-        });
-      }
+      const layer = encoderLayerForward(pass, L, x);
+      x = layer.y;
+      if (grads) caches.push(layer.cache);
     }
-    const mc = dropMask([N, H], classifierDropout(c));
-    const xc = drop(x, mc);
-    const wc = p("classifier.weight") as tf.Tensor2D;
-    const logits = linear(xc, wc, p("classifier.bias") as tf.Tensor1D);
-    if (!grads) return { logits, backward: null };
-
+    const head = classifierForward(pass, this.#classifier, x);
+    if (!grads) return { logits: head.logits, backward: null };
     const backward = (dlogits: tf.Tensor2D): tf.Tensor2D | null => {
-      const cls = linearBackward(dlogits, xc, wc);
-      grads.set("classifier.weight", cls.dw);
-      grads.set("classifier.bias", cls.db);
-      let dx = drop(cls.dx!, mc);
+      let dx = classifierBackward(this.#classifier, dlogits, head.cache, grads);
       for (let l = this.#layers.length - 1; l >= 0; l--) {
-        const L = this.#layers[l]!;
-        const C = caches[l]!;
-        const pre = `bert.encoder.layer.${l}`;
-        // Output LayerNorm and feed-forward.
-        const b2 = layerNormBackward(dx, C.ln2);
-        grads.set(`${pre}.output.LayerNorm.weight`, b2.dgamma);
-        grads.set(`${pre}.output.LayerNorm.bias`, b2.dbeta);
-        const dOut = drop(b2.dx, C.mo);
-        const o = linearBackward(dOut, C.g, L.o as tf.Tensor2D);
-        grads.set(`${pre}.output.dense.weight`, o.dw);
-        grads.set(`${pre}.output.dense.bias`, o.db);
-        const du = geluBackward(o.dx!, C.gelu);
-        const i = linearBackward(du, C.h1, L.i as tf.Tensor2D);
-        grads.set(`${pre}.intermediate.dense.weight`, i.dw);
-        grads.set(`${pre}.intermediate.dense.bias`, i.db);
-        const dh1 = tf.add(b2.dx, i.dx!) as tf.Tensor2D;
-        // Attention output LayerNorm and dense.
-        const b1 = layerNormBackward(dh1, C.ln1);
-        grads.set(`${pre}.attention.output.LayerNorm.weight`, b1.dgamma);
-        grads.set(`${pre}.attention.output.LayerNorm.bias`, b1.dbeta);
-        const dAttn = drop(b1.dx, C.ma);
-        const ao = linearBackward(dAttn, C.ctx, L.ao as tf.Tensor2D);
-        grads.set(`${pre}.attention.output.dense.weight`, ao.dw);
-        grads.set(`${pre}.attention.output.dense.bias`, ao.db);
-        // Self-attention.
-        const dc = tf.transpose(tf.reshape(ao.dx!, [B, T, nh, d]), [0, 2, 1, 3]); // [B, nh, T, d]
-        const dProbsD = tf.matMul(dc, C.v, false, true); // [B, nh, T, T]
-        const dv = tf.matMul(C.probsD, dc, true, false); // [B, nh, T, d]
-        const dScores = tf.mul(softmaxBackward(drop(dProbsD, C.mp), C.probs), scale);
-        const dq = tf.matMul(dScores, C.k); // [B, nh, T, d]
-        const dk = tf.matMul(dScores, C.q, true, false);
-        const dqkv = mergeHeads(dq as tf.Tensor4D, dk as tf.Tensor4D, dv as tf.Tensor4D); // [N, 3H]
-        const qkv = linearBackward(dqkv, C.x, C.wqkv);
-        const [dWq, dWk, dWv] = tf.split(qkv.dw, 3, 1);
-        const [dbq, dbk, dbv] = tf.split(qkv.db, 3, 0);
-        grads.set(`${pre}.attention.self.query.weight`, dWq!);
-        grads.set(`${pre}.attention.self.key.weight`, dWk!);
-        grads.set(`${pre}.attention.self.value.weight`, dWv!);
-        grads.set(`${pre}.attention.self.query.bias`, dbq!);
-        grads.set(`${pre}.attention.self.key.bias`, dbk!);
-        grads.set(`${pre}.attention.self.value.bias`, dbv!);
-        dx = tf.add(b1.dx, qkv.dx!) as tf.Tensor2D;
+        dx = encoderLayerBackward(pass, this.#layers[l]!, dx, caches[l]!, grads);
       }
-      // Embeddings.
-      const b0 = layerNormBackward(drop(dx, m0), ln0.cache);
-      grads.set("bert.embeddings.LayerNorm.weight", b0.dgamma);
-      grads.set("bert.embeddings.LayerNorm.bias", b0.dbeta);
-      const dEmb = b0.dx;
-      if (!embeddingRows) {
-        grads.set(
-          "bert.embeddings.word_embeddings.weight",
-          embeddingGrad(dEmb, input.ids, c.vocab_size),
-        );
-      }
-      const dPosTok = tf.reshape(colSum(tf.reshape(dEmb, [B, T * H]) as tf.Tensor2D), [T, H]); // [T, H]
-      grads.set(
-        "bert.embeddings.position_embeddings.weight",
-        tf.pad(dPosTok, [[0, c.max_position_embeddings - T], [0, 0]]),
-      );
-      grads.set(
-        "bert.embeddings.token_type_embeddings.weight",
-        tf.pad(tf.reshape(colSum(dPosTok as tf.Tensor2D), [1, H]), [[0, c.type_vocab_size - 1], [
-          0,
-          0,
-        ]]),
-      );
-      return embeddingRows ? dEmb : null;
+      return embeddingsBackward(pass, dx, emb.cache, grads, embeddingRows);
     };
-    return { logits, backward };
+    return { logits: head.logits, backward };
   }
 
   /**
