@@ -91,6 +91,37 @@ export interface HostGradients {
 }
 
 /**
+ * Runs the forward and backward pass of a batch in training mode. Call inside
+ * `tf.tidy`.
+ *
+ * @param denominator Divisor of the summed loss (default: the batch's labelled positions).
+ * @param embeddingRows When true, the word-embedding gradient comes as rows (see
+ *   `BertModel.lossAndGradients`).
+ * @returns The loss, the gradients by name and the input token ids.
+ */
+export function batchGradients(
+  model: BertModel,
+  batch: StepBatch,
+  numLabels: number,
+  seed: number,
+  denominator?: number,
+  embeddingRows = false,
+): {
+  loss: tf.Scalar;
+  grads: Map<string, tf.Tensor>;
+  embeddingRows?: tf.Tensor2D;
+  ids: tf.Tensor1D;
+} {
+  const input = batchTensors(batch);
+  const target = tf.tensor2d(lossTarget(batch.labels, numLabels, denominator).target, [
+    batch.batchSize * batch.seqLen,
+    numLabels,
+  ]);
+  const out = model.lossAndGradients(input, target, { training: true, seed }, embeddingRows);
+  return { ...out, ids: input.ids };
+}
+
+/**
  * Computes a part's gradients. Call inside `tf.tidy`.
  *
  * @param denominator Labelled positions of the whole batch (the loss is a mean over it).
@@ -102,19 +133,16 @@ export function partGradients(
   denominator: number,
   seed: number,
 ): PartGradients {
-  const input = batchTensors(part);
-  const target = tf.tensor2d(lossTarget(part.labels, numLabels, denominator).target, [
-    part.batchSize * part.seqLen,
+  const { loss, grads, embeddingRows, ids } = batchGradients(
+    model,
+    part,
     numLabels,
-  ]);
-  const { loss, grads, embeddingRows } = model.lossAndGradients(
-    input,
-    target,
-    { training: true, seed },
+    seed,
+    denominator,
     true,
   );
   const list = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS).map((s) => grads.get(s.name)!);
-  return { loss, grads: list, rows: embeddingRows!, ids: input.ids };
+  return { loss, grads: list, rows: embeddingRows!, ids };
 }
 
 /** Reads a part's gradients to the host. */
@@ -169,6 +197,21 @@ export function applyParts(
   const rows = parts.length === 1 ? parts[0]!.rows : tf.concat(parts.map((p) => p.rows));
   const ids = parts.length === 1 ? parts[0]!.ids : tf.concat(parts.map((p) => p.ids));
   grads.set(WORD_EMBEDDINGS, embeddingGrad(rows, ids, model.config.vocab_size));
+  return clipAndApply(optimizer, grads, lr, maxGradNorm);
+}
+
+/**
+ * Clips gradients to a global norm and applies AdamW. Call inside `tf.tidy`.
+ * The norm adds the gradients up in the map's order.
+ *
+ * @returns The global gradient norm before clipping.
+ */
+export function clipAndApply(
+  optimizer: AdamW,
+  grads: Map<string, tf.Tensor>,
+  lr: number,
+  maxGradNorm: number,
+): tf.Scalar {
   const norm = globalNorm([...grads.values()]);
   optimizer.applyGradients(grads, lr, clipScale(norm, maxGradNorm));
   return norm;

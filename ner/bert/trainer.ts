@@ -9,11 +9,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { AdamW, clipScale, globalNorm } from "./adamw.ts";
+import { AdamW } from "./adamw.ts";
 import type { BertConfig } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
-import { lossTarget } from "./loss.ts";
-import { batchTensors, BertModel } from "./model.ts";
+import { BertModel } from "./model.ts";
 import { mixSeed, Rng } from "./_random.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
@@ -26,6 +25,8 @@ import {
 } from "./_train_state.ts";
 import {
   applyParts,
+  batchGradients,
+  clipAndApply,
   disposeGradients,
   downloadGradients,
   labelCount,
@@ -478,16 +479,8 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
         const stats = pool
           ? await parallelStep(model, optimizer, pool, batch, opts, lr, dropoutSeed)
           : tf.tidy(() => {
-            const { target } = lossTarget(batch.labels, opts.numLabels);
-            const input = batchTensors(batch);
-            const targetT = tf.tensor2d(target, [batch.batchSize * batch.seqLen, opts.numLabels]);
-            const { loss, grads: byName } = model.lossAndGradients(input, targetT, {
-              training: true,
-              seed: dropoutSeed,
-            });
-            const norm = globalNorm([...byName.values()]);
-            const scale = clipScale(norm, opts.maxGradNorm);
-            optimizer.applyGradients(byName, lr, scale);
+            const { loss, grads } = batchGradients(model, batch, opts.numLabels, dropoutSeed);
+            const norm = clipAndApply(optimizer, grads, lr, opts.maxGradNorm);
             return tf.stack([loss, norm]) as tf.Tensor1D;
           });
         globalStep++;
