@@ -125,16 +125,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
           learn.entity_boundaries ? doc.entities.flatMap((e) => [e.start, e.end]) : undefined,
         );
       }
-      const vocab = tk.learnFromCounts(words, learnOptions(p));
-      await tk.writeTokenizerFiles(dir, vocab, {
-        lowercase: learn.lowercase,
-        maxLength: p.max_length,
-      });
-      ctx.log.info(
-        `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
-          ((performance.now() - started) / 1000).toFixed(1)
-        } s`,
-      );
+      await learnVocabulary(ctx, tk, words, started);
     }
     await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
@@ -154,6 +145,26 @@ async function copyTokenizer(from: string, dir: string): Promise<void> {
       await Deno.copyFile(`${from}/${entry.name}`, `${dir}/${entry.name}`);
     }
   }
+}
+
+/** Learns the vocabulary from the counted words and writes the tokenizer files. */
+async function learnVocabulary(
+  ctx: Context,
+  tk: TokenizerModule,
+  words: InstanceType<TokenizerModule["WordCounts"]>,
+  started: number,
+): Promise<void> {
+  const p = ctx.params;
+  const vocab = tk.learnFromCounts(words, learnOptions(p));
+  await tk.writeTokenizerFiles(ctx.output("tokenizer"), vocab, {
+    lowercase: p.tokenizer.learn!.lowercase,
+    maxLength: p.max_length,
+  });
+  ctx.log.info(
+    `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
+      ((performance.now() - started) / 1000).toFixed(1)
+    } s`,
+  );
 }
 
 /** The learner's options from the stage's parameters. */
@@ -304,16 +315,7 @@ async function inParts(
       );
       const r = await theirs;
       words.merge(r.words, r.counts);
-      const vocab = tk.learnFromCounts(words, learnOptions(p));
-      await tk.writeTokenizerFiles(dir, vocab, {
-        lowercase: learn.lowercase,
-        maxLength: p.max_length,
-      });
-      ctx.log.info(
-        `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
-          ((performance.now() - started) / 1000).toFixed(1)
-        } s`,
-      );
+      await learnVocabulary(ctx, tk, words, started);
     }
     await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
