@@ -171,7 +171,9 @@ export async function writeLabelIds(ctx: StageContext<unknown>, output: string):
   let counts: Counts | undefined;
   const plan = planLabelParts(ctx.inputs.encoded!, ctx.inputs.targets!, partsMinBytes());
   if (plan) {
+    // The parts read the files by byte range: these streams gave their headers only.
     await encoded.records.return(undefined);
+    await targets.records.return(undefined);
     const [first, second] = plan;
     const out = await StreamOutput.create<"ner-label-ids">(ctx.output(output), header);
     const result = await inTwoParts<Counts>({
@@ -182,13 +184,13 @@ export async function writeLabelIds(ctx: StageContext<unknown>, output: string):
       output: out,
       mine: () => labelPart(first, dictionary, (r) => out.write(r), each),
       add: (a, b) => ({ train: a.train + b.train, validation: a.validation + b.validation }),
+      signal: ctx.signal,
     });
     if (result instanceof PartProblem) ctx.log.info(`labelling in one pass: ${result.message}`);
     else {
       ctx.log.info("labelled in two parts at once (the stage and a worker)");
       counts = result;
       await finish(ctx, dictionary, targets.header.label_all_tokens, out, counts);
-      await targets.records.return(undefined);
       return;
     }
   }

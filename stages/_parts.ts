@@ -334,6 +334,8 @@ export interface TwoParts<S> {
   mine: () => Promise<S>;
   /** Adds two parts' sums. */
   add: (a: S, b: S) => S;
+  /** The stage's abort signal: an interrupted run does not wait for the worker. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -350,7 +352,13 @@ export async function inTwoParts<S>(parts: TwoParts<S>): Promise<S | PartProblem
   try {
     const theirs = worker.ask<S>(parts.task(out));
     const mine = await parts.mine();
-    const sum = parts.add(mine, await theirs);
+    const stopped = new Promise<never>((_, reject) => {
+      const signal = parts.signal;
+      if (signal?.aborted) reject(signal.reason);
+      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+    });
+    stopped.catch(() => {});
+    const sum = parts.add(mine, await Promise.race([theirs, stopped]));
     await parts.output.append(out);
     return sum;
   } catch (error) {

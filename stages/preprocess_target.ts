@@ -92,6 +92,7 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
             (record) => out.write(record),
           ),
         add: addTagStats,
+        signal: ctx.signal,
       });
       if (result instanceof PartProblem) ctx.log.info(`tagging in one pass: ${result.message}`);
       else {

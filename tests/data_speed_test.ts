@@ -231,7 +231,12 @@ async function writeStream(path: string, header: object, records: object[], end:
 }
 
 /** A stage's context in `dir` (outputs in `dir/out`), its log lines kept. */
-function context(stage: StageDefinition<never>, dir: string, inputs: Record<string, string>) {
+function context(
+  stage: StageDefinition<never>,
+  dir: string,
+  inputs: Record<string, string>,
+  signal = new AbortController().signal,
+) {
   const lines: string[] = [];
   Deno.mkdirSync(`${dir}/out`, { recursive: true });
   const ctx: StageContext<never> = {
@@ -243,7 +248,7 @@ function context(stage: StageDefinition<never>, dir: string, inputs: Record<stri
     scratch: `${dir}/scratch`,
     progress: { update() {} },
     log: { info: (m) => void lines.push(m), warn: (m) => void lines.push(`warning: ${m}`) },
-    signal: new AbortController().signal,
+    signal,
   };
   return { ctx, lines };
 }
@@ -253,8 +258,9 @@ async function failInParts(
   stage: StageDefinition<never>,
   dir: string,
   inputs: Record<string, string>,
+  signal?: AbortSignal,
 ) {
-  const { ctx, lines } = context(stage, dir, inputs);
+  const { ctx, lines } = context(stage, dir, inputs, signal);
   Deno.env.set(ENV, "0");
   try {
     const error = await stage.run(ctx).then(() => assert.fail("expected a rejection"), (e) => e);
@@ -348,6 +354,25 @@ Deno.test("a problem in the worker's part is reported as the single pass reports
       );
       assert.match(r.error.message, expected);
       assert.ok(r.lines.some((l) => l.startsWith("labelling in one pass: ")), r.lines.join("\n"));
+    }
+    // Interrupted on the two-part path: the abort, and no output left behind.
+    const stop = new AbortController();
+    stop.abort(new DOMException("interrupted", "AbortError"));
+    await writeStream(`${dir}/targets.jsonl`, targetsHeader, all.map((w) => tags(w.doc, good)), {
+      windows: { train: 8, validation: 0 },
+    });
+    for (
+      const [stage, inputs] of [
+        [preprocessTarget, { dataset: `${dir}/dataset.jsonl`, encoded: `${dir}/encoded.jsonl` }],
+        [labelIds, {
+          dataset: `${dir}/dataset.jsonl`,
+          encoded: `${dir}/encoded.jsonl`,
+          targets: `${dir}/targets.jsonl`,
+        }],
+      ] as const
+    ) {
+      const r = await failInParts(stage as StageDefinition<never>, `${dir}/a`, inputs, stop.signal);
+      assert.equal((r.error as Error).name, "AbortError", `${stage.name}: ${r.error}`);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
