@@ -7,8 +7,9 @@
 
 import { UserError } from "../runner/errors.ts";
 
-/** Label id that the loss ignores ([CLS], [SEP], continuation pieces), as in PyTorch. */
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from "./types.ts";
+
+export { IGNORE_INDEX };
 
 /**
  * Build the label dictionary of a set of entity types: `O` first, then the

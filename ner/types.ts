@@ -8,6 +8,13 @@
  * @module
  */
 
+/**
+ * Label id of positions the loss ignores ([CLS], [SEP], padding and, unless every piece is
+ * labelled, continuation pieces), as PyTorch's `CrossEntropyLoss(ignore_index=-100)`. The one
+ * definition: labels, batches, the loss and the training step import it.
+ */
+export const IGNORE_INDEX = -100;
+
 /** An entity as a character span of a document's original text. */
 export interface EntitySpan {
   /** First character of the entity, inclusive. */

@@ -94,7 +94,7 @@ Deno.test("a comment or indentation edit in a module train runs keeps its key; c
   const dir = await projectCopy();
   try {
     const before = await trainKeyParts(dir);
-    const path = `${dir}/ner/labels.ts`;
+    const path = `${dir}/ner/types.ts`;
     const text = await Deno.readTextFile(path);
     await Deno.writeTextFile(
       path,
@@ -103,7 +103,7 @@ Deno.test("a comment or indentation edit in a module train runs keeps its key; c
     assert.deepEqual(await trainKeyParts(dir), before);
     await Deno.writeTextFile(path, text.replace("= -100;", "= -101;"));
     const after = await trainKeyParts(dir);
-    assert.notEqual(after.code["ner/labels.ts"], before.code["ner/labels.ts"]);
+    assert.notEqual(after.code["ner/types.ts"], before.code["ner/types.ts"]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type AdamW, clipScale, globalNorm } from "./adamw.ts";
-import { lossTarget } from "./loss.ts";
+import { IGNORE_INDEX, lossTarget } from "./loss.ts";
 import { embeddingGrad } from "./_ops.ts";
 import { batchTensors, type BertModel } from "./model.ts";
 
@@ -24,10 +24,10 @@ export interface StepBatch {
   seqLen: number;
 }
 
-/** Number of positions whose label is not -100. */
+/** Number of positions whose label is not {@link IGNORE_INDEX}. */
 export function labelCount(labels: Int32Array): number {
   let n = 0;
-  for (let i = 0; i < labels.length; i++) if (labels[i] !== -100) n++;
+  for (let i = 0; i < labels.length; i++) if (labels[i] !== IGNORE_INDEX) n++;
   return n;
 }
 
@@ -49,7 +49,7 @@ export function splitBatch(batch: StepBatch, n: number): (StepBatch | null)[] {
     for (let b = start; b < end; b++) {
       for (let t = T - 1; t >= len; t--) {
         const i = b * T + t;
-        if (batch.mask[i] || batch.labels[i] !== -100) {
+        if (batch.mask[i] || batch.labels[i] !== IGNORE_INDEX) {
           len = t + 1;
           break;
         }

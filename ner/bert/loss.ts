@@ -4,8 +4,9 @@
  *
  * @module
  */
-/** Label value of positions the loss ignores. */
-export const IGNORE_INDEX = -100;
+import { IGNORE_INDEX } from "../types.ts";
+
+export { IGNORE_INDEX };
 
 /**
  * Builds the target matrix `[n, numLabels]`: `1 / count` at each labelled
