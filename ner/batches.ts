@@ -12,14 +12,11 @@
 
 import { UserError } from "../runner/errors.ts";
 import { IGNORE_INDEX } from "./labels.ts";
+import type { LabelledBatch } from "./types.ts";
 
-/** One batch in memory. */
-export interface TensorBatch {
-  ids: Int32Array;
+/** One batch in memory, as the batches file holds it. */
+export interface TensorBatch extends LabelledBatch {
   mask: Int32Array;
-  labels: Int32Array;
-  batchSize: number;
-  seqLen: number;
   /** Index of each row's encoded window in its split. */
   rows: number[];
 }

@@ -66,3 +66,21 @@ export interface EncodedDocument {
 
 /** A window as the `encoded` artifact stores it: its `tokens` are left out (the ids hold them). */
 export type EncodedWindow = Omit<EncodedDocument, "tokens">;
+
+/** The model's input: token ids and attention mask, row-major `[batchSize, seqLen]`. */
+export interface BatchInput {
+  ids: Int32Array;
+  /** 1 for real tokens, 0 for padding. */
+  mask: Int32Array | Uint8Array;
+  batchSize: number;
+  seqLen: number;
+}
+
+/**
+ * A padded batch with its labels: what a training step takes (the trainer's `Batch`, a part of one
+ * for a replica, and, with each row's window, the batches file's `TensorBatch`).
+ */
+export interface LabelledBatch extends BatchInput {
+  /** Class per position; {@link IGNORE_INDEX} where the loss ignores it. */
+  labels: Int32Array;
+}

@@ -7,6 +7,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { LabelledBatch } from "../types.ts";
 import { type AdamW, clipScale, globalNorm } from "./adamw.ts";
 import { IGNORE_INDEX, lossTarget } from "./loss.ts";
 import { embeddingGrad } from "./_ops.ts";
@@ -15,14 +16,8 @@ import { batchTensors, type BertModel } from "./model.ts";
 /** Name of the word-embedding table, whose gradient travels as rows. */
 export const WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight";
 
-/** A padded batch (the trainer's `Batch`). */
-export interface StepBatch {
-  ids: Int32Array;
-  mask: Int32Array | Uint8Array;
-  labels: Int32Array;
-  batchSize: number;
-  seqLen: number;
-}
+/** A padded batch (the trainer's `Batch`), or a part of one. */
+export type StepBatch = LabelledBatch;
 
 /** Number of positions whose label is not {@link IGNORE_INDEX}. */
 export function labelCount(labels: Int32Array): number {

@@ -15,6 +15,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { BatchInput } from "../types.ts";
 import { type BertConfig, classifierDropout, validateBertConfig } from "./config.ts";
 import { type HostTensor, initWeights, type ParamSpec, paramSpecs } from "./init.ts";
 import {
@@ -38,14 +39,7 @@ import { dropoutMask, dropoutMaskAttrs } from "./_dropout.ts";
 /** Value added to attention scores of padded keys. */
 export const MASK_NEGATIVE = -1e9;
 
-/** The model input: token ids and attention mask, row-major `[batchSize, seqLen]`. */
-export interface BatchInput {
-  ids: Int32Array;
-  /** 1 for real tokens, 0 for padding. */
-  mask: Int32Array | Uint8Array;
-  batchSize: number;
-  seqLen: number;
-}
+export type { BatchInput };
 
 /** Tensors made from a {@link BatchInput}. */
 export interface BatchTensors {

@@ -9,6 +9,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { LabelledBatch } from "../types.ts";
 import { AdamW } from "./adamw.ts";
 import type { BertConfig } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
@@ -36,16 +37,8 @@ import {
   uploadGradients,
 } from "./_step.ts";
 
-/** One padded batch, row-major `[batchSize, seqLen]`. */
-export interface Batch {
-  ids: Int32Array;
-  /** 1 for real tokens, 0 for padding. */
-  mask: Int32Array | Uint8Array;
-  /** Class per position; -100 where the loss ignores it (padding, special tokens, continuations). */
-  labels: Int32Array;
-  batchSize: number;
-  seqLen: number;
-}
+/** One padded batch, row-major `[batchSize, seqLen]` (see {@link LabelledBatch}). */
+export type Batch = LabelledBatch;
 
 /** Progress of one optimiser step. */
 export interface StepInfo {
