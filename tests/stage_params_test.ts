@@ -4,6 +4,7 @@
 // member that the schema requires or gives a default (or the other way round), or a different
 // type or list of allowed strings.
 import assert from "node:assert/strict";
+import { BACKEND_NAMES } from "../ner/bert/backend.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -229,4 +230,11 @@ Deno.test("the agreement check finds a missing member, a wrong type and a wrong 
     "P.b allows x,y in the interface, x,z in the schema",
     "P.e is in the schema, not in the interface",
   ]);
+});
+
+Deno.test("the backend parameter of train and validate allows exactly the backend list", async () => {
+  for (const stage of ["train", "validate"]) {
+    const schema = JSON.parse(await Deno.readTextFile(`${ROOT}schemas/${stage}.schema.json`));
+    assert.deepEqual(schema.properties.backend.enum, [...BACKEND_NAMES], stage);
+  }
 });

@@ -10,8 +10,14 @@ import { UserError } from "../../runner/errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
 import { chooseWebGpuBackends } from "./_webgpu_env.ts";
 
-/** Backend names accepted by {@link setupBackend}. */
-export type BackendName = "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+/**
+ * Backend names accepted by {@link setupBackend}: the one list (the `backend` parameter of train
+ * and validate allows these, `tests/stage_params_test.ts` checks it).
+ */
+export const BACKEND_NAMES = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
+
+/** A backend name, one of {@link BACKEND_NAMES}. */
+export type BackendName = typeof BACKEND_NAMES[number];
 
 /** What {@link setupBackend} chose, and why. */
 export interface BackendChoice {
@@ -265,9 +271,9 @@ export async function setupBackend(name: BackendName): Promise<BackendChoice> {
     default:
       throw new BackendUnavailableError(
         String(name),
-        `Unknown backend "${
-          String(name)
-        }": expected one of "auto", "wasm", "cpu", "webgpu", "tensorflow"`,
+        `Unknown backend "${String(name)}": expected one of ${
+          BACKEND_NAMES.map((b) => `"${b}"`).join(", ")
+        }`,
       );
   }
 }
