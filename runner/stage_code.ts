@@ -95,6 +95,21 @@ export function normalizeScript(text: string): string | null {
     }
     return -1;
   };
+  /**
+   * Takes a template's text from `start` (a backtick, or the `}` closing a `${`) to the next
+   * `${` or closing backtick; false when the text ends first.
+   */
+  const templateText = (start: number): boolean => {
+    const end = template(start + 1);
+    if (end < 0) return false;
+    i = end;
+    emit(start, i);
+    // After `${` an expression follows; after the closing backtick, an operator.
+    regexOk = text.charCodeAt(i - 1) !== 96;
+    afterDot = false;
+    lastWord = "";
+    return true;
+  };
   if (text.startsWith("#!")) {
     const end = text.search(LINE_BREAK);
     i = end < 0 ? n : end;
@@ -179,14 +194,7 @@ export function normalizeScript(text: string): string | null {
       continue;
     }
     if (c === 96) {
-      const end = template(i + 1);
-      if (end < 0) return null;
-      i = end;
-      emit(start, i);
-      // After `${` an expression follows; after the closing backtick, an operator.
-      regexOk = text.charCodeAt(i - 1) !== 96;
-      afterDot = false;
-      lastWord = "";
+      if (!templateText(start)) return null;
       continue;
     }
     if (isWordChar(c)) {
@@ -206,13 +214,7 @@ export function normalizeScript(text: string): string | null {
     if (c === 125 && templates.length && templates[templates.length - 1] === braces - 1) {
       templates.pop();
       braces--;
-      const end = template(i + 1);
-      if (end < 0) return null;
-      i = end;
-      emit(start, i);
-      regexOk = text.charCodeAt(i - 1) !== 96;
-      afterDot = false;
-      lastWord = "";
+      if (!templateText(start)) return null;
       continue;
     }
     i++;

@@ -23,18 +23,20 @@ import {
   uploadGradients,
 } from "./_step.ts";
 
+/** What a replica starts from: the model, its weights and the optimiser. */
+export interface ReplicaInit {
+  backend: string;
+  config: BertConfig;
+  numLabels: number;
+  weights: Map<string, HostTensor>;
+  weightDecay: number;
+  /** The optimiser's state to start from (a resumed run); default fresh. */
+  optimizer?: AdamWState;
+}
+
 /** Messages from the coordinator. */
 export type ToReplica =
-  | {
-    type: "init";
-    backend: string;
-    config: BertConfig;
-    numLabels: number;
-    weights: Map<string, HostTensor>;
-    weightDecay: number;
-    /** The optimiser's state to start from (a resumed run). */
-    optimizer?: AdamWState;
-  }
+  | ({ type: "init" } & ReplicaInit)
   | { type: "step"; part: StepBatch | null; numLabels: number; denominator: number; seed: number }
   | {
     type: "update";

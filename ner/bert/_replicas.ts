@@ -3,11 +3,8 @@
  *
  * @module
  */
-import type { AdamWState } from "./adamw.ts";
-import type { BertConfig } from "./config.ts";
-import type { HostTensor } from "./init.ts";
 import type { HostGradients, StepBatch } from "./_step.ts";
-import type { FromReplica, ToReplica } from "./_replica_worker.ts";
+import type { FromReplica, ReplicaInit, ToReplica } from "./_replica_worker.ts";
 
 /** Replicas 1..n-1 (replica 0 is the calling thread). */
 export class ReplicaPool {
@@ -25,15 +22,7 @@ export class ReplicaPool {
    */
   static async start(
     count: number,
-    init: {
-      backend: string;
-      config: BertConfig;
-      numLabels: number;
-      weights: Map<string, HostTensor>;
-      weightDecay: number;
-      /** The optimiser's state to start from (a resumed run); default fresh. */
-      optimizer?: AdamWState;
-    },
+    init: ReplicaInit,
   ): Promise<ReplicaPool> {
     const pool = new ReplicaPool();
     for (let i = 0; i < count; i++) {

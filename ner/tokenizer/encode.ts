@@ -153,6 +153,20 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
   const cache = state.words;
   const model = state.model;
   const unkId = tok.unkId;
+  /** The pieces of `src[a, b)`, from the word cache or WordPiece (then cached). */
+  const lookup = (src: string, a: number, b: number, slice: boolean): WordPieces | null => {
+    const e = cache.find(src, a, b);
+    if (e >= 0) return cache.values[e]!;
+    // A slice of a document is copied: a cached word must not keep its document alive.
+    const key = slice ? ownString(src.slice(a, b)) : src;
+    const wp = wordPiece(key, model);
+    if (cache.size >= CACHE_LIMIT) {
+      cache.clear();
+      cache.find(key, 0, key.length);
+    }
+    cache.add(key, wp);
+    return wp;
+  };
   const out: Pieces = { ids: [], offsets: [], wordStart: [], word: [] };
   let specials: readonly string[] = tok.specialTokens;
   if (specials.length > 0 && !specials.some((s) => text.includes(s))) specials = [];
@@ -170,18 +184,7 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
       tok.normalizer,
       {
         range(a, b) {
-          const e = cache.find(text, a, b);
-          let wp: WordPieces | null;
-          if (e >= 0) wp = cache.values[e]!;
-          else {
-            const key = ownString(text.slice(a, b));
-            wp = wordPiece(key, model);
-            if (cache.size >= CACHE_LIMIT) {
-              cache.clear();
-              cache.find(key, 0, key.length);
-            }
-            cache.add(key, wp);
-          }
+          const wp = lookup(text, a, b, true);
           if (wp === null) {
             out.ids.push(unkId);
             out.offsets.push([a, b]);
@@ -199,18 +202,7 @@ export function tokenizePieces(tok: NerTokenizer, text: string): Pieces {
           w++;
         },
         word(word) {
-          const key = word.text;
-          const e = cache.find(key, 0, key.length);
-          let wp: WordPieces | null;
-          if (e >= 0) wp = cache.values[e]!;
-          else {
-            wp = wordPiece(key, model);
-            if (cache.size >= CACHE_LIMIT) {
-              cache.clear();
-              cache.find(key, 0, key.length);
-            }
-            cache.add(key, wp);
-          }
+          const wp = lookup(word.text, 0, word.text.length, false);
           if (wp === null) {
             out.ids.push(unkId);
             out.offsets.push([word.starts[0]!, word.ends[word.ends.length - 1]!]);
