@@ -377,6 +377,10 @@ export class CodeIndex {
   readonly #stat: StatCache | undefined;
   readonly #memo: ScanMemo;
   #manifests = new Map<string, Promise<Manifest>>();
+  /** Each module's files ({@link moduleFiles}), by module and root: stages share most of them. */
+  readonly graphs: Map<string, Promise<string[]>> = new Map();
+  /** Locked packages of a set of specifiers ({@link codePackages}), by the sorted set. */
+  readonly locked: Map<string, Record<string, string>> = new Map();
 
   /** @param options Engine directory, stat cache and memo path. */
   constructor(options: CodeIndexOptions = {}) {
@@ -444,6 +448,13 @@ export async function moduleFiles(
   index: CodeIndex = new CodeIndex(),
 ): Promise<string[]> {
   if (!moduleUrl.startsWith("file:")) return [];
+  const id = `${root}\0${moduleUrl}`;
+  let graph = index.graphs.get(id);
+  if (!graph) index.graphs.set(id, graph = walkModules(moduleUrl, root, index));
+  return [...await graph];
+}
+
+async function walkModules(moduleUrl: string, root: string, index: CodeIndex): Promise<string[]> {
   const seen = new Set<string>();
   const queue = [fileURLToPath(moduleUrl)];
   while (queue.length) {
@@ -527,11 +538,15 @@ export async function codePackages(
     for (const spec of index.files.get(file)!.packages) specs.add(spec);
   }
   if (!specs.size) return {};
+  const id = `${root}\0${[...specs].sort().join("\0")}`;
+  const known = index.locked.get(id);
+  if (known) return { ...known };
   const out: Record<string, string> = {};
   for (const [name, list] of lockedPackages(specs, await index.manifest(root))) {
     out[name.startsWith("npm:") ? name.slice(4) : name] = list
       .map((p) => p.integrity ? `${p.version} ${p.integrity}` : p.version)
       .join(", ");
   }
-  return out;
+  index.locked.set(id, out);
+  return { ...out };
 }
