@@ -34,9 +34,13 @@ Deno.test({
       Math.abs(metrics.span_f1 - metrics.f1) < 0.03,
       `span F1 ${metrics.span_f1}, entity F1 ${metrics.f1}`,
     );
-    for (const key of ["precision", "recall", "f1", "accuracy", "span_f1"]) {
-      assert.ok(metrics[key] >= 0 && metrics[key] <= 1, key);
-    }
+    // F1 is the harmonic mean of the reported precision and recall (was: each figure in [0, 1]).
+    const harmonic = (p: number, r: number) => (p + r === 0 ? 0 : (2 * p * r) / (p + r));
+    assert.ok(Math.abs(metrics.f1 - harmonic(metrics.precision, metrics.recall)) < 1e-12);
+    assert.ok(
+      Math.abs(metrics.span_f1 - harmonic(metrics.span_precision, metrics.span_recall)) < 1e-12,
+      JSON.stringify(metrics),
+    );
     assert.deepEqual(Object.keys(metrics.per_type).sort(), ["DT", "LC", "OG", "PS", "QT", "TI"]);
 
     // The predictions file gives back exactly the reported figures.
@@ -46,6 +50,7 @@ Deno.test({
     const again = entityMetrics(conll.gold, conll.pred);
     assert.equal(again.f1, metrics.f1);
     assert.equal(again.precision, metrics.precision);
+    assert.equal(again.recall, metrics.recall);
 
     // The model directory is a Hugging Face one.
     const config = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/train/model/config.json`));
