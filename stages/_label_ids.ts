@@ -25,6 +25,7 @@ import {
   writeJson,
 } from "./_artifacts.ts";
 import {
+  addCounts,
   type ByteRange,
   countLines,
   inTwoParts,
@@ -183,7 +184,7 @@ export async function writeLabelIds(ctx: StageContext<unknown>, output: string):
       task: (file) => ({ part: second, dictionary, out: file }),
       output: out,
       mine: () => labelPart(first, dictionary, (r) => out.write(r), each),
-      add: (a, b) => ({ train: a.train + b.train, validation: a.validation + b.validation }),
+      add: addCounts,
       signal: ctx.signal,
     });
     if (result instanceof PartProblem) ctx.log.info(`labelling in one pass: ${result.message}`);

@@ -53,6 +53,22 @@ export class PartProblem extends Error {
   }
 }
 
+/**
+ * Adds every number of `b` to the number at the same place in `a` (two parts' counts and
+ * reports, objects of one shape) and gives `a`.
+ *
+ * @param a The sums so far (changed).
+ * @param b Another part's.
+ */
+export function addCounts<T>(a: T, b: T): T {
+  const x = a as Record<string, unknown>;
+  for (const [key, value] of Object.entries(b as Record<string, unknown>)) {
+    if (typeof value === "number") x[key] = (x[key] as number) + value;
+    else if (value !== null && typeof value === "object") addCounts(x[key], value);
+  }
+  return a;
+}
+
 /** Reads `length` bytes at `at` (fewer at the end of the file). */
 function readAt(file: Deno.FsFile, at: number, length: number): Uint8Array {
   const bytes = new Uint8Array(length);

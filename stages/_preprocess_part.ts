@@ -130,19 +130,6 @@ export function emptyStats(): EncodeStats {
   };
 }
 
-/** Adds `b` to `a`. */
-export function addStats(a: EncodeStats, b: EncodeStats): void {
-  a.report.documents_windowed += b.report.documents_windowed;
-  a.report.windows_added += b.report.windows_added;
-  a.report.documents_truncated += b.report.documents_truncated;
-  for (const s of ["train", "validation"] as const) {
-    a.windows[s] += b.windows[s];
-    a.pieces[s] += b.pieces[s];
-    a.coverage[s].entities += b.coverage[s].entities;
-    a.coverage[s].onBoundaries += b.coverage[s].onBoundaries;
-  }
-}
-
 /**
  * Encodes one document into its window records and counts them in `stats` (what the single
  * pass and the parts do with each document).

@@ -43,19 +43,6 @@ export function emptyTagStats(): TagStats {
   };
 }
 
-/** Adds `b` to `a` and gives `a`. */
-export function addTagStats(a: TagStats, b: TagStats): TagStats {
-  for (const s of ["train", "validation"] as const) {
-    a.windows[s] += b.windows[s];
-    const r = a.report[s];
-    r.entities += b.report[s].entities;
-    r.outside_window += b.report[s].outside_window;
-    r.not_on_boundary += b.report[s].not_on_boundary;
-    r.crosses_window += b.report[s].crosses_window;
-  }
-  return a;
-}
-
 /** How {@link tagStreams} is run. */
 export interface TagOptions {
   labelAllTokens: boolean;

@@ -20,7 +20,7 @@ import {
   StreamOutput,
 } from "./_artifacts.ts";
 import type { WorkerTask } from "./_preprocess_worker.ts";
-import { partFile, PartProblem, partsMinBytes, PartWorker } from "./_parts.ts";
+import { addCounts, partFile, PartProblem, partsMinBytes, PartWorker } from "./_parts.ts";
 
 /** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
 export interface PreprocessInputParams {
@@ -346,7 +346,7 @@ async function inParts(
         index++;
       },
     );
-    pp.addStats(stats, await theirs);
+    addCounts(stats, await theirs);
     await output.append(tmp);
     ctx.log.info("tokenized in two parts at once (the stage and a worker)");
     await finish(ctx, output, stats);

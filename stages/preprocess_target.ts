@@ -17,8 +17,8 @@ import {
   SPLITS,
   StreamOutput,
 } from "./_artifacts.ts";
-import { inTwoParts, PartProblem, partsMinBytes, rangeRecords } from "./_parts.ts";
-import { addTagStats, planTagParts, type TagStats, tagStreams } from "./_preprocess_target_part.ts";
+import { addCounts, inTwoParts, PartProblem, partsMinBytes, rangeRecords } from "./_parts.ts";
+import { planTagParts, type TagStats, tagStreams } from "./_preprocess_target_part.ts";
 import type { TargetTask } from "./_preprocess_target_worker.ts";
 
 /** Documents tagged between two looks at the abort signal. */
@@ -91,7 +91,7 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
             },
             (record) => out.write(record),
           ),
-        add: addTagStats,
+        add: addCounts,
         signal: ctx.signal,
       });
       if (result instanceof PartProblem) ctx.log.info(`tagging in one pass: ${result.message}`);

@@ -17,6 +17,7 @@ import type { StageContext, StageDefinition } from "../runner/stage.ts";
 import { preprocessTarget } from "../stages/preprocess_target.ts";
 import { labelIds } from "../stages/label_ids.ts";
 import { ArtifactError } from "../stages/_artifacts.ts";
+import { addCounts } from "../stages/_parts.ts";
 import { UnknownLabelError } from "../ner/labels.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -377,4 +378,12 @@ Deno.test("a problem in the worker's part is reported as the single pass reports
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("addCounts adds two parts' counts at every depth and leaves other fields alone", () => {
+  const a = { windows: { train: 2, validation: 1 }, report: { x: { n: 1 } }, name: "a" };
+  const b = { windows: { train: 5, validation: 0 }, report: { x: { n: 4 } }, name: "b" };
+  assert.equal(addCounts(a, b), a);
+  assert.deepEqual(a, { windows: { train: 7, validation: 1 }, report: { x: { n: 5 } }, name: "a" });
+  assert.deepEqual(b.windows, { train: 5, validation: 0 });
 });
