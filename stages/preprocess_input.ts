@@ -129,7 +129,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
     }
     await checkAbort(ctx.signal);
     const tok = await tk.loadTokenizer(dir);
-    await encodeSingle(ctx, tk, pp, tok);
+    await encodeSingle(ctx, tk, pp, tok, counts);
   },
 });
 
@@ -192,19 +192,15 @@ function encodedHeader(ctx: Context, tok: Tokenizer) {
   };
 }
 
-/** Tokenizes the dataset in one pass. */
+/** Tokenizes the dataset in one pass (`counts`: its trailer, read by the stage). */
 async function encodeSingle(
   ctx: Context,
   tk: TokenizerModule,
   pp: PartModule,
   tok: Tokenizer,
+  counts: DatasetEnd,
 ): Promise<void> {
   const p = ctx.params;
-  const counts = await readStreamEnd(
-    ctx.inputs,
-    "dataset",
-    "ner-dataset",
-  ) as unknown as DatasetEnd;
   const total = counts.train + counts.validation;
   const input = await openStream(ctx.inputs, "dataset", "ner-dataset");
   const out = await StreamOutput.create<"ner-encoded">(
