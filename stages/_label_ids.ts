@@ -29,7 +29,7 @@ import {
   type ByteRange,
   countLines,
   inTwoParts,
-  lineAfter,
+  middleLine,
   PartProblem,
   partsMinBytes,
   rangeRecords,
@@ -99,11 +99,10 @@ function planLabelParts(
   targets: string,
   minBytes: number,
 ): [LabelPart, LabelPart] | undefined {
-  const e = streamLayout(encoded);
+  const middle = middleLine(encoded, minBytes);
   const t = streamLayout(targets);
-  if (e === undefined || t === undefined || e.size < minBytes) return undefined;
-  const at = lineAfter(encoded, Math.floor(e.size / 2), e.records);
-  if (at === undefined) return undefined;
+  if (middle === undefined || t === undefined) return undefined;
+  const { layout: e, at } = middle;
   const k = countLines(encoded, { start: e.records.start, end: at }).lines;
   const cut = countLines(targets, t.records, k);
   if (cut.lines !== k || cut.at >= t.records.end) return undefined;

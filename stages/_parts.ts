@@ -153,6 +153,24 @@ export function lineAfter(path: string, at: number, range: ByteRange): number | 
 }
 
 /**
+ * Where a stream artifact file is cut in two: the first record line that starts after the
+ * middle of the file, or undefined when the file is smaller than `minBytes` or has no such line.
+ *
+ * @param path The file.
+ * @param minBytes The smallest file worth cutting.
+ * @returns The file's layout and the cut.
+ */
+export function middleLine(
+  path: string,
+  minBytes: number,
+): { layout: StreamLayout; at: number } | undefined {
+  const layout = streamLayout(path);
+  if (layout === undefined || layout.size < minBytes) return undefined;
+  const at = lineAfter(path, Math.floor(layout.size / 2), layout.records);
+  return at === undefined || at <= layout.records.start ? undefined : { layout, at };
+}
+
+/**
  * Counts the lines of a range, or finds where line `count` of it starts.
  *
  * @param path The file.

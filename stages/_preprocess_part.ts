@@ -18,14 +18,7 @@ import { boundaryCoverage } from "../ner/align.ts";
 import { encodeDocument, type NerTokenizer, WordCounts } from "../ner/tokenizer/mod.ts";
 import type { Document } from "../ner/types.ts";
 import type { EncodedRecord, Split } from "./_artifacts.ts";
-import {
-  type ByteRange,
-  countLines,
-  lineAfter,
-  PartProblem,
-  rangeRecords,
-  streamLayout,
-} from "./_parts.ts";
+import { type ByteRange, countLines, middleLine, PartProblem, rangeRecords } from "./_parts.ts";
 
 /** One of the two parts: its bytes, the index of its first record and the training count. */
 export interface Part {
@@ -57,11 +50,9 @@ export function planParts(
   trainTotal: number,
   minBytes: number,
 ): PartsPlan | undefined {
-  const layout = streamLayout(path);
-  if (layout === undefined || layout.size < minBytes) return undefined;
-  const records = layout.records;
-  const mid = lineAfter(path, Math.floor(layout.size / 2), records);
-  if (mid === undefined || mid <= records.start) return undefined;
+  const cut = middleLine(path, minBytes);
+  if (cut === undefined) return undefined;
+  const { layout: { records }, at: mid } = cut;
   const before = countLines(path, { start: records.start, end: mid }).lines;
   return {
     first: { path, range: { start: records.start, end: mid }, firstRecord: 0, trainTotal },

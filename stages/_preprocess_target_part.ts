@@ -18,6 +18,7 @@ import {
   type ByteRange,
   countLines,
   lineAfter,
+  middleLine,
   PartProblem,
   recordAt,
   streamLayout,
@@ -136,12 +137,12 @@ export function planTagParts(
   trainTotal: number,
   minBytes: number,
 ): [TagPart, TagPart] | undefined {
-  const e = streamLayout(encoded);
+  const middle = middleLine(encoded, minBytes);
   const d = streamLayout(dataset);
-  if (e === undefined || d === undefined || e.size < minBytes) return undefined;
+  if (middle === undefined || d === undefined) return undefined;
   // The first window after the middle, then on to the first window of the next document.
-  let at = lineAfter(encoded, Math.floor(e.size / 2), e.records);
-  if (at === undefined) return undefined;
+  const e = middle.layout;
+  let at = middle.at;
   const docOf = (offset: number): [Split, number] => {
     const r = recordAt(encoded, offset) as Partial<EncodedRecord>;
     if ((r.split !== "train" && r.split !== "validation") || !Number.isSafeInteger(r.doc)) {
