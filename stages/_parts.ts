@@ -383,13 +383,16 @@ export interface TwoParts<S> {
 export async function inTwoParts<S>(parts: TwoParts<S>): Promise<S | PartProblem> {
   const out = await partFile(parts.scratch, parts.name);
   const worker = new PartWorker(parts.worker);
+  let onAbort: (() => void) | undefined;
   try {
     const theirs = worker.ask<S>(parts.task(out));
     const mine = await parts.mine();
     const stopped = new Promise<never>((_, reject) => {
       const signal = parts.signal;
-      if (signal?.aborted) reject(signal.reason);
-      signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+      if (!signal) return;
+      if (signal.aborted) reject(signal.reason);
+      onAbort = () => reject(signal.reason);
+      signal.addEventListener("abort", onAbort, { once: true });
     });
     stopped.catch(() => {});
     const sum = parts.add(mine, await Promise.race([theirs, stopped]));
@@ -400,6 +403,8 @@ export async function inTwoParts<S>(parts: TwoParts<S>): Promise<S | PartProblem
     if (error instanceof PartProblem) return error;
     throw error;
   } finally {
+    // The stage's signal outlives this call: leave no listener on it.
+    if (onAbort) parts.signal?.removeEventListener("abort", onAbort);
     worker.close();
     await Deno.remove(out).catch(() => {});
   }
