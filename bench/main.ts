@@ -7,21 +7,14 @@
  * @module
  */
 
-import { parseArgs } from "../runner/args.ts";
+import { benchArgs } from "./_args.ts";
 
 // The flags of the benches it runs are passed on as given (the engine's rules: a flag given
 // twice takes its last value); --json goes to each.
-let parsed;
-try {
-  parsed = parseArgs(
-    Deno.args,
-    { only: { type: "string" }, scale: { type: "boolean" }, json: { type: "boolean" } },
-    { passThrough: true },
-  );
-} catch (error) {
-  console.error(`error: ${(error as Error).message}`);
-  Deno.exit(2);
-}
+const parsed = benchArgs(
+  { only: { type: "string" }, scale: { type: "boolean" }, json: { type: "boolean" } },
+  { passThrough: true },
+);
 const { only, scale, json } = parsed.values;
 const args = [...parsed.positionals, ...parsed.rest, ...(json ? ["--json"] : [])];
 const run = async (file: string, extra: string[]) => {

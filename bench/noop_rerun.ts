@@ -21,26 +21,15 @@
  * @module
  */
 
-import { parseArgs } from "../runner/args.ts";
+import { benchArgs } from "./_args.ts";
 
 const USAGE = "usage: deno run -A bench/noop_rerun.ts [--runs N] [--no-ner] [--json]";
-const { values: options } = (() => {
-  try {
-    return parseArgs(Deno.args, {
-      runs: { type: "string" },
-      "no-ner": { type: "boolean" },
-      json: { type: "boolean" },
-      help: { type: "boolean" },
-    }, { usage: USAGE, command: "bench/noop_rerun.ts" });
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-})();
-if (options.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
+const { values: options } = benchArgs({
+  runs: { type: "string" },
+  "no-ner": { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean" },
+}, { usage: USAGE, command: "bench/noop_rerun.ts" });
 const runs = Number(options.runs) || 10;
 const withNer = options["no-ner"] !== true;
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");

@@ -18,29 +18,18 @@
  */
 
 import { generateSentences, toKmou } from "../data/generate_sample.ts";
-import { parseArgs } from "../runner/args.ts";
+import { benchArgs } from "./_args.ts";
 
 const USAGE = "usage: deno run -A bench/scale.ts [--sizes 10000,100000,1000000] [--join K] " +
   "[--json] [--keep] [--root <dir>]";
-const { values: flags } = (() => {
-  try {
-    return parseArgs(Deno.args, {
-      sizes: { type: "string" },
-      join: { type: "string" },
-      json: { type: "boolean" },
-      keep: { type: "boolean" },
-      root: { type: "string" },
-      help: { type: "boolean" },
-    }, { usage: USAGE, command: "bench/scale.ts" });
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-})();
-if (flags.help) {
-  console.log(USAGE);
-  Deno.exit(0);
-}
+const { values: flags } = benchArgs({
+  sizes: { type: "string" },
+  join: { type: "string" },
+  json: { type: "boolean" },
+  keep: { type: "boolean" },
+  root: { type: "string" },
+  help: { type: "boolean" },
+}, { usage: USAGE, command: "bench/scale.ts" });
 const sizes = (flags.sizes ?? "10000,100000,1000000").split(",").map((s) => {
   const n = Number(s.replace(/_/g, "").replace(/k$/i, "000").replace(/m$/i, "000000"));
   if (!Number.isSafeInteger(n) || n < 10) {

@@ -22,32 +22,25 @@ import * as tf from "@tensorflow/tfjs-core";
 import { type BackendName, setupBackend } from "../ner/bert/backend.ts";
 import { makeBertConfig } from "../ner/bert/config.ts";
 import { type Batch, trainTokenClassifier } from "../ner/bert/trainer.ts";
-import { parseArgs } from "../runner/args.ts";
+import { benchArgs } from "./_args.ts";
 
-const { values: flags } = (() => {
-  try {
-    return parseArgs(Deno.args, {
-      layers: { type: "string" },
-      hidden: { type: "string" },
-      heads: { type: "string" },
-      intermediate: { type: "string" },
-      batch: { type: "string" },
-      seq: { type: "string" },
-      steps: { type: "string" },
-      warmup: { type: "string" },
-      seconds: { type: "string" },
-      workers: { type: "string" },
-      backends: { type: "string" },
-      reference: { type: "boolean" },
-      "reference-device": { type: "string" },
-      profile: { type: "boolean" },
-      json: { type: "boolean" },
-    });
-  } catch (error) {
-    console.error(`error: ${(error as Error).message}`);
-    Deno.exit(2);
-  }
-})();
+const { values: flags } = benchArgs({
+  layers: { type: "string" },
+  hidden: { type: "string" },
+  heads: { type: "string" },
+  intermediate: { type: "string" },
+  batch: { type: "string" },
+  seq: { type: "string" },
+  steps: { type: "string" },
+  warmup: { type: "string" },
+  seconds: { type: "string" },
+  workers: { type: "string" },
+  backends: { type: "string" },
+  reference: { type: "boolean" },
+  "reference-device": { type: "string" },
+  profile: { type: "boolean" },
+  json: { type: "boolean" },
+});
 
 function flag(name: keyof typeof flags, fallback: number): number {
   const value = flags[name];
