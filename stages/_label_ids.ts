@@ -168,7 +168,6 @@ export async function writeLabelIds(ctx: StageContext<unknown>, output: string):
   const each = async (i: number) => {
     if (i % WINDOWS_PER_CHECK === 0) await checkAbort(ctx.signal);
   };
-  let counts: Counts | undefined;
   const plan = planLabelParts(ctx.inputs.encoded!, ctx.inputs.targets!, partsMinBytes());
   if (plan) {
     // The parts read the files by byte range: these streams gave their headers only.
@@ -189,14 +188,14 @@ export async function writeLabelIds(ctx: StageContext<unknown>, output: string):
     if (result instanceof PartProblem) ctx.log.info(`labelling in one pass: ${result.message}`);
     else {
       ctx.log.info("labelled in two parts at once (the stage and a worker)");
-      counts = result;
-      await finish(ctx, dictionary, targets.header.label_all_tokens, out, counts);
+      await finish(ctx, dictionary, targets.header.label_all_tokens, out, result);
       return;
     }
   }
   const windows = plan ? await openStream(ctx.inputs, "encoded", "ner-encoded") : encoded;
   const tags = plan ? await openStream(ctx.inputs, "targets", "ner-targets") : targets;
   const out = await StreamOutput.create<"ner-label-ids">(ctx.output(output), header);
+  let counts: Counts;
   try {
     counts = await labelStreams(
       windows.records,

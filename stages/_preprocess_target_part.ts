@@ -20,6 +20,7 @@ import {
   lineAfter,
   middleLine,
   PartProblem,
+  rangeRecords,
   recordAt,
   streamLayout,
 } from "./_parts.ts";
@@ -52,7 +53,7 @@ export interface TagOptions {
   /** Makes the error for inputs that do not line up. */
   mismatch: (problem: string) => Error;
   /** Called before each document (abort checks). */
-  each?: (index: number) => Promise<void> | void;
+  each?: ((index: number) => Promise<void> | void) | undefined;
 }
 
 /**
@@ -119,6 +120,29 @@ export interface TagPart {
   dataset: { path: string; range: ByteRange };
   encoded: { path: string; range: ByteRange };
   first: Record<Split, number>;
+}
+
+/**
+ * Tags one part (what the worker does, and the stage with the first part).
+ *
+ * @param part The part.
+ * @param labelAllTokens Label continuation pieces too.
+ * @param write Receives each targets record.
+ * @param each Called before each document.
+ * @throws {PartProblem} When the part's inputs do not line up or a record is not as expected.
+ */
+export function tagPart(
+  part: TagPart,
+  labelAllTokens: boolean,
+  write: (record: TargetsRecord) => Promise<void>,
+  each?: (index: number) => Promise<void> | void,
+): Promise<TagStats> {
+  return tagStreams(
+    rangeRecords("ner-dataset", part.dataset.path, part.dataset.range),
+    rangeRecords("ner-encoded", part.encoded.path, part.encoded.range),
+    { labelAllTokens, first: part.first, mismatch: (problem) => new PartProblem(problem), each },
+    write,
+  );
 }
 
 /**

@@ -9,8 +9,8 @@
 /// <reference lib="deno.worker" />
 
 import { JsonlWriter } from "../ner/_jsonl.ts";
-import { PartProblem, rangeRecords, servePart } from "./_parts.ts";
-import { type TagPart, tagStreams } from "./_preprocess_target_part.ts";
+import { servePart } from "./_parts.ts";
+import { type TagPart, tagPart } from "./_preprocess_target_part.ts";
 
 /** A message from the stage. */
 export interface TargetTask {
@@ -22,12 +22,7 @@ export interface TargetTask {
 servePart<TargetTask>(async ({ part, labelAllTokens, out }) => {
   const file = await JsonlWriter.create(out);
   try {
-    return await tagStreams(
-      rangeRecords("ner-dataset", part.dataset.path, part.dataset.range),
-      rangeRecords("ner-encoded", part.encoded.path, part.encoded.range),
-      { labelAllTokens, first: part.first, mismatch: (problem) => new PartProblem(problem) },
-      (record) => file.write(record),
-    );
+    return await tagPart(part, labelAllTokens, (record) => file.write(record));
   } finally {
     await file.close();
   }

@@ -17,8 +17,8 @@ import {
   SPLITS,
   StreamOutput,
 } from "./_artifacts.ts";
-import { addCounts, inTwoParts, PartProblem, partsMinBytes, rangeRecords } from "./_parts.ts";
-import { planTagParts, type TagStats, tagStreams } from "./_preprocess_target_part.ts";
+import { addCounts, inTwoParts, PartProblem, partsMinBytes } from "./_parts.ts";
+import { planTagParts, tagPart, type TagStats, tagStreams } from "./_preprocess_target_part.ts";
 import type { TargetTask } from "./_preprocess_target_worker.ts";
 
 /** Documents tagged between two looks at the abort signal. */
@@ -61,7 +61,6 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
     ) as unknown as DatasetEnd;
     const encodedHead = await openStream(ctx.inputs, "encoded", "ner-encoded");
     await encodedHead.records.return(undefined);
-    let stats: TagStats | undefined;
     let plan: ReturnType<typeof planTagParts>;
     try {
       plan = planTagParts(ctx.inputs.dataset!, ctx.inputs.encoded!, counts.train, partsMinBytes());
@@ -79,32 +78,21 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
         worker: new URL("./_preprocess_target_worker.ts", import.meta.url),
         task: (file): TargetTask => ({ part: second, labelAllTokens, out: file }),
         output: out,
-        mine: () =>
-          tagStreams(
-            rangeRecords("ner-dataset", first.dataset.path, first.dataset.range),
-            rangeRecords("ner-encoded", first.encoded.path, first.encoded.range),
-            {
-              labelAllTokens,
-              first: first.first,
-              mismatch: (problem) => new PartProblem(problem),
-              each,
-            },
-            (record) => out.write(record),
-          ),
+        mine: () => tagPart(first, labelAllTokens, (record) => out.write(record), each),
         add: addCounts,
         signal: ctx.signal,
       });
       if (result instanceof PartProblem) ctx.log.info(`tagging in one pass: ${result.message}`);
       else {
         ctx.log.info("tagged in two parts at once (the stage and a worker)");
-        stats = result;
-        await finish(ctx, out, stats);
+        await finish(ctx, out, result);
         return;
       }
     }
     const dataset = await openStream(ctx.inputs, "dataset", "ner-dataset");
     const encoded = await openStream(ctx.inputs, "encoded", "ner-encoded");
     const out = await StreamOutput.create<"ner-targets">(ctx.output("targets"), header);
+    let stats: TagStats;
     try {
       stats = await tagStreams(
         dataset.records,
