@@ -1,8 +1,13 @@
 /**
  * Stage `train`: a BERT token classifier trained with TensorFlow.js (AdamW, warm-up + linear
- * decay, global-norm clipping, dropout), evaluated on the validation batches after each epoch;
- * the epoch with the best entity F1 is kept (or the best by `early_stopping`'s metric, which can
- * also end training early).
+ * decay, global-norm clipping, dropout), evaluated on the validation batches after each epoch
+ * with the decoder and metrics `validate` uses (ner/evaluate.ts); the epoch with the best
+ * `select` figure is kept (by default the one `validate` reports first), or the best by
+ * `early_stopping`'s metric, which can also end training early.
+ *
+ * With the inputs `encoded` and `dataset`, it also learns where entities may end inside a word
+ * (the tails after training entities, ner/boundaries.ts) and stores these rules with the model,
+ * so that `validate` and `predict` decode under the same rules.
  *
  * Long runs write checkpoints into the stage's checkpoint directory (`ctx.checkpoints`,
  * `.pipeline/checkpoints/<key>/`): a rerun of the same key after a kill resumes from the newest
@@ -20,12 +25,14 @@ import {
   checkAbort,
   type EncodedArtifact,
   mismatchedInputs,
+  openStream,
   readArtifact,
   readBatches,
   readInputDir,
 } from "./_artifacts.ts";
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
-import type { Dataset, EntitySpan } from "../ner/types.ts";
+import type { Dataset, EncodedWindow } from "../ner/types.ts";
+import type { BoundaryMode } from "../ner/boundaries.ts";
 import type { ReportContext, ReportSection } from "../runner/stage.ts";
 
 /**
@@ -51,6 +58,10 @@ export interface TrainParams {
   intermediate: number;
   max_positions: number;
   dropout: number;
+  /** Where decoded entities may start and end (see ner/boundaries.ts). */
+  boundaries: "auto" | BoundaryMode;
+  /** The validation figure that chooses the kept epoch, without early stopping. */
+  select: SelectMetric;
   /** Steps between checkpoints, or `epoch`: after each epoch and at least every 10 minutes. */
   checkpoint_every: number | "epoch";
   /** Checkpoints kept (in `.pipeline/checkpoints/<key>/kept/`) after the stage succeeded. */
@@ -58,15 +69,29 @@ export interface TrainParams {
   early_stopping?: { metric: StoppingMetric; patience: number; min_delta: number };
 }
 
-/** Metrics `early_stopping` can watch. */
-export type StoppingMetric = "f1" | "span_f1" | "loss";
+/** Where a model's entities may start and end: learned here, stored with the model. */
+interface LearnedBoundaries {
+  mode: BoundaryMode;
+  tails: Map<string, number>;
+}
 
-/** The key of each stopping metric in the evaluation's results, and whether higher is better. */
-const STOPPING_METRICS: Record<StoppingMetric, { key: string; mode: "max" | "min" }> = {
-  f1: { key: "f1", mode: "max" },
-  span_f1: { key: "span_f1", mode: "max" },
-  loss: { key: "validation_loss", mode: "min" },
-};
+/** Metrics that can choose the kept epoch (`select`). */
+export type SelectMetric = "headline" | "f1" | "span_f1" | "loss";
+
+/** Metrics `early_stopping` can watch (they also choose the kept epoch then). */
+export type StoppingMetric = SelectMetric;
+
+/**
+ * The key of a metric in the evaluation's results, and whether higher is better: `headline` is
+ * `span_f1` or `f1`, as `validate` reports it for this dataset.
+ */
+function metricKey(
+  metric: SelectMetric,
+  headline: "span_f1" | "f1",
+): { key: string; mode: "max" | "min" } {
+  if (metric === "loss") return { key: "validation_loss", mode: "min" };
+  return { key: metric === "headline" ? headline : metric, mode: "max" };
+}
 
 /** What train's model directory says of its training, for validate (`training_summary.json`). */
 export interface TrainingSummary {
@@ -83,73 +108,6 @@ export interface TrainingSummary {
 
 /** Name of the summary file in train's model directory. */
 export const TRAINING_SUMMARY = "training_summary.json";
-
-/**
- * Mean cross-entropy over labelled positions from class probabilities, summed on the host.
- *
- * @param batch The batch (its labels).
- * @param probs Softmax per position, `[batchSize * seqLen * numLabels]`.
- * @param numLabels Classes per position.
- * @returns The summed loss and the number of labelled positions.
- */
-export function probabilityLoss(
-  batch: TensorBatch,
-  probs: Float32Array,
-  numLabels: number,
-): { sum: number; count: number } {
-  let sum = 0;
-  let count = 0;
-  for (let i = 0; i < batch.labels.length; i++) {
-    const y = batch.labels[i]!;
-    if (y === IGNORE) continue;
-    sum -= Math.log(Math.max(probs[i * numLabels + y]!, 1e-30));
-    count++;
-  }
-  return { sum, count };
-}
-
-/** The most probable class per position (the first of equal ones). */
-function argmaxRows(probs: Float32Array, numLabels: number): Int32Array {
-  const out = new Int32Array(probs.length / numLabels);
-  for (let i = 0; i < out.length; i++) {
-    let best = 0;
-    for (let c = 1; c < numLabels; c++) {
-      if (probs[i * numLabels + c]! > probs[i * numLabels + best]!) best = c;
-    }
-    out[i] = best;
-  }
-  return out;
-}
-
-/**
- * Gold and predicted tag sequences of a batch, over positions whose label is not ignored.
- *
- * @param batch The batch.
- * @param predicted Argmax class id per position.
- * @param labels Label of each class id.
- * @returns One gold and one predicted sequence per row.
- */
-export function batchTags(
-  batch: TensorBatch,
-  predicted: Int32Array,
-  labels: readonly string[],
-): { gold: string[][]; pred: string[][] } {
-  const gold: string[][] = [];
-  const pred: string[][] = [];
-  for (let r = 0; r < batch.batchSize; r++) {
-    const g: string[] = [];
-    const p: string[] = [];
-    for (let t = 0; t < batch.seqLen; t++) {
-      const i = r * batch.seqLen + t;
-      if (batch.labels[i] === IGNORE) continue;
-      g.push(labels[batch.labels[i]!]!);
-      p.push(labels[predicted[i]!] ?? "O");
-    }
-    gold.push(g);
-    pred.push(p);
-  }
-  return { gold, pred };
-}
 
 /**
  * The number of data-parallel replicas to ask for: `workers` lowered to the machine's core
@@ -185,15 +143,32 @@ function trainProblems(
 ): ParamProblem[] {
   const problems: ParamProblem[] = [];
   const missing = ["encoded", "dataset"].filter((name) => inputs && !inputs.includes(name));
-  if (p.early_stopping?.metric === "span_f1" && missing.length) {
+  const needSpans = (param: string, what: string, instead: string) => {
+    if (!missing.length) return;
     problems.push({
-      param: "early_stopping.metric",
-      message: `early_stopping on span_f1 scores exact character spans, which needs the inputs ` +
-        `encoded and dataset; ${missing.join(" and ")} ${missing.length === 1 ? "is" : "are"} ` +
-        `not given`,
+      param,
+      message: `${what}, which needs the inputs encoded and dataset; ${missing.join(" and ")} ${
+        missing.length === 1 ? "is" : "are"
+      } not given`,
       hint: `add to the inputs of train what validate takes: encoded: <preprocess-input>.encoded ` +
-        `and dataset: <load>.dataset, or watch metric f1 or loss`,
+        `and dataset: <load>.dataset, or ${instead}`,
     });
+  };
+  if (p.early_stopping?.metric === "span_f1") {
+    needSpans(
+      "early_stopping.metric",
+      "early_stopping on span_f1 scores exact character spans",
+      "watch metric f1 or loss",
+    );
+  } else if (!p.early_stopping && p.select === "span_f1") {
+    needSpans("select", "select span_f1 scores exact character spans", "select f1 or loss");
+  }
+  if (p.boundaries === "words+learned-tails") {
+    needSpans(
+      "boundaries",
+      "boundaries words+learned-tails learns the tails after the training entities",
+      "use boundaries auto or pieces",
+    );
   }
   if (p.from !== undefined) return problems;
   if (p.hidden % p.heads !== 0) {
@@ -228,8 +203,8 @@ async function spanInputs(
   validation: readonly TensorBatch[],
 ): Promise<{ windows: EncodedArtifact["splits"]["validation"]; dataset: Dataset } | null> {
   if (!inputs.encoded || !inputs.dataset) return null;
-  const encoded = await readArtifact(inputs, "encoded", "ner-encoded");
-  const dataset = await readArtifact(inputs, "dataset", "ner-dataset");
+  const encoded = await readArtifact(inputs, "encoded", "ner-encoded", { split: "validation" });
+  const dataset = await readArtifact(inputs, "dataset", "ner-dataset", { split: "validation" });
   const windows = encoded.splits.validation;
   for (const batch of validation) {
     const row = batch.rows.find((r) => r >= windows.length);
@@ -252,6 +227,41 @@ async function spanInputs(
     );
   }
   return { windows, dataset };
+}
+
+/**
+ * Counts the tails after the training entities (see ner/boundaries.ts `learnTails`), reading the
+ * training documents and their windows side by side, one document at a time.
+ */
+async function trainingTails(
+  inputs: Record<string, string>,
+  signal: AbortSignal,
+): Promise<{ tails: Map<string, number>; entities: number }> {
+  const { learnTails } = await import("../ner/boundaries.ts");
+  const docs = await openStream(inputs, "dataset", "ner-dataset");
+  const encoded = await openStream(inputs, "encoded", "ner-encoded");
+  const tails = new Map<string, number>();
+  let entities = 0;
+  let index = 0;
+  const windows = encoded.records[Symbol.asyncIterator]();
+  let pending = await windows.next();
+  try {
+    for await (const doc of docs.records) {
+      if (doc.split !== "train") continue;
+      if (index % 1000 === 0) await checkAbort(signal);
+      entities += doc.entities.length;
+      const mine: EncodedWindow[] = [];
+      while (!pending.done && pending.value.split === "train" && pending.value.doc <= index) {
+        if (pending.value.doc === index) mine.push(pending.value);
+        pending = await windows.next();
+      }
+      learnTails([{ text: doc.text, entities: doc.entities, windows: mine }], tails);
+      index++;
+    }
+  } finally {
+    await windows.return?.(undefined);
+  }
+  return { tails, entities };
 }
 
 /** The `train` stage kind. */
@@ -305,9 +315,10 @@ export const train = defineStage<TrainParams>({
     const { replicatesOn, trainTokenClassifier } = await import(
       new URL("../ner/bert/trainer.ts", import.meta.url).href
     ) as typeof import("../ner/bert/trainer.ts");
-    const { characterMetrics, entityMetrics, tokenAccuracy } = await import("../ner/metrics.ts");
-    const { spansFromTags } = await import("../ner/align.ts");
-    const { decodeBio } = await import("../ner/bio_decode.ts");
+    const { decodeValidation, headlineMetric, validationMetrics } = await import(
+      "../ner/evaluate.ts"
+    );
+    const { boundariesJson, boundaryFit } = await import("../ner/boundaries.ts");
     const { finishCheckpoints } = await import("../ner/bert/_train_state.ts");
     const { CheckpointError, loadModelDir, saveModelDir } = await import(
       "../ner/bert/checkpoint.ts"
@@ -332,6 +343,54 @@ export const train = defineStage<TrainParams>({
     );
     const vocabSize = tokenizer.vocab.length;
     const spans = await spanInputs(ctx.inputs, set.validation ?? []);
+    const learned: LearnedBoundaries = { mode: "pieces", tails: new Map() };
+    if (p.boundaries === "words+learned-tails" || (p.boundaries === "auto" && spans)) {
+      const { tails, entities } = await trainingTails(ctx.inputs, ctx.signal);
+      learned.mode = "words+learned-tails";
+      learned.tails = tails;
+      let inside = 0;
+      for (const count of tails.values()) inside += count;
+      ctx.log.info(
+        `boundaries words+learned-tails: ${tails.size} tails after the ${inside} of ${entities} ` +
+          `training entities that end inside a word`,
+      );
+    } else if (p.boundaries === "auto") {
+      ctx.log.info(
+        "boundaries pieces: entities may start and end at any piece (give train the inputs " +
+          "encoded and dataset to learn word boundaries and tails)",
+      );
+    }
+    const rules = { mode: learned.mode, tails: new Set(learned.tails.keys()) };
+    const spanDocs = spans ? { windows: spans.windows, docs: spans.dataset.validation } : undefined;
+    const headline = spans ? headlineMetric(spans.dataset.format) : "f1";
+    if (spans && set.validation?.length) {
+      // What the rules cannot give, whatever the model learns: the gold entities of the
+      // validation split that start or end where they do not allow.
+      const units = new Map<number, boolean[]>();
+      for (const batch of set.validation) {
+        batch.rows.forEach((row, r) => {
+          const w = spans.windows[row]!;
+          units.set(
+            row,
+            w.ids.map((_, k) => k < batch.seqLen && batch.labels[r * batch.seqLen + k] !== IGNORE),
+          );
+        });
+      }
+      const byDoc = spans.dataset.validation.map((d) => ({
+        text: d.text,
+        entities: d.entities,
+        windows: [] as (EncodedWindow & { units: boolean[] })[],
+      }));
+      spans.windows.forEach((w, row) => {
+        const u = units.get(row);
+        if (u) byDoc[w.doc]!.windows.push({ ...w, units: u });
+      });
+      const fit = boundaryFit(byDoc, rules);
+      ctx.log.info(
+        `boundaries ${rules.mode}: ${fit.inexpressible} of ${fit.entities} validation entities ` +
+          `cannot be given under them`,
+      );
+    }
     await checkAbort(ctx.signal);
     const choice = await setupBackend(p.backend);
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
@@ -395,7 +454,8 @@ export const train = defineStage<TrainParams>({
     const started = performance.now();
     let resumedStep = 0;
     const es = p.early_stopping;
-    const watched = es ? STOPPING_METRICS[es.metric] : undefined;
+    const watched = es ? metricKey(es.metric, headline) : undefined;
+    const selected = metricKey(es ? es.metric : p.select, headline);
     const validation = set.validation ?? [];
     if (es && !validation.length) {
       ctx.log.warn(
@@ -417,6 +477,7 @@ export const train = defineStage<TrainParams>({
       workers,
       train: set.train ?? [],
       signal: ctx.signal,
+      select: { metric: selected.key, mode: selected.mode },
       ...(initialWeights ? { initialWeights } : {}),
       ...(watched && validation.length
         ? {
@@ -457,55 +518,28 @@ export const train = defineStage<TrainParams>({
             _predict: (b: TensorBatch) => Promise<Int32Array>,
             probabilities: (b: TensorBatch) => Promise<Float32Array>,
           ) => {
-            const gold: string[][] = [];
-            const pred: string[][] = [];
             // Every batch is queued before any result is read: on a GPU one host round trip
             // per epoch, not one per batch.
             const probs = await Promise.all(validation.map((batch) => probabilities(batch)));
-            let lossSum = 0;
-            let lossCount = 0;
-            const predicted: EntitySpan[][] | undefined = spans?.dataset.validation.map(() => []);
-            for (const [i, batch] of validation.entries()) {
-              const tags = batchTags(batch, argmaxRows(probs[i]!, n), labels);
-              gold.push(...tags.gold);
-              pred.push(...tags.pred);
-              const loss = probabilityLoss(batch, probs[i]!, n);
-              lossSum += loss.sum;
-              lossCount += loss.count;
-              if (spans && predicted) {
-                // Exact spans as validate scores them: the most probable valid BIO sequence
-                // over the labelled pieces, chunked into character spans.
-                for (let r = 0; r < batch.batchSize; r++) {
-                  const w = spans.windows[batch.rows[r]!]!;
-                  const len = Math.min(w.ids.length, batch.seqLen);
-                  const units = w.ids.map((_, k) =>
-                    k < len && batch.labels[r * batch.seqLen + k] !== IGNORE
-                  );
-                  const row = probs[i]!.subarray(
-                    r * batch.seqLen * n,
-                    (r * batch.seqLen + len) * n,
-                  );
-                  const { tags: pieceTags } = decodeBio(row, labels, units.slice(0, len));
-                  predicted[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, units));
-                }
-              }
-            }
-            const m = entityMetrics(gold, pred);
+            // Scored exactly as validate scores the same weights (ner/evaluate.ts).
+            const decoded = decodeValidation(validation, probs, labels, rules, spanDocs);
+            const v = validationMetrics(
+              decoded,
+              spans?.dataset.format ?? "",
+              labels,
+              spanDocs,
+            );
             const metrics: { f1: number; [k: string]: number } = {
-              f1: m.f1,
-              precision: m.precision,
-              recall: m.recall,
-              accuracy: tokenAccuracy(gold, pred),
-              validation_loss: lossCount ? lossSum / lossCount : 0,
+              f1: v.pieces.f1,
+              precision: v.pieces.precision,
+              recall: v.pieces.recall,
+              accuracy: v.accuracy,
+              validation_loss: v.loss,
             };
-            if (spans && predicted) {
-              const docs = spans.dataset.validation;
-              metrics.span_f1 = characterMetrics(
-                docs.map((d) => d.text),
-                docs.map((d) => d.entities),
-                predicted,
-                [...new Set(labels.filter((l) => l !== "O").map((l) => l.slice(2)))].sort(),
-              ).f1;
+            if (v.characters) {
+              metrics.span_f1 = v.characters.f1;
+              metrics.span_precision = v.characters.precision;
+              metrics.span_recall = v.characters.recall;
             }
             return metrics;
           },
@@ -536,11 +570,13 @@ export const train = defineStage<TrainParams>({
       onEpochEnd(e) {
         const m = e.metrics;
         ctx.log.info(
-          `epoch ${e.epoch}: loss ${e.loss.toFixed(4)}` +
+          `epoch ${e.epoch}: training loss ${e.loss.toFixed(4)}` +
             (m
-              ? `, validation entity F1 ${m.f1.toFixed(4)}` +
+              ? `, validation loss ${m.validation_loss?.toFixed(4)}` +
                 (m.span_f1 !== undefined ? `, exact-span F1 ${m.span_f1.toFixed(4)}` : "") +
-                `, token accuracy ${m.accuracy?.toFixed(4)}, loss ${m.validation_loss?.toFixed(4)}`
+                `, word-piece entity F1 ${m.f1.toFixed(4)}, token accuracy ${
+                  m.accuracy?.toFixed(4)
+                }`
               : "") +
             ` (${formatSeconds(e.trainSeconds)} training)`,
         );
@@ -550,7 +586,7 @@ export const train = defineStage<TrainParams>({
       },
     });
     if (result.stoppedEarly) ctx.log.info(result.stoppedEarly);
-    const metricName = es && validation.length ? es.metric : "f1";
+    const metricName = selected.key === "validation_loss" ? "loss" : selected.key;
     const summary: TrainingSummary = {
       kept_epoch: result.bestEpoch,
       kept_metric: result.bestMetric !== undefined
@@ -567,6 +603,7 @@ export const train = defineStage<TrainParams>({
     logLines.push(JSON.stringify(summary));
     await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer, {
       labelAllTokens: label_all_tokens,
+      boundaries: boundariesJson(learned.mode, learned.tails),
     });
     await Deno.writeTextFile(
       `${ctx.output("model")}/${TRAINING_SUMMARY}`,

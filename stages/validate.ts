@@ -1,12 +1,14 @@
 /**
- * Stage `validate`: predicts the validation set and scores it twice. On word-pieces:
- * entity-level micro precision/recall/F1 overall and per type (conlleval/seqeval chunk
- * semantics over the labelled pieces) and token accuracy; predictions are written in CoNLL
- * form (`token gold pred`), from which conlleval gives the same figures. The pieces' tags are
- * the most probable valid BIO sequence (`decodeBio`); on characters, they are decoded into
+ * Stage `validate`: predicts the validation set and scores it twice (ner/evaluate.ts, which
+ * `train` also scores each epoch with). On word-pieces: entity-level micro precision/recall/F1
+ * overall and per type (conlleval/seqeval chunk semantics over the labelled pieces) and token
+ * accuracy; predictions are written in CoNLL form (`token gold pred`), from which conlleval
+ * gives the same figures. The pieces' tags are the most probable valid BIO sequence under the
+ * model's boundary rules (`decodeBio`, ner/boundaries.ts); on characters, they are decoded into
  * character spans of the original text (`spansFromTags`), exactly as `predict` does, and scored
- * by exact span (micro, per type, macro) and by KLUE's character-level macro F1. `headline` names the figure to read first: `span_f1` for the
- * Korean formats (kmou, klue), `f1` otherwise.
+ * by exact span (micro, per type, macro) and by KLUE's character-level macro F1. `headline`
+ * names the figure to read first: `span_f1` for the Korean formats (kmou, klue), `f1`
+ * otherwise.
  *
  * @module
  */
@@ -29,9 +31,6 @@ import type { ReportContext, ReportSection } from "../runner/stage.ts";
  * code hash: how the report looks must not rerun validation (see `report` below).
  */
 const REPORT_MODULE = "./_report.ts";
-
-/** Corpus formats scored at the character level first (Korean: KLUE's convention). */
-const CHARACTER_FORMATS = new Set(["kmou", "klue"]);
 
 /** Batches scored between two looks at the abort signal. */
 const BATCHES_PER_CHECK = 16;
@@ -213,12 +212,10 @@ export const validate = defineStage<ValidateParams>({
     const { BertModel } = await import(
       new URL("../ner/bert/model.ts", import.meta.url).href
     ) as typeof import("../ner/bert/model.ts");
-    const { decodeBio } = await import("../ner/bio_decode.ts");
     const { loadModelDir } = await import("../ner/bert/checkpoint.ts");
-    const { characterMetrics, conllLines, entityMetrics, tokenAccuracy } = await import(
-      "../ner/metrics.ts"
-    );
-    const { spansFromTags } = await import("../ner/align.ts");
+    const { conllLines } = await import("../ner/metrics.ts");
+    const { ValidationDecoder, validationMetrics } = await import("../ner/evaluate.ts");
+    const { boundaryFit } = await import("../ner/boundaries.ts");
 
     // Inputs first: a file of the wrong kind fails before the backend is set up.
     const set = await readBatches(ctx.inputs, "batches");
@@ -276,77 +273,54 @@ export const validate = defineStage<ValidateParams>({
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const model = BertModel.fromWeights(checkpoint.config, labels.length, checkpoint.weights);
 
-    const gold: string[][] = [];
-    const pred: string[][] = [];
-    const tokens: string[][] = [];
-    const predictedSpans: EntitySpan[][] = dataset.validation.map(() => []);
-    let continuationsLabelled = false;
+    const boundaries = checkpoint.boundaries ?? { mode: "pieces" as const, tails: new Set() };
+    const batches = set.validation ?? [];
+    const spanInputs = { windows, docs: dataset.validation };
+    let decoded;
     try {
-      const batches = set.validation ?? [];
       // Every batch is queued before any result is read (one host round trip on a GPU).
       const allProbs = await Promise.all(
         batches.map((batch) => model.predictProbabilities(batch)),
       );
-      const n = labels.length;
+      const decoder = new ValidationDecoder(labels, boundaries, spanInputs);
       for (const [b, batch] of batches.entries()) {
         if (b % BATCHES_PER_CHECK === 0) await checkAbort(ctx.signal);
-        const probs = allProbs[b]!;
-        for (let r = 0; r < batch.batchSize; r++) {
-          const w = windows[batch.rows[r]!]!;
-          const text = dataset.validation[w.doc]!.text;
-          const g: string[] = [];
-          const p: string[] = [];
-          const t: string[] = [];
-          const len = Math.min(w.ids.length, batch.seqLen);
-          // The labelled pieces are the units that carry a tag: first pieces of words, or
-          // every piece with label_all_tokens. Decoding reads the same units, as predict does.
-          const units: boolean[] = w.ids.map((_, k) =>
-            k < len && batch.labels[r * batch.seqLen + k] !== IGNORE
-          );
-          const rowProbs = probs.subarray(r * batch.seqLen * n, r * batch.seqLen * n + len * n);
-          const { tags: pieceTags } = decodeBio(rowProbs, labels, units.slice(0, len));
-          for (let k = 0; k < len; k++) {
-            if (!units[k]) continue;
-            const i = r * batch.seqLen + k;
-            if (!w.wordStart[k]) continuationsLabelled = true;
-            g.push(labels[batch.labels[i]!]!);
-            p.push(pieceTags[k] ?? "O");
-            // The token shown is the piece with the unlabelled pieces that follow it.
-            let end = k + 1;
-            while (
-              end < w.ids.length && w.offsets[end] &&
-              batch.labels[r * batch.seqLen + end] === IGNORE
-            ) {
-              end++;
-            }
-            t.push(text.slice(w.offsets[k]![0], w.offsets[end - 1]![1]));
-          }
-          gold.push(g);
-          pred.push(p);
-          tokens.push(t);
-          predictedSpans[w.doc]!.push(...spansFromTags(w.offsets, pieceTags, units));
-        }
+        decoder.add(batch, allProbs[b]!);
         ctx.progress.update(b + 1, batches.length, "scoring");
       }
+      decoded = decoder.result;
     } finally {
       model.dispose();
     }
-    const m = entityMetrics(gold, pred);
+    const v = validationMetrics(decoded, dataset.format, labels, spanInputs);
+    const m = v.pieces;
+    const spans = v.characters!;
+    const headline = v.headline;
+    // What the boundary rules cannot give, whatever the model says.
+    const byDoc = dataset.validation.map((d) => ({
+      text: d.text,
+      entities: d.entities,
+      windows: [] as (typeof windows[number] & { units: boolean[] })[],
+    }));
+    for (const batch of batches) {
+      batch.rows.forEach((row, r) => {
+        const w = windows[row]!;
+        const units = w.ids.map((_, k) =>
+          k < batch.seqLen && batch.labels[r * batch.seqLen + k] !== IGNORE
+        );
+        byDoc[w.doc]!.windows.push({ ...w, units });
+      });
+    }
+    const fit = boundaryFit(byDoc, boundaries);
+    const predictedSpans = decoded.spans;
     const types = [...new Set(labels.filter((l) => l !== "O").map((l) => l.slice(2)))].sort();
-    const spans = characterMetrics(
-      dataset.validation.map((d) => d.text),
-      dataset.validation.map((d) => d.entities),
-      predictedSpans,
-      types,
-    );
-    const headline = CHARACTER_FORMATS.has(dataset.format) ? "span_f1" : "f1";
     const metrics = {
       headline,
       // Word-piece level (conlleval/seqeval on the labelled pieces; predictions.txt).
       precision: m.precision,
       recall: m.recall,
       f1: m.f1,
-      accuracy: tokenAccuracy(gold, pred),
+      accuracy: v.accuracy,
       per_type: m.per_type,
       // Character level: exact spans of the original text, and KLUE's character F1.
       span_f1: spans.f1,
@@ -355,8 +329,15 @@ export const validate = defineStage<ValidateParams>({
       span_macro_f1: spans.macro_f1,
       span_per_type: spans.per_type,
       char_macro_f1: spans.char_macro_f1,
-      labelled_pieces: continuationsLabelled ? "every piece" : "first pieces",
-      sentences: gold.length,
+      validation_loss: v.loss,
+      labelled_pieces: decoded.continuationsLabelled ? "every piece" : "first pieces",
+      boundaries: {
+        mode: boundaries.mode,
+        tails: boundaries.tails.size,
+        gold_entities: fit.entities,
+        gold_inexpressible: fit.inexpressible,
+      },
+      sentences: decoded.gold.length,
       backend: choice.backend,
       ...(await trainingFacts(ctx.inputs.model!)),
     };
@@ -369,8 +350,16 @@ export const validate = defineStage<ValidateParams>({
         m.recall.toFixed(4)
       }), token accuracy ${metrics.accuracy.toFixed(4)}; headline ${headline}`,
     );
+    ctx.log.info(
+      `boundaries ${boundaries.mode}${
+        boundaries.mode === "pieces" ? "" : ` (${boundaries.tails.size} tails)`
+      }: ${fit.inexpressible} of ${fit.entities} gold entities cannot be given under them`,
+    );
     await Deno.writeTextFile(ctx.output("metrics"), JSON.stringify(metrics, null, 2) + "\n");
-    await Deno.writeTextFile(ctx.output("predictions"), conllLines(tokens, gold, pred));
+    await Deno.writeTextFile(
+      ctx.output("predictions"),
+      conllLines(decoded.tokens, decoded.gold, decoded.pred),
+    );
     const goldSpans = dataset.validation.map((d) => d.entities);
     const analysis: ValidationAnalysis = {
       confusion: spanConfusion(goldSpans, predictedSpans, types),

@@ -42,6 +42,11 @@ Deno.test({
       JSON.stringify(metrics),
     );
     assert.deepEqual(Object.keys(metrics.per_type).sort(), ["DT", "LC", "OG", "PS", "QT", "TI"]);
+    // Train kept the epoch by the figure validate reports, decoded and scored the same way: the
+    // kept value is validate's headline for the same weights, to the last bit.
+    assert.deepEqual(metrics.kept_metric, { name: "span_f1", value: metrics.span_f1 });
+    // The boundary rules learned from the training spans travel with the model.
+    assert.equal(metrics.boundaries.mode, "words+learned-tails");
 
     // The predictions file gives back exactly the reported figures.
     const conll = parseConllLines(
@@ -56,6 +61,10 @@ Deno.test({
     const config = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/train/model/config.json`));
     assert.equal(config.model_type, "bert");
     assert.equal(config.id2label["0"], "O");
+    assert.equal(config.span_boundaries.mode, "words+learned-tails");
+    for (const tail of ["에서", "은", "는", "의"]) {
+      assert.ok(config.span_boundaries.tails[tail] > 0, `tail ${tail}`);
+    }
     for (const f of ["model.safetensors", "tokenizer.json", "vocab.txt", "tokenizer_config.json"]) {
       await Deno.stat(`${dir}/out/ner/train/model/${f}`);
     }

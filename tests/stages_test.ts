@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import { BatchesFormatError, decodeBatches, encodeBatches } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { batchShapes, makeBatch, tensorize, WindowStore } from "../stages/tensorize.ts";
-import { batchTags } from "../stages/train.ts";
 import { EMBED_PAD_DEPRECATED, embedPad } from "../stages/embed_pad.ts";
 import { labelIds } from "../stages/label_ids.ts";
 import { UserError } from "../runner/errors.ts";
@@ -54,13 +53,6 @@ Deno.test("the batches file round-trips and is deterministic for a seed", () => 
     shuffled([...Array(20).keys()], mulberry32(7)),
   );
   assert.throws(() => decodeBatches(new Uint8Array(16)), BatchesFormatError);
-});
-
-Deno.test("train scores only positions whose label is not ignored", () => {
-  const [batch] = makeBatches(split, [1], 1, true);
-  const { gold, pred } = batchTags(batch!, new Int32Array([0, 1, 1, 0]), ["O", "B-PS", "I-PS"]);
-  assert.deepEqual(gold, [["B-PS", "I-PS"]]);
-  assert.deepEqual(pred, [["B-PS", "B-PS"]]);
 });
 
 Deno.test("label-ids puts O first, gives label ids per window, and rejects a validation label unknown to training", async () => {

@@ -17,6 +17,7 @@ import {
   writeSafetensors,
 } from "./safetensors.ts";
 import { canonicalName } from "./adapt.ts";
+import { type Boundaries, type BoundariesJson, parseBoundaries } from "../boundaries.ts";
 
 /** Tokenizer files copied into a model directory when present. */
 export const TOKENIZER_FILES = [
@@ -48,7 +49,8 @@ export class CheckpointError extends UserError {
  * @param weights Weights in Hugging Face naming and layout.
  * @param tokenizerDir A directory whose tokenizer files are copied along.
  * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
- *   `label_all_tokens`, from which predictions choose their units (see {@link ModelDir}).
+ *   `label_all_tokens`, from which predictions choose their units, and `boundaries` as
+ *   `span_boundaries`, the rules its entities are decoded under (see {@link ModelDir}).
  */
 export async function saveModelDir(
   dir: string,
@@ -56,11 +58,12 @@ export async function saveModelDir(
   labels: readonly string[],
   weights: Map<string, HostTensor>,
   tokenizerDir?: string,
-  training: { labelAllTokens?: boolean } = {},
+  training: { labelAllTokens?: boolean; boundaries?: BoundariesJson } = {},
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   const json: Record<string, unknown> = toHfConfigJson(config, labels);
   if (training.labelAllTokens !== undefined) json.label_all_tokens = training.labelAllTokens;
+  if (training.boundaries !== undefined) json.span_boundaries = training.boundaries;
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(json, null, 2) + "\n");
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, t] of weights) {
@@ -90,6 +93,11 @@ export interface ModelDir {
    * does not say (a checkpoint from elsewhere).
    */
   labelAllTokens?: boolean;
+  /**
+   * `span_boundaries` of `config.json`: where the model's entities may start and end (see
+   * ner/boundaries.ts), absent when the directory does not say (a checkpoint from elsewhere).
+   */
+  boundaries?: Boundaries;
   /**
    * Tensors left out of `weights` because they are not floating point, such as the int64
    * `bert.embeddings.position_ids` buffer that transformers < 4.31 saved.
@@ -183,12 +191,21 @@ export async function loadModelDir(
     }
   }
   const labelAllTokens = (json as { label_all_tokens?: unknown }).label_all_tokens;
+  const stored = (json as { span_boundaries?: unknown }).span_boundaries;
+  const boundaries = stored === undefined ? undefined : parseBoundaries(stored);
+  if (typeof boundaries === "string") {
+    throw new CheckpointError(
+      `Invalid "${configPath}": span_boundaries: ${boundaries}: correct it, or remove it to ` +
+        `decode at any piece boundary`,
+    );
+  }
   return {
     config: parsed.config,
     labels: parsed.labels,
     weights,
     ignored,
     ...(typeof labelAllTokens === "boolean" ? { labelAllTokens } : {}),
+    ...(boundaries ? { boundaries } : {}),
   };
 }
 

@@ -13,6 +13,7 @@
 
 import { spansFromTags } from "../align.ts";
 import { decodeBio } from "../bio_decode.ts";
+import { type Boundaries, unitBoundaries } from "../boundaries.ts";
 
 /** One predicted entity. Offsets are JavaScript string (UTF-16) indices into the text. */
 export interface PredictedEntity {
@@ -50,6 +51,8 @@ export interface PieceWindow {
  * @param probs Class probabilities, row-major: row `k` (of `labels.length` values) for piece `k`.
  * @param labels Tag of each class id (`O`, `B-PS`, `I-PS`, ...).
  * @param strategy Word-level (`first`, default) or piece-level (`simple`) units.
+ * @param boundaries Where entities may start and end (the model's rules, see
+ *   ner/boundaries.ts); default: at any unit.
  * @returns The entities, in text order.
  * @throws {RangeError} When `probs` is shorter than the window's pieces need.
  * @example
@@ -76,6 +79,7 @@ export function aggregateEntities(
   probs: ArrayLike<number>,
   labels: readonly string[],
   strategy: AggregationStrategy = "first",
+  boundaries?: Boundaries,
 ): PredictedEntity[] {
   const n = labels.length;
   const { offsets, wordStart } = window;
@@ -88,7 +92,9 @@ export function aggregateEntities(
   }
   // Units: every piece with an offset (simple), or each word's first piece (first).
   const units = offsets.map((off, k) => off !== null && (strategy === "simple" || wordStart[k]!));
-  const { tags, scores } = decodeBio(probs, labels, units);
+  const { tags, scores } = decodeBio(probs, labels, units, {
+    ...(boundaries ? { boundaries: unitBoundaries(text, window, units, boundaries) } : {}),
+  });
   return spansFromTags(offsets, tags, strategy === "first" ? wordStart : undefined, scores).map((
     e,
   ) => ({

@@ -12,9 +12,11 @@ import type { NerTokenizer } from "../tokenizer/encode.ts";
 import { padBatch } from "../batches.ts";
 import { CheckpointError, loadModelDir } from "../bert/checkpoint.ts";
 import { aggregateEntities, type AggregationStrategy, type PredictedEntity } from "./entities.ts";
+import type { Boundaries, BoundaryMode } from "../boundaries.ts";
 
 export type { BackendName } from "../bert/backend.ts";
 export type { AggregationStrategy, PredictedEntity } from "./entities.ts";
+export type { Boundaries, BoundaryMode } from "../boundaries.ts";
 
 /** Options of {@link loadPredictor}. */
 export interface PredictorOptions {
@@ -28,6 +30,13 @@ export interface PredictorOptions {
    * or absent).
    */
   aggregation?: AggregationStrategy;
+  /**
+   * Where entities may start and end (see ner/boundaries.ts). Default: the rules stored with
+   * the model (`span_boundaries` in its `config.json`, learned by train), or `pieces` for a
+   * model without them. `words+learned-tails` on a model without tails keeps entities on whole
+   * words.
+   */
+  boundaries?: BoundaryMode;
 }
 
 /** A loaded model with its tokenizer and labels. */
@@ -40,6 +49,8 @@ export interface Predictor {
   readonly maxLength: number;
   /** The units entities are built from (see {@link PredictorOptions.aggregation}). */
   readonly aggregation: AggregationStrategy;
+  /** Where entities may start and end (see {@link PredictorOptions.boundaries}). */
+  readonly boundaries: Boundaries;
   /**
    * Predicts the entities of each text; texts longer than one window are split into
    * windows that never cut a word.
@@ -89,6 +100,9 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
   const model: BertModel = BertModel.fromWeights(ckpt.config, labels.length, ckpt.weights);
   const batchSize = opts.batchSize ?? 16;
   const strategy = opts.aggregation ?? (ckpt.labelAllTokens ? "simple" : "first");
+  const boundaries: Boundaries = opts.boundaries
+    ? { mode: opts.boundaries, tails: ckpt.boundaries?.tails ?? new Set() }
+    : ckpt.boundaries ?? { mode: "pieces", tails: new Set() };
 
   const predict = async (texts: readonly string[]): Promise<PredictedEntity[][]> => {
     const windows = texts.flatMap((text, doc) =>
@@ -109,7 +123,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
       rows.forEach((r, i) => {
         const text = texts[r.doc]!;
         const rowProbs = probs.subarray(i * width, (i + 1) * width);
-        out[r.doc]!.push(...aggregateEntities(text, r.w, rowProbs, labels, strategy));
+        out[r.doc]!.push(...aggregateEntities(text, r.w, rowProbs, labels, strategy, boundaries));
       });
     }
     return out;
@@ -120,6 +134,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     backend,
     maxLength,
     aggregation: strategy,
+    boundaries,
     predict,
     dispose: () => model.dispose(),
   };
