@@ -27,7 +27,8 @@ export interface PreprocessInputParams {
   tokenizer: {
     from?: string;
     learn?: {
-      vocab_size: number;
+      merges: number;
+      vocab_size?: number;
       lowercase: boolean;
       min_frequency: number;
       entity_boundaries: boolean;
@@ -160,18 +161,29 @@ async function learnVocabulary(
     lowercase: p.tokenizer.learn!.lowercase,
     maxLength: p.max_length,
   });
+  const parts = tk.vocabularyParts(vocab);
   ctx.log.info(
     `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
       ((performance.now() - started) / 1000).toFixed(1)
-    } s`,
+    } s: ${parts.merged} merged pieces; an alphabet of ${parts.alphabet} characters uses ${
+      2 * parts.alphabet
+    } entries`,
   );
+  if (parts.merged < 2 * parts.alphabet) {
+    ctx.log.warn(
+      `the alphabet takes more of the vocabulary than merged pieces do (${2 * parts.alphabet} ` +
+        `entries against ${parts.merged}): most words will be split into single characters; ` +
+        `bound the vocabulary by merges (tokenizer.learn.merges) rather than vocab_size`,
+    );
+  }
 }
 
 /** The learner's options from the stage's parameters. */
 function learnOptions(p: PreprocessInputParams) {
   const learn = p.tokenizer.learn!;
   return {
-    vocabSize: learn.vocab_size,
+    merges: learn.merges,
+    ...(learn.vocab_size !== undefined ? { vocabSize: learn.vocab_size } : {}),
     lowercase: learn.lowercase,
     minFrequency: learn.min_frequency,
     hangul: learn.hangul,

@@ -11,9 +11,9 @@
  * 2. start from every character seen, both as a word start `c` and as a
  *    continuation `##c`;
  * 3. repeatedly merge the most frequent adjacent pair of pieces (counted over
- *    the words, weighted by word frequency) into a new piece, until the
- *    vocabulary has `vocabSize` entries or no pair occurs `minFrequency`
- *    times. Ties go to the pair whose merged piece sorts first (UTF-16 code
+ *    the words, weighted by word frequency) into a new piece, until `merges`
+ *    pieces were merged, or the vocabulary has `vocabSize` entries, or no pair
+ *    occurs `minFrequency` times. Ties go to the pair whose merged piece sorts first (UTF-16 code
  *    unit order), so the result is deterministic.
  *
  * The vocabulary is `[PAD]`, `[UNK]`, `[CLS]`, `[SEP]`, `[MASK]` (ids 0 to 4;
@@ -30,10 +30,20 @@ import { WordTable } from "./_words.ts";
 import { SPECIAL_TOKENS } from "./files.ts";
 import { maxPieceChars, wordPiece } from "./_wordpiece.ts";
 
-/** Options of {@link learnWordPiece}. */
+/** Options of {@link learnWordPiece}: `merges`, `vocabSize` or both bound the vocabulary. */
 export interface LearnOptions {
-  /** Maximum vocabulary size, special tokens included. */
-  vocabSize: number;
+  /**
+   * Most merged pieces to learn, on top of the alphabet (each character as `c` and `##c`, and
+   * the special tokens), however large the alphabet is: a vocabulary sized by what the model
+   * can use. A Korean corpus has well over a thousand distinct characters, so an alphabet
+   * takes thousands of entries before any merge.
+   */
+  merges?: number;
+  /**
+   * Largest vocabulary, special tokens and alphabet included. When the training alphabet does
+   * not fit in half of it, only its most frequent characters are kept.
+   */
+  vocabSize?: number;
   /** Lowercase and strip accents (as the tokenizer will). */
   lowercase: boolean;
   /** A pair must occur at least this often to be merged (default 2). */
@@ -54,6 +64,41 @@ export interface LearnOptions {
    * these, a name with a syllable never seen in training is still split into pieces.
    */
   hangul?: boolean;
+}
+
+/** The parts of a learned vocabulary (see {@link vocabularyParts}). */
+export interface VocabularyParts {
+  /** Special tokens. */
+  special: number;
+  /** Characters of the alphabet (each takes two entries, `c` and `##c`). */
+  alphabet: number;
+  /** Merged pieces. */
+  merged: number;
+}
+
+/**
+ * Counts the parts of a vocabulary learned by {@link learnWordPiece}: the special tokens, the
+ * alphabet (single characters, each also present as `##c`) and the merged pieces.
+ *
+ * @param vocab The vocabulary.
+ * @returns The counts.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { learnWordPiece, vocabularyParts } from "./learn.ts";
+ * const vocab = learnWordPiece(["low lower lowest"], { merges: 3, lowercase: true });
+ * assert.deepEqual(vocabularyParts(vocab), { special: 5, alphabet: 7, merged: 3 });
+ * ```
+ */
+export function vocabularyParts(vocab: readonly string[]): VocabularyParts {
+  const specials = new Set<string>(SPECIAL_TOKENS);
+  let special = 0;
+  let alphabet = 0;
+  for (const t of vocab) {
+    if (specials.has(t)) special++;
+    else if (!t.startsWith("##") && [...t].length === 1) alphabet++;
+  }
+  return { special, alphabet, merged: vocab.length - special - 2 * alphabet };
 }
 
 let hangulCache: string[] | null = null;
@@ -194,9 +239,11 @@ function cutRange(text: string, a: number, b: number, at: ReadonlySet<number>): 
  * Learn a WordPiece vocabulary (deterministic for the same texts and options).
  *
  * @param texts The training texts.
- * @param opts Vocabulary size, lowercasing, minimum pair frequency, cuts (entity boundaries).
+ * @param opts Merges and vocabulary size (at least one), lowercasing, minimum pair frequency,
+ *   cuts (entity boundaries).
  * @returns Tokens by id, at most `vocabSize` of them.
- * @throws {RangeError} When `vocabSize` is smaller than the 5 special tokens.
+ * @throws {RangeError} When neither `merges` nor `vocabSize` is given, `vocabSize` is smaller
+ *   than the 5 special tokens, or `merges` is negative.
  * @example
  * ```ts
  * import { learnWordPiece } from "./learn.ts";
@@ -205,17 +252,26 @@ function cutRange(text: string, a: number, b: number, at: ReadonlySet<number>): 
  * ```
  */
 export function learnWordPiece(texts: readonly string[], opts: LearnOptions): string[] {
-  checkVocabSize(opts.vocabSize);
+  checkSize(opts);
   const counts = new WordCounts(opts.lowercase);
   texts.forEach((text, t) => counts.add(text, opts.cuts?.[t]));
   return learnFromCounts(counts, { ...opts, cut: opts.cuts !== undefined });
 }
 
-function checkVocabSize(vocabSize: number): void {
-  if (!Number.isInteger(vocabSize) || vocabSize < SPECIAL_TOKENS.length) {
+function checkSize(opts: Pick<LearnOptions, "merges" | "vocabSize">): void {
+  const { vocabSize, merges } = opts;
+  if (vocabSize === undefined && merges === undefined) {
+    throw new RangeError("Give merges or vocabSize: the vocabulary needs a bound");
+  }
+  if (
+    vocabSize !== undefined && (!Number.isInteger(vocabSize) || vocabSize < SPECIAL_TOKENS.length)
+  ) {
     throw new RangeError(
       `Invalid vocabSize ${vocabSize}: it must be an integer of at least ${SPECIAL_TOKENS.length}`,
     );
+  }
+  if (merges !== undefined && (!Number.isInteger(merges) || merges < 0)) {
+    throw new RangeError(`Invalid merges ${merges}: it must be an integer of at least 0`);
   }
 }
 
@@ -298,15 +354,16 @@ export class WordCounts {
  * @param wordCounts The counts.
  * @param opts As {@link learnWordPiece}'s; `cut`: the words were counted with cuts.
  * @returns Tokens by id, at most `vocabSize` of them.
- * @throws {RangeError} When `vocabSize` is smaller than the 5 special tokens.
+ * @throws {RangeError} As {@link learnWordPiece}.
  */
 export function learnFromCounts(
   wordCounts: WordCounts,
   opts: Omit<LearnOptions, "cuts"> & { cut?: boolean },
 ): string[] {
-  const { vocabSize } = opts;
+  checkSize(opts);
+  const vocabSize = opts.vocabSize ?? Infinity;
+  const merges = opts.merges ?? Infinity;
   const minFrequency = Math.max(1, opts.minFrequency ?? 2);
-  checkVocabSize(vocabSize);
   const table = { words: wordCounts.words, size: wordCounts.words.length };
   const counts = wordCounts.counts;
   // Alphabet, by frequency when it does not fit.
@@ -332,14 +389,19 @@ export function learnFromCounts(
       .sort(byCodePoint);
   }
   if (opts.hangul) {
-    // The added syllables take at most half of what the training alphabet leaves, so that
-    // merged pieces keep room.
+    // The added syllables take at most half of what the training alphabet leaves of
+    // `vocabSize`, so that merged pieces keep room (all of them without `vocabSize`: merges
+    // are then counted apart).
     const seen = new Set(alphabet);
     const left = Math.floor((vocabSize - SPECIAL_TOKENS.length) / 2) - alphabet.length;
-    const extra = commonHangul().filter((c) => !seen.has(c)).slice(0, Math.max(0, left >> 1));
+    const extra = commonHangul().filter((c) => !seen.has(c)).slice(
+      0,
+      Math.max(0, Math.floor(left / 2)),
+    );
     alphabet = [...alphabet, ...extra].sort(byCodePoint);
   }
   const vocab: string[] = [...SPECIAL_TOKENS, ...alphabet, ...alphabet.map((c) => "##" + c)];
+  const mergesEnd = vocab.length + merges;
   const inVocab = new Set(vocab);
   // Symbols: pieces with ids for pair keys.
   const sym: string[] = [];
@@ -382,7 +444,7 @@ export function learnFromCounts(
   for (const [key, n] of pairCount) {
     heap.push(n, key, merged(Math.floor(key / KEY), key % KEY));
   }
-  while (vocab.length < vocabSize && heap.size > 0) {
+  while (vocab.length < vocabSize && vocab.length < mergesEnd && heap.size > 0) {
     const [count, key] = heap.pop();
     if (pairCount.get(key) !== count) continue; // stale entry
     if (count < minFrequency) break;

@@ -27,7 +27,7 @@ export type {
   Pieces,
 } from "./encode.ts";
 export type { LoadTokenizerOptions, TokenizerFileOptions } from "./files.ts";
-export type { LearnOptions } from "./learn.ts";
+export type { LearnOptions, VocabularyParts } from "./learn.ts";
 export { encodeDocument, tokenizePieces } from "./encode.ts";
 export {
   buildTokenizerJson,
@@ -42,5 +42,6 @@ export {
   learnedNormalizer,
   learnFromCounts,
   learnWordPiece,
+  vocabularyParts,
   WordCounts,
 } from "./learn.ts";
