@@ -170,6 +170,7 @@ async function trainingFacts(modelDir: string): Promise<Record<string, unknown>>
 /** Parameters of `validate`. */
 export interface ValidateParams {
   backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
+  boundaries: "model" | "words+learned-tails" | "pieces";
 }
 
 /** The `validate` stage kind. */
@@ -273,7 +274,10 @@ export const validate = defineStage<ValidateParams>({
     ctx.log.info(`backend ${choice.backend}: ${choice.reason}`);
     const model = BertModel.fromWeights(checkpoint.config, labels.length, checkpoint.weights);
 
-    const boundaries = checkpoint.boundaries ?? { mode: "pieces" as const, tails: new Set() };
+    const stored = checkpoint.boundaries ?? { mode: "pieces" as const, tails: new Set<string>() };
+    const boundaries = ctx.params.boundaries === "model"
+      ? stored
+      : { mode: ctx.params.boundaries, tails: stored.tails };
     const batches = set.validation ?? [];
     const spanInputs = { windows, docs: dataset.validation };
     let decoded;

@@ -15,6 +15,54 @@ async function run(file: string, dir: string, sets: string[], dryRun = false) {
   return summary.byId;
 }
 
+/** Word boundaries as BERT pre-tokenization draws them: whitespace, and around punctuation. */
+const SEPARATOR = /[\s\p{P}!-\/:-@\[-`{-~]/u;
+
+/**
+ * Predicts tests/testdata/handwritten/sentences.json with a model and checks that every entity
+ * starts where a word starts and ends where a word ends or before one of the model's tails, and
+ * that the expected entities come back exactly.
+ */
+async function checkHandwritten(modelDir: string, tails: Record<string, number>) {
+  const { loadPredictor } = await import("../ner/predict/mod.ts");
+  const file = new URL("./testdata/handwritten/sentences.json", import.meta.url);
+  const { sentences } = JSON.parse(await Deno.readTextFile(file)) as {
+    sentences: { text: string; expected: [string, string][] }[];
+  };
+  const predictor = await loadPredictor(modelDir, { backend: "wasm" });
+  try {
+    const results = await predictor.predict(sentences.map((s) => s.text));
+    sentences.forEach(({ text, expected }, i) => {
+      const got = results[i]!;
+      for (const e of got) {
+        const where = `"${e.text}" in "${text}"`;
+        const before = text[e.start - 1];
+        assert.ok(
+          before === undefined || SEPARATOR.test(before) || SEPARATOR.test(text[e.start]!),
+          `${where} starts inside a word`,
+        );
+        let wordEnd = e.end;
+        while (wordEnd < text.length && !SEPARATOR.test(text[wordEnd]!)) wordEnd++;
+        const rest = text.slice(e.end, wordEnd);
+        assert.ok(
+          rest === "" || SEPARATOR.test(text[e.end - 1]!) || Object.hasOwn(tails, rest),
+          `${where} ends inside a word, before "${rest}", which is no tail`,
+        );
+      }
+      for (const [surface, label] of expected) {
+        assert.ok(
+          got.some((e) => e.text === surface && e.label === label),
+          `"${surface}" ${label} in "${text}": got ${
+            got.map((e) => `${e.text} ${e.label}`).join(", ")
+          }`,
+        );
+      }
+    });
+  } finally {
+    predictor.dispose();
+  }
+}
+
 // A CI-sized run of the real pipeline on the bundled sample: 4 epochs on the wasm backend.
 const CI_SETS = ["stages.train.with.epochs=4", "stages.train.with.backend=wasm"];
 
@@ -76,9 +124,23 @@ Deno.test({
       assert.ok(key in step, key);
     }
 
+    // Sentences written by hand: no entity cuts a word, and names, places and organisations
+    // with a particle come back exact.
+    await checkHandwritten(`${dir}/out/ner/train/model`, config.span_boundaries.tails);
+
     // A second run executes nothing; more epochs rerun only train and validate.
     const second = await run("pipelines/ner.yaml", dir, CI_SETS);
     assert.ok(Object.values(second).every((s) => s === "cached"), JSON.stringify(second));
+    // Decoding at any piece boundary instead reruns validate alone, and says so in its metrics.
+    const pieces = await run("pipelines/ner.yaml", dir, [
+      ...CI_SETS,
+      "stages.validate.with.boundaries=pieces",
+    ]);
+    assert.equal(pieces.validate, "ran");
+    assert.equal(pieces.train, "cached");
+    const loose = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/validate/metrics.json`));
+    assert.equal(loose.boundaries.mode, "pieces");
+    assert.equal(loose.boundaries.gold_inexpressible, 0);
     const more = await run(
       "pipelines/ner.yaml",
       dir,
