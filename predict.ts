@@ -10,11 +10,16 @@
 
 import { UserError } from "./runner/errors.ts";
 import { type FlagSpecs, parseArgs } from "./runner/args.ts";
-import type { PredictedEntity } from "./ner/predict/mod.ts";
+import {
+  AGGREGATION_STRATEGIES,
+  type AggregationStrategy,
+  type PredictedEntity,
+} from "./ner/predict/entities.ts";
 
 const USAGE = `usage:
   predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
-          [--backend auto|wasm|cpu|webgpu|tensorflow] [--aggregation first|simple]
+          [--backend auto|wasm|cpu|webgpu|tensorflow]
+          [--aggregation exact|simple|first|average|max]
           [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
 
 const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -29,7 +34,7 @@ interface PredictFlags {
   stage?: string;
   sets: string[];
   allowOutside: string[];
-  aggregation?: "first" | "simple";
+  aggregation?: AggregationStrategy;
 }
 
 const FLAGS = {
@@ -56,10 +61,14 @@ function parse(args: string[]): PredictFlags {
   if (v.stage !== undefined) flags.stage = v.stage;
   const a = v.aggregation;
   if (a !== undefined) {
-    if (a !== "first" && a !== "simple") {
-      throw new UserError(`Unknown aggregation "${a}": expected "first" or "simple"`);
+    if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(a)) {
+      throw new UserError(
+        `Unknown aggregation "${a}": expected one of ${
+          AGGREGATION_STRATEGIES.map((x) => `"${x}"`).join(", ")
+        }`,
+      );
     }
-    flags.aggregation = a;
+    flags.aggregation = a as AggregationStrategy;
   }
   const b = v.backend;
   if (b !== undefined) {

@@ -89,7 +89,8 @@ Deno.test({
     const text = "한지민은 서울에서 태어났다.";
     const predictor = await loadPredictor(model, { backend: "wasm" });
     try {
-      assert.equal(predictor.aggregation, "simple");
+      assert.equal(predictor.aggregation, "exact");
+      assert.equal(predictor.units, "piece");
       const [entities] = await predictor.predict([text]);
       const places = entities!.filter((e) => e.label === "LC").map((e) => e.text);
       assert.deepEqual(places, ["서울"], JSON.stringify(entities));

@@ -52,9 +52,9 @@ Deno.test("word-pieces merge into whole entities: first-piece tags, B-/I- groupi
   ]);
   assert.ok(Math.abs(entities[0]!.score - 0.8) < 1e-9);
   assert.ok(Math.abs(entities[1]!.score - 0.55) < 1e-9);
-  // Piece-level ("simple") aggregation follows each piece's own tag instead.
-  const simple = aggregateEntities(text, window, p, LABELS, "simple");
-  assert.deepEqual(simple.map((e) => e.text), ["Leo Smith", "New York", "shire"]);
+  // Piece units (models trained with label_all_tokens) follow each piece's own tag instead.
+  const pieces = aggregateEntities(text, window, p, LABELS, "piece");
+  assert.deepEqual(pieces.map((e) => e.text), ["Leo Smith", "New York", "shire"]);
 });
 
 Deno.test("entities come from the most probable valid BIO sequence; B- and a type change split", () => {
@@ -72,6 +72,26 @@ Deno.test("entities come from the most probable valid BIO sequence; B- and a typ
     "LC",
   ]]);
   assert.throws(() => aggregateEntities(text, window, p.slice(1), LABELS), RangeError);
+});
+
+Deno.test({
+  name: "predict --aggregation takes exact, simple, first, average or max; another is a user error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const run = (...flags: string[]) =>
+      capture(() => predictCommand([TINY, "Kofi Mensah", "--json", "--backend", "cpu", ...flags]));
+    for (const a of ["exact", "simple", "first", "average", "max"]) {
+      assert.equal((await run("--aggregation", a)).code, 0);
+    }
+    await assert.rejects(
+      () => run("--aggregation", "mean"),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message ===
+          `Unknown aggregation "mean": expected one of "exact", "simple", "first", "average", "max"`,
+    );
+  },
 });
 
 Deno.test("the table lists text, label, start, end and score", () => {

@@ -1,10 +1,11 @@
 /**
- * From per-piece class probabilities to whole entities with character spans: the units take the
- * most probable valid BIO sequence (`decodeBio`), and `spansFromTags` (ner/align.ts, the decoder `validate` scores)
- * groups units into entities. With `simple` (Hugging Face's `aggregation_strategy="simple"`)
- * every piece is a unit, for models trained with `label_all_tokens` (an entity can end inside
- * a word); with `first` a word is one unit and takes its first piece's tag. An entity's score
- * is the mean of its units' probabilities.
+ * From per-piece class probabilities to whole entities with character spans, with our own
+ * decoder (the `exact` strategy): the units take the most probable valid BIO sequence
+ * (`decodeBio`), and `spansFromTags` (ner/align.ts, the decoder `validate` scores) groups units
+ * into entities. The units are those the model was trained on: every piece for models trained
+ * with `label_all_tokens` (an entity can end inside a word), else words, each taking its first
+ * piece's tag. An entity's score is the mean of its units' probabilities of their decoded tags.
+ * Hugging Face's strategies are in `hf_aggregation.ts`.
  *
  * Pure logic: no tensors here.
  *
@@ -25,17 +26,31 @@ export interface PredictedEntity {
   label: string;
   /** `text.slice(start, end)`. */
   text: string;
-  /** Mean over the entity's units (words, or pieces with `simple`) of their tag's probability. */
+  /**
+   * With `exact`, the mean over the entity's units of their decoded tag's probability; with
+   * Hugging Face's strategies, the score transformers reports (see `hf_aggregation.ts`).
+   */
   score: number;
 }
 
+/** The strategies, ours first: see {@link AggregationStrategy}. */
+export const AGGREGATION_STRATEGIES = ["exact", "simple", "first", "average", "max"] as const;
+
 /**
- * How pieces become units: `first` (default) gives each word the tag of its first piece, for
- * models trained with labels on first pieces only (preprocess-target's default); `simple`
- * tags every piece on its own, as Hugging Face's `"simple"` does, for models trained with
- * `label_all_tokens: true`: an entity may then end inside a word (`서울` of `서울에서`).
+ * How pieces' predictions become entities. `exact` (the default) is our decoder: the most
+ * probable valid BIO sequence over the units the model was trained on ({@link aggregateEntities}).
+ * `simple`, `first`, `average` and `max` are Hugging Face `transformers`' strategies, with the
+ * same meaning (`hfAggregate` in `hf_aggregation.ts`).
  */
-export type AggregationStrategy = "first" | "simple";
+export type AggregationStrategy = (typeof AGGREGATION_STRATEGIES)[number];
+
+/**
+ * The units of the `exact` decode: `piece` for models trained with `label_all_tokens: true`
+ * (every piece tagged on its own: an entity may end inside a word, `서울` of `서울에서`),
+ * `word` for models trained with labels on first pieces only (a word takes its first piece's
+ * tag).
+ */
+export type DecodeUnit = "piece" | "word";
 
 /** The pieces of one window: offsets (null for [CLS], [SEP] and padding) and word starts. */
 export interface PieceWindow {
@@ -44,13 +59,13 @@ export interface PieceWindow {
 }
 
 /**
- * Aggregates one window's predictions into entities.
+ * Aggregates one window's predictions into entities with our decoder (`exact`).
  *
  * @param text The original text the offsets point into.
  * @param window Offsets and word-start flags of the window's pieces.
  * @param probs Class probabilities, row-major: row `k` (of `labels.length` values) for piece `k`.
  * @param labels Tag of each class id (`O`, `B-PS`, `I-PS`, ...).
- * @param strategy Word-level (`first`, default) or piece-level (`simple`) units.
+ * @param unit Word-level (`word`, default) or piece-level (`piece`) units.
  * @param boundaries Where entities may start and end (the model's rules, see
  *   ner/boundaries.ts); default: at any unit.
  * @returns The entities, in text order.
@@ -78,7 +93,7 @@ export function aggregateEntities(
   window: PieceWindow,
   probs: ArrayLike<number>,
   labels: readonly string[],
-  strategy: AggregationStrategy = "first",
+  unit: DecodeUnit = "word",
   boundaries?: Boundaries,
 ): PredictedEntity[] {
   const n = labels.length;
@@ -90,12 +105,12 @@ export function aggregateEntities(
       }`,
     );
   }
-  // Units: every piece with an offset (simple), or each word's first piece (first).
-  const units = offsets.map((off, k) => off !== null && (strategy === "simple" || wordStart[k]!));
+  // Units: every piece with an offset, or each word's first piece.
+  const units = offsets.map((off, k) => off !== null && (unit === "piece" || wordStart[k]!));
   const { tags, scores } = decodeBio(probs, labels, units, {
     ...(boundaries ? { boundaries: unitBoundaries(text, window, units, boundaries) } : {}),
   });
-  return spansFromTags(offsets, tags, strategy === "first" ? wordStart : undefined, scores).map((
+  return spansFromTags(offsets, tags, unit === "word" ? wordStart : undefined, scores).map((
     e,
   ) => ({
     start: e.start,

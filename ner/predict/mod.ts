@@ -1,7 +1,8 @@
 /**
  * Entity prediction with a trained model directory: tokenizes texts into windows, runs the
  * BERT token classifier in batches, reads the probabilities asynchronously and aggregates
- * word-pieces into whole entities (see `entities.ts`).
+ * word-pieces into whole entities, with our decoder (`exact`, see `entities.ts`) or one of
+ * Hugging Face's strategies (see `hf_aggregation.ts`).
  *
  * @module
  */
@@ -11,12 +12,23 @@ import type { BertModel } from "../bert/model.ts";
 import type { NerTokenizer } from "../tokenizer/encode.ts";
 import { padBatch } from "../batches.ts";
 import { CheckpointError, loadModelDir } from "../bert/checkpoint.ts";
-import { aggregateEntities, type AggregationStrategy, type PredictedEntity } from "./entities.ts";
+import {
+  aggregateEntities,
+  AGGREGATION_STRATEGIES,
+  type AggregationStrategy,
+  type DecodeUnit,
+  type PredictedEntity,
+} from "./entities.ts";
+import { hfAggregate } from "./hf_aggregation.ts";
 import type { Boundaries, BoundaryMode } from "../boundaries.ts";
 
 export type { BackendName } from "../bert/backend.ts";
-export type { AggregationStrategy, PredictedEntity } from "./entities.ts";
+export type { AggregationStrategy, DecodeUnit, PredictedEntity } from "./entities.ts";
 export type { Boundaries, BoundaryMode } from "../boundaries.ts";
+export { AGGREGATION_STRATEGIES } from "./entities.ts";
+
+/** The strategy of {@link PredictorOptions.aggregation} when none is given: our decoder. */
+export const DEFAULT_AGGREGATION: AggregationStrategy = "exact";
 
 /** Options of {@link loadPredictor}. */
 export interface PredictorOptions {
@@ -25,9 +37,11 @@ export interface PredictorOptions {
   /** Windows per forward pass (default 16). */
   batchSize?: number;
   /**
-   * Piece-level (`simple`) or word-level (`first`) units. Default: what the model was trained
-   * for, from `label_all_tokens` in its `config.json` (`simple` when true, `first` when false
-   * or absent).
+   * How pieces become entities (default {@link DEFAULT_AGGREGATION}, `exact`): `exact` is our
+   * decoder, the most probable valid BIO sequence over the units the model was trained on
+   * (every piece when its `config.json` says `label_all_tokens: true`, else words, each with its
+   * first piece's tag); `simple`, `first`, `average` and `max` are Hugging Face
+   * `transformers`' `aggregation_strategy` values, with their meaning.
    */
   aggregation?: AggregationStrategy;
   /**
@@ -47,13 +61,15 @@ export interface Predictor {
   readonly backend: { backend: string; reason: string };
   /** Longest window in pieces, [CLS] and [SEP] included. */
   readonly maxLength: number;
-  /** The units entities are built from (see {@link PredictorOptions.aggregation}). */
+  /** How pieces become entities (see {@link PredictorOptions.aggregation}). */
   readonly aggregation: AggregationStrategy;
   /** Where entities may start and end (see {@link PredictorOptions.boundaries}). */
   readonly boundaries: Boundaries;
+  /** The units of the `exact` decode, from the model's `label_all_tokens`. */
+  readonly units: DecodeUnit;
   /**
    * Predicts the entities of each text; texts longer than one window are split into
-   * windows that never cut a word.
+   * windows that never cut a word, and each window's entities are found on its own.
    */
   predict(texts: readonly string[]): Promise<PredictedEntity[][]>;
   /** Frees the model's tensors. */
@@ -65,8 +81,9 @@ export interface Predictor {
  * classifier directory with `model.safetensors` and tokenizer files).
  *
  * @param dir The model directory.
- * @param opts Backend and batch size.
+ * @param opts Backend, batch size and aggregation strategy.
  * @returns The predictor; dispose it when done.
+ * @throws {RangeError} When the aggregation strategy is unknown.
  * @throws {CheckpointError} When the directory has no usable model or labels.
  * @throws {TokenizerFileError} When it has no usable tokenizer.
  * @throws {BackendUnavailableError} When the requested backend cannot start.
@@ -81,6 +98,14 @@ export interface Predictor {
  * ```
  */
 export async function loadPredictor(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
+  const strategy = opts.aggregation ?? DEFAULT_AGGREGATION;
+  if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(strategy)) {
+    throw new RangeError(
+      `Unknown aggregation "${strategy}": expected one of ${
+        AGGREGATION_STRATEGIES.map((s) => `"${s}"`).join(", ")
+      }`,
+    );
+  }
   const { setupBackend } = await import("../bert/backend.ts");
   const { BertModel } = await import("../bert/model.ts");
   const { encodeDocument, loadTokenizer } = await import("../tokenizer/mod.ts");
@@ -99,7 +124,8 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
   const maxLength = Math.min(ckpt.config.max_position_embeddings, tok.modelMaxLength, 512);
   const model: BertModel = BertModel.fromWeights(ckpt.config, labels.length, ckpt.weights);
   const batchSize = opts.batchSize ?? 16;
-  const strategy = opts.aggregation ?? (ckpt.labelAllTokens ? "simple" : "first");
+  const units: DecodeUnit = ckpt.labelAllTokens ? "piece" : "word";
+  const unkToken = tok.vocab[tok.unkId] ?? "[UNK]";
   const boundaries: Boundaries = opts.boundaries
     ? { mode: opts.boundaries, tails: ckpt.boundaries?.tails ?? new Set() }
     : ckpt.boundaries ?? { mode: "pieces", tails: new Set() };
@@ -123,7 +149,11 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
       rows.forEach((r, i) => {
         const text = texts[r.doc]!;
         const rowProbs = probs.subarray(i * width, (i + 1) * width);
-        out[r.doc]!.push(...aggregateEntities(text, r.w, rowProbs, labels, strategy, boundaries));
+        out[r.doc]!.push(
+          ...(strategy === "exact"
+            ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries)
+            : hfAggregate(text, r.w, rowProbs, labels, strategy, { unkToken })),
+        );
       });
     }
     return out;
@@ -135,6 +165,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     maxLength,
     aggregation: strategy,
     boundaries,
+    units,
     predict,
     dispose: () => model.dispose(),
   };
