@@ -19,7 +19,7 @@ import {
 const USAGE = `usage:
   predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
           [--backend auto|wasm|cpu|webgpu|tensorflow]
-          [--aggregation exact|simple|first|average|max]
+          [--aggregation exact|simple|first|average|max] [--min-score <0 to 1>]
           [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
 
 const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -35,6 +35,7 @@ interface PredictFlags {
   sets: string[];
   allowOutside: string[];
   aggregation?: AggregationStrategy;
+  minScore?: number;
 }
 
 const FLAGS = {
@@ -44,6 +45,7 @@ const FLAGS = {
   set: { type: "strings" },
   "allow-outside": { type: "strings" },
   aggregation: { type: "string" },
+  "min-score": { type: "string" },
   backend: { type: "string" },
 } satisfies FlagSpecs;
 
@@ -69,6 +71,14 @@ function parse(args: string[]): PredictFlags {
       );
     }
     flags.aggregation = a as AggregationStrategy;
+  }
+  const m = v["min-score"];
+  if (m !== undefined) {
+    const score = m.trim() === "" ? NaN : Number(m);
+    if (!(score >= 0 && score <= 1)) {
+      throw new UserError(`Invalid --min-score "${m}": expected a number from 0 to 1`);
+    }
+    flags.minScore = score;
   }
   const b = v.backend;
   if (b !== undefined) {
@@ -280,6 +290,7 @@ export async function predictCommand(args: string[]): Promise<number> {
   const predictor = await loadPredictor(dir, {
     backend: flags.backend,
     ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
+    ...(flags.minScore !== undefined ? { minScore: flags.minScore } : {}),
   });
   try {
     const results = await predictor.predict(texts);

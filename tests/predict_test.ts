@@ -8,7 +8,7 @@ import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
 import { entityMetrics, parseConllLines } from "../ner/metrics.ts";
-import { loadPredictor } from "../ner/predict/mod.ts";
+import { AGGREGATION_STRATEGIES, DEFAULT_MIN_SCORE, loadPredictor } from "../ner/predict/mod.ts";
 import { encodeDocument, loadTokenizer } from "../ner/tokenizer/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -91,6 +91,65 @@ Deno.test({
         e.message ===
           `Unknown aggregation "mean": expected one of "exact", "simple", "first", "average", "max"`,
     );
+  },
+});
+
+Deno.test({
+  name:
+    "minScore drops the entities scored under it, for every strategy, and keeps one scored exactly at it",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const texts = [
+      "Kofi Mensah spoke in Nairobi on Monday.",
+      "삼성전자는 어제 부산에 새 연구소를 열었다.",
+    ];
+    for (const aggregation of AGGREGATION_STRATEGIES) {
+      const all = await loadPredictor(TINY, { backend: "cpu", aggregation });
+      const every = await all.predict(texts);
+      all.dispose();
+      const scores = every.flat().map((e) => e.score).sort((a, b) => a - b);
+      // A threshold that some entities are under, one is exactly at, and others above.
+      const at = scores[Math.floor(scores.length / 2)]!;
+      assert.ok(scores[0]! < at && at < scores.at(-1)!, `${aggregation}: ${scores.join(" ")}`);
+      const some = await loadPredictor(TINY, { backend: "cpu", aggregation, minScore: at });
+      const kept = await some.predict(texts);
+      some.dispose();
+      assert.deepEqual(kept, every.map((es) => es.filter((e) => e.score >= at)), aggregation);
+      assert.ok(kept.flat().some((e) => e.score === at), aggregation);
+      assert.equal(all.minScore, DEFAULT_MIN_SCORE);
+      assert.equal(some.minScore, at);
+    }
+    await assert.rejects(() => loadPredictor(TINY, { minScore: 1.5 }), RangeError);
+    await assert.rejects(() => loadPredictor(TINY, { minScore: NaN }), RangeError);
+  },
+});
+
+Deno.test({
+  name:
+    "predict --min-score drops entities under it; a --min-score that is not a number from 0 to 1 is a user error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const text = "Kofi Mensah spoke in Nairobi on Monday.";
+    const run = (...flags: string[]) =>
+      capture(() => predictCommand([TINY, text, "--json", "--backend", "cpu", ...flags]));
+    const scores = (out: string) =>
+      JSON.parse(out).entities.map((e: { score: number }) => e.score) as number[];
+    const every = scores((await run()).out);
+    const kept = scores((await run("--min-score", "0.5", "--aggregation", "average")).out);
+    const average = scores((await run("--aggregation", "average")).out);
+    assert.ok(every.length > 0);
+    assert.ok(kept.length > 0 && kept.length < average.length, `${kept} of ${average}`);
+    assert.deepEqual(kept, average.filter((s) => s >= 0.5));
+    for (const bad of ["1.5", "-0.1", "abc", ""]) {
+      await assert.rejects(
+        () => run("--min-score", bad),
+        (e: unknown) =>
+          e instanceof UserError &&
+          e.message === `Invalid --min-score "${bad}": expected a number from 0 to 1`,
+      );
+    }
   },
 });
 

@@ -2,7 +2,8 @@
  * Entity prediction with a trained model directory: tokenizes texts into windows, runs the
  * BERT token classifier in batches, reads the probabilities asynchronously and aggregates
  * word-pieces into whole entities, with our decoder (`exact`, see `entities.ts`) or one of
- * Hugging Face's strategies (see `hf_aggregation.ts`).
+ * Hugging Face's strategies (see `hf_aggregation.ts`), then drops those scored under the
+ * minimum score.
  *
  * @module
  */
@@ -30,6 +31,12 @@ export { AGGREGATION_STRATEGIES } from "./entities.ts";
 /** The strategy of {@link PredictorOptions.aggregation} when none is given: our decoder. */
 export const DEFAULT_AGGREGATION: AggregationStrategy = "exact";
 
+/**
+ * The score under which predicted entities are dropped when {@link PredictorOptions.minScore}
+ * is not given: 0, every entity is kept.
+ */
+export const DEFAULT_MIN_SCORE = 0;
+
 /** Options of {@link loadPredictor}. */
 export interface PredictorOptions {
   /** The tfjs backend (default `auto`). */
@@ -51,6 +58,11 @@ export interface PredictorOptions {
    * words.
    */
   boundaries?: BoundaryMode;
+  /**
+   * Entities whose score is under this are dropped, whatever the strategy (default
+   * {@link DEFAULT_MIN_SCORE}); a number from 0 to 1.
+   */
+  minScore?: number;
 }
 
 /** A loaded model with its tokenizer and labels. */
@@ -67,6 +79,8 @@ export interface Predictor {
   readonly boundaries: Boundaries;
   /** The units of the `exact` decode, from the model's `label_all_tokens`. */
   readonly units: DecodeUnit;
+  /** Entities scored under this are dropped (see {@link PredictorOptions.minScore}). */
+  readonly minScore: number;
   /**
    * Predicts the entities of each text; texts longer than one window are split into
    * windows that never cut a word, and each window's entities are found on its own.
@@ -81,9 +95,10 @@ export interface Predictor {
  * classifier directory with `model.safetensors` and tokenizer files).
  *
  * @param dir The model directory.
- * @param opts Backend, batch size and aggregation strategy.
+ * @param opts Backend, batch size, aggregation strategy and minimum score.
  * @returns The predictor; dispose it when done.
- * @throws {RangeError} When the aggregation strategy is unknown.
+ * @throws {RangeError} When the aggregation strategy is unknown or the minimum score is not a
+ *   number from 0 to 1.
  * @throws {CheckpointError} When the directory has no usable model or labels.
  * @throws {TokenizerFileError} When it has no usable tokenizer.
  * @throws {BackendUnavailableError} When the requested backend cannot start.
@@ -105,6 +120,10 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
         AGGREGATION_STRATEGIES.map((s) => `"${s}"`).join(", ")
       }`,
     );
+  }
+  const minScore = opts.minScore ?? DEFAULT_MIN_SCORE;
+  if (!(minScore >= 0 && minScore <= 1)) {
+    throw new RangeError(`Invalid minimum score ${minScore}: expected a number from 0 to 1`);
   }
   const { setupBackend } = await import("../bert/backend.ts");
   const { BertModel } = await import("../bert/model.ts");
@@ -149,11 +168,10 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
       rows.forEach((r, i) => {
         const text = texts[r.doc]!;
         const rowProbs = probs.subarray(i * width, (i + 1) * width);
-        out[r.doc]!.push(
-          ...(strategy === "exact"
-            ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries)
-            : hfAggregate(text, r.w, rowProbs, labels, strategy, { unkToken })),
-        );
+        const entities = strategy === "exact"
+          ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries)
+          : hfAggregate(text, r.w, rowProbs, labels, strategy, { unkToken });
+        for (const e of entities) if (e.score >= minScore) out[r.doc]!.push(e);
       });
     }
     return out;
@@ -166,6 +184,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     aggregation: strategy,
     boundaries,
     units,
+    minScore,
     predict,
     dispose: () => model.dispose(),
   };
