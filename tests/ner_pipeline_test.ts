@@ -140,7 +140,11 @@ Deno.test({
     assert.equal(pieces.train, "cached");
     const loose = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/validate/metrics.json`));
     assert.equal(loose.boundaries.mode, "pieces");
-    assert.equal(loose.boundaries.gold_inexpressible, 0);
+    // Only entities off the piece boundaries are out of reach then (the words' rules add none).
+    assert.ok(
+      loose.boundaries.gold_inexpressible <= metrics.boundaries.gold_inexpressible,
+      JSON.stringify([loose.boundaries, metrics.boundaries]),
+    );
     const more = await run(
       "pipelines/ner.yaml",
       dir,
