@@ -15,11 +15,13 @@ import {
   type AggregationStrategy,
   type PredictedEntity,
 } from "./ner/predict/entities.ts";
+import { BOUNDARY_MODES, type BoundaryMode } from "./ner/boundaries.ts";
 
 const USAGE = `usage:
   predict <model dir | pipeline.yaml> ["text"]... [--file input.txt|-] [--json]
           [--backend auto|wasm|cpu|webgpu|tensorflow]
           [--aggregation exact|simple|first|average|max] [--min-score <0 to 1>]
+          [--boundaries words+learned-tails|pieces]
           [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
 
 const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
@@ -36,6 +38,7 @@ interface PredictFlags {
   allowOutside: string[];
   aggregation?: AggregationStrategy;
   minScore?: number;
+  boundaries?: BoundaryMode;
 }
 
 const FLAGS = {
@@ -46,6 +49,7 @@ const FLAGS = {
   "allow-outside": { type: "strings" },
   aggregation: { type: "string" },
   "min-score": { type: "string" },
+  boundaries: { type: "string" },
   backend: { type: "string" },
 } satisfies FlagSpecs;
 
@@ -79,6 +83,17 @@ function parse(args: string[]): PredictFlags {
       throw new UserError(`Invalid --min-score "${m}": expected a number from 0 to 1`);
     }
     flags.minScore = score;
+  }
+  const bounds = v.boundaries;
+  if (bounds !== undefined) {
+    if (!(BOUNDARY_MODES as readonly string[]).includes(bounds)) {
+      throw new UserError(
+        `Unknown boundaries "${bounds}": expected one of ${
+          BOUNDARY_MODES.map((x) => `"${x}"`).join(", ")
+        }`,
+      );
+    }
+    flags.boundaries = bounds as BoundaryMode;
   }
   const b = v.backend;
   if (b !== undefined) {
@@ -291,6 +306,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     backend: flags.backend,
     ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
     ...(flags.minScore !== undefined ? { minScore: flags.minScore } : {}),
+    ...(flags.boundaries ? { boundaries: flags.boundaries } : {}),
   });
   try {
     const results = await predictor.predict(texts);

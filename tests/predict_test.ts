@@ -153,6 +153,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "predict --boundaries overrides the model's rules; a mode other than words+learned-tails or pieces is a user error",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    // hf_tiny stores no rules: it decodes at any piece unless told otherwise.
+    const plain = await loadPredictor(TINY, { backend: "cpu" });
+    assert.deepEqual(plain.boundaries, { mode: "pieces", tails: new Set() });
+    plain.dispose();
+    const words = await loadPredictor(TINY, { backend: "cpu", boundaries: "words+learned-tails" });
+    assert.equal(words.boundaries.mode, "words+learned-tails");
+    words.dispose();
+    const text = "Kofi Mensah spoke in Nairobi on Monday.";
+    const run = (...flags: string[]) =>
+      capture(() => predictCommand([TINY, text, "--json", "--backend", "cpu", ...flags]));
+    await run("--boundaries", "pieces");
+    for (const bad of ["words", "", "PIECES"]) {
+      await assert.rejects(
+        () => run("--boundaries", bad),
+        (e: unknown) =>
+          e instanceof UserError &&
+          e.message ===
+            `Unknown boundaries "${bad}": expected one of "words+learned-tails", "pieces"`,
+      );
+    }
+  },
+});
+
 Deno.test("the table lists text, label, start, end and score", () => {
   const table = formatTable("서울에 갔다", [
     { start: 0, end: 3, label: "LC", text: "서울에", score: 0.98765 },
