@@ -323,11 +323,16 @@ export async function main(
       }
     } else {
       const count = (s: string) => all.filter((r) => r.stage.status === s).length;
+      const sweptCount = swept ? `${variants.length} variants: ` : "";
       reporter.line(
-        `${swept ? `${variants.length} variants: ` : ""}` +
-          `${count("ran")} ran, ${count("cached")} cached, ${count("skipped")} skipped, ` +
-          `${failed.length} failed${stopped.length ? `, ${stopped.length} interrupted` : ""} ` +
-          `in ${formatSeconds(seconds)}`,
+        flags.dryRun
+          ? `${sweptCount}${count("would-run")} would run, ${count("cached")} cached, ` +
+            `${count("skipped")} skipped (dry run: nothing ran)`
+          : `${sweptCount}${count("ran")} ran, ${count("cached")} cached, ` +
+            `${count("skipped")} skipped, ${failed.length} failed` +
+            `${stopped.length ? `, ${stopped.length} interrupted` : ""} in ${
+              formatSeconds(seconds)
+            }`,
       );
       for (const { stage: f, label } of failed) {
         console.error(`error: stage "${f.id}"${label ? ` [${label}]` : ""} failed: ${f.error}`);

@@ -457,7 +457,14 @@ async function runLocked(
         await executor.cancel?.(handle);
         reporter.line(`  cancelled ${name(stage.id)} (${executor.name} ${handle}): ${reason}`);
       }
-      return { ...base, status: options.dryRun ? "would-run" : "skipped", reason };
+      if (options.dryRun) {
+        // Its upstream stage has no outputs to key it by (it never ran): it runs after it.
+        const never = await cache.lastParts(pipeline.name, stage.id) ? [] : ["never run"];
+        const why = [...never, reason].join("; ");
+        reporter.line(`  would run  ${name(stage.id)}: ${why}`);
+        return { ...base, status: "would-run", reason: why };
+      }
+      return { ...base, status: "skipped", reason };
     }
     if (blocked) {
       // Dry run: explain this stage's own changes, assuming upstream outputs stay as last time.
