@@ -469,7 +469,7 @@ export class Cache {
   async record(key: string, expected: string[] = []): Promise<RunRecord | undefined> {
     if (!isHash(key)) return undefined;
     const record = asRunRecord(await readJson(`${this.dir}/runs/${key}.json`), key);
-    if (record && expected.some((name) => !record.outputs[name])) return undefined;
+    if (record && expected.some((name) => !Object.hasOwn(record.outputs, name))) return undefined;
     return record;
   }
 

@@ -24,6 +24,7 @@ import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report_stamp.ts";
 import { treeDir } from "./out_paths.ts";
+import { own } from "./_own.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.
@@ -187,7 +188,9 @@ export async function main(
 ): Promise<number> {
   const [command, ...rest] = args;
   try {
-    if (command !== undefined && extra[command]) return await extra[command](rest);
+    // Own keys only: `toString` is no command.
+    const extraCommand = command === undefined ? undefined : own(extra, command);
+    if (extraCommand) return await extraCommand(rest);
     if (command === "verify") return await verifyCommand(rest, registry);
     if (command === "runs") return await runsCommand(rest);
     if (command === "compare") return await compareCommand(rest);

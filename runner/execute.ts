@@ -15,6 +15,7 @@ import { outputKind } from "./stage.ts";
 import { type MaterialiseProblem, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
+import { own } from "./_own.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -734,7 +735,7 @@ async function execute(
     }
     const def = stage.definition;
     const outPath = (name: string) => {
-      const spec = def.outputs[name];
+      const spec = own(def.outputs, name);
       if (!spec) {
         throw new Error(
           `Stage kind "${def.name}" wrote undeclared output "${name}": declare it in outputs`,

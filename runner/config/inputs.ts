@@ -9,6 +9,7 @@ import { resolve } from "../paths.ts";
 import type { Diagnostic } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
 import type { Where } from "./_where.ts";
+import { own } from "../_own.ts";
 import { type Bounds, checkPath, describePathProblem, exists } from "./paths.ts";
 import type { ResolvedStage } from "./types.ts";
 
@@ -33,7 +34,7 @@ export async function resolveInputs(
     const declared = stage.definition.inputs;
     for (const [name, value] of Object.entries(rawInputs)) {
       const path = `${base}.${name}`;
-      const spec = declared[name];
+      const spec = own(declared, name);
       if (!spec) {
         diagnostics.push({
           ...where(path, true),
@@ -56,7 +57,7 @@ export async function resolveInputs(
           });
           continue;
         }
-        const out = upstream.definition.outputs[output];
+        const out = own(upstream.definition.outputs, output);
         if (!out) {
           diagnostics.push({
             ...where(path),
@@ -98,7 +99,7 @@ export async function resolveInputs(
       }
     }
     for (const [name, spec] of Object.entries(declared)) {
-      if (!spec.optional && !(name in rawInputs)) {
+      if (!spec.optional && !Object.hasOwn(rawInputs, name)) {
         diagnostics.push({
           ...where(`stages.${stage.id}`, true),
           message:

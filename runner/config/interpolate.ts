@@ -11,6 +11,32 @@ import type { Where } from "./_where.ts";
 
 const VAR = /\$\{vars\.([A-Za-z0-9_.-]+)\}/g;
 
+/**
+ * Looks up a dotted variable name (`max_length`, `model.heads`: its parts) under `vars:`, as
+ * own keys only: `constructor` or `__proto__` is no variable of anyone's.
+ *
+ * @param vars The file's `vars:` (anything: a missing or odd block defines nothing).
+ * @param names The parts of the name.
+ * @returns The value, or the first unknown part's path (`vars.model.head`) and a hint.
+ */
+export function lookupVariable(
+  vars: unknown,
+  names: string[],
+): { value: unknown } | { unknown: string; hint: string } {
+  let node = vars;
+  for (const [i, name] of names.entries()) {
+    if (node === null || typeof node !== "object" || !Object.hasOwn(node, name)) {
+      const known = node !== null && typeof node === "object" ? Object.keys(node) : [];
+      return {
+        unknown: `vars.${names.slice(0, i + 1).join(".")}`,
+        hint: didYouMean(name, known, "a variable among") || "define it under vars:",
+      };
+    }
+    node = (node as Record<string, unknown>)[name];
+  }
+  return { value: node };
+}
+
 export function interpolate(
   value: unknown,
   vars: Record<string, unknown>,
@@ -21,20 +47,14 @@ export function interpolate(
   if (typeof value === "string") {
     const whole = /^\$\{vars\.([A-Za-z0-9_.-]+)\}$/.exec(value);
     const lookup = (name: string): unknown => {
-      let node: unknown = vars;
-      for (const part of name.split(".")) {
-        if (node === null || typeof node !== "object" || !(part in node)) {
-          diagnostics.push({
-            ...where(path),
-            message: `Unknown variable "vars.${name}"`,
-            hint: didYouMean(name, Object.keys(vars), "a variable among") ||
-              "define it under vars:",
-          });
-          return undefined;
-        }
-        node = (node as Record<string, unknown>)[part];
-      }
-      return node;
+      const found = lookupVariable(vars, name.split("."));
+      if ("value" in found) return found.value;
+      diagnostics.push({
+        ...where(path),
+        message: `Unknown variable "vars.${name}"`,
+        hint: found.hint,
+      });
+      return undefined;
     };
     if (whole) return lookup(whole[1]!) ?? value;
     return value.replace(VAR, (text, name: string) => {

@@ -9,6 +9,7 @@ import { stableJson } from "../hash.ts";
 import { didYouMean } from "../suggest.ts";
 import type { SourceMap } from "../yaml_source.ts";
 import type { MatrixAxis } from "./types.ts";
+import { setOwnPath } from "../_own.ts";
 
 /** The `matrix:` block's axes; an axis naming an unknown stage, or a value twice, is reported. */
 export function matrixAxes(
@@ -70,14 +71,7 @@ export function applyVariant(
       });
       continue;
     }
-    const parts = path.split(".");
-    let node = doc;
-    for (const part of parts.slice(0, -1)) {
-      const next = node[part];
-      if (next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
-      node = node[part] as Record<string, unknown>;
-    }
-    node[parts[parts.length - 1]!] = structuredClone(axis.values[index]);
+    setOwnPath(doc, path.split("."), structuredClone(axis.values[index]));
     // Problems with the value are reported where the matrix lists it.
     const where = source.value(`matrix.${path}.${index}`);
     source.set(path, where, where);

@@ -8,6 +8,7 @@
 import type { Diagnostic } from "../errors.ts";
 import type { Origin } from "../schema.ts";
 import { didYouMean } from "../suggest.ts";
+import { isRecord, setOwnPath } from "../_own.ts";
 
 export function applySets(
   doc: Record<string, unknown>,
@@ -34,9 +35,9 @@ export function applySets(
       continue;
     }
     if (parts[0] === "stages") {
-      const stages = (doc.stages ?? {}) as Record<string, unknown>;
+      const stages = isRecord(doc.stages) ? doc.stages : {};
       const id = parts[1]!;
-      if (!(id in stages)) {
+      if (!Object.hasOwn(stages, id)) {
         fail(`Override "${path}" names unknown stage "${id}"`, didYouMean(id, Object.keys(stages)));
         continue;
       }
@@ -46,14 +47,7 @@ export function applySets(
       fail(`Override "${path}" cannot be read: ${parsed.problem}`, "give a simpler value");
       continue;
     }
-    const value = parsed.value;
-    let node = doc as Record<string, unknown>;
-    for (const part of parts.slice(0, -1)) {
-      const next = node[part];
-      if (next === null || typeof next !== "object" || Array.isArray(next)) node[part] = {};
-      node = node[part] as Record<string, unknown>;
-    }
-    node[parts[parts.length - 1]!] = value;
+    setOwnPath(doc, parts, parsed.value);
     origin.overridden.set(path, `from --set ${flag}`);
   }
 }

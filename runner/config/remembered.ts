@@ -16,6 +16,7 @@ import { parseRemote } from "../remote_url.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
 import { isModulePath, resolveKind } from "./kinds.ts";
 import { checkPath, makeBounds } from "./paths.ts";
+import { own } from "../_own.ts";
 import type {
   LoadOptions,
   MatrixAxis,
@@ -30,7 +31,7 @@ import type {
  * Version of what `.pipeline/checked/` holds: a record of another version is a miss. Part of the
  * fingerprint, so that a change in how pipelines are checked is not hidden by an old record.
  */
-const CHECKED_FORMAT = 2;
+const CHECKED_FORMAT = 3;
 
 /**
  * What a checked pipeline depends on: the file's text, the overrides, the outside paths allowed
@@ -285,11 +286,12 @@ export async function rememberedPipeline(
     if ("message" in definition) return undefined;
     const refs: string[] = [];
     for (const [name, input] of Object.entries(s.inputs)) {
-      const spec = definition.inputs[name];
+      const spec = own(definition.inputs, name);
       if (!spec) return undefined;
       if (input.kind === "stage") {
         // Upstream stages come first in the order: one not seen yet is not a stage before this.
-        const out = stages.get(input.stage)?.definition.outputs[input.output];
+        const outputs = stages.get(input.stage)?.definition.outputs;
+        const out = outputs && own(outputs, input.output);
         if (!out || (out.type !== spec.type && spec.type !== "any")) return undefined;
         if (!refs.includes(input.stage)) refs.push(input.stage);
       } else {
@@ -299,7 +301,7 @@ export async function rememberedPipeline(
       }
     }
     for (const [name, spec] of Object.entries(definition.inputs)) {
-      if (!spec.optional && !(name in s.inputs)) return undefined;
+      if (!spec.optional && !Object.hasOwn(s.inputs, name)) return undefined;
     }
     if (!sameMembers(s.upstream, refs)) return undefined;
     for (const p of s.pathParams) {

@@ -1,0 +1,165 @@
+/**
+ * Names the user gives, checked where they are read (issue 23): `--set` variables that the file
+ * does not define, and names such as `constructor`, `toString` or `__proto__` that every object
+ * inherits from `Object.prototype`, in each kind of lookup a user's name meets.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { loadPipeline } from "../runner/config/load.ts";
+import { Cache } from "../runner/cache.ts";
+import { PipelineValidationError } from "../runner/errors.ts";
+import { project, runProject, runScript } from "./_engine_helpers.ts";
+import { testRegistry } from "./testdata/engine/stages.ts";
+
+const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
+const STAGE_URL = new URL("../runner/stage.ts", import.meta.url).href;
+
+const VARS = `name: vars
+vars:
+  max_length: 64
+  model: { heads: 2 }
+stages:
+  a: { uses: emit, with: { text: "\${vars.max_length} \${vars.model.heads}" } }
+  b: { uses: lower, inputs: { text: a.text } }
+`;
+
+/** The diagnostics of a pipeline that must be refused. */
+async function refused(dir: string, sets: string[] = [], file = "pipeline.yaml") {
+  const error = await loadPipeline(`${dir}/${file}`, { registry: testRegistry(), sets }).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  assert.ok(error instanceof PipelineValidationError, `expected a refusal, got ${error}`);
+  return error.diagnostics.map((d) => ({
+    where: d.line ? `${d.line}:${d.column}` : d.file,
+    path: d.path,
+    message: d.message,
+    hint: d.hint,
+  }));
+}
+
+Deno.test("issue 23 item 17: ${vars.<name>} finds no inherited name (constructor, toString, __proto__)", async () => {
+  const dir = await project({
+    "pipeline.yaml": `name: p
+vars: { word: Hi }
+stages:
+  a: { uses: emit, with: { text: "\${vars.constructor}" } }
+  b: { uses: emit, with: { text: "x \${vars.toString} \${vars.__proto__}" } }
+`,
+  });
+  assert.deepEqual((await refused(dir)).map((d) => [d.where, d.message, d.hint]), [
+    ["4:34", 'Unknown variable "vars.constructor"', 'expected a variable among "word"'],
+    ["5:34", 'Unknown variable "vars.toString"', 'expected a variable among "word"'],
+    ["5:34", 'Unknown variable "vars.__proto__"', 'expected a variable among "word"'],
+  ]);
+});
+
+Deno.test("issue 23 item 17: an input named like an inherited property is an unknown input, in the file and in --set", async () => {
+  const dir = await project({
+    "pipeline.yaml": `name: p
+stages:
+  a: { uses: emit, with: { text: Hi } }
+  b: { uses: lower, inputs: { text: a.text, constructor: a.text, toString: a.text } }
+`,
+    "set.yaml": "name: q\nstages:\n  a: { uses: emit, with: { text: Hi } }\n" +
+      "  b: { uses: lower, inputs: { text: a.text } }\n",
+  });
+  assert.deepEqual((await refused(dir)).map((d) => [d.path, d.message]), [
+    ["stages.b.inputs.constructor", 'Unknown input "constructor" of stage kind "lower"'],
+    ["stages.b.inputs.toString", 'Unknown input "toString" of stage kind "lower"'],
+  ]);
+  const flag = await refused(dir, ["stages.b.inputs.constructor=a.text"], "set.yaml");
+  assert.deepEqual(flag.map((d) => [d.where, d.message]), [
+    ["command line", 'Unknown input "constructor" of stage kind "lower"'],
+  ]);
+});
+
+Deno.test("issue 23 item 17: a reference <stage>.<inherited name> names no output", async () => {
+  const dir = await project({
+    "pipeline.yaml": `name: p
+stages:
+  a: { uses: emit, with: { text: Hi } }
+  b: { uses: lower, inputs: { text: a.constructor } }
+`,
+  });
+  assert.deepEqual(await refused(dir), [{
+    where: "4:37",
+    path: "stages.b.inputs.text",
+    message: 'Stage "a" has no output "constructor"',
+    hint: 'expected an output among "text"',
+  }]);
+});
+
+Deno.test("issue 23 item 17: --set and matrix: paths through __proto__ or constructor change no prototype", async () => {
+  const dir = await project({
+    "pipeline.yaml":
+      "name: p\nvars: { word: Hi }\nstages:\n  a: { uses: emit, with: { text: x } }\n",
+    "matrix.yaml": "name: m\nstages:\n  a: { uses: emit, with: { text: x } }\n" +
+      "matrix:\n  stages.a.with.__proto__.polluted: [1, 2]\n",
+  });
+  const probe = {} as Record<string, unknown>;
+  const unknownStage = await refused(dir, ["stages.constructor.with.text=y"]);
+  assert.deepEqual(unknownStage.map((d) => d.message), [
+    'Override "stages.constructor.with.text" names unknown stage "constructor"',
+  ]);
+  await loadPipeline(`${dir}/pipeline.yaml`, {
+    registry: testRegistry(),
+    sets: ["vars.__proto__.tag=b"],
+  }).catch(() => {});
+  const viaWith = await refused(dir, ["stages.a.with.__proto__.polluted=1"]);
+  assert.deepEqual(viaWith.map((d) => [d.path, d.message]), [
+    ["stages.a.with.__proto__", 'Unknown parameter "__proto__" of stage kind "emit"'],
+  ]);
+  const viaMatrix = await loadPipeline(`${dir}/matrix.yaml`, {
+    registry: testRegistry(),
+    variant: { "stages.a.with.__proto__.polluted": 0 },
+  }).then(() => [], (e: PipelineValidationError) => e.diagnostics.map((d) => d.message));
+  assert.deepEqual(viaMatrix, ['Unknown parameter "__proto__" of stage kind "emit"']);
+  assert.equal(probe.polluted, undefined);
+  assert.equal(probe.tag, undefined);
+  assert.equal(Object.hasOwn(Object.prototype, "polluted"), false);
+});
+
+Deno.test("issue 23 item 17: a stage writing an output named like an inherited property wrote an undeclared output", async () => {
+  const dir = await project({
+    "proto_out.ts": `
+import { defineStage } from "${STAGE_URL}";
+export default defineStage({
+  name: "proto-out", version: 1, description: "Writes ctx.output('constructor')",
+  schema: { type: "object", properties: {} }, inputs: {},
+  outputs: { text: { type: "text", description: "A text", extension: ".txt" } },
+  module: import.meta.url,
+  async run(ctx) {
+    await Deno.writeTextFile(ctx.output("text"), "t");
+    await Deno.writeTextFile(ctx.output("constructor"), "sneaked in");
+  },
+});
+`,
+    "pipeline.yaml": "name: p\nstages:\n  a: { uses: ./proto_out.ts }\n",
+  });
+  const run = await runScript(CLI, ["run", "pipeline.yaml"], dir);
+  assert.equal(run.code, 1, run.stderr);
+  assert.match(run.stderr, /wrote undeclared output "constructor"/);
+});
+
+Deno.test("issue 23 item 17: a run record lacking a declared output named like an inherited property is no hit", async () => {
+  const dir = await project({
+    "pipeline.yaml": "name: p\nstages:\n  a: { uses: emit, with: { text: x } }\n",
+  });
+  const ran = await runProject(dir);
+  const key = ran.stages[0]!.key!;
+  const cache = await Cache.open(`${dir}/.pipeline`);
+  assert.ok(await cache.record(key, ["text"]));
+  assert.equal(await cache.record(key, ["text", "constructor"]), undefined);
+});
+
+Deno.test("issue 23 item 17: a command named like an inherited property is an unknown command", async () => {
+  const dir = await project({});
+  for (const command of ["toString", "constructor", "__proto__"]) {
+    const out = await runScript(CLI, [command], dir);
+    assert.equal(out.code, 2, `${command}: ${out.stderr}`);
+    assert.match(out.stderr, new RegExp(`^error: Unknown command "${command}"`));
+  }
+});
