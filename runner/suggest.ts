@@ -23,12 +23,14 @@ export function editDistance(a: string, b: string): number {
  *
  * @param word What the user wrote.
  * @param candidates Valid names.
- * @returns The closest candidate within a third of the word's length (at least 2 edits), or undefined.
+ * @returns The closest candidate within a third of the word's length (at least 2 edits), else
+ *   the one candidate that the word (3 characters or more) begins, or undefined.
  */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
+  const names = [...candidates];
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const candidate of candidates) {
+  for (const candidate of names) {
     const d = editDistance(word.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {
       best = candidate;
@@ -36,7 +38,11 @@ export function closest(word: string, candidates: Iterable<string>): string | un
     }
   }
   const limit = Math.max(2, Math.floor(word.length / 3));
-  return bestDistance <= limit ? best : undefined;
+  if (bestDistance <= limit) return best;
+  // A name cut short (`max_len` for `max_length`) is far in edits but plainly meant.
+  const lower = word.toLowerCase();
+  const longer = names.filter((c) => c.toLowerCase().startsWith(lower));
+  return word.length >= 3 && longer.length === 1 ? longer[0] : undefined;
 }
 
 /** A hint `did you mean "x"`, or a list of valid names when nothing is close. */

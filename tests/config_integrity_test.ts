@@ -311,7 +311,7 @@ Deno.test("an alias bomb and 2,000-level nesting are diagnostics with file:line:
   await loadPipeline(`${dir}/ok.yaml`, { registry: testRegistry() });
   const [flag] = await refused(dir, {
     file: "ok.yaml",
-    sets: [`vars.x=${"[".repeat(3000)}${"]".repeat(3000)}`],
+    sets: [`vars.k0=${"[".repeat(3000)}${"]".repeat(3000)}`],
   });
   assert.equal(flag!.file, "command line");
   assert.match(flag!.message, /nested more than 64 levels deep/);

@@ -40,6 +40,38 @@ async function refused(dir: string, sets: string[] = [], file = "pipeline.yaml")
   }));
 }
 
+Deno.test("issue 23 item 8: --set of a variable the file does not define is exit 2 with a did-you-mean", async () => {
+  const dir = await project({ "pipeline.yaml": VARS });
+  const typo = await runScript(CLI, ["run", "pipeline.yaml", "--set", "vars.max_len=32"], dir);
+  assert.equal(typo.code, 2, typo.stderr);
+  assert.equal(
+    typo.stderr.trim(),
+    'error: command line: Override "vars.max_len" names unknown variable "vars.max_len": ' +
+      'did you mean "max_length"',
+  );
+  assert.deepEqual(await refused(dir, ["vars.model.head=4"]), [{
+    where: "command line",
+    path: "",
+    message: 'Override "vars.model.head" names unknown variable "vars.model.head"',
+    hint: 'did you mean "heads"',
+  }]);
+  // In a sweep, and in the file's matrix: block, the same.
+  const swept = await runScript(CLI, ["run", "pipeline.yaml", "--set", "vars.max_lenght=1,2"], dir);
+  assert.equal(swept.code, 2, swept.stderr);
+  assert.match(swept.stderr, /names unknown variable "vars.max_lenght": did you mean "max_length"/);
+  await Deno.writeTextFile(`${dir}/matrix.yaml`, `${VARS}matrix:\n  vars.max_lenght: [1, 2]\n`);
+  assert.deepEqual(await refused(dir, [], "matrix.yaml"), [{
+    where: "9:3",
+    path: "matrix.vars.max_lenght",
+    message: 'Matrix path "vars.max_lenght" names unknown variable "vars.max_lenght"',
+    hint: 'did you mean "max_length"',
+  }]);
+  // Variables the file defines are set as before, nested ones included.
+  const ran = await runProject(dir, { sets: ["vars.max_length=128", "vars.model.heads=4"] });
+  assert.deepEqual(ran.byId, { a: "ran", b: "ran" });
+  assert.equal(await Deno.readTextFile(`${dir}/out/vars/b/text.txt`), "128 4");
+});
+
 Deno.test("issue 23 item 17: ${vars.<name>} finds no inherited name (constructor, toString, __proto__)", async () => {
   const dir = await project({
     "pipeline.yaml": `name: p
@@ -104,10 +136,10 @@ Deno.test("issue 23 item 17: --set and matrix: paths through __proto__ or constr
   assert.deepEqual(unknownStage.map((d) => d.message), [
     'Override "stages.constructor.with.text" names unknown stage "constructor"',
   ]);
-  await loadPipeline(`${dir}/pipeline.yaml`, {
-    registry: testRegistry(),
-    sets: ["vars.__proto__.tag=b"],
-  }).catch(() => {});
+  const viaVars = await refused(dir, ["vars.__proto__.tag=b"]);
+  assert.deepEqual(viaVars.map((d) => d.message), [
+    'Override "vars.__proto__.tag" names unknown variable "vars.__proto__"',
+  ]);
   const viaWith = await refused(dir, ["stages.a.with.__proto__.polluted=1"]);
   assert.deepEqual(viaWith.map((d) => [d.path, d.message]), [
     ["stages.a.with.__proto__", 'Unknown parameter "__proto__" of stage kind "emit"'],

@@ -10,6 +10,7 @@ import { didYouMean } from "../suggest.ts";
 import type { SourceMap } from "../yaml_source.ts";
 import type { MatrixAxis } from "./types.ts";
 import { setOwnPath } from "../_own.ts";
+import { lookupVariable } from "./interpolate.ts";
 
 /** The `matrix:` block's axes; an axis naming an unknown stage, or a value twice, is reported. */
 export function matrixAxes(
@@ -24,6 +25,17 @@ export function matrixAxes(
   for (const [path, values] of Object.entries(block)) {
     const at = (p: string) => ({ file, ...source.key(p), path: p });
     const id = path.split(".")[1]!;
+    const found = path.startsWith("vars.")
+      ? lookupVariable(doc.vars, path.split(".").slice(1))
+      : undefined;
+    if (found && "unknown" in found) {
+      diagnostics.push({
+        ...at(`matrix.${path}`),
+        message: `Matrix path "${path}" names unknown variable "${found.unknown}"`,
+        hint: found.hint,
+      });
+      continue;
+    }
     if (path.startsWith("stages.") && !stages.includes(id)) {
       diagnostics.push({
         ...at(`matrix.${path}`),

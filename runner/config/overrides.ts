@@ -9,6 +9,7 @@ import type { Diagnostic } from "../errors.ts";
 import type { Origin } from "../schema.ts";
 import { didYouMean } from "../suggest.ts";
 import { isRecord, setOwnPath } from "../_own.ts";
+import { lookupVariable } from "./interpolate.ts";
 
 export function applySets(
   doc: Record<string, unknown>,
@@ -39,6 +40,13 @@ export function applySets(
       const id = parts[1]!;
       if (!Object.hasOwn(stages, id)) {
         fail(`Override "${path}" names unknown stage "${id}"`, didYouMean(id, Object.keys(stages)));
+        continue;
+      }
+    } else {
+      // A value for a variable the file does not define would be used by nothing: a typo.
+      const found = lookupVariable(doc.vars, parts.slice(1));
+      if ("unknown" in found) {
+        fail(`Override "${path}" names unknown variable "${found.unknown}"`, found.hint);
         continue;
       }
     }
