@@ -167,6 +167,20 @@ function describe(
         message = `Value ${show(error.data)} must match pattern ${String(params.pattern)}`;
       }
       break;
+    case "maxLength": {
+      // The name or value is shown cut short: it is long by definition.
+      const text = error.propertyName ?? String(error.data);
+      const cut = text.length > 24 ? `${text.slice(0, 24)}...` : text;
+      const what = error.propertyName !== undefined ? "Name" : "Value";
+      if (error.propertyName !== undefined) {
+        target = path ? `${path}.${error.propertyName}` : error.propertyName;
+        useKey = true;
+      }
+      message = `${what} "${cut}" is ${text.length} characters long, more than the limit of ` +
+        `${String(params.limit)}`;
+      hint = "shorten it";
+      break;
+    }
     case "oneOf":
     case "anyOf":
       message = `Value ${show(error.data)} does not match any allowed form`;

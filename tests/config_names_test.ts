@@ -195,3 +195,36 @@ Deno.test("issue 23 item 17: a command named like an inherited property is an un
     assert.match(out.stderr, new RegExp(`^error: Unknown command "${command}"`));
   }
 });
+
+Deno.test("issue 23 item 14: a pipeline name or stage id over 100 characters is exit 2 at file:line:col; 100 run", async () => {
+  const long = (c: string, n: number) => c.repeat(n);
+  const dir = await project({
+    "name.yaml": `name: ${long("p", 300)}\nstages:\n  a: { uses: emit, with: { text: x } }\n`,
+    "id.yaml": `name: ok\nstages:\n  ${long("s", 300)}: { uses: emit, with: { text: x } }\n`,
+    "max.yaml": `name: ${long("p", 100)}\nstages:\n  ${
+      long("s", 100)
+    }: { uses: emit, with: { text: x } }\n`,
+  });
+  const name = await runScript(CLI, ["run", "name.yaml"], dir);
+  assert.equal(name.code, 2, name.stderr);
+  assert.equal(
+    name.stderr.trim(),
+    `error: name.yaml:1:7: name: Value "${long("p", 24)}..." is 300 characters long, more than ` +
+      "the limit of 100: shorten it",
+  );
+  const id = await runScript(CLI, ["run", "id.yaml"], dir);
+  assert.equal(id.code, 2, id.stderr);
+  assert.equal(
+    id.stderr.trim(),
+    `error: id.yaml:3:3: stages.${long("s", 300)}: Name "${long("s", 24)}..." is 300 characters ` +
+      "long, more than the limit of 100: shorten it",
+  );
+  // At the limit, every file the engine names after them fits, a sweep's included.
+  const max = await runScript(
+    CLI,
+    ["run", "max.yaml", "--set", `stages.${long("s", 100)}.with.text=a,b`],
+    dir,
+  );
+  assert.equal(max.code, 0, max.stderr);
+  assert.match(max.stderr, /2 variants: 2 ran, 0 cached, 0 skipped, 0 failed/);
+});
