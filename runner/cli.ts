@@ -25,6 +25,7 @@ import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report_stamp.ts";
 import { treeDir } from "./out_paths.ts";
 import { own } from "./_own.ts";
+import { stackFrames } from "./failure.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.
@@ -55,7 +56,8 @@ export type ExtraCommand = (args: string[]) => Promise<number>;
 
 const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
-                      [--dry-run] [--jobs N] [--json] [--quiet] [--allow-outside <path>]...
+                      [--dry-run] [--jobs N] [--json] [--quiet] [--verbose]
+                      [--allow-outside <path>]...
                       [--executor local|slurm] [--no-pull] [--no-push] [--require-remote]
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
@@ -76,6 +78,7 @@ interface Flags {
   jobs?: number;
   json: boolean;
   quiet: boolean;
+  verbose: boolean;
   format: "mermaid" | "dot";
   executor?: "local" | "slurm";
   noPull: boolean;
@@ -95,6 +98,8 @@ const FLAGS = {
   jobs: { type: "string" },
   json: { type: "boolean" },
   quiet: { type: "boolean" },
+  // A failed stage's stack (where in its code it threw); without it, one message per stage.
+  verbose: { type: "boolean" },
   format: { type: "string" },
   executor: { type: "string" },
   "no-pull": { type: "boolean" },
@@ -117,6 +122,7 @@ function parseFlags(args: string[]): Flags {
     dryRun: v["dry-run"] ?? false,
     json: v.json ?? false,
     quiet: v.quiet ?? false,
+    verbose: v.verbose ?? false,
     format: "mermaid",
     noPull: v["no-pull"] ?? false,
     noPush: v["no-push"] ?? false,
@@ -159,7 +165,7 @@ function printJson(value: unknown): void {
   console.log(JSON.stringify(value, null, 2));
 }
 
-function jsonStage(r: StageResult) {
+function jsonStage(r: StageResult, verbose: boolean) {
   const out: Record<string, unknown> = {
     id: r.id,
     kind: r.kind,
@@ -169,6 +175,7 @@ function jsonStage(r: StageResult) {
     outputs: r.outputs,
   };
   if (r.error) out.error = r.error;
+  if (verbose && r.stack) out.stack = r.stack;
   if (r.reason) out.reason = r.reason;
   return out;
 }
@@ -313,14 +320,17 @@ export async function main(
     const problems = done.flatMap((d) => d.materialisation ?? []);
     if (flags.json) {
       if (!swept) {
-        printJson({ pipeline: done[0]!.pipeline, stages: done[0]!.stages.map(jsonStage) });
+        printJson({
+          pipeline: done[0]!.pipeline,
+          stages: done[0]!.stages.map((s) => jsonStage(s, flags.verbose)),
+        });
       } else {
         printJson({
           pipeline: pipeline.name,
           variants: done.map((d, i) => ({
             variant: d.label,
             overrides: variants[i]!.overrides,
-            stages: d.stages.map(jsonStage),
+            stages: d.stages.map((s) => jsonStage(s, flags.verbose)),
           })),
         });
       }
@@ -339,6 +349,10 @@ export async function main(
       );
       for (const { stage: f, label } of failed) {
         console.error(`error: stage "${f.id}"${label ? ` [${label}]` : ""} failed: ${f.error}`);
+        if (flags.verbose && f.stack) console.error(stackFrames(f.stack).join("\n"));
+      }
+      if (!flags.verbose && failed.some((f) => f.stage.stack)) {
+        reporter.line("note: run with --verbose to see where in its code a stage failed");
       }
     }
     if (controller.signal.aborted) return 130;

@@ -65,6 +65,26 @@ export class PipelineValidationError extends UserError {
   }
 }
 
+/**
+ * A mistake in a stage's code that the engine finds when the stage returns (an output it did not
+ * write, or wrote as the wrong kind) or while it runs (an exit, an undeclared output): the stage
+ * is at fault, not the user's configuration, so the run exits 1. Its message names the output
+ * and what was expected; it prints without a stack, which would only show the engine's code.
+ */
+export class StageError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What the stage did and what was expected, without the stage's id (the line
+   *   that reports it names the stage).
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StageError";
+  }
+}
+
 /** True for a mistake in what the user gave: an instance of {@link UserError}. */
 export function isUserError(error: unknown): error is UserError {
   return error instanceof UserError;

@@ -7,7 +7,8 @@
 import { relative } from "./paths.ts";
 import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./config/types.ts";
-import { isUserError } from "./errors.ts";
+import { isUserError, StageError } from "./errors.ts";
+import { describeFailure } from "./failure.ts";
 import { CodeIndex, sha256 } from "./hash.ts";
 import { explainChange, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
@@ -34,8 +35,10 @@ export interface StageResult {
   key: string | null;
   /** Materialised output paths by output name. */
   outputs: Record<string, string>;
-  /** Why a failed stage failed: the message of a user error, otherwise the stack. */
+  /** Why a failed stage failed, in one message (see failure.ts). */
   error?: string;
+  /** The stack of the error a failed stage's code threw, for `--verbose`; absent otherwise. */
+  stack?: string;
   /** Why a stage was skipped or would run. */
   reason?: string;
 }
@@ -438,7 +441,7 @@ async function runLocked(
           aheadOf.set(stage.id, handle);
           launched.get(stage.id)!.set(handle);
         } catch (error) {
-          const message = isUserError(error) ? error.message : String(error);
+          const { message } = describeFailure(error);
           reporter.line(`  failed  ${name(stage.id)}: ${message}`);
           return { ...base, status: "failed", error: message, reason: "not submitted" };
         }
@@ -619,12 +622,8 @@ async function runLocked(
           reason: "interrupted",
         };
       }
-      const user = isUserError(error);
-      const message = user
-        ? error.message
-        : error instanceof Error
-        ? error.stack ?? error.message
-        : String(error);
+      // One message, whatever was thrown; the stack only for --verbose.
+      const { message, stack, user } = describeFailure(error);
       reporter.line(`  failed  ${name(stage.id)} after ${formatSeconds(seconds)}: ${message}`);
       return {
         ...base,
@@ -632,6 +631,7 @@ async function runLocked(
         status: "failed",
         seconds,
         error: message,
+        ...(stack ? { stack } : {}),
         ...(user ? { reason: "user error" } : {}),
       };
     } finally {
@@ -737,8 +737,9 @@ async function execute(
     const outPath = (name: string) => {
       const spec = own(def.outputs, name);
       if (!spec) {
-        throw new Error(
-          `Stage kind "${def.name}" wrote undeclared output "${name}": declare it in outputs`,
+        throw new StageError(
+          `it wrote undeclared output "${name}" (ctx.output("${name}")): declare it in the ` +
+            `outputs of stage kind "${def.name}"`,
         );
       }
       return `${staging}/out/${name}${spec.extension ?? ""}`;
@@ -775,17 +776,42 @@ async function execute(
     const produced: Record<string, StoredOutput> = {};
     for (const [name, spec] of Object.entries(def.outputs)) {
       const path = outPath(name);
-      try {
-        await Deno.stat(path);
-      } catch {
-        throw new Error(`Stage "${stage.id}" did not write its output "${name}"`);
-      }
+      await checkWritten(path, name, outputKind(spec));
       produced[name] = await cache.store(path, outputKind(spec));
     }
     return produced;
   } finally {
     cache.stat.forget(staging);
     await Deno.remove(staging, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Throws a {@link StageError} (one message naming the output and what was expected) unless the
+ * stage wrote output `name` at `path`, of the kind it declared.
+ */
+async function checkWritten(path: string, name: string, kind: "file" | "dir"): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    const what = kind === "dir" ? "a directory" : "a file";
+    throw new StageError(
+      `it did not write its output "${name}": expected ${what} at ctx.output("${name}")`,
+    );
+  }
+  if (kind === "file" && info.isDirectory) {
+    throw new StageError(
+      `it wrote a directory as its output "${name}", declared a file: write a file to ` +
+        `ctx.output("${name}"), or declare the output with kind: "dir"`,
+    );
+  }
+  if (kind === "dir" && !info.isDirectory) {
+    throw new StageError(
+      `it wrote a file as its output "${name}", declared a directory (kind: "dir"): write ` +
+        `files into the directory ctx.output("${name}")`,
+    );
   }
 }
 

@@ -17,6 +17,7 @@ import { reportIsCurrent, reportStampLine } from "./report_stamp.ts";
 import { treeDir } from "./out_paths.ts";
 import type { RunSummary } from "./execute.ts";
 import type { ReportSection } from "./stage.ts";
+import { describeFailure } from "./failure.ts";
 
 /** Markup that is already safe to put in a page: built by {@link html} or the helpers. */
 export class Html {
@@ -534,7 +535,7 @@ export async function writePipelineReport(
       });
       sections.push({ stage: s.id, sections: built });
     } catch (error) {
-      const message = firstLine(error instanceof Error ? error.message : String(error));
+      const message = firstLine(describeFailure(error).message);
       options.warn?.(`the report's sections of stage "${s.id}" could not be built: ${message}`);
       sections.push({
         stage: s.id,

@@ -17,7 +17,8 @@
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
 import { Cache, type StoredOutput, writeAtomic } from "./cache.ts";
 import type { Pipeline, ResolvedStage, StageResources } from "./config/types.ts";
-import { isUserError, UserError } from "./errors.ts";
+import { UserError } from "./errors.ts";
+import { describeFailure, stackFrames } from "./failure.ts";
 import {
   runStage,
   selectStages,
@@ -467,13 +468,12 @@ export async function runStageJob(
       options.reporter.line(`ran ${id} in ${formatSeconds(ran.seconds)}`);
     }
   } catch (error) {
-    result.user = isUserError(error);
-    result.error = result.user
-      ? (error as Error).message
-      : error instanceof Error
-      ? error.stack ?? error.message
-      : String(error);
+    const failure = describeFailure(error);
+    result.user = failure.user;
+    result.error = failure.message;
+    // The job's log (<job id>.err) keeps where it failed; the run reports the message.
     console.error(`error: stage "${id}" failed: ${result.error}`);
+    if (failure.stack) console.error(stackFrames(failure.stack).join("\n"));
   }
   result.finished = Date.now();
   await Deno.mkdir(`${options.cacheDir}/slurm`, { recursive: true });

@@ -47,3 +47,113 @@ Deno.test("issue 23 item 9: --dry-run of a pipeline that never ran lists every s
   assert.match(changed.stderr, /^ {2}would run {2}b: upstream "a" would run first$/m);
   assert.match(changed.stderr, /^ {2}would run {2}c: upstream "b" would run first$/m);
 });
+
+const STAGE_URL = new URL("../runner/stage.ts", import.meta.url).href;
+
+/** A stage kind that makes, on purpose, one of the mistakes a stage's code can make. */
+const BAD_STAGE = `
+import { defineStage } from "${STAGE_URL}";
+export default defineStage<{ how: string }>({
+  name: "bad", version: 1, description: "Makes a mistake",
+  schema: { type: "object", properties: { how: { type: "string" } } }, inputs: {},
+  outputs: {
+    text: { type: "text", description: "A file", extension: ".txt" },
+    tree: { type: "tree", description: "A directory", kind: "dir" },
+  },
+  module: import.meta.url,
+  async run(ctx) {
+    const how = ctx.params.how;
+    if (how !== "no-tree") await Deno.writeTextFile(\`\${ctx.output("tree")}/a.txt\`, "a");
+    if (how === "nothing") return;
+    if (how === "dir-for-file") {
+      await Deno.mkdir(ctx.output("text"));
+      return;
+    }
+    await Deno.writeTextFile(ctx.output("text"), "t");
+    if (how === "file-for-dir") {
+      await Deno.remove(ctx.output("tree"), { recursive: true });
+      await Deno.writeTextFile(ctx.output("tree"), "not a directory");
+    }
+    if (how === "undeclared") await Deno.writeTextFile(ctx.output("txt"), "t");
+    if (how === "throw-object") throw { toString() { throw new Error("no text"); } };
+    if (how === "throw-proxy") {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      throw proxy;
+    }
+  },
+});
+`;
+
+/** Runs a one-stage pipeline of the `bad` kind; its exit code and stderr. */
+async function bad(how: string, ...flags: string[]) {
+  const dir = await project({
+    "bad.ts": BAD_STAGE,
+    "pipeline.yaml": `name: b\nstages:\n  b: { uses: ./bad.ts, with: { how: ${how} } }\n` +
+      "  after: { uses: lower, inputs: { text: b.text } }\n",
+  });
+  const out = await runScript(CLI, ["run", "pipeline.yaml", ...flags], dir);
+  return { code: out.code, stderr: out.stderr, errors: out.stderr.match(/^error: .*$/gm) ?? [] };
+}
+
+Deno.test("issue 23 item 16: a stage's output mistakes are one message naming the stage, the output and what was expected", async () => {
+  const cases: [string, string][] = [
+    ["nothing", 'it did not write its output "text": expected a file at ctx.output("text")'],
+    [
+      "dir-for-file",
+      'it wrote a directory as its output "text", declared a file: write a file to ' +
+      'ctx.output("text"), or declare the output with kind: "dir"',
+    ],
+    [
+      "file-for-dir",
+      'it wrote a file as its output "tree", declared a directory (kind: "dir"): write files ' +
+      'into the directory ctx.output("tree")',
+    ],
+    [
+      "undeclared",
+      'it wrote undeclared output "txt" (ctx.output("txt")): declare it in the outputs of ' +
+      'stage kind "bad"',
+    ],
+  ];
+  for (const [how, message] of cases) {
+    const out = await bad(how);
+    assert.equal(out.code, 1, out.stderr);
+    assert.deepEqual(out.errors, [`error: stage "b" failed: ${message}`], how);
+    assert.match(out.stderr, /^0 ran, 0 cached, 1 skipped, 1 failed in /m, how);
+    // No stack, the engine's or anyone's, and no note about one.
+    assert.doesNotMatch(out.stderr, /^\s+at |execute\.ts|hash\.ts|IsADirectory|--verbose/m, how);
+  }
+});
+
+Deno.test("issue 23 item 16: whatever a stage throws is reported safely; its stack only with --verbose", async () => {
+  const object = await bad("throw-object");
+  assert.equal(object.code, 1, object.stderr);
+  assert.deepEqual(object.errors, [
+    'error: stage "b" failed: threw a value that is not an Error: {}',
+  ]);
+  const proxy = await bad("throw-proxy");
+  assert.equal(proxy.code, 1, proxy.stderr);
+  assert.deepEqual(proxy.errors, [
+    'error: stage "b" failed: threw a value that is not an Error and cannot be shown as text ' +
+    "(converting it to text threw): throw an Error instead",
+  ]);
+  for (const out of [object, proxy]) assert.doesNotMatch(out.stderr, /Uncaught|^\s+at /m);
+
+  // An Error: its name and message; where it was thrown with --verbose.
+  const dir = await project({ "pipeline.yaml": "name: f\nstages:\n  f: { uses: fail }\n" });
+  const plain = await runScript(CLI, ["run", "pipeline.yaml"], dir);
+  assert.equal(plain.code, 1);
+  assert.deepEqual(plain.stderr.match(/^error: .*$/gm), ['error: stage "f" failed: Error: boom']);
+  assert.doesNotMatch(plain.stderr, /^\s+at /m);
+  assert.match(plain.stderr, /^note: run with --verbose to see where in its code a stage failed$/m);
+  const verbose = await runScript(CLI, ["run", "pipeline.yaml", "--verbose"], dir);
+  assert.equal(verbose.code, 1);
+  assert.match(
+    verbose.stderr,
+    /^error: stage "f" failed: Error: boom\n\s+at .*testdata\/engine\/stages\.ts:\d+:\d+/m,
+  );
+  const json = await runScript(CLI, ["run", "pipeline.yaml", "--json", "--verbose"], dir);
+  const [stage] = JSON.parse(json.stdout).stages;
+  assert.equal(stage.error, "Error: boom");
+  assert.match(stage.stack, /^Error: boom\n\s+at /);
+});
