@@ -25,6 +25,7 @@ import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report_stamp.ts";
 import { treeDir } from "./out_paths.ts";
 import { own } from "./_own.ts";
+import { guardExits } from "./stage_exit.ts";
 import { stackFrames } from "./failure.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
@@ -194,6 +195,7 @@ export async function main(
   extra: Record<string, ExtraCommand> = {},
 ): Promise<number> {
   const [command, ...rest] = args;
+  let releaseExits: (() => void) | undefined;
   try {
     // Own keys only: `toString` is no command.
     const extraCommand = command === undefined ? undefined : own(extra, command);
@@ -297,6 +299,8 @@ export async function main(
             : ""),
       );
     }
+    // Until the command returns, a stage (or what it left running) cannot end the process.
+    releaseExits = guardExits();
     let done;
     try {
       done = await runVariants(variants, options);
@@ -375,6 +379,8 @@ export async function main(
       return 2;
     }
     throw error;
+  } finally {
+    releaseExits?.();
   }
 }
 

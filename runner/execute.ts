@@ -17,6 +17,7 @@ import { type MaterialiseProblem, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./_own.ts";
+import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -298,6 +299,8 @@ export async function runVariants(
     ),
   };
   const started = performance.now();
+  // Until the run ends, an exit asked for by anything a stage left running fails no run.
+  const releaseExits = options.dryRun ? undefined : guardExits();
   try {
     const one = async ({ pipeline, label }: Variant): Promise<VariantSummary> => {
       const tagged = label === undefined ? reporter : taggedReporter(reporter, label);
@@ -331,6 +334,7 @@ export async function runVariants(
     if (!options.dryRun && cache.writable) await shared.imports.save();
     return done;
   } finally {
+    releaseExits?.();
     if (!options.dryRun) await cache.close();
   }
 }
@@ -755,22 +759,27 @@ async function execute(
       for (const part of parts.slice(0, -1)) node = node[part] as Record<string, unknown>;
       node[parts[parts.length - 1]!] = p.abs;
     }
-    await def.run({
-      id: stage.id,
-      params,
-      inputs: Object.freeze(inputs),
-      output: outPath,
-      root,
-      scratch: `${staging}/scratch`,
-      get checkpoints() {
-        const dir = checkpointDir(cache, key);
-        Deno.mkdirSync(dir, { recursive: true });
-        return dir;
-      },
-      progress: reporter.progress(stage.id),
-      log: reporter.logger(stage.id),
-      signal: signal ?? new AbortController().signal,
-    });
+    // An exit the stage asks for fails it (stage_exit.ts); one from something it left running
+    // after it returned is dropped, and said.
+    const late = (error: StageExitError) =>
+      reporter.line(`  warning: ${stage.id} called ${error.call} after it returned: ignored`);
+    await runGuarded(() =>
+      def.run({
+        id: stage.id,
+        params,
+        inputs: Object.freeze(inputs),
+        output: outPath,
+        root,
+        scratch: `${staging}/scratch`,
+        get checkpoints() {
+          const dir = checkpointDir(cache, key);
+          Deno.mkdirSync(dir, { recursive: true });
+          return dir;
+        },
+        progress: reporter.progress(stage.id),
+        log: reporter.logger(stage.id),
+        signal: signal ?? new AbortController().signal,
+      }), late);
     reporter.done(stage.id);
     if (signal?.aborted) throw new Error(`Stage "${stage.id}" was interrupted`);
     const produced: Record<string, StoredOutput> = {};

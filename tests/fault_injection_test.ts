@@ -210,3 +210,82 @@ Deno.test("item 7: a read-only out/ is its own error (exit 1): stages stay cache
   assert.equal(await Deno.readTextFile(`${box.dir}/out/p/b/text.txt`), "hello");
   await box.outsideUnchanged();
 });
+
+// Issue 23 item 7: stages run in the engine's process; one that ends the process must not end
+// the run as a success.
+
+const EXITS_STAGE = `
+import process from "node:process";
+import { defineStage } from "${new URL("../runner/stage.ts", import.meta.url).href}";
+export default defineStage<{ how: string }>({
+  name: "exits", version: 1, description: "Ends the process in one of several ways",
+  schema: { type: "object", properties: { how: { type: "string" } } }, inputs: {},
+  outputs: { text: { type: "text", description: "A text", extension: ".txt" } },
+  module: import.meta.url,
+  async run(ctx) {
+    const how = ctx.params.how;
+    if (how === "exit") Deno.exit(0);
+    if (how === "timer") {
+      // From a timer, while the stage waits for something that never comes.
+      setTimeout(() => process.exit(0), 5);
+      await new Promise(() => {});
+    }
+    if (how === "caught") {
+      try {
+        Deno.exit(0);
+      } catch {
+        // goes on as if the exit had not happened
+      }
+    }
+    if (how === "close") globalThis.close();
+    await Deno.writeTextFile(ctx.output("text"), how);
+    if (how === "late") setTimeout(() => Deno.exit(0), 0);
+  },
+});
+`;
+
+Deno.test("issue 23 item 7: a stage that calls Deno.exit(0) fails (exit 1), its dependents are skipped, the run reports and cleans up", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  plain: { uses: ./exits.ts, with: { how: exit } }
+  timer: { uses: ./exits.ts, with: { how: timer } }
+  caught: { uses: ./exits.ts, with: { how: caught } }
+  closes: { uses: ./exits.ts, with: { how: close } }
+  late: { uses: ./exits.ts, with: { how: late } }
+  after: { uses: lower, inputs: { text: plain.text } }
+  other: { uses: emit, with: { text: fine } }
+`
+  );
+  await Deno.writeTextFile(`${box.dir}/exits.ts`, EXITS_STAGE);
+  const run = await cli(box.dir, ["--json"]);
+  assert.equal(run.code, 1, run.stderr);
+  const stages = JSON.parse(run.stdout).stages as { id: string; status: string; error?: string }[];
+  const byId = Object.fromEntries(stages.map((s) => [s.id, [s.status, s.error ?? ""]]));
+  const exited = (call: string) => [
+    "failed",
+    `it called ${call}, which would have ended the whole run: a stage fails by throwing an ` +
+    "error and succeeds by returning",
+  ];
+  assert.deepEqual(byId, {
+    plain: exited("Deno.exit(0)"),
+    timer: exited("Deno.exit(0)"), // process.exit calls Deno.exit
+    caught: exited("Deno.exit(0)"),
+    closes: exited("close()"),
+    late: ["ran", ""],
+    after: ["skipped", ""],
+    other: ["ran", ""],
+  });
+  assert.match(
+    run.stderr,
+    /^ {2}warning: late called Deno\.exit\(0\) after it returned: ignored$/m,
+  );
+  // The lock's holder file and the stages' staging folders are gone, as after any run.
+  assert.equal(exists(`${box.dir}/.pipeline/lock.info`), false);
+  assert.deepEqual([...Deno.readDirSync(`${box.dir}/.pipeline/tmp`)], []);
+  const text = await cli(box.dir, []);
+  assert.equal(text.code, 1);
+  assert.match(text.stderr, /^0 ran, 2 cached, 1 skipped, 4 failed in /m);
+  assert.match(text.stderr, /^error: stage "plain" failed: it called Deno\.exit\(0\)/m);
+  await box.outsideUnchanged();
+});

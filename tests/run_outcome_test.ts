@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { project, runScript } from "./_engine_helpers.ts";
+import { project, runProject, runScript } from "./_engine_helpers.ts";
 
 const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
 
@@ -156,4 +156,28 @@ Deno.test("issue 23 item 16: whatever a stage throws is reported safely; its sta
   const [stage] = JSON.parse(json.stdout).stages;
   assert.equal(stage.error, "Error: boom");
   assert.match(stage.stack, /^Error: boom\n\s+at /);
+});
+
+Deno.test("issue 23 item 7: runPipeline in a program: a stage's Deno.exit(3) fails it, and Deno.exit is the program's again after", async () => {
+  const dir = await project({
+    "exits.ts": `
+import { defineStage } from "${STAGE_URL}";
+export default defineStage({
+  name: "exits", version: 1, description: "Exits",
+  schema: { type: "object", properties: {} }, inputs: {},
+  outputs: { text: { type: "text", description: "A text" } },
+  module: import.meta.url,
+  run() { Deno.exit(3); },
+});
+`,
+    "pipeline.yaml":
+      "name: x\nstages:\n  x: { uses: ./exits.ts }\n  y: { uses: emit, with: { text: y } }\n",
+  });
+  const exit = Deno.exit;
+  const close = globalThis.close;
+  const summary = await runProject(dir, { jobs: 1 });
+  assert.deepEqual(summary.byId, { x: "failed", y: "ran" });
+  assert.match(summary.stages[0]!.error!, /^it called Deno\.exit\(3\), which would have ended/);
+  assert.equal(Deno.exit, exit);
+  assert.equal(globalThis.close, close);
 });
