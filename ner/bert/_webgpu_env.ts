@@ -11,6 +11,10 @@
  * README's Backends section and tools/testing/soak.sh). NVIDIA GPUs on Linux are reached through Vulkan;
  * on a machine whose only GPU driver is OpenGL, set `DENO_WEBGPU_BACKEND=vulkan,gl`.
  *
+ * On a Linux machine without a display, Mesa's Vulkan device-selection layer is turned off
+ * ({@link skipDeviceSelectLayer}): it has no display to order GPUs by, and trying printed an
+ * `error:` line on every successful run.
+ *
  * @module
  */
 
@@ -38,5 +42,32 @@ export function chooseWebGpuBackends(): string | null {
   } catch {
     // No env permission: Deno's own default stays.
     return null;
+  }
+}
+
+/**
+ * Turns off Mesa's Vulkan device-selection layer (`NODEVICE_SELECT=1`, the switch its manifest
+ * names) on a Linux machine without a display (neither `WAYLAND_DISPLAY` nor `DISPLAY` set),
+ * unless the user set `NODEVICE_SELECT` or asked the layer for a device (`MESA_VK_DEVICE_SELECT`,
+ * `DRI_PRIME`). The layer orders GPUs by the display they drive, and to find it connects to
+ * Wayland: without `XDG_RUNTIME_DIR` libwayland prints `error: XDG_RUNTIME_DIR is invalid or not
+ * set in the environment.` (twice per adapter request) on a run that succeeds. Without a display
+ * it has nothing to order by, and wgpu ranks adapters by their type itself. The Vulkan loader
+ * reads the variable when Deno creates its instance: call this before the first
+ * `navigator.gpu.requestAdapter()`.
+ *
+ * @returns Whether the layer was turned off here.
+ */
+export function skipDeviceSelectLayer(): boolean {
+  try {
+    if (Deno.build.os !== "linux") return false;
+    const set = (name: string) => (Deno.env.get(name) ?? "") !== "";
+    const asked = ["NODEVICE_SELECT", "MESA_VK_DEVICE_SELECT", "DRI_PRIME"].some(set);
+    if (asked || set("WAYLAND_DISPLAY") || set("DISPLAY")) return false;
+    Deno.env.set("NODEVICE_SELECT", "1");
+    return true;
+  } catch {
+    // No env permission: the layer stays, and so may its message.
+    return false;
   }
 }

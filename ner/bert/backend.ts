@@ -8,7 +8,7 @@
 
 import { UserError } from "../../runner/errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { chooseWebGpuBackends } from "./_webgpu_env.ts";
+import { chooseWebGpuBackends, skipDeviceSelectLayer } from "./_webgpu_env.ts";
 
 /**
  * Backend names accepted by {@link setupBackend}: the one list (the `backend` parameter of train
@@ -81,6 +81,7 @@ export async function probeWebGpu(): Promise<
   const gpu = (globalThis.navigator as { gpu?: GPU } | undefined)?.gpu;
   if (!gpu) return { ok: false, fallback: false, description: "navigator.gpu is not defined" };
   chooseWebGpuBackends();
+  skipDeviceSelectLayer();
   let adapter: GPUAdapter | null = null;
   try {
     adapter = await gpu.requestAdapter();
