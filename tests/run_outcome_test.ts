@@ -181,3 +181,39 @@ export default defineStage({
   assert.equal(Deno.exit, exit);
   assert.equal(globalThis.close, close);
 });
+
+Deno.test("issue 23 item 18: `deno task run` and `deno task status` print no noise about Slurm where it is not installed", async () => {
+  const dir = await project({
+    "upper.ts": `
+import { defineStage } from "${STAGE_URL}";
+export default defineStage({
+  name: "upper", version: 1, description: "Writes a text",
+  schema: { type: "object", properties: {} }, inputs: {},
+  outputs: { text: { type: "text", description: "A text", extension: ".txt" } },
+  module: import.meta.url,
+  async run(ctx) { await Deno.writeTextFile(ctx.output("text"), "HI"); },
+});
+`,
+    "pipeline.yaml": "name: t\nstages:\n  a: { uses: ./upper.ts }\n",
+  });
+  const root = new URL("..", import.meta.url).pathname;
+  // Only Deno on PATH: no sbatch, squeue, scancel or scontrol, as on most machines.
+  const task = async (...args: string[]) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["task", "--quiet", "--config", `${root}deno.json`, ...args],
+      cwd: dir,
+      env: { NO_COLOR: "1", PATH: Deno.execPath().replace(/\/[^/]*$/, "") },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  };
+  const run = await task("run", `${dir}/pipeline.yaml`);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /^1 ran, 0 cached, 0 skipped, 0 failed in /m);
+  const status = await task("status", `${dir}/pipeline.yaml`);
+  assert.equal(status.code, 0, status.stderr);
+  for (const out of [run, status]) {
+    assert.doesNotMatch(out.stderr, /Info|Failed to resolve|sbatch|squeue|^error/m, out.stderr);
+  }
+});
