@@ -8,7 +8,7 @@
  */
 
 import { main } from "./runner/cli.ts";
-import { builtinStages } from "./stages/mod.ts";
+import { builtinEnvVars, builtinStages } from "./stages/mod.ts";
 
 /** `predict`, loaded when it is the command (a cached run does without its modules). */
 const predict = async (args: string[]) =>
@@ -16,5 +16,5 @@ const predict = async (args: string[]) =>
     .predictCommand(args);
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args, builtinStages(), { predict }));
+  Deno.exit(await main(Deno.args, builtinStages(), { predict }, builtinEnvVars()));
 }

@@ -19,7 +19,8 @@ import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
 import { type FlagSpecs, parseArgs } from "./args.ts";
-import { parseRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
+import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote_url.ts";
+import { checkEnv, type EnvVar } from "./env.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report_stamp.ts";
@@ -187,16 +188,21 @@ function jsonStage(r: StageResult, verbose: boolean) {
  * @param args Command-line arguments, the command first.
  * @param registry Stage kinds.
  * @param extra Additional commands by name.
+ * @param env Environment variables the program's stages and libraries read (the engine's own,
+ *   `NERPIPE_REMOTE`, is always checked): one not allowed is exit code 2.
  * @returns The exit code: 0, 1 for a failure in our code, 2 for a user error.
  */
 export async function main(
   args: string[],
   registry: Registry,
   extra: Record<string, ExtraCommand> = {},
+  env: readonly EnvVar[] = [],
 ): Promise<number> {
   const [command, ...rest] = args;
   let releaseExits: (() => void) | undefined;
   try {
+    // Every NERPIPE_* variable, in one place, before any command reads one.
+    checkEnv([REMOTE_ENV_VAR, ...env]);
     // Own keys only: `toString` is no command.
     const extraCommand = command === undefined ? undefined : own(extra, command);
     if (extraCommand) return await extraCommand(rest);
@@ -385,15 +391,10 @@ export async function main(
 }
 
 /**
- * The remote cache options of a run; checks `NERPIPE_REMOTE` (the pipeline's `remote:` was
- * checked where it is written) without loading the remote client.
+ * The remote cache options of a run, without loading the remote client (`NERPIPE_REMOTE` was
+ * checked when the command started, the pipeline's `remote:` where it is written).
  */
 function remoteOptions(pipeline: Pipeline, flags: Flags): RemoteOptions {
-  const env = Deno.env.get("NERPIPE_REMOTE");
-  if (env) {
-    const spec = parseRemote(env);
-    if ("problem" in spec) throw new UserError(`NERPIPE_REMOTE: ${spec.problem}: ${spec.hint}`);
-  }
   if (flags.requireRemote && !remoteUrl(pipeline.remote, undefined)) {
     throw new UserError(
       "--require-remote is given but there is no remote cache: add remote: " +

@@ -48,7 +48,10 @@ export class UserError extends Error {
   }
 }
 
-/** Every problem found while checking a pipeline file, collected in one pass. */
+/**
+ * Every problem found while checking a pipeline file (and the `--set` flags and environment
+ * variables it is run with), collected in one pass.
+ */
 export class PipelineValidationError extends UserError {
   /** The problems, in file order (by line, then column). */
   readonly diagnostics: Diagnostic[];

@@ -10,6 +10,7 @@
 import { fileURLToPath } from "./paths.ts";
 import type { RemoteCache } from "./remote.ts";
 import type { Reporter } from "./report.ts";
+import type { EnvVar } from "./env.ts";
 
 /** A parsed remote location. `display` is safe to print: it never holds credentials. */
 export type RemoteSpec =
@@ -24,6 +25,20 @@ export interface RemoteProblem {
 
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const PREFIX_PART = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
+/** `NERPIPE_REMOTE`, as the CLI checks it when it starts (its value is never repeated). */
+export const REMOTE_ENV_VAR: EnvVar = {
+  name: "NERPIPE_REMOTE",
+  allowed: "s3://<bucket>/<prefix> (credentials in the AWS variables) or file:///absolute/dir",
+  secret: true,
+  check(value) {
+    const spec = parseRemote(value);
+    if (!("problem" in spec)) return true;
+    return `is not a remote cache (${spec.problem.charAt(0).toLowerCase()}${
+      spec.problem.slice(1)
+    })`;
+  },
+};
 
 /**
  * Parses `s3://bucket/prefix` or `file:///absolute/dir`. Messages never repeat the value: a

@@ -36,9 +36,24 @@ export function partsMinBytes(): number {
   } catch {
     value = undefined; // no --allow-env
   }
-  const n = value === undefined || value === "" ? NaN : Number(value);
-  return Number.isFinite(n) && n >= 0 ? n : PARALLEL_MIN_BYTES;
+  return parsePartsMinBytes(value) ?? PARALLEL_MIN_BYTES;
 }
+
+/** `NERPIPE_PARTS_MIN_BYTES` as bytes: a whole number written in digits, or undefined. */
+export function parsePartsMinBytes(value: string | undefined): number | undefined {
+  const text = value?.trim() ?? "";
+  if (!/^[0-9]+$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** The environment variable of this module, as a program checks it when it starts. */
+export const PARTS_ENV_VAR = {
+  name: "NERPIPE_PARTS_MIN_BYTES",
+  allowed: "a whole number of bytes, 0 or more: a stream input at least this large is read in " +
+    `two parts (unset: ${PARALLEL_MIN_BYTES})`,
+  check: (value: string) => parsePartsMinBytes(value) !== undefined,
+} as const;
 
 /** Something in a part of an input that the single pass should report. */
 export class PartProblem extends Error {

@@ -8,7 +8,11 @@
  * @module
  */
 
+import type { EnvVar } from "../runner/env.ts";
 import { Registry } from "../runner/registry.ts";
+import { BLAS_ENV_VARS } from "../ner/bert/_blas.ts";
+import { WEBGPU_ENV_VARS } from "../ner/bert/_webgpu_env.ts";
+import { PARTS_ENV_VAR } from "./_parts.ts";
 import { embedPad } from "./embed_pad.ts";
 import { labelIds } from "./label_ids.ts";
 import { load } from "./load.ts";
@@ -35,4 +39,13 @@ export function builtinStages(): Registry {
   const registry = new Registry();
   for (const stage of BUILTIN_STAGES) registry.register(stage);
   return registry;
+}
+
+/**
+ * The environment variables that the built-in stages and the ML library read (`NERPIPE_BLAS`,
+ * `NERPIPE_BLAS_THREADS`, `NERPIPE_WEBGPU_FUSED`, `NERPIPE_PARTS_MIN_BYTES`), for the CLI to
+ * check when it starts. Each is defined, with the rule its reader uses, beside that reader.
+ */
+export function builtinEnvVars(): EnvVar[] {
+  return [...BLAS_ENV_VARS, ...WEBGPU_ENV_VARS, PARTS_ENV_VAR];
 }

@@ -120,7 +120,7 @@ function firstLine(e: unknown): string {
  */
 export function openBlas(setting?: string): { blas: Blas | null; reason: string } {
   const s = setting?.trim();
-  if (s !== undefined && s !== "" && ["0", "off", "false", "no"].includes(s.toLowerCase())) {
+  if (s !== undefined && s !== "" && isBlasOff(s)) {
     return { blas: null, reason: `disabled by NERPIPE_BLAS=${s}` };
   }
   if (typeof Deno === "undefined" || typeof Deno.dlopen !== "function") {
@@ -191,9 +191,61 @@ let cached: { blas: Blas | null; reason: string } | null = null;
  * seen to corrupt the heap ("corrupted size vs. prev_size") about one run in three.
  */
 function blasThreads(): number {
-  const t = Number(env("NERPIPE_BLAS_THREADS"));
-  return Number.isInteger(t) && t >= 1 ? t : 1;
+  return parseBlasThreads(env("NERPIPE_BLAS_THREADS")) ?? 1;
 }
+
+/** Most OpenBLAS threads `NERPIPE_BLAS_THREADS` may ask for. */
+export const MAX_BLAS_THREADS = 1024;
+
+/**
+ * `NERPIPE_BLAS_THREADS` as a thread count: an integer from 1 to {@link MAX_BLAS_THREADS}
+ * written in digits, or undefined for anything else (unset included).
+ */
+export function parseBlasThreads(value: string | undefined): number | undefined {
+  const text = value?.trim() ?? "";
+  if (!/^[0-9]+$/.test(text)) return undefined;
+  const n = Number(text);
+  return n >= 1 && n <= MAX_BLAS_THREADS ? n : undefined;
+}
+
+/** Whether a `NERPIPE_BLAS` value turns OpenBLAS off. */
+function isBlasOff(value: string): boolean {
+  return ["0", "off", "false", "no"].includes(value.trim().toLowerCase());
+}
+
+/**
+ * Whether {@link openBlas} can use a (set, not empty) `NERPIPE_BLAS` value: a word that turns it
+ * off, a path (with a `/`) of an existing file, or a library file name that the system's loader
+ * looks up (`libopenblas.so.0`); a reason otherwise. Any other word (`1`, `on`) was taken for a
+ * library name, failed to open, and left OpenBLAS off without a word.
+ */
+export function checkBlasSetting(value: string): true | false | string {
+  const s = value.trim();
+  if (isBlasOff(s)) return true;
+  if (s.includes("/")) {
+    try {
+      return Deno.statSync(s).isFile || "is not a file";
+    } catch (error) {
+      return error instanceof Deno.errors.NotFound ? "is a path where there is no file" : true;
+    }
+  }
+  return /\.(so|dylib|dll)(\.[0-9]+)*$/.test(s);
+}
+
+/** The environment variables this module reads, as a program checks them when it starts. */
+export const BLAS_ENV_VARS = [
+  {
+    name: "NERPIPE_BLAS",
+    allowed: "0 (or off, false, no) to leave OpenBLAS off, the path of a BLAS library, or a " +
+      "library file name the system finds (libopenblas.so.0); unset: look for OpenBLAS",
+    check: checkBlasSetting,
+  },
+  {
+    name: "NERPIPE_BLAS_THREADS",
+    allowed: `an integer from 1 to ${MAX_BLAS_THREADS} (OpenBLAS threads; unset: 1)`,
+    check: (value: string) => parseBlasThreads(value) !== undefined,
+  },
+] as const;
 
 /**
  * The process's BLAS library, opened once per thread (worker), following `NERPIPE_BLAS`.

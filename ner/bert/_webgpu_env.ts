@@ -71,3 +71,17 @@ export function skipDeviceSelectLayer(): boolean {
     return false;
   }
 }
+
+/** Whether our fused WebGPU kernels are registered: unless `NERPIPE_WEBGPU_FUSED` is `0`. */
+export function webGpuFused(value: string | undefined): boolean {
+  return value?.trim() !== "0";
+}
+
+/** The environment variables of WebGPU training, as a program checks them when it starts. */
+export const WEBGPU_ENV_VARS = [
+  {
+    name: "NERPIPE_WEBGPU_FUSED",
+    allowed: "1 (our fused WebGPU kernels; the default) or 0 (tfjs's own kernels only)",
+    check: (value: string) => value.trim() === "0" || value.trim() === "1",
+  },
+] as const;

@@ -8,7 +8,7 @@
 
 import { UserError } from "../../runner/errors.ts";
 import * as tf from "@tensorflow/tfjs-core";
-import { chooseWebGpuBackends, skipDeviceSelectLayer } from "./_webgpu_env.ts";
+import { chooseWebGpuBackends, skipDeviceSelectLayer, webGpuFused } from "./_webgpu_env.ts";
 
 /**
  * Backend names accepted by {@link setupBackend}: the one list (the `backend` parameter of train
@@ -105,7 +105,7 @@ async function tryWebGpu(): Promise<string> {
   if (!probe.ok) throw new Error(probe.description);
   await import("@tensorflow/tfjs-backend-webgpu");
   // NERPIPE_WEBGPU_FUSED=0 leaves them out, to measure what they save.
-  const fused = Deno.env.get("NERPIPE_WEBGPU_FUSED") !== "0";
+  const fused = webGpuFused(Deno.env.get("NERPIPE_WEBGPU_FUSED"));
   if (fused) (await import("./webgpu/register_all.ts")).registerWebGpuKernels();
   if (!(await tf.setBackend("webgpu"))) throw new Error('tf.setBackend("webgpu") returned false');
   await tf.ready();
