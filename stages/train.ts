@@ -308,7 +308,7 @@ export const train = defineStage<TrainParams>({
   },
   async run(ctx) {
     const p = ctx.params;
-    const { setupBackend } = await import(
+    const { numericSetup, setupBackend } = await import(
       new URL("../ner/bert/backend.ts", import.meta.url).href
     ) as typeof import("../ner/bert/backend.ts");
     const { makeBertConfig } = await import("../ner/bert/config.ts");
@@ -604,6 +604,7 @@ export const train = defineStage<TrainParams>({
     await saveModelDir(ctx.output("model"), config, labels, result.weights, ctx.inputs.tokenizer, {
       labelAllTokens: label_all_tokens,
       boundaries: boundariesJson(learned.mode, learned.tails),
+      numerics: await numericSetup(result.replicas),
     });
     await Deno.writeTextFile(
       `${ctx.output("model")}/${TRAINING_SUMMARY}`,

@@ -278,3 +278,47 @@ export async function setupBackend(name: BackendName): Promise<BackendChoice> {
       );
   }
 }
+
+/**
+ * The numeric set-up of a training run: beside the stage's key (its code, parameters and
+ * inputs), what decides the bytes of the weights it makes. Float sums come out in another order
+ * with another matrix product (OpenBLAS or the backend's own), another thread count or another
+ * replica count, so two machines can train the same key to different weights; this record, in
+ * the model's `config.json`, tells them apart.
+ */
+export interface NumericSetup {
+  /** The TensorFlow.js backend (`wasm`, `cpu`, `webgpu`, `tensorflow`). */
+  backend: string;
+  /** The BLAS library that computed matrix products, or null for the backend's own. */
+  blas: string | null;
+  /** OpenBLAS's threads (null without OpenBLAS). */
+  blas_threads: number | null;
+  /** Data-parallel replicas (each its own thread). */
+  replicas: number;
+  /** TensorFlow.js's version. */
+  tfjs: string;
+  /** Deno's version. */
+  deno: string;
+  /** Operating system and processor, e.g. `linux-x86_64`. */
+  platform: string;
+}
+
+/**
+ * The numeric set-up of this process, after {@link setupBackend}.
+ *
+ * @param replicas The replicas training ran with.
+ * @returns What to record with the model.
+ */
+export async function numericSetup(replicas: number): Promise<NumericSetup> {
+  const backend = tf.getBackend();
+  const blas = backend === "wasm" ? (await import("./_wasm_kernels.ts")).wasmBlas() : null;
+  return {
+    backend,
+    blas: blas?.path ?? null,
+    blas_threads: blas ? blas.threads() : null,
+    replicas,
+    tfjs: tf.version_core,
+    deno: Deno.version.deno,
+    platform: `${Deno.build.os}-${Deno.build.arch}`,
+  };
+}

@@ -18,6 +18,7 @@ import {
 } from "./safetensors.ts";
 import { canonicalName } from "./adapt.ts";
 import { type Boundaries, type BoundariesJson, parseBoundaries } from "../boundaries.ts";
+import type { NumericSetup } from "./backend.ts";
 
 /** Tokenizer files copied into a model directory when present. */
 export const TOKENIZER_FILES = [
@@ -49,8 +50,11 @@ export class CheckpointError extends UserError {
  * @param weights Weights in Hugging Face naming and layout.
  * @param tokenizerDir A directory whose tokenizer files are copied along.
  * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
+ * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
  *   `label_all_tokens`, from which predictions choose their units, and `boundaries` as
- *   `span_boundaries`, the rules its entities are decoded under (see {@link ModelDir}).
+ *   `span_boundaries`, the rules its entities are decoded under (see {@link ModelDir});
+ *   `numerics` (backend, BLAS, threads, replicas: {@link NumericSetup}) as
+ *   `nerpipe_numerics`, so that models of one key trained on two machines can be told apart.
  */
 export async function saveModelDir(
   dir: string,
@@ -58,12 +62,13 @@ export async function saveModelDir(
   labels: readonly string[],
   weights: Map<string, HostTensor>,
   tokenizerDir?: string,
-  training: { labelAllTokens?: boolean; boundaries?: BoundariesJson } = {},
+  training: { labelAllTokens?: boolean; boundaries?: BoundariesJson; numerics?: NumericSetup } = {},
 ): Promise<void> {
   await Deno.mkdir(dir, { recursive: true });
   const json: Record<string, unknown> = toHfConfigJson(config, labels);
   if (training.labelAllTokens !== undefined) json.label_all_tokens = training.labelAllTokens;
   if (training.boundaries !== undefined) json.span_boundaries = training.boundaries;
+  if (training.numerics) json.nerpipe_numerics = training.numerics;
   await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(json, null, 2) + "\n");
   const tensors = new Map<string, SafetensorsTensor>();
   for (const [name, t] of weights) {

@@ -242,6 +242,8 @@ export interface TrainResult {
   history: EpochInfo[];
   totalSteps: number;
   seconds: number;
+  /** Data-parallel replicas it trained with (the dropout masks, and so the bytes, depend on it). */
+  replicas: number;
 }
 
 /**
@@ -533,6 +535,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       history,
       totalSteps,
       seconds: (performance.now() - t0) / 1000,
+      replicas,
     };
   } finally {
     const p = pending as Pending | null;
