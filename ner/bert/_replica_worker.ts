@@ -16,9 +16,9 @@ import {
   applyParts,
   disposeGradients,
   downloadGradients,
+  headPartGradients,
   type HostGradients,
   type PartGradients,
-  partGradients,
   type StepBatch,
   uploadGradients,
 } from "./_step.ts";
@@ -79,9 +79,7 @@ async function handle(msg: ToReplica): Promise<void> {
         send({ type: "grads", grads: null });
         return;
       }
-      const g = tf.tidy(() =>
-        partGradients(model!, part, msg.numLabels, msg.denominator, msg.seed)
-      );
+      const g = await headPartGradients(model!, part, msg.numLabels, msg.denominator, msg.seed);
       own = g;
       const grads: HostGradients = await downloadGradients(g, part.ids);
       // Copied, not transferred: some backends return their own storage from data().

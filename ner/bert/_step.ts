@@ -12,6 +12,8 @@ import { type AdamW, clipScale, globalNorm } from "./adamw.ts";
 import { IGNORE_INDEX, lossTarget } from "./loss.ts";
 import { embeddingGrad } from "./_ops.ts";
 import { batchTensors, type BertModel } from "./model.ts";
+import { crfBatchLoss } from "./crf_loss.ts";
+import { tidyAsync } from "./_scope.ts";
 
 /** Name of the word-embedding table, whose gradient travels as rows. */
 export const WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight";
@@ -117,6 +119,82 @@ export function batchGradients(
 }
 
 /**
+ * {@link batchGradients} for a CRF head: the forward pass, the logits and the CRF's scores read
+ * back to the host, the CRF's loss and gradients there (`crfBatchLoss`), then the backward pass
+ * from its logits' gradient; the gradients of `crf.*` join the others. Call inside `tidyAsync`
+ * (the logits are read between the two passes).
+ *
+ * @param denominator Divisor of the summed loss (default: the batch's labelled positions).
+ * @param embeddingRows As in {@link batchGradients}.
+ * @returns The loss, the gradients by name and the input token ids.
+ */
+export async function crfBatchGradients(
+  model: BertModel,
+  batch: StepBatch,
+  numLabels: number,
+  seed: number,
+  denominator?: number,
+  embeddingRows = false,
+): Promise<{
+  loss: tf.Scalar;
+  grads: Map<string, tf.Tensor>;
+  embeddingRows?: tf.Tensor2D;
+  ids: tf.Tensor1D;
+}> {
+  const input = batchTensors(batch);
+  const pass = model.trainingPass(input, { training: true, seed }, embeddingRows);
+  const [logits, params] = await Promise.all([pass.logits.data(), model.crfParams()]);
+  const g = crfBatchLoss(logits, batch.labels, batch.seqLen, params!, denominator);
+  const rows = pass.backward(tf.tensor2d(g.dlogits, [batch.batchSize * batch.seqLen, numLabels]));
+  const grads = pass.grads;
+  grads.set("crf.transitions", tf.tensor2d(g.transitions, [numLabels, numLabels]));
+  grads.set("crf.start_transitions", tf.tensor1d(g.start));
+  grads.set("crf.end_transitions", tf.tensor1d(g.end));
+  const loss = tf.scalar(g.loss);
+  return rows
+    ? { loss, grads, embeddingRows: rows, ids: input.ids }
+    : { loss, grads, ids: input.ids };
+}
+
+/** A part's gradients in the shape replicas exchange: the word embeddings' as rows. */
+function asPart(
+  model: BertModel,
+  out: {
+    loss: tf.Scalar;
+    grads: Map<string, tf.Tensor>;
+    embeddingRows?: tf.Tensor2D;
+    ids: tf.Tensor1D;
+  },
+): PartGradients {
+  const list = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS).map((s) =>
+    out.grads.get(s.name)!
+  );
+  return { loss: out.loss, grads: list, rows: out.embeddingRows!, ids: out.ids };
+}
+
+/**
+ * Computes a part's gradients with the model's head: in `tf.tidy` for the softmax head (see
+ * {@link partGradients}), in an async scope for the CRF head (its loss is computed on the host).
+ * The result's tensors are the caller's to dispose.
+ *
+ * @param denominator Labelled positions of the whole batch (the loss is a mean over it).
+ */
+export async function headPartGradients(
+  model: BertModel,
+  part: StepBatch,
+  numLabels: number,
+  denominator: number,
+  seed: number,
+): Promise<PartGradients> {
+  if (model.head !== "crf") {
+    return tf.tidy(() => partGradients(model, part, numLabels, denominator, seed));
+  }
+  return await tidyAsync(async () =>
+    asPart(model, await crfBatchGradients(model, part, numLabels, seed, denominator, true))
+  );
+}
+
+/**
  * Computes a part's gradients. Call inside `tf.tidy`.
  *
  * @param denominator Labelled positions of the whole batch (the loss is a mean over it).
@@ -128,16 +206,7 @@ export function partGradients(
   denominator: number,
   seed: number,
 ): PartGradients {
-  const { loss, grads, embeddingRows, ids } = batchGradients(
-    model,
-    part,
-    numLabels,
-    seed,
-    denominator,
-    true,
-  );
-  const list = model.specs.filter((s) => s.name !== WORD_EMBEDDINGS).map((s) => grads.get(s.name)!);
-  return { loss, grads: list, rows: embeddingRows!, ids };
+  return asPart(model, batchGradients(model, part, numLabels, seed, denominator, true));
 }
 
 /** Reads a part's gradients to the host. */

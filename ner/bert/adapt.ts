@@ -6,6 +6,7 @@
  * @module
  */
 
+import { classifierHead } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
 import { CheckpointError, type ModelDir } from "./checkpoint.ts";
 
@@ -21,6 +22,8 @@ export interface AdaptedWeights {
   unexpected: string[];
   /** True when the classifier was initialised anew. */
   newClassifier: boolean;
+  /** True when the config's head is a CRF whose scores were initialised anew. */
+  newCrf: boolean;
 }
 
 /**
@@ -37,7 +40,10 @@ export function canonicalName(name: string): string {
 }
 
 /**
- * Takes the checkpoint's weights where names and shapes match, and initialises the rest.
+ * Takes the checkpoint's weights where names and shapes match, and initialises the rest. With a
+ * CRF head (`nerpipe_head: "crf"` in `checkpoint.config`), scores the checkpoint lacks or holds
+ * for another label count start at 0, as the classifier does; a checkpoint's CRF scores are
+ * unexpected keys for a softmax head.
  * Names without the `bert.` prefix (as a bare `BertModel` saves them) and LayerNorm
  * `gamma`/`beta` are accepted.
  *
@@ -85,6 +91,7 @@ export function adaptCheckpoint(
   const used = new Set<string>();
   const missing: string[] = [];
   let newClassifier = false;
+  let newCrf = false;
   let classifierShape = "";
   for (const spec of paramSpecs(checkpoint.config, labels.length)) {
     const name = byCanonical.get(spec.name);
@@ -97,6 +104,8 @@ export function adaptCheckpoint(
     if (spec.name.startsWith("classifier.")) {
       newClassifier = true;
       if (found && spec.name === "classifier.weight") classifierShape = `[${found.shape}]`;
+    } else if (spec.name.startsWith("crf.")) {
+      newCrf = true;
     } else if (found) {
       throw new CheckpointError(
         `Checkpoint weight "${name}" has shape [${found.shape}]: its config.json gives ` +
@@ -110,7 +119,10 @@ export function adaptCheckpoint(
   const unexpected = [
     ...[...checkpoint.weights.keys()].filter((k) => !used.has(k)),
     ...(checkpoint.ignored ?? []),
-  ].filter((k) => !k.startsWith("classifier.")).sort();
+  ].filter((k) =>
+    !k.startsWith("classifier.") &&
+    !(k.startsWith("crf.") && classifierHead(checkpoint.config) === "crf")
+  ).sort();
   const report: string[] = [];
   const before = checkpoint.labels.length;
   if (newClassifier) {
@@ -127,6 +139,14 @@ export function adaptCheckpoint(
         `${checkpoint.labels.join(" ")} vs ${labels.join(" ")}`,
     );
   }
+  if (newCrf) {
+    report.push(
+      `CRF newly initialised (crf.transitions, crf.start_transitions, crf.end_transitions): ` +
+        (byCanonical.has("crf.transitions")
+          ? `the checkpoint's CRF is for other labels`
+          : `the checkpoint has none`),
+    );
+  }
   if (missing.length) {
     report.push(`missing keys, newly initialised: ${missing.join(", ")}`);
   }
@@ -134,5 +154,5 @@ export function adaptCheckpoint(
     report.push(`unexpected keys, ignored: ${unexpected.join(", ")}`);
   }
   if (!report.length) report.push("all checkpoint weights loaded");
-  return { weights, report, missing, unexpected, newClassifier };
+  return { weights, report, missing, unexpected, newClassifier, newCrf };
 }

@@ -6,7 +6,8 @@
  */
 
 import { UserError } from "../../runner/errors.ts";
-import { type BertConfig, fromHfConfigJson, toHfConfigJson } from "./config.ts";
+import type { CrfParams } from "../crf.ts";
+import { type BertConfig, classifierHead, fromHfConfigJson, toHfConfigJson } from "./config.ts";
 import { type HostTensor, paramSpecs } from "./init.ts";
 import {
   readSafetensors,
@@ -103,6 +104,10 @@ export interface ModelDir {
    * ner/boundaries.ts), absent when the directory does not say (a checkpoint from elsewhere).
    */
   boundaries?: Boundaries;
+   * The CRF's scores of a model with `nerpipe_head: "crf"` (views of `crf.transitions`,
+   * `crf.start_transitions` and `crf.end_transitions` in `weights`); absent for a softmax head.
+   */
+  crf?: CrfParams;
   /**
    * Tensors left out of `weights` because they are not floating point, such as the int64
    * `bert.embeddings.position_ids` buffer that transformers < 4.31 saved.
@@ -204,6 +209,14 @@ export async function loadModelDir(
         `decode at any piece boundary`,
     );
   }
+  // Present and shaped right: checkAgainstConfig saw them in the headers.
+  const crf = classifierHead(parsed.config) === "crf"
+    ? {
+      transitions: weights.get("crf.transitions")!.data,
+      start: weights.get("crf.start_transitions")!.data,
+      end: weights.get("crf.end_transitions")!.data,
+    }
+    : undefined;
   return {
     config: parsed.config,
     labels: parsed.labels,
@@ -211,6 +224,7 @@ export async function loadModelDir(
     ignored,
     ...(typeof labelAllTokens === "boolean" ? { labelAllTokens } : {}),
     ...(boundaries ? { boundaries } : {}),
+    ...(crf ? { crf } : {}),
   };
 }
 
@@ -226,6 +240,9 @@ function dimensionFields(name: string): string[] {
   if (name.endsWith("layer.0.output.dense.weight")) return ["hidden_size", "intermediate_size"];
   if (name === "classifier.weight") return ["the label count of id2label", "hidden_size"];
   if (name === "classifier.bias") return ["the label count of id2label"];
+  if (name.startsWith("crf.")) {
+    return ["the label count of id2label", "the label count of id2label"];
+  }
   return ["hidden_size", "hidden_size"];
 }
 
@@ -281,6 +298,20 @@ function checkAgainstConfig(
             : "correct config.json",
         ),
     );
+  }
+  if (classifierHead(config) === "crf") {
+    const absent = [...expected.keys()].filter((name) =>
+      name.startsWith("crf.") && !FLOAT_DTYPES.has(headers.get(name)?.entry.dtype ?? "")
+    );
+    if (absent.length) {
+      const file = headers.values().next().value?.file ?? "the weights";
+      throw new CheckpointError(
+        `"${configPath}" gives "nerpipe_head" "crf", but "${file}" lacks ${
+          absent.map((a) => `"${a}"`).join(", ")
+        }: a CRF head's scores are saved with the weights: use the model.safetensors saved ` +
+          `with this config.json, or remove "nerpipe_head" to load the model with a softmax head`,
+      );
+    }
   }
   const n = config.num_hidden_layers;
   if (layers.size > 0 || options.complete) {

@@ -25,6 +25,28 @@ export interface BertConfig {
   /** Dropout before the classifier; `null` means `hidden_dropout_prob` (as in HF). */
   classifier_dropout?: number | null;
   pad_token_id?: number;
+  /**
+   * The head over the classifier's logits (not a Hugging Face field; `from_pretrained` keeps it
+   * as an attribute): absent or `"softmax"` for independent per-unit classes, `"crf"` for a
+   * linear-chain CRF whose scores are the `crf.*` tensors (see {@link CLASSIFIER_HEADS}).
+   */
+  nerpipe_head?: ClassifierHead;
+}
+
+/** The heads a token classifier can have: per-unit softmax, or a linear-chain CRF. */
+export const CLASSIFIER_HEADS = ["softmax", "crf"] as const;
+
+/** One of {@link CLASSIFIER_HEADS}. */
+export type ClassifierHead = typeof CLASSIFIER_HEADS[number];
+
+/**
+ * The head of a model: `nerpipe_head`, `"softmax"` when absent.
+ *
+ * @param config Model hyper-parameters.
+ * @returns The head.
+ */
+export function classifierHead(config: BertConfig): ClassifierHead {
+  return config.nerpipe_head ?? "softmax";
 }
 
 /** The small default model: 2 layers, hidden 128, 2 heads, intermediate 512. */
@@ -135,6 +157,11 @@ export function validateBertConfig(config: BertConfig): void {
   if (config.hidden_act !== "gelu") {
     throw new RangeError(`BERT config "hidden_act" must be "gelu": got "${config.hidden_act}"`);
   }
+  if (!CLASSIFIER_HEADS.includes(classifierHead(config))) {
+    throw new RangeError(
+      `BERT config "nerpipe_head" must be "softmax" or "crf": got "${config.nerpipe_head}"`,
+    );
+  }
 }
 
 /** Dropout rate used before the classifier, following HF's fallback rule. */
@@ -190,6 +217,8 @@ export function toHfConfigJson(
     type_vocab_size: config.type_vocab_size,
     use_cache: true,
     vocab_size: config.vocab_size,
+    // Only a CRF says so: a softmax model's config.json stays what it always was.
+    ...(classifierHead(config) === "crf" ? { nerpipe_head: "crf" } : {}),
   };
 }
 
@@ -274,6 +303,16 @@ export function fromHfConfigJson(json: unknown): { config: BertConfig; labels: s
   if (o.classifier_dropout !== undefined && o.classifier_dropout !== null) {
     config.classifier_dropout = num("classifier_dropout");
   }
+  const head = o.nerpipe_head ?? "softmax";
+  if (!(CLASSIFIER_HEADS as readonly unknown[]).includes(head)) {
+    throw new BertConfigError(
+      "nerpipe_head",
+      `Unsupported "nerpipe_head" ${JSON.stringify(head)}: expected ${
+        CLASSIFIER_HEADS.map((h) => `"${h}"`).join(" or ")
+      }`,
+    );
+  }
+  if (head === "crf") config.nerpipe_head = "crf";
   try {
     validateBertConfig(config);
   } catch (e) {

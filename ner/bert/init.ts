@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { BertConfig } from "./config.ts";
+import { type BertConfig, classifierHead } from "./config.ts";
 import { Rng } from "./_random.ts";
 
 /** A float32 array with its shape (row-major). */
@@ -14,7 +14,7 @@ export interface HostTensor {
 }
 
 /** How a parameter is initialised and whether weight decay applies. */
-export type ParamKind = "dense" | "embedding" | "bias" | "norm_weight" | "norm_bias";
+export type ParamKind = "dense" | "embedding" | "bias" | "norm_weight" | "norm_bias" | "crf";
 
 /** One parameter: its Hugging Face name, Hugging Face shape and kind. */
 export interface ParamSpec {
@@ -26,7 +26,9 @@ export interface ParamSpec {
 
 /**
  * Lists the parameters of `BertForTokenClassification` (no pooler) in
- * checkpoint order.
+ * checkpoint order; with a CRF head (`nerpipe_head: "crf"`), its scores follow:
+ * `crf.transitions` `[numLabels, numLabels]` (row: the previous class), `crf.start_transitions`
+ * and `crf.end_transitions` `[numLabels]`.
  *
  * @param config Model hyper-parameters.
  * @param numLabels Number of classes of the token classifier.
@@ -86,24 +88,33 @@ export function paramSpecs(config: BertConfig, numLabels: number): ParamSpec[] {
     norm(`${p}.output.LayerNorm`);
   }
   dense("classifier", numLabels, h);
+  if (classifierHead(config) === "crf") {
+    specs.push({ name: "crf.transitions", shape: [numLabels, numLabels], kind: "crf" });
+    specs.push({ name: "crf.start_transitions", shape: [numLabels], kind: "crf" });
+    specs.push({ name: "crf.end_transitions", shape: [numLabels], kind: "crf" });
+  }
   return specs;
 }
 
 /**
  * Whether AdamW weight decay applies to a parameter: not to biases and
- * LayerNorm weights (the usual Hugging Face `no_decay` rule, by name).
+ * LayerNorm weights (the usual Hugging Face `no_decay` rule, by name), nor to the CRF's scores
+ * (`crf.*`: like biases, a few offsets, and decay would pull the learned transitions back to
+ * "anything may follow anything").
  *
  * @param name A Hugging Face parameter name.
  * @returns True for dense and embedding weights.
  */
 export function usesWeightDecay(name: string): boolean {
-  return !(name.endsWith(".bias") || name.includes("LayerNorm.") || name.includes("layer_norm."));
+  return !(name.endsWith(".bias") || name.includes("LayerNorm.") || name.includes("layer_norm.") ||
+    name.startsWith("crf."));
 }
 
 /**
  * Creates seeded initial weights as `BertPreTrainedModel._init_weights` does:
  * normal(0, initializer_range) for dense and embedding weights, zero biases,
- * LayerNorm weight 1 and bias 0.
+ * LayerNorm weight 1 and bias 0; a CRF's scores start at 0 (no transition preferred, so the
+ * first steps train the classifier as a per-unit softmax would).
  *
  * @param config Model hyper-parameters.
  * @param numLabels Number of classes.

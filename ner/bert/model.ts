@@ -16,7 +16,14 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BatchInput } from "../types.ts";
-import { type BertConfig, classifierDropout, validateBertConfig } from "./config.ts";
+import type { CrfParams } from "../crf.ts";
+import {
+  type BertConfig,
+  classifierDropout,
+  type ClassifierHead,
+  classifierHead,
+  validateBertConfig,
+} from "./config.ts";
 import { type HostTensor, initWeights, type ParamSpec, paramSpecs } from "./init.ts";
 import {
   colSum,
@@ -499,12 +506,32 @@ function classifierBackward(
   return drop(cls.dx!, C.mask);
 }
 
+/** A training forward pass whose backward pass is still to run (see {@link BertModel.trainingPass}). */
+export interface TrainingPass {
+  /** Logits `[batchSize * seqLen, numLabels]`. */
+  logits: tf.Tensor2D;
+  /** Filled by `backward` with the gradient of every parameter the pass used. */
+  grads: Map<string, tf.Tensor>;
+  /**
+   * Runs the backward pass from the gradient of the loss with respect to the logits.
+   *
+   * @returns The looked-up embedding rows' gradient when the pass was made with
+   *   `embeddingRows`, else null.
+   */
+  backward(dlogits: tf.Tensor2D): tf.Tensor2D | null;
+}
+
 /** A `BertForTokenClassification` whose weights are tfjs variables. */
 export class BertModel {
   /** Model hyper-parameters. */
   readonly config: BertConfig;
   /** Number of classes. */
   readonly numLabels: number;
+  /**
+   * The head over the logits: `softmax`, or `crf` (a linear-chain CRF whose scores are the
+   * `crf.*` parameters; the network is the same, the loss and decoding differ).
+   */
+  readonly head: ClassifierHead;
   /** Trainable parameters by Hugging Face name (dense weights transposed, see module doc). */
   readonly params: Map<string, tf.Variable>;
   /** Parameter specs in checkpoint order. */
@@ -521,6 +548,7 @@ export class BertModel {
     }
     this.config = config;
     this.numLabels = numLabels;
+    this.head = classifierHead(config);
     this.specs = paramSpecs(config, numLabels);
     const uid = `bert${modelCounter++}`;
     this.params = new Map();
@@ -673,6 +701,41 @@ export class BertModel {
     const dlogits = tf.sub(tf.mul(tf.exp(logp), tf.sum(target, -1, true)), target) as tf.Tensor2D;
     const rows = backward!(dlogits);
     return rows ? { loss, grads, embeddingRows: rows } : { loss, grads };
+  }
+
+  /**
+   * Runs a training forward pass and hands back the logits with the backward pass, for a loss
+   * computed elsewhere (the CRF head's, on the host). The tensors of both passes belong to the
+   * caller's scope: run it and `backward` in one `tf.tidy`, or one async scope when the logits
+   * are read in between.
+   *
+   * @param input Input tensors from {@link batchTensors}.
+   * @param opts Training mode (dropout) and seed.
+   * @param embeddingRows As in {@link lossAndGradients}.
+   * @returns The logits, the gradients' map and the backward pass that fills it.
+   */
+  trainingPass(input: BatchTensors, opts: ForwardOptions, embeddingRows = false): TrainingPass {
+    this.#checkAlive();
+    const grads = new Map<string, tf.Tensor>();
+    const { logits, backward } = this.#run(input, opts, grads, embeddingRows);
+    return { logits, grads, backward: backward! };
+  }
+
+  /**
+   * The CRF head's scores, copied to the host (null for a softmax head).
+   *
+   * @returns Transitions `[numLabels * numLabels]` (row: the previous class), start and end
+   *   scores.
+   */
+  async crfParams(): Promise<CrfParams | null> {
+    this.#checkAlive();
+    if (this.head !== "crf") return null;
+    const [transitions, start, end] = await Promise.all(
+      ["crf.transitions", "crf.start_transitions", "crf.end_transitions"].map(async (name) =>
+        ((await this.params.get(name)!.data()) as Float32Array).slice()
+      ),
+    );
+    return { transitions: transitions!, start: start!, end: end! };
   }
 
   /** Sets up a pass: checks the sequence length and starts the dropout stream. */

@@ -10,11 +10,13 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { LabelledBatch } from "../types.ts";
+import type { CrfParams } from "../crf.ts";
 import { AdamW } from "./adamw.ts";
 import type { BertConfig } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
 import { BertModel } from "./model.ts";
 import { mixSeed, Rng } from "./_random.ts";
+import { tidyAsync } from "./_scope.ts";
 import { linearWarmupDecay, warmupSteps } from "./schedule.ts";
 import { ReplicaPool } from "./_replicas.ts";
 import {
@@ -28,11 +30,12 @@ import {
   applyParts,
   batchGradients,
   clipAndApply,
+  crfBatchGradients,
   disposeGradients,
   downloadGradients,
+  headPartGradients,
   labelCount,
   type PartGradients,
-  partGradients,
   splitBatch,
   uploadGradients,
 } from "./_step.ts";
@@ -97,12 +100,14 @@ export interface TrainOptions {
   train: Batch[];
   /**
    * Called after each epoch; `predict` returns the argmax class per position of a batch,
-   * `probabilities` the softmax of its logits (`[batchSize * seqLen * numLabels]`).
+   * `probabilities` the softmax of its logits (`[batchSize * seqLen * numLabels]`), and `crf`
+   * the CRF head's scores at that epoch (null for a softmax head), to decode with.
    */
   evaluate?: (
     epoch: number,
     predict: (b: Batch) => Promise<Int32Array>,
     probabilities: (b: Batch) => Promise<Float32Array>,
+    crf: CrfParams | null,
   ) => Promise<EvalMetrics>;
   onStep?: (s: StepInfo) => void;
   onEpochEnd?: (e: EpochInfo) => void;
@@ -248,8 +253,8 @@ export interface TrainResult {
 
 /**
  * Starting weights: the given ones over a seeded random init. A missing or
- * differently shaped classifier (a checkpoint trained for other labels, or a
- * plain pre-trained BERT) keeps its random init; any other missing or
+ * differently shaped classifier or CRF (a checkpoint trained for other labels,
+ * or a plain pre-trained BERT) keeps its initial values; any other missing or
  * mis-shaped weight is an error.
  */
 function resolveInitial(opts: TrainOptions): Map<string, HostTensor> {
@@ -263,7 +268,7 @@ function resolveInitial(opts: TrainOptions): Map<string, HostTensor> {
       w.data.length === spec.shape.reduce((a, b) => a * b, 1);
     if (fits) {
       out.set(spec.name, w);
-    } else if (!spec.name.startsWith("classifier.")) {
+    } else if (!spec.name.startsWith("classifier.") && !spec.name.startsWith("crf.")) {
       throw new RangeError(
         w
           ? `Initial weight "${spec.name}" has shape [${w.shape}]: expected [${spec.shape}]`
@@ -473,6 +478,19 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
         const dropoutSeed = mixSeed(opts.seed, globalStep);
         const stats = pool
           ? await parallelStep(model, optimizer, pool, batch, opts, lr, dropoutSeed)
+          : model.head === "crf"
+          // The CRF's loss is computed on the host from the logits, read in the middle of the
+          // step (see crfBatchGradients).
+          ? await tidyAsync(async () => {
+            const { loss, grads } = await crfBatchGradients(
+              model,
+              batch,
+              opts.numLabels,
+              dropoutSeed,
+            );
+            const norm = clipAndApply(optimizer, grads, lr, opts.maxGradNorm);
+            return tf.stack([loss, norm]) as tf.Tensor1D;
+          })
           : tf.tidy(() => {
             const { loss, grads } = batchGradients(model, batch, opts.numLabels, dropoutSeed);
             const norm = clipAndApply(optimizer, grads, lr, opts.maxGradNorm);
@@ -505,7 +523,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
         seconds: 0,
       };
       if (opts.evaluate) {
-        const metrics = await opts.evaluate(epoch, predict, probabilities);
+        const metrics = await opts.evaluate(epoch, predict, probabilities, await model.crfParams());
         info.metrics = metrics;
         const value = metrics[select.metric] ?? NaN;
         if (!best || (select.mode === "max" ? value > best.value : value < best.value)) {
@@ -643,7 +661,7 @@ async function parallelStep(
   pool.step(parts.slice(1), opts.numLabels, denominator, seeds.slice(1));
   const own = parts[0];
   const local = own
-    ? tf.tidy(() => partGradients(model, own, opts.numLabels, denominator, seeds[0]!))
+    ? await headPartGradients(model, own, opts.numLabels, denominator, seeds[0]!)
     : null;
   try {
     const localHost = local ? await downloadGradients(local, own!.ids) : null;
