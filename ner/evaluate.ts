@@ -18,6 +18,7 @@
 import { spansFromTags } from "./align.ts";
 import { decodeBio } from "./bio_decode.ts";
 import { type Boundaries, unitBoundaries } from "./boundaries.ts";
+import { crfNll, type CrfParams } from "./crf.ts";
 import { IGNORE_INDEX } from "./labels.ts";
 import {
   type CharacterMetrics,
@@ -77,7 +78,10 @@ export interface DecodedValidation {
   spans: EntitySpan[][];
   /** Whether continuation pieces carry labels (`label_all_tokens`). */
   continuationsLabelled: boolean;
-  /** Cross-entropy of the gold classes, summed, and the number of labelled units. */
+  /**
+   * The loss training minimises, summed, and the number of labelled units: the cross-entropy of
+   * the gold classes, or with a CRF head each row's CRF negative log-likelihood.
+   */
   loss: { sum: number; count: number };
 }
 
@@ -90,17 +94,25 @@ export class ValidationDecoder {
   readonly #labels: readonly string[];
   readonly #boundaries: Boundaries;
   readonly #spans: SpanInputs | undefined;
+  readonly #crf: CrfParams | undefined;
   readonly #out: DecodedValidation;
 
   /**
    * @param labels Tag of each class id.
    * @param boundaries Where entities may start and end.
    * @param spans The windows and documents, to decode character spans (optional).
+   * @param crf The CRF's scores, for a model with a CRF head.
    */
-  constructor(labels: readonly string[], boundaries: Boundaries, spans?: SpanInputs) {
+  constructor(
+    labels: readonly string[],
+    boundaries: Boundaries,
+    spans?: SpanInputs,
+    crf?: CrfParams,
+  ) {
     this.#labels = labels;
     this.#boundaries = boundaries;
     this.#spans = spans;
+    this.#crf = crf;
     this.#out = {
       gold: [],
       pred: [],
@@ -118,6 +130,11 @@ export class ValidationDecoder {
    * @param probs Its class probabilities `[batchSize * seqLen * labels]`.
    */
   add(batch: ScoredBatch, probs: Float32Array): void {
+    if (this.#crf) {
+      const loss = crfProbabilityLoss(batch, probs, this.#crf);
+      this.#out.loss.sum += loss.sum;
+      this.#out.loss.count += loss.count;
+    }
     const labels = this.#labels;
     const spans = this.#spans;
     const out = this.#out;
@@ -141,8 +158,10 @@ export class ValidationDecoder {
         const y = batch.labels[r * T + k]!;
         g.push(labels[y]!);
         q.push(tags[k] ?? "O");
-        out.loss.sum -= Math.log(Math.max(row[k * n + y]!, 1e-30));
-        out.loss.count++;
+        if (!this.#crf) {
+          out.loss.sum -= Math.log(Math.max(row[k * n + y]!, 1e-30));
+          out.loss.count++;
+        }
         if (!w) continue;
         if (!w.wordStart[k]) out.continuationsLabelled = true;
         // The unit's text: the piece with the unlabelled pieces that follow it.
@@ -173,6 +192,7 @@ export class ValidationDecoder {
  * @param labels Tag of each class id.
  * @param boundaries Where entities may start and end.
  * @param spans The windows and documents, to decode character spans (optional).
+ * @param crf The CRF's scores, for a model with a CRF head.
  * @returns The tags, spans and loss.
  */
 export function decodeValidation(
@@ -181,10 +201,45 @@ export function decodeValidation(
   labels: readonly string[],
   boundaries: Boundaries,
   spans?: SpanInputs,
+  crf?: CrfParams,
 ): DecodedValidation {
-  const decoder = new ValidationDecoder(labels, boundaries, spans);
+  const decoder = new ValidationDecoder(labels, boundaries, spans, crf);
   batches.forEach((batch, b) => decoder.add(batch, probs[b]!));
   return decoder.result;
+}
+
+/**
+ * The CRF head's validation loss from class probabilities: each row's CRF negative
+ * log-likelihood over its labelled positions, summed on the host. The log-probabilities stand
+ * for the logits: they differ by one constant per position, which the NLL does not see.
+ *
+ * @param batch The batch (its labels).
+ * @param probs Softmax per position, `[batchSize * seqLen * numLabels]`.
+ * @param crf The CRF's scores.
+ * @returns The summed loss and the number of labelled positions (the loss is a mean over them,
+ *   as in training).
+ */
+export function crfProbabilityLoss(
+  batch: Pick<ScoredBatch, "labels" | "batchSize" | "seqLen">,
+  probs: Float32Array,
+  crf: CrfParams,
+): { sum: number; count: number } {
+  const n = crf.start.length;
+  let sum = 0;
+  let count = 0;
+  for (let r = 0; r < batch.batchSize; r++) {
+    const emissions: number[] = [];
+    const tags: number[] = [];
+    for (let t = 0; t < batch.seqLen; t++) {
+      const i = r * batch.seqLen + t;
+      if (batch.labels[i] === IGNORE_INDEX) continue;
+      tags.push(batch.labels[i]!);
+      for (let c = 0; c < n; c++) emissions.push(Math.log(Math.max(probs[i * n + c]!, 1e-45)));
+    }
+    sum += crfNll(emissions, tags, crf);
+    count += tags.length;
+  }
+  return { sum, count };
 }
 
 /** The metrics of a decoded validation split (see {@link validationMetrics}). */

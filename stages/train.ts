@@ -33,6 +33,7 @@ import {
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 import type { Dataset, EncodedWindow } from "../ner/types.ts";
 import type { BoundaryMode } from "../ner/boundaries.ts";
+import type { CrfParams } from "../ner/crf.ts";
 import type { ReportContext, ReportSection } from "../runner/stage.ts";
 
 /**
@@ -62,6 +63,8 @@ export interface TrainParams {
   boundaries: "auto" | BoundaryMode;
   /** The validation figure that chooses the kept epoch, without early stopping. */
   select: SelectMetric;
+  /** The head over the logits: per-unit softmax, or a linear-chain CRF (see docs/crf.md). */
+  head: "softmax" | "crf";
   /** Steps between checkpoints, or `epoch`: after each epoch and at least every 10 minutes. */
   checkpoint_every: number | "epoch";
   /** Checkpoints kept (in `.pipeline/checkpoints/<key>/kept/`) after the stage succeeded. */
@@ -311,7 +314,7 @@ export const train = defineStage<TrainParams>({
     const { numericSetup, setupBackend } = await import(
       new URL("../ner/bert/backend.ts", import.meta.url).href
     ) as typeof import("../ner/bert/backend.ts");
-    const { makeBertConfig } = await import("../ner/bert/config.ts");
+    const { makeBertConfig, withClassifierHead } = await import("../ner/bert/config.ts");
     const { replicatesOn, trainTokenClassifier } = await import(
       new URL("../ner/bert/trainer.ts", import.meta.url).href
     ) as typeof import("../ner/bert/trainer.ts");
@@ -399,8 +402,9 @@ export const train = defineStage<TrainParams>({
     let initialWeights;
     if (p.from) {
       const checkpoint = await loadModelDir(p.from!);
-      config = checkpoint.config;
-      const adapted = adaptCheckpoint(checkpoint, labels, p.seed);
+      // The head is train's: the checkpoint's CRF scores are kept only for a CRF head.
+      config = withClassifierHead(checkpoint.config, p.head);
+      const adapted = adaptCheckpoint({ ...checkpoint, config }, labels, p.seed);
       for (const line of adapted.report) ctx.log.info(line);
       initialWeights = adapted.weights;
       if (config.vocab_size < vocabSize) {
@@ -418,11 +422,13 @@ export const train = defineStage<TrainParams>({
         max_position_embeddings: p.max_positions,
         hidden_dropout_prob: p.dropout,
         attention_probs_dropout_prob: p.dropout,
+        ...(p.head === "crf" ? { nerpipe_head: "crf" as const } : {}),
       });
     }
     ctx.log.info(
       `BERT L${config.num_hidden_layers} H${config.hidden_size} A${config.num_attention_heads} ` +
-        `I${config.intermediate_size}, ${labels.length} labels, vocabulary ${config.vocab_size}`,
+        `I${config.intermediate_size}, ${labels.length} labels, vocabulary ${config.vocab_size}` +
+        (p.head === "crf" ? ", CRF head" : ""),
     );
     const longest = Math.max(
       0,
@@ -517,12 +523,20 @@ export const train = defineStage<TrainParams>({
             _epoch: number,
             _predict: (b: TensorBatch) => Promise<Int32Array>,
             probabilities: (b: TensorBatch) => Promise<Float32Array>,
+            crf: CrfParams | null,
           ) => {
             // Every batch is queued before any result is read: on a GPU one host round trip
             // per epoch, not one per batch.
             const probs = await Promise.all(validation.map((batch) => probabilities(batch)));
             // Scored exactly as validate scores the same weights (ner/evaluate.ts).
-            const decoded = decodeValidation(validation, probs, labels, rules, spanDocs);
+            const decoded = decodeValidation(
+              validation,
+              probs,
+              labels,
+              rules,
+              spanDocs,
+              crf ?? undefined,
+            );
             const v = validationMetrics(
               decoded,
               spans?.dataset.format ?? "",

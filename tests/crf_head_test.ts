@@ -16,6 +16,7 @@ import { adaptCheckpoint } from "../ner/bert/adapt.ts";
 import { writeSafetensors } from "../ner/bert/safetensors.ts";
 import type { CrfParams } from "../ner/crf.ts";
 import { Rng } from "../ner/bert/_random.ts";
+import { crfProbabilityLoss } from "../ner/evaluate.ts";
 
 const CRF = "crf" as const;
 const CRF_NAMES = ["crf.transitions", "crf.start_transitions", "crf.end_transitions"];
@@ -416,4 +417,34 @@ Deno.test({
       }`,
     );
   },
+});
+
+Deno.test("train's CRF validation loss from probabilities equals the training loss from logits", () => {
+  // Softmax probabilities stand for the logits: one constant per position apart.
+  const rng = new Rng(12);
+  const n = 4;
+  const [batch] = bioBatches(1, 3, 8);
+  const logits = new Float32Array(batch!.labels.length * n);
+  rng.fillNormal(logits, 3);
+  const probs = new Float32Array(logits.length);
+  for (let i = 0; i < batch!.labels.length; i++) {
+    const row = logits.subarray(i * n, i * n + n);
+    const max = Math.max(...row);
+    const z = row.reduce((a, x) => a + Math.exp(x - max), 0);
+    row.forEach((x, c) => (probs[i * n + c] = Math.exp(x - max) / z));
+  }
+  const crf = {
+    transitions: new Float32Array(n * n),
+    start: new Float32Array(n),
+    end: new Float32Array(n),
+  };
+  rng.fillNormal(crf.transitions, 1);
+  rng.fillNormal(crf.start, 1);
+  const fromLogits = crfBatchLoss(logits, batch!.labels, batch!.seqLen, crf);
+  const fromProbs = crfProbabilityLoss(batch!, probs, crf);
+  assert.equal(fromProbs.count, fromLogits.count);
+  assert.ok(
+    Math.abs(fromProbs.sum / fromProbs.count - fromLogits.loss) < 1e-5,
+    `${fromProbs.sum / fromProbs.count} vs ${fromLogits.loss}`,
+  );
 });

@@ -65,6 +65,18 @@ export const DEFAULT_BERT_CONFIG: Readonly<Omit<BertConfig, "vocab_size">> = {
 };
 
 /**
+ * A config with another head (the encoder and classifier are the same for every head).
+ *
+ * @param config Model hyper-parameters.
+ * @param head The head to give it.
+ * @returns A copy; with `softmax`, without `nerpipe_head` (as a softmax model's config.json).
+ */
+export function withClassifierHead(config: BertConfig, head: ClassifierHead): BertConfig {
+  const { nerpipe_head: _, ...rest } = config;
+  return head === "crf" ? { ...rest, nerpipe_head: "crf" } : rest;
+}
+
+/**
  * Builds a full config from a vocabulary size and optional overrides.
  *
  * @param vocabSize Number of rows of the word-embedding table.
