@@ -6,7 +6,8 @@
  *
  * Each labelled unit (the pieces whose label is not ignored: every piece with
  * `label_all_tokens`, the first piece of each word otherwise) gets the most probable valid BIO
- * tag under the model's boundary rules (ner/bio_decode.ts, ner/boundaries.ts); tags are scored
+ * tag under the model's boundary rules (ner/bio_decode.ts, ner/boundaries.ts; with a CRF head,
+ * Viterbi with its transitions, ner/crf_decode.ts); tags are scored
  * on pieces (conlleval/seqeval chunks) and decoded into character spans of the original text
  * (ner/align.ts), scored by exact span and by KLUE's character macro F1 (ner/metrics.ts).
  *
@@ -19,6 +20,7 @@ import { spansFromTags } from "./align.ts";
 import { decodeBio } from "./bio_decode.ts";
 import { type Boundaries, unitBoundaries } from "./boundaries.ts";
 import { crfNll, type CrfParams } from "./crf.ts";
+import { decodeCrf } from "./crf_decode.ts";
 import { IGNORE_INDEX } from "./labels.ts";
 import {
   type CharacterMetrics,
@@ -147,9 +149,10 @@ export class ValidationDecoder {
       for (let k = 0; k < len; k++) units.push(batch.labels[r * T + k] !== IGNORE_INDEX);
       const row = probs.subarray(r * T * n, (r * T + len) * n);
       const text = w ? spans!.docs[w.doc]!.text : "";
-      const { tags } = decodeBio(row, labels, units, {
-        ...(w ? { boundaries: unitBoundaries(text, w, units, this.#boundaries) } : {}),
-      });
+      const rules = w ? unitBoundaries(text, w, units, this.#boundaries) : undefined;
+      const { tags } = this.#crf
+        ? decodeCrf(row, labels, units, this.#crf, rules)
+        : decodeBio(row, labels, units, rules ? { boundaries: rules } : {});
       const g: string[] = [];
       const q: string[] = [];
       const t: string[] = [];

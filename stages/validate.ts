@@ -286,7 +286,8 @@ export const validate = defineStage<ValidateParams>({
       const allProbs = await Promise.all(
         batches.map((batch) => model.predictProbabilities(batch)),
       );
-      const decoder = new ValidationDecoder(labels, boundaries, spanInputs);
+      // A CRF head decodes with Viterbi over the units' scores and its transitions.
+      const decoder = new ValidationDecoder(labels, boundaries, spanInputs, checkpoint.crf);
       for (const [b, batch] of batches.entries()) {
         if (b % BATCHES_PER_CHECK === 0) await checkAbort(ctx.signal);
         decoder.add(batch, allProbs[b]!);

@@ -14,6 +14,9 @@ import {
   crfViterbi,
 } from "../ner/crf.ts";
 import { mulberry32 } from "../ner/random.ts";
+import { decodeCrf } from "../ner/crf_decode.ts";
+import { decodeBio } from "../ner/bio_decode.ts";
+import { aggregateEntities } from "../ner/predict/entities.ts";
 
 const N = 4;
 
@@ -239,4 +242,90 @@ Deno.test("the CRF stays finite with large scores and refuses impossible constra
     () => crfLogPartition([0], { transitions: [0, 0], start: [0], end: [0] }),
     /transitions 2/,
   );
+});
+
+Deno.test("decodeCrf gives the best valid BIO labelling under the CRF, and decodeBio's without transitions", () => {
+  const random = mulberry32(2205);
+  const labels = ["O", "B-PS", "I-PS", "B-LC", "I-LC"];
+  const n = labels.length;
+  const valid = (y: number[]) =>
+    y.every((c, t) =>
+      !labels[c]!.startsWith("I-") ||
+      (t > 0 && labels[y[t - 1]!]!.slice(2) === labels[c]!.slice(2) && labels[y[t - 1]!] !== "O")
+    );
+  for (let trial = 0; trial < 20; trial++) {
+    const pieces = 6;
+    const units = Array.from({ length: pieces }, (_, k) => k > 0 && (k === 1 || random() < 0.7));
+    const probs = new Float64Array(pieces * n);
+    for (let k = 0; k < pieces; k++) {
+      const row = Array.from({ length: n }, () => Math.exp(random() * 4));
+      const z = row.reduce((a, x) => a + x, 0);
+      row.forEach((x, c) => (probs[k * n + c] = x / z));
+    }
+    const crf = randomParams(random, n);
+    const { tags, scores } = decodeCrf(probs, labels, units, crf);
+    const positions = units.flatMap((u, k) => (u ? [k] : []));
+    const emissions = positions.flatMap((k) =>
+      Array.from(probs.subarray(k * n, k * n + n), Math.log)
+    );
+    // Brute force over the valid labellings of the units.
+    let best: number[] = [];
+    let bestScore = -Infinity;
+    let z = 0;
+    const all: { y: number[]; s: number }[] = [];
+    for (const y of labellings(positions.length, n)) {
+      if (!valid(y)) continue;
+      const s = crfPathScore(emissions, y, crf);
+      all.push({ y, s });
+      if (s > bestScore) [best, bestScore] = [y, s];
+    }
+    for (const a of all) z += Math.exp(a.s - bestScore);
+    assert.deepEqual(
+      tags,
+      units.map((u, k) => (u ? labels[best[positions.indexOf(k)]!]! : null)),
+      `trial ${trial}`,
+    );
+    positions.forEach((k, t) => {
+      // The score is the chosen tag's marginal over the valid labellings.
+      const mass = all.filter((a) => a.y[t] === best[t]).reduce(
+        (acc, a) => acc + Math.exp(a.s - bestScore),
+        0,
+      );
+      assert.ok(Math.abs(scores[k]! - mass / z) < 1e-9, `score of piece ${k}`);
+    });
+    // Without transitions, start or end scores, the CRF decodes as decodeBio.
+    const flat = {
+      transitions: new Float64Array(n * n),
+      start: new Float64Array(n),
+      end: new Float64Array(n),
+    };
+    assert.deepEqual(
+      decodeCrf(probs, labels, units, flat).tags,
+      decodeBio(probs, labels, units).tags,
+    );
+  }
+  assert.throws(
+    () => decodeCrf([1], ["O"], [true], randomParams(random, 2)),
+    /CRF has 2 classes, the labels 1/,
+  );
+});
+
+Deno.test("predict's aggregation decodes a CRF model's units with its transitions", () => {
+  const text = "Leo Smith flew";
+  const window = {
+    offsets: [null, [0, 3], [4, 9], [10, 14], null] as ([number, number] | null)[],
+    wordStart: [false, true, true, true, false],
+  };
+  const labels = ["O", "B-PS", "I-PS"];
+  // "Smith" leans to O on its own; the CRF has learned that B-PS is followed by I-PS.
+  const probs = [[1, 0, 0], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4], [0.9, 0.05, 0.05], [1, 0, 0]]
+    .flat();
+  const crf = { transitions: [0, 0, -5, -1, 0, 1, 0, 0, 0], start: [0, 0, 0], end: [0, 0, 0] };
+  assert.deepEqual(aggregateEntities(text, window, probs, labels).map((e) => e.text), ["Leo"]);
+  const [e, ...rest] = aggregateEntities(text, window, probs, labels, "word", undefined, crf);
+  assert.equal(rest.length, 0);
+  assert.equal(e!.text, "Leo Smith");
+  // The score is the mean of the units' CRF marginals.
+  const { scores } = decodeCrf(probs, labels, [false, true, true, true, false], crf);
+  assert.ok(Math.abs(e!.score - (scores[1]! + scores[2]!) / 2) < 1e-12);
 });

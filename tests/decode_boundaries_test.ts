@@ -15,6 +15,8 @@ import {
 } from "../ner/boundaries.ts";
 import { spansFromTags } from "../ner/align.ts";
 import { mulberry32 } from "../ner/random.ts";
+import { decodeCrf } from "../ner/crf_decode.ts";
+import type { CrfParams } from "../ner/crf.ts";
 
 const LABELS = ["O", "B-PS", "I-PS", "B-LC", "I-LC"];
 
@@ -34,14 +36,24 @@ function valid(tags: string[], b?: UnitBoundaries): boolean {
   return true;
 }
 
-/** The most probable valid sequence by enumerating all of them. */
-function bruteForce(probs: number[], m: number, b?: UnitBoundaries): string[] {
+/**
+ * The most probable valid sequence by enumerating all of them (with a CRF's scores added to the
+ * log-probabilities when given).
+ */
+function bruteForce(probs: number[], m: number, b?: UnitBoundaries, crf?: CrfParams): string[] {
   const n = LABELS.length;
   let best: string[] = [];
   let bestScore = -Infinity;
   const tags: string[] = new Array(m);
+  const cls = (t: string) => LABELS.indexOf(t);
   const visit = (k: number, score: number) => {
     if (k === m) {
+      if (crf) {
+        score += crf.start[cls(tags[0]!)]! + crf.end[cls(tags[m - 1]!)]!;
+        for (let t = 1; t < m; t++) {
+          score += crf.transitions[cls(tags[t - 1]!) * n + cls(tags[t]!)]!;
+        }
+      }
       if (score > bestScore && valid(tags, b)) {
         bestScore = score;
         best = [...tags];
@@ -77,6 +89,33 @@ Deno.test("the constrained decode finds the most probable sequence that keeps en
     assert.ok(valid(got as string[], b));
     // Without boundaries: the plain valid-BIO decode.
     assert.deepEqual(decodeBio(probs, LABELS, units).tags, bruteForce(probs, m), `trial ${trial}`);
+  }
+});
+
+Deno.test("the CRF decode under boundary rules finds the best allowed labelling under its transitions (brute force, 300 random windows)", () => {
+  const rand = mulberry32(7);
+  const n = LABELS.length;
+  for (let trial = 0; trial < 300; trial++) {
+    const m = 1 + Math.floor(rand() * 5);
+    const probs: number[] = [];
+    for (let k = 0; k < m; k++) {
+      const row = LABELS.map(() => rand() + 1e-3);
+      const sum = row.reduce((a, x) => a + x, 0);
+      probs.push(...row.map((x) => x / sum));
+    }
+    const crf = {
+      transitions: Array.from({ length: n * n }, () => 2 * rand() - 1),
+      start: Array.from({ length: n }, () => rand() - 0.5),
+      end: Array.from({ length: n }, () => rand() - 0.5),
+    };
+    const b = {
+      start: Array.from({ length: m }, () => rand() < 0.6),
+      end: Array.from({ length: m }, () => rand() < 0.6),
+    };
+    const units = new Array<boolean>(m).fill(true);
+    const { tags, scores } = decodeCrf(probs, LABELS, units, crf, b);
+    assert.deepEqual(tags, bruteForce(probs, m, b, crf), `trial ${trial}`);
+    for (const s of scores) assert.ok(s > 0 && s <= 1 + 1e-12, `marginal ${s}`);
   }
 });
 

@@ -51,7 +51,6 @@ export class CheckpointError extends UserError {
  * @param weights Weights in Hugging Face naming and layout.
  * @param tokenizerDir A directory whose tokenizer files are copied along.
  * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
- * @param training How the model was trained: `labelAllTokens` is written to `config.json` as
  *   `label_all_tokens`, from which predictions choose their units, and `boundaries` as
  *   `span_boundaries`, the rules its entities are decoded under (see {@link ModelDir});
  *   `numerics` (backend, BLAS, threads, replicas: {@link NumericSetup}) as
@@ -104,6 +103,7 @@ export interface ModelDir {
    * ner/boundaries.ts), absent when the directory does not say (a checkpoint from elsewhere).
    */
   boundaries?: Boundaries;
+  /**
    * The CRF's scores of a model with `nerpipe_head: "crf"` (views of `crf.transitions`,
    * `crf.start_transitions` and `crf.end_transitions` in `weights`); absent for a softmax head.
    */

@@ -15,6 +15,8 @@
 import { spansFromTags } from "../align.ts";
 import { decodeBio } from "../bio_decode.ts";
 import { type Boundaries, unitBoundaries } from "../boundaries.ts";
+import type { CrfParams } from "../crf.ts";
+import { decodeCrf } from "../crf_decode.ts";
 
 /** One predicted entity. Offsets are JavaScript string (UTF-16) indices into the text. */
 export interface PredictedEntity {
@@ -68,6 +70,8 @@ export interface PieceWindow {
  * @param unit Word-level (`word`, default) or piece-level (`piece`) units.
  * @param boundaries Where entities may start and end (the model's rules, see
  *   ner/boundaries.ts); default: at any unit.
+ * @param crf The CRF's scores of a model with a CRF head: the units are then decoded with
+ *   `decodeCrf` (Viterbi with its transitions), and a unit's probability is its CRF marginal.
  * @returns The entities, in text order.
  * @throws {RangeError} When `probs` is shorter than the window's pieces need.
  * @example
@@ -95,6 +99,7 @@ export function aggregateEntities(
   labels: readonly string[],
   unit: DecodeUnit = "word",
   boundaries?: Boundaries,
+  crf?: CrfParams,
 ): PredictedEntity[] {
   const n = labels.length;
   const { offsets, wordStart } = window;
@@ -107,9 +112,10 @@ export function aggregateEntities(
   }
   // Units: every piece with an offset, or each word's first piece.
   const units = offsets.map((off, k) => off !== null && (unit === "piece" || wordStart[k]!));
-  const { tags, scores } = decodeBio(probs, labels, units, {
-    ...(boundaries ? { boundaries: unitBoundaries(text, window, units, boundaries) } : {}),
-  });
+  const rules = boundaries ? unitBoundaries(text, window, units, boundaries) : undefined;
+  const { tags, scores } = crf
+    ? decodeCrf(probs, labels, units, crf, rules)
+    : decodeBio(probs, labels, units, rules ? { boundaries: rules } : {});
   return spansFromTags(offsets, tags, unit === "word" ? wordStart : undefined, scores).map((
     e,
   ) => ({

@@ -169,7 +169,7 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
         const text = texts[r.doc]!;
         const rowProbs = probs.subarray(i * width, (i + 1) * width);
         const entities = strategy === "exact"
-          ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries)
+          ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries, ckpt.crf)
           : hfAggregate(text, r.w, rowProbs, labels, strategy, { unkToken });
         for (const e of entities) if (e.score >= minScore) out[r.doc]!.push(e);
       });
