@@ -4,7 +4,8 @@
 
 Loads `config.json` and `model.safetensors` into the plain-PyTorch `BertForTokenClassification`
 of tools/hf_bert.py with `load_state_dict(strict=True)` (every name and shape must be exactly
-what Hugging Face expects, no more, no fewer), checks the config fields `from_pretrained` and
+what Hugging Face expects, no more, no fewer; a CRF head's `crf.*` tensors, which
+`from_pretrained` ignores, are checked apart), checks the config fields `from_pretrained` and
 pipelines read (`model_type`, `architectures`, `id2label`/`label2id`) and the tokenizer files,
 then compares PyTorch's logits with ours (written by tools/export/our_logits.ts; default
 `<model dir>/our_logits.json`). Exit status 1 on any difference above 1e-4.
@@ -49,6 +50,17 @@ def main():
     config = BertConfig(raw)
     model = BertForTokenClassification(config).eval()
     state = read_safetensors(os.path.join(d, "model.safetensors"))
+    # A CRF head's scores (`nerpipe_head: crf`, docs/crf.md) are tensors of their own, which
+    # BertForTokenClassification does not have: from_pretrained leaves them out as unused
+    # weights, and so does this check, after checking their shapes.
+    if raw.get("nerpipe_head") == "crf":
+        n = config.num_labels
+        for name, shape in (("crf.transitions", [n, n]), ("crf.start_transitions", [n]),
+                            ("crf.end_transitions", [n])):
+            t = state.pop(name, None)
+            if t is None or list(t.shape) != shape:
+                found = "missing" if t is None else f"of shape {list(t.shape)}"
+                problems.append(f"CRF tensor {name} is {found}, expected {shape}")
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as e:
