@@ -4,7 +4,9 @@
  *
  * Each step runs in `tf.tidy`; the loss and gradient norm leave the device in
  * one asynchronous read, one step late, so that a GPU backend never waits
- * for the host.
+ * for the host. With a CRF head (`nerpipe_head: "crf"`) the step waits once:
+ * its logits are read to compute the CRF's loss on the host (see
+ * `crfBatchGradients` in `_step.ts` and docs/crf.md).
  *
  * @module
  */
