@@ -38,6 +38,9 @@ Deno.test({
         hidden: 32,
         intermediate: 64,
         checkpoint_every: "epoch",
+        // At any piece boundary, so that validate's tags are decodeCrf's without rules below
+        // (the CRF decode under boundary rules: tests/decode_boundaries_test.ts).
+        boundaries: "pieces",
       },
       {
         trainInputs: ", encoded: preprocess-input.encoded, dataset: load.dataset",
