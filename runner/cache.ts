@@ -21,6 +21,9 @@
  *                                   when the stage succeeds (all but its kept/)
  * ```
  *
+ * Before a run writes anything, no folder of the cache may be a link to a directory outside the
+ * project, and nothing is ever deleted through a link (owned.ts).
+ *
  * Every write is a temp file (or directory) renamed into place, so a run killed midway leaves
  * nothing that a later run mistakes for a result. Everything read back is checked: a hash that
  * is not 64 lowercase hex digits, a record of the wrong shape or under the wrong name is a cache
@@ -31,6 +34,8 @@
 
 import { isHash, StatCache } from "./hash.ts";
 import { UserError } from "./errors.ts";
+import { checkOwned, listOwned, type OwnedFolders, realPathOf, removeOwned } from "./owned.ts";
+import { dirname } from "./paths.ts";
 
 /** Output of a stage as stored in the index. */
 export interface StoredOutput {
@@ -201,6 +206,23 @@ export interface OutManifest {
   links?: Record<string, number>;
 }
 
+/**
+ * The folders of the cache that the engine writes in, and how many levels below each it checks
+ * for links out of the project (`objects/ab/`, `state/<pipeline>/`, `checkpoints/<key>/`).
+ * `tmp/` is not among them: a run empties it, and a `tmp` that is a link is removed, not
+ * followed.
+ */
+const OWNED: OwnedFolders = {
+  objects: 1,
+  runs: 0,
+  state: 1,
+  out: 0,
+  checkpoints: 1,
+  checked: 0,
+  history: 1,
+  slurm: 0,
+};
+
 /** The cache directory. */
 export class Cache {
   /** The cache directory. */
@@ -210,6 +232,7 @@ export class Cache {
   #lock: Deno.FsFile | undefined;
   #exclusive = false;
   #readOnly: string | undefined;
+  #bound: string | undefined;
 
   private constructor(dir: string, stat: StatCache) {
     this.dir = dir;
@@ -219,6 +242,14 @@ export class Cache {
   /** Opens (without locking) the cache at `dir`. */
   static async open(dir: string): Promise<Cache> {
     return new Cache(dir, new StatCache(await readJson(`${dir}/stat.json`) ?? {}));
+  }
+
+  /**
+   * The real path of the project the cache belongs to: the folder that holds it. Nothing is
+   * deleted through a link that leads out of it (owned.ts).
+   */
+  get bound(): string {
+    return this.#bound ??= realPathOf(dirname(this.dir));
   }
 
   /** Why the cache cannot be written (set by {@link lock}), or undefined when it can. */
@@ -240,14 +271,19 @@ export class Cache {
    * a run that writes), {@link readOnly} says why, and what must be written later fails with a
    * {@link ReadOnlyCacheError}.
    *
+   * Before anything is written, the cache's folders are checked (owned.ts): one that is a link
+   * to a directory outside the project is refused.
+   *
    * @param onWait Called once if the lock is busy, with what the holder wrote.
    * @param options `shared`: take a shared lock (readers such as `verify`), never write.
+   * @throws {OutsideLinkError} When a folder of the cache is a link out of the project.
    */
   async lock(onWait: (holder: string) => void, options: { shared?: boolean } = {}): Promise<void> {
     if (options.shared) {
       await this.#lockShared(onWait);
       return;
     }
+    checkOwned(this.dir, this.bound, OWNED);
     let file: Deno.FsFile;
     try {
       Deno.mkdirSync(this.dir, { recursive: true });
@@ -331,25 +367,22 @@ export class Cache {
       } catch { /* missing */ }
       Deno.mkdirSync(`${this.dir}/tmp`, { recursive: true });
     }
+    // Folders are listed only when they are folders, not links to one (owned.ts).
     const sweep = (dir: string) => {
-      try {
-        for (const entry of Deno.readDirSync(dir)) {
-          if (entry.isFile && TEMP_NAME.test(entry.name)) {
-            try {
-              Deno.removeSync(`${dir}/${entry.name}`);
-            } catch { /* gone */ }
-          }
+      for (const entry of listOwned(dir)) {
+        if (entry.isFile && TEMP_NAME.test(entry.name)) {
+          try {
+            Deno.removeSync(`${dir}/${entry.name}`);
+          } catch { /* gone */ }
         }
-      } catch { /* missing */ }
+      }
     };
     sweep(this.dir);
     sweep(`${this.dir}/runs`);
     sweep(`${this.dir}/out`);
-    try {
-      for (const entry of Deno.readDirSync(`${this.dir}/state`)) {
-        if (entry.isDirectory) sweep(`${this.dir}/state/${entry.name}`);
-      }
-    } catch { /* missing */ }
+    for (const entry of listOwned(`${this.dir}/state`)) {
+      if (entry.isDirectory) sweep(`${this.dir}/state/${entry.name}`);
+    }
   }
 
   /** Saves the stat cache and releases the lock. */
@@ -498,10 +531,7 @@ export class Cache {
     if (!/^[\w.-]+$/.test(key) || key.startsWith(".")) return;
     await this.#writing(
       "a run record must be removed",
-      () =>
-        Deno.remove(`${this.dir}/runs/${key}.json`, { recursive: true }).catch((error) => {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }),
+      () => removeOwned(`${this.dir}/runs/${key}.json`, this.bound),
     );
   }
 
@@ -509,13 +539,7 @@ export class Cache {
   async removeObject(output: StoredOutput): Promise<void> {
     const path = this.objectPath(output);
     this.stat.forget(path);
-    await this.#writing(
-      "a damaged object must be removed",
-      () =>
-        Deno.remove(path, { recursive: true }).catch((error) => {
-          if (!(error instanceof Deno.errors.NotFound)) throw error;
-        }),
-    );
+    await this.#writing("a damaged object must be removed", () => removeOwned(path, this.bound));
   }
 
   /** What the last run of a stage of a pipeline was keyed on (undefined if not well-formed). */

@@ -13,11 +13,12 @@ import { CodeIndex, sha256 } from "./hash.ts";
 import { explainChange, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
-import { type MaterialiseProblem, OutTree } from "./materialise.ts";
+import { checkOutFolders, type MaterialiseProblem, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./_own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
+import { listOwned, removeOwned } from "./owned.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -275,6 +276,11 @@ export async function runVariants(
   if (!first) return [];
   const cacheDir = options.cacheDir ?? `${first.root}/.pipeline`;
   const outDir = options.outDir ?? `${first.root}/out`;
+  if (!options.dryRun) {
+    // Before anything is written: no folder of out/ leads out of the project (owned.ts); the
+    // cache's folders are checked as its lock is taken.
+    checkOutFolders(outDir, variants.map((v) => treeDir(outDir, v.pipeline.name, v.label)));
+  }
   const cache = await Cache.open(cacheDir);
   const reporter = options.reporter;
   if (!options.dryRun) {
@@ -671,19 +677,26 @@ function checkpointDir(cache: Cache, key: string): string {
   return `${cache.dir}/checkpoints/${key}`;
 }
 
-/** After a success: removes a checkpoint directory but its `kept/` (nothing when there is none). */
-async function removeCheckpoints(dir: string): Promise<void> {
-  let kept = false;
+/**
+ * After a success: removes a checkpoint directory but its `kept/` (nothing when there is none).
+ * A checkpoint directory that is a link is removed itself: nothing it points to is listed or
+ * removed (owned.ts).
+ */
+async function removeCheckpoints(dir: string, bound: string): Promise<void> {
+  let info: Deno.FileInfo;
   try {
-    for await (const entry of Deno.readDir(dir)) {
-      if (entry.name === "kept") kept = true;
-      else await Deno.remove(`${dir}/${entry.name}`, { recursive: true }).catch(() => {});
-    }
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
-    throw error;
+    info = Deno.lstatSync(dir);
+  } catch {
+    return;
   }
-  if (!kept) await Deno.remove(dir).catch(() => {});
+  let kept = false;
+  if (info.isDirectory) {
+    for (const entry of listOwned(dir)) {
+      if (entry.name === "kept") kept = true;
+      else await removeOwned(`${dir}/${entry.name}`, bound).catch(() => {});
+    }
+  }
+  if (!kept) await removeOwned(dir, bound).catch(() => {});
 }
 
 /**
@@ -714,7 +727,7 @@ export async function runStage(
     finished: new Date().toISOString(),
   };
   await cache.writeRecord(record);
-  await removeCheckpoints(checkpointDir(cache, key));
+  await removeCheckpoints(checkpointDir(cache, key), cache.bound);
   await cache.saveStat();
   return { outputs: produced, seconds };
 }
@@ -791,7 +804,7 @@ async function execute(
     return produced;
   } finally {
     cache.stat.forget(staging);
-    await Deno.remove(staging, { recursive: true }).catch(() => {});
+    await removeOwned(staging, cache.bound).catch(() => {});
   }
 }
 

@@ -18,6 +18,10 @@
  *   a stage run with `--force` replaces what is at its output paths (still never removing
  *   other files);
  * - temp files left by a killed run are removed;
+ * - nothing is written or deleted through a link: a folder of `out/` that is a link to a
+ *   directory outside the project stops the run before it writes anything
+ *   ({@link checkOutFolders}), a link inside an output directory is kept as it is and nothing
+ *   is written through it, and a link is removed itself, never what it points to (owned.ts);
  * - a failure to write (`out/` read-only, a full disk) is reported on its own: it does not make
  *   the stage fail, and its dependents still run from the cache.
  *
@@ -27,6 +31,7 @@
 import { dirname, relative } from "./paths.ts";
 import { type Cache, type OutManifest, type StoredOutput, TEMP_NAME } from "./cache.ts";
 import { listFiles } from "./hash.ts";
+import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
 import type { Reporter } from "./report.ts";
 
@@ -67,20 +72,22 @@ function alive(pid: number): boolean | undefined {
   }
 }
 
-/** Files and other entries under a directory, without following links. */
-async function walk(dir: string): Promise<{ files: string[]; other: string[] }> {
-  const files: string[] = [];
-  const other: string[] = [];
-  const visit = async (sub: string) => {
-    for (const entry of Deno.readDirSync(sub ? `${dir}/${sub}` : dir)) {
-      const rel = sub ? `${sub}/${entry.name}` : entry.name;
-      if (entry.isDirectory) await visit(rel);
-      else if (entry.isFile) files.push(rel);
-      else other.push(rel);
-    }
-  };
-  await visit("");
-  return { files: files.sort(), other: other.sort() };
+/**
+ * Checks the folders of `out/` a run writes in, before it writes anything (owned.ts): `out/`,
+ * each tree and the folders in it (stage folders, a sweep's variant folders). One that is a
+ * link to a directory outside the project stops the run.
+ *
+ * @param outDir The `out/` directory.
+ * @param trees The trees the run writes (`out/<pipeline>`, a sweep's `out/<pipeline>/<label>`).
+ * @throws {OutsideLinkError} For a link out of the project (the folder that holds `outDir`).
+ */
+export function checkOutFolders(outDir: string, trees: string[]): void {
+  const bound = realPathOf(dirname(outDir));
+  checkOwned(outDir, bound);
+  for (const tree of trees) {
+    for (let at = dirname(tree); at.length > outDir.length; at = dirname(at)) checkOwned(at, bound);
+    checkOwned(tree, bound, 1);
+  }
 }
 
 /**
@@ -173,12 +180,21 @@ export class OutTree {
   #reporter: Reporter;
   #manifest: OutManifest;
   #changed = false;
+  /** The real path of the project (the folder holding `out/`): nothing is removed outside it. */
+  #bound: string;
 
-  private constructor(dir: string, cache: Cache, reporter: Reporter, manifest: OutManifest) {
+  private constructor(
+    dir: string,
+    cache: Cache,
+    reporter: Reporter,
+    manifest: OutManifest,
+    bound: string,
+  ) {
     this.dir = dir;
     this.#cache = cache;
     this.#reporter = reporter;
     this.#manifest = manifest;
+    this.#bound = bound;
   }
 
   /**
@@ -202,7 +218,7 @@ export class OutTree {
   ): Promise<OutTree> {
     const dir = at?.dir ?? treeDir(outDir, pipeline);
     const manifest = await cache.outManifest(at?.manifest ?? pipeline, relative(root, dir) || ".");
-    return new OutTree(dir, cache, reporter, manifest);
+    return new OutTree(dir, cache, reporter, manifest, realPathOf(dirname(outDir)));
   }
 
   /** Saves the manifest if it changed (a read-only cache keeps none). */
@@ -247,7 +263,7 @@ export class OutTree {
     const pid = Number(TEMP_NAME.exec(path)?.[1]);
     if (!pid || pid === Deno.pid) return;
     if (this.#cache.writable ? false : alive(pid) !== false) return;
-    await Deno.remove(path).catch(() => {});
+    await removeOwned(path, this.#bound).catch(() => {});
   }
 
   /**
@@ -266,13 +282,11 @@ export class OutTree {
   ): Promise<Record<string, string>> {
     const paths: Record<string, string> = {};
     const stageDir = `${this.dir}/${stage}`;
-    try {
-      for (const entry of Deno.readDirSync(stageDir)) {
-        if (entry.isFile && TEMP_NAME.test(entry.name)) {
-          await this.#sweep(`${stageDir}/${entry.name}`);
-        }
+    for (const entry of listOwned(stageDir)) {
+      if (entry.isFile && TEMP_NAME.test(entry.name)) {
+        await this.#sweep(`${stageDir}/${entry.name}`);
       }
-    } catch { /* not there yet */ }
+    }
     for (const { name, extension, output } of outputs) {
       const dest = outputPath(this.dir, stage, name, extension);
       paths[name] = this.#shown(dest);
@@ -321,15 +335,26 @@ export class OutTree {
         );
         return;
       }
-      await Deno.remove(dest);
+      await removeOwned(dest, this.#bound);
       this.#own(rel, undefined);
     }
-    if (output.kind === "dir") await Deno.mkdir(dest, { recursive: true });
+    // What is in the output directory now, links not followed: nothing is written through a
+    // link in it (a file of the output below one is kept out, as a file someone changed).
+    let found: { files: string[]; other: string[] } = { files: [], other: [] };
+    if (output.kind === "dir") {
+      await Deno.mkdir(dest, { recursive: true });
+      found = walkOwned(dest);
+    }
+    const throughLink = (sub: string) => found.other.some((o) => sub.startsWith(`${o}/`));
     const kept: string[] = [];
     const movedAside: string[] = [];
     for (const [sub, hash] of want) {
       const path = sub ? `${dest}/${sub}` : dest;
       const key = sub ? `${rel}/${sub}` : rel;
+      if (throughLink(sub)) {
+        kept.push(this.#shown(path));
+        continue;
+      }
       const now = await this.#hash(path);
       const from = `${object}${sub ? `/${sub}` : ""}`;
       if (now === hash) {
@@ -378,7 +403,7 @@ export class OutTree {
     }
     if (output.kind === "file") return;
     // Files in the directory that are not part of the output.
-    const { files, other } = await walk(dest);
+    const { files, other } = found;
     const foreign: string[] = [...other.map((f) => this.#shown(`${dest}/${f}`))];
     const emptied = new Set<string>();
     for (const f of files) {
@@ -391,7 +416,7 @@ export class OutTree {
       const key = `${rel}/${f}`;
       const ours = this.#manifest.files[key];
       if (ours !== undefined && await this.#hash(path) === ours) {
-        await Deno.remove(path);
+        await removeOwned(path, this.#bound);
         this.#cache.stat.forget(path);
         this.#own(key, undefined);
         emptied.add(dirname(path));

@@ -9,7 +9,8 @@
  * @module
  */
 
-import { pathToFileURL, resolve } from "../paths.ts";
+import { dirname, pathToFileURL, resolve } from "../paths.ts";
+import { checkOwned, realPathOf } from "../owned.ts";
 import { moduleFiles, sha256, stableJson } from "../hash.ts";
 import type { Registry } from "../registry.ts";
 import { parseRemote } from "../remote_url.ts";
@@ -148,6 +149,8 @@ export async function rememberPipeline(
     ...(p.remote ? { remote: p.remote } : {}),
   };
   try {
+    // Not through a link out of the project (owned.ts): the run then stops at the cache lock.
+    checkOwned(dir, realPathOf(dirname(dir)), { checked: 0 });
     await Deno.mkdir(`${dir}/checked`, { recursive: true });
     const tmp = `${dir}/checked/${fingerprint}.tmp-${Deno.pid}`;
     await Deno.writeTextFile(tmp, JSON.stringify(record));

@@ -1,0 +1,227 @@
+/**
+ * File-system safety with real processes (issue 23, items 1-6): the engine never deletes,
+ * moves, links or changes anything outside the project, through a link in `.pipeline/` or
+ * `out/`, through an output a stage hands back, or through a declared name; a stage that writes
+ * into its input is caught; user files in `out/` named like temporaries are kept. Each test runs
+ * the CLI in a sandbox that also holds files outside the project, and checks them unchanged
+ * (content, mode, links, inode) afterwards.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+
+const CLI = new URL("./testdata/engine/fs_stages.ts", import.meta.url).pathname;
+
+/**
+ * Every entry under `dir` (links not followed): path, type, mode, link count, inode, and the
+ * sha256 of a file's content.
+ */
+async function snapshot(dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  const visit = async (path: string) => {
+    const info = await Deno.lstat(path);
+    const mode = (info.mode ?? 0).toString(8);
+    let what = info.isDirectory ? "dir" : info.isFile ? "file" : info.isSymlink ? "link" : "other";
+    if (info.isFile) {
+      const digest = await crypto.subtle.digest("SHA-256", await Deno.readFile(path));
+      what += ` ${
+        [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("")
+      }`;
+    }
+    if (info.isSymlink) what += ` ${await Deno.readLink(path)}`;
+    lines.push(
+      `${path.slice(dir.length)} ${what} mode ${mode} links ${info.nlink} ino ${info.ino}`,
+    );
+    if (info.isDirectory) {
+      for (const e of [...Deno.readDirSync(path)].sort((a, b) => a.name < b.name ? -1 : 1)) {
+        await visit(`${path}/${e.name}`);
+      }
+    }
+  };
+  await visit(dir);
+  return lines;
+}
+
+/**
+ * A project (`<root>/proj`) beside a folder outside it (`<root>/outside`): `data.txt`, and
+ * `folder/big.bin`, large enough (300 KiB) that an output of its size is a hard link into out/.
+ */
+async function sandbox(pipeline: (dir: string, outside: string) => string) {
+  const root = await Deno.makeTempDir({ prefix: "fs-safety-" });
+  const dir = `${root}/proj`;
+  const outside = `${root}/outside`;
+  await Deno.mkdir(dir);
+  await Deno.mkdir(`${outside}/folder`, { recursive: true });
+  await Deno.writeTextFile(`${outside}/data.txt`, "outside");
+  await Deno.writeFile(`${outside}/folder/big.bin`, new Uint8Array(300 * 1024).fill(7));
+  await Deno.chmod(`${outside}/data.txt`, 0o644);
+  await Deno.chmod(`${outside}/folder/big.bin`, 0o644);
+  await Deno.writeTextFile(`${dir}/pipeline.yaml`, pipeline(dir, outside));
+  let before: string[] = [];
+  return {
+    root,
+    dir,
+    outside,
+    /** Remembers everything outside the project as it is now. */
+    async mark() {
+      before = await snapshot(outside);
+    },
+    /** Asserts that nothing outside the project changed since {@link mark}. */
+    async assertOutsideUnchanged() {
+      assert.deepEqual(await snapshot(outside), before, "nothing outside the project changed");
+      assert.deepEqual(
+        [...Deno.readDirSync(root)].map((e) => e.name).sort(),
+        ["outside", "proj"],
+        "nothing new beside the project",
+      );
+    },
+  };
+}
+
+/** Runs the CLI in `dir`; a run that takes longer than `ms` is killed (code 137). */
+async function cli(dir: string, args: string[], ms = 30_000) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const timer = setTimeout(() => child.kill("SIGKILL"), ms);
+  const out = await child.output();
+  clearTimeout(timer);
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+const run = (dir: string, ...args: string[]) => cli(dir, ["run", "pipeline.yaml", ...args]);
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The key of a stage from a `--json` run's output. */
+function keyOf(stdout: string, id: string): string {
+  const stage = JSON.parse(stdout).stages.find((s: { id: string }) => s.id === id);
+  assert.match(stage?.key ?? "", /^[0-9a-f]{64}$/);
+  return stage.key;
+}
+
+function statuses(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    JSON.parse(stdout).stages.map((s: { id: string; status: string }) => [s.id, s.status]),
+  );
+}
+
+// Item 1: the clean-up of a stage's checkpoints.
+
+const CHECKPOINTED = () =>
+  `name: p
+stages:
+  a: { uses: checkpointed }
+  b: { uses: lower, inputs: { text: a.text } }
+`;
+
+Deno.test("item 1: a checkpoint folder that is a link is removed itself, what it points to is kept", async () => {
+  const box = await sandbox(CHECKPOINTED);
+  const first = await run(box.dir, "--json");
+  assert.equal(first.code, 0, first.stderr);
+  const checkpoints = `${box.dir}/.pipeline/checkpoints/${keyOf(first.stdout, "a")}`;
+  assert.ok(!exists(checkpoints), "removed after the success");
+  // A link inside the project, to a folder of the user's.
+  await Deno.mkdir(`${box.dir}/keep`);
+  await Deno.writeTextFile(`${box.dir}/keep/precious.txt`, "mine");
+  await Deno.symlink(`${box.dir}/keep`, checkpoints);
+  await box.mark();
+  const again = await run(box.dir, "--json", "--force");
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(statuses(again.stdout).a, "ran");
+  assert.equal(await Deno.readTextFile(`${box.dir}/keep/precious.txt`), "mine");
+  assert.ok(!exists(checkpoints), "the link is removed");
+  await box.assertOutsideUnchanged();
+});
+
+// Item 6: folders the engine owns that are links out of the project.
+
+const OWNED: [string, (dir: string, key: string, shard: string) => string][] = [
+  ["out/", (d) => `${d}/out`],
+  ["a stage folder in out/", (d) => `${d}/out/p/a`],
+  [".pipeline/", (d) => `${d}/.pipeline`],
+  [".pipeline/objects/", (d) => `${d}/.pipeline/objects`],
+  ["a shard of .pipeline/objects/", (d, _k, shard) => `${d}/.pipeline/objects/${shard}`],
+  [".pipeline/runs/", (d) => `${d}/.pipeline/runs`],
+  [".pipeline/state/", (d) => `${d}/.pipeline/state`],
+  [".pipeline/history/", (d) => `${d}/.pipeline/history`],
+  ["a checkpoint folder (items 1 and 6)", (d, key) => `${d}/.pipeline/checkpoints/${key}`],
+];
+
+for (const [name, where] of OWNED) {
+  Deno.test(`item 6: ${name} linked out of the project stops the run (exit 2); nothing outside changes`, async () => {
+    const box = await sandbox(CHECKPOINTED);
+    const first = await run(box.dir, "--json");
+    assert.equal(first.code, 0, first.stderr);
+    const key = keyOf(first.stdout, "a");
+    const record = JSON.parse(await Deno.readTextFile(`${box.dir}/.pipeline/runs/${key}.json`));
+    const link = where(box.dir, key, record.outputs.text.hash.slice(0, 2));
+    // The folder is replaced by a link to a folder outside that holds a file.
+    await Deno.mkdir(`${box.outside}/moved`);
+    await Deno.writeTextFile(`${box.outside}/moved/keep.txt`, "keep");
+    if (exists(link)) await Deno.remove(link, { recursive: true });
+    await Deno.symlink(`${box.outside}/moved`, link);
+    await box.mark();
+    const again = await run(box.dir, "--force");
+    assert.equal(again.code, 2, again.stdout + again.stderr);
+    const shown = link.slice(box.dir.length + 1).replaceAll(".", "\\.");
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^error: "${shown}" is a symbolic link to ".*/outside/moved", outside the project .*: ` +
+          `.*remove the link`,
+        "m",
+      ),
+    );
+    assert.doesNotMatch(again.stderr, /^\s+at /m, "no stack");
+    await box.assertOutsideUnchanged();
+  });
+}
+
+Deno.test("item 6: a link inside an output directory in out/ is kept, and nothing is written through it", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  many: { uses: many, with: { files: 4 } }
+`
+  );
+  assert.equal((await run(box.dir)).code, 0);
+  await Deno.remove(`${box.dir}/out/p/many/model/sub`, { recursive: true });
+  await Deno.symlink(`${box.outside}/folder`, `${box.dir}/out/p/many/model/sub`);
+  await box.mark();
+  for (const args of [[], ["--force"]]) {
+    const again = await run(box.dir, ...args);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stdout + again.stderr,
+      /out\/p\/many\/model\/sub\/f1\.txt.* kept as they are/,
+    );
+  }
+  assert.ok((await Deno.lstat(`${box.dir}/out/p/many/model/sub`)).isSymlink);
+  await box.assertOutsideUnchanged();
+});
+
+Deno.test("item 6: a folder of .pipeline linked inside the project is used as it is", async () => {
+  const box = await sandbox(CHECKPOINTED);
+  await Deno.mkdir(`${box.dir}/.pipeline`);
+  await Deno.mkdir(`${box.dir}/store`);
+  await Deno.symlink(`${box.dir}/store`, `${box.dir}/.pipeline/objects`);
+  const first = await run(box.dir, "--json");
+  assert.equal(first.code, 0, first.stderr);
+  assert.ok([...Deno.readDirSync(`${box.dir}/store`)].length > 0, "objects are in store/");
+  const again = await run(box.dir, "--json");
+  assert.deepEqual(statuses(again.stdout), { a: "cached", b: "cached" });
+});
