@@ -446,7 +446,9 @@ export class Cache {
     try {
       const info = await Deno.lstat(path);
       if (output.kind === "dir" ? !info.isDirectory : !info.isFile) return false;
-      return (await this.stat.hashPath(path, output.kind, recheck)) === output.hash;
+      // An object holds files and directories only: a link in one is damage, never followed.
+      const hash = await this.stat.hashPath(path, output.kind, recheck, { links: "refuse" });
+      return hash === output.hash;
     } catch {
       return false;
     }
@@ -473,7 +475,7 @@ export class Cache {
    */
   store(path: string, kind: "file" | "dir"): Promise<StoredOutput> {
     return this.#writing("an output must be stored", async () => {
-      const hash = await this.stat.hashPath(path, kind, Infinity);
+      const hash = await this.stat.hashPath(path, kind, Infinity, { links: "refuse" });
       const output: StoredOutput = { hash, kind };
       const target = this.objectPath(output);
       await Deno.mkdir(`${this.dir}/objects/${hash.slice(0, 2)}`, { recursive: true });

@@ -19,6 +19,7 @@ import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./_own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
 import { listOwned, removeOwned } from "./owned.ts";
+import { checkOutput } from "./stage_guard.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -795,6 +796,7 @@ async function execute(
       }), late);
     reporter.done(stage.id);
     if (signal?.aborted) throw new Error(`Stage "${stage.id}" was interrupted`);
+    for (const name of Object.keys(def.outputs)) checkOutput(stage.id, name, outPath(name));
     const produced: Record<string, StoredOutput> = {};
     for (const [name, spec] of Object.entries(def.outputs)) {
       const path = outPath(name);

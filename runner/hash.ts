@@ -221,10 +221,11 @@ export class StatCache {
    *
    * @param dir Absolute path.
    * @param recheck As for {@link hashFile}.
+   * @param list How links in the tree are treated ({@link listFiles}).
    * @returns sha256 hex.
    */
-  async hashDir(dir: string, recheck = 0): Promise<string> {
-    const files = await listFiles(dir);
+  async hashDir(dir: string, recheck = 0, list: ListFilesOptions = {}): Promise<string> {
+    const files = await listFiles(dir, list);
     const lines: string[] = [];
     for (const rel of files) {
       lines.push(`${rel}\t${await this.hashFile(`${dir}/${rel}`, recheck)}`);
@@ -232,9 +233,14 @@ export class StatCache {
     return await sha256(`tree\n${lines.join("\n")}`);
   }
 
-  /** The hash of a file or a directory (`recheck` as for {@link hashFile}). */
-  hashPath(path: string, kind: "file" | "dir", recheck = 0): Promise<string> {
-    return kind === "dir" ? this.hashDir(path, recheck) : this.hashFile(path, recheck);
+  /** The hash of a file or a directory (`recheck` as for {@link hashFile}, `list` {@link hashDir}). */
+  hashPath(
+    path: string,
+    kind: "file" | "dir",
+    recheck = 0,
+    list: ListFilesOptions = {},
+  ): Promise<string> {
+    return kind === "dir" ? this.hashDir(path, recheck, list) : this.hashFile(path, recheck);
   }
 }
 
@@ -245,17 +251,22 @@ export interface ListFilesOptions {
    * project); a link it refuses is a user error. Without it every link is followed.
    */
   follow?: (realPath: string) => boolean;
+  /**
+   * `refuse`: a symbolic link is an error, never followed (a cache object holds only files and
+   * directories). Default `follow`.
+   */
+  links?: "follow" | "refuse";
 }
 
 /**
  * Relative paths of all files under a directory, sorted. Symbolic links are followed, to files
- * and to directories (their files are listed under the link's name); a dangling link, a link
- * that `follow` refuses, a link back to a directory that contains it (a cycle), an entry that is
+ * and to directories (their files are listed under the link's name), unless `links: "refuse"`
+ * makes any link an error; a dangling link, a link that `follow` refuses, a link back to a directory that contains it (a cycle), an entry that is
  * neither a file nor a directory (a socket, a device, a FIFO) and a directory that cannot be read
  * are user errors naming the entry.
  *
  * @param dir The directory (absolute).
- * @param options Which link targets may be followed.
+ * @param options Whether links are followed, and which link targets may be.
  * @returns Paths relative to `dir`, `/`-separated, sorted.
  * @throws {UserError} For the entries above.
  */
@@ -284,6 +295,11 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
       const full = `${dir}/${rel}`;
       let real = `${here}/${entry.name}`;
       let info: Deno.FileInfo | undefined;
+      if (entry.isSymlink && options.links === "refuse") {
+        throw new UserError(
+          `"${full}" is a symbolic link, where only files and directories may be: remove it`,
+        );
+      }
       if (entry.isSymlink) {
         try {
           real = Deno.realPathSync(full);

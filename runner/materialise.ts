@@ -128,7 +128,10 @@ async function placeFile(from: string, to: string, copy = true): Promise<PlaceMo
   const tmp = `${to}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
   try {
     let mode: PlaceMode = "copy";
-    const info = await Deno.stat(from);
+    // An object is a file (a link in its place is damage): nothing it would point to is made
+    // read-only, linked or copied.
+    const info = await Deno.lstat(from);
+    if (!info.isFile) throw new Error(`The cache object ${from} is not a file`);
     if (info.size >= LINK_MIN_BYTES && await readOnly(from, info)) {
       try {
         await Deno.link(from, tmp);
@@ -316,7 +319,7 @@ export class OutTree {
     const want = new Map<string, string>();
     if (output.kind === "file") want.set("", output.hash);
     else {
-      for (const f of await listFiles(object)) {
+      for (const f of await listFiles(object, { links: "refuse" })) {
         want.set(f, await this.#cache.stat.hashFile(`${object}/${f}`));
       }
     }

@@ -1,6 +1,7 @@
 /**
  * `verify`: rereads every object the run index refers to and compares it with its hash, which a
- * run does not do for large files whose stat is unchanged (see StatCache). `--repair` removes
+ * run does not do for large files whose stat is unchanged (see StatCache); an object that holds a
+ * link, or is of the wrong kind, is damaged too. `--repair` removes
  * the damaged objects and the run records that refer to them, so that the next run recomputes
  * them.
  *

@@ -225,3 +225,71 @@ Deno.test("item 6: a folder of .pipeline linked inside the project is used as it
   const again = await run(box.dir, "--json");
   assert.deepEqual(statuses(again.stdout), { a: "cached", b: "cached" });
 });
+
+// Item 2: outputs that are links, devices, FIFOs or sockets.
+
+const ODD = (mode: string) => (_dir: string, outside: string) =>
+  `name: p
+stages:
+  odd: { uses: odd-output, with: { mode: ${mode}, target: "${
+    mode === "dir-link" ? `${outside}/folder` : `${outside}/folder/big.bin`
+  }" } }
+  after: { uses: lower, inputs: { text: odd.text } }
+`;
+
+for (
+  const [mode, what, where] of [
+    ["file-link", /a symbolic link \(to ".*\/outside\/folder\/big\.bin"\)/, /as its output "text"/],
+    ["dir-link", /a symbolic link \(to ".*\/outside\/folder"\)/, /at "sub" in its output "model"/],
+    ["dev-zero", /a symbolic link \(to "\/dev\/zero"\)/, /as its output "text"/],
+    ["fifo", /a FIFO/, /as its output "text"/],
+    ["socket", /a socket/, /at "run\/sock" in its output "model"/],
+  ] as const
+) {
+  Deno.test(`item 2: an output that is (or holds) ${mode}: the stage fails (exit 1), nothing outside changes`, async () => {
+    const box = await sandbox(ODD(mode));
+    await box.mark();
+    const result = await run(box.dir, "--json");
+    assert.equal(result.code, 1, `${result.stderr}\n(137: killed after 30 s)`);
+    const odd = JSON.parse(result.stdout).stages[0];
+    assert.equal(odd.status, "failed");
+    assert.match(odd.error, /Stage "odd" wrote /);
+    assert.match(odd.error, what);
+    assert.match(odd.error, where);
+    assert.match(odd.error, /an output holds only files and folders/);
+    assert.equal(statuses(result.stdout).after, "skipped");
+    assert.ok(!exists(`${box.dir}/out/p/odd`), "nothing materialised");
+    assert.ok(!exists(`${box.dir}/.pipeline/objects`), "nothing of the stage is stored");
+    await box.assertOutsideUnchanged();
+  });
+}
+
+Deno.test("items 2 and 4: verify finds an object in which a file was replaced by a link to a copy of it", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  many: { uses: many, with: { files: 4 } }
+`
+  );
+  const first = await run(box.dir, "--json");
+  assert.equal(first.code, 0, first.stderr);
+  const key = keyOf(first.stdout, "many");
+  const record = JSON.parse(await Deno.readTextFile(`${box.dir}/.pipeline/runs/${key}.json`));
+  const hash: string = record.outputs.model.hash;
+  const object = `${box.dir}/.pipeline/objects/${hash.slice(0, 2)}/${hash}.d`;
+  await Deno.copyFile(`${object}/f0.txt`, `${box.outside}/f0.txt`);
+  await Deno.remove(`${object}/f0.txt`);
+  await Deno.symlink(`${box.outside}/f0.txt`, `${object}/f0.txt`);
+  await box.mark();
+  const verified = await cli(box.dir, ["verify"]);
+  assert.equal(verified.code, 1, verified.stdout);
+  assert.match(
+    verified.stdout,
+    /^damaged +\.pipeline\/objects\/.*\.d +output "model" of stage "many"$/m,
+  );
+  const again = await run(box.dir, "--json");
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(statuses(again.stdout).many, "ran");
+  assert.ok((await Deno.lstat(`${object}/f0.txt`)).isFile);
+  await box.assertOutsideUnchanged();
+});
