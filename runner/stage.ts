@@ -141,9 +141,15 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * paths whose content is part of the cache key.
    */
   schema: JsonSchema;
-  /** Inputs by name, as wired under `inputs:` in the pipeline file. */
+  /**
+   * Inputs by name, as wired under `inputs:` in the pipeline file. Input and output names are a
+   * letter, then letters, digits, `-` and `_` ({@link definitionProblem}).
+   */
   inputs: Record<string, InputSpec>;
-  /** Outputs by name; the stage must write every one of them. */
+  /**
+   * Outputs by name; the stage must write every one of them, as a file or a directory of files
+   * and directories (a link, a FIFO, a socket or a device fails the stage).
+   */
   outputs: Record<string, OutputSpec>;
   /**
    * Checks what the schema cannot express: constraints between parameters (`hidden` a multiple
@@ -209,4 +215,61 @@ export function defineStage<P = Record<string, unknown>>(
 /** The kind of an output: `file` unless declared `dir`. */
 export function outputKind(spec: OutputSpec): "file" | "dir" {
   return spec.kind ?? "file";
+}
+
+/** An input or output name: it is part of file paths, so an identifier and nothing else. */
+const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
+
+/** An output's extension: `.` and a word, once or a few times (`.json`, `.tar.gz`). */
+const EXTENSION = /^(\.[A-Za-z0-9_-]{1,15}){1,3}$/;
+
+/** What is wrong with the names a stage kind declares: what it declares and the rule. */
+export interface DefinitionProblem {
+  /** What the definition declares, e.g. `an output named "../x"`. */
+  what: string;
+  /** The rule it breaks. */
+  rule: string;
+}
+
+/**
+ * Checks the names a stage kind declares, which become file paths (`out/<pipeline>/<stage>/
+ * <output><extension>`): input and output names are identifiers (a letter, then letters,
+ * digits, `-` and `_`, at most 64 characters), extensions `.` and such a word (`.json`,
+ * `.tar.gz`). The registry checks a kind when it is registered, the loader a stage module when
+ * it loads it.
+ *
+ * @param definition The stage kind.
+ * @returns The first problem, or undefined when there is none.
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { definitionProblem } from "./stage.ts";
+ *
+ * const outputs = { "../x": { type: "file", description: "Escapes" } };
+ * assert.equal(definitionProblem({ inputs: {}, outputs })?.what, 'an output named "../x"');
+ * ```
+ */
+export function definitionProblem(
+  definition: Pick<StageDefinition<unknown>, "inputs" | "outputs">,
+): DefinitionProblem | undefined {
+  const rule = 'names are a letter, then letters, digits, "-" and "_" (at most 64 characters)';
+  const sides: [string, Record<string, unknown> | undefined][] = [
+    ["input", definition.inputs],
+    ["output", definition.outputs],
+  ];
+  for (const [side, names] of sides) {
+    for (const name of Object.keys(names ?? {})) {
+      if (!NAME.test(name)) return { what: `an ${side} named ${JSON.stringify(name)}`, rule };
+    }
+  }
+  for (const [name, spec] of Object.entries(definition.outputs ?? {})) {
+    const extension = (spec as OutputSpec | undefined)?.extension;
+    if (extension !== undefined && !EXTENSION.test(extension)) {
+      return {
+        what: `the extension ${JSON.stringify(extension)} for its output "${name}"`,
+        rule: 'an extension is "." and letters, digits, "-" or "_", such as ".json" or ".tar.gz"',
+      };
+    }
+  }
+  return undefined;
 }

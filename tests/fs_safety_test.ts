@@ -10,8 +10,12 @@
  */
 
 import assert from "node:assert/strict";
+import { Registry } from "../runner/registry.ts";
+import { InvalidStageError } from "../runner/registry.ts";
+import { defineStage } from "../runner/stage.ts";
 
 const CLI = new URL("./testdata/engine/fs_stages.ts", import.meta.url).pathname;
+const STAGE_URL = new URL("../runner/stage.ts", import.meta.url).href;
 
 /**
  * Every entry under `dir` (links not followed): path, type, mode, link count, inode, and the
@@ -292,4 +296,80 @@ stages:
   assert.equal(statuses(again.stdout).many, "ran");
   assert.ok((await Deno.lstat(`${object}/f0.txt`)).isFile);
   await box.assertOutsideUnchanged();
+});
+
+// Item 3: declared names.
+
+const BAD_MODULE = `export default {
+  name: "bad",
+  version: 1,
+  description: "Declares an output name that climbs out",
+  schema: { type: "object" },
+  inputs: {},
+  outputs: { "../../../../../outside/ESCAPED": { type: "file", description: "Escapes" } },
+  module: import.meta.url,
+  async run(ctx) {
+    await Deno.writeTextFile(ctx.output("../../../../../outside/ESCAPED"), "escaped");
+  },
+};
+`;
+
+Deno.test("item 3: a stage module whose output name climbs out is refused at its uses: line (exit 2)", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  a:
+    uses: ./bad_stage.ts
+`
+  );
+  await Deno.writeTextFile(`${box.dir}/bad_stage.ts`, BAD_MODULE);
+  await box.mark();
+  const result = await run(box.dir);
+  assert.equal(result.code, 2, result.stdout + result.stderr);
+  assert.match(
+    result.stderr,
+    /pipeline\.yaml:4:11: stages\.a\.uses: Stage module "\.\/bad_stage\.ts" declares an output named "\.\.\/\.\.\/\.\.\/\.\.\/\.\.\/outside\/ESCAPED": names are a letter, then letters, digits, "-" and "_"/,
+  );
+  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack");
+  assert.ok(!exists(`${box.dir}/.pipeline/out`), "nothing recorded as the engine's");
+  await box.assertOutsideUnchanged();
+});
+
+Deno.test("item 3: registering a stage kind checks its input and output names and extensions", () => {
+  const kind = (inputs: Record<string, string>, outputs: Record<string, string | undefined>) =>
+    defineStage({
+      name: "k",
+      version: 1,
+      description: "A kind",
+      schema: { type: "object" },
+      inputs: Object.fromEntries(
+        Object.keys(inputs).map((n) => [n, { type: "text", description: "In" }]),
+      ),
+      outputs: Object.fromEntries(
+        Object.entries(outputs).map((
+          [n, extension],
+        ) => [n, { type: "text", description: "Out", ...(extension ? { extension } : {}) }]),
+      ),
+      module: STAGE_URL,
+      run: () => Promise.resolve(),
+    });
+  const register = (stage: ReturnType<typeof kind>) => new Registry().register(stage);
+  register(kind({ text: "" }, { model_2: ".tar.gz", "out-b": undefined }));
+  for (
+    const [stage, message] of [
+      [kind({}, { "../x": undefined }), /declares an output named "\.\.\/x"/],
+      [kind({}, { "a/b": undefined }), /declares an output named "a\/b"/],
+      [kind({}, { "": undefined }), /declares an output named ""/],
+      [kind({ "x y": "" }, {}), /declares an input named "x y"/],
+      [kind({}, { text: "/../../x" }), /declares the extension "\/\.\.\/\.\.\/x" for its output/],
+      [kind({}, { text: "./x" }), /declares the extension "\.\/x"/],
+    ] as const
+  ) {
+    assert.throws(() => register(stage), (error: unknown) => {
+      assert.ok(error instanceof InvalidStageError);
+      assert.match((error as Error).message, /^Stage kind "k" /);
+      assert.match((error as Error).message, message);
+      return true;
+    });
+  }
 });

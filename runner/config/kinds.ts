@@ -8,6 +8,7 @@
 import { isAbsolute, pathToFileURL, resolve } from "../paths.ts";
 import type { Diagnostic } from "../errors.ts";
 import type { AnyStage, Registry } from "../registry.ts";
+import { definitionProblem } from "../stage.ts";
 import { didYouMean } from "../suggest.ts";
 import type { Where } from "./_where.ts";
 import { type Bounds, exists, inBounds } from "./paths.ts";
@@ -65,6 +66,15 @@ export async function resolveKind(
       ...at,
       message: `Stage module "${uses}" exports no stage definition`,
       hint: "export default defineStage({ ... })",
+    };
+  }
+  // Its input and output names become file paths (as the registry checks a registered kind).
+  const problem = definitionProblem(def);
+  if (problem) {
+    return {
+      ...at,
+      message: `Stage module "${uses}" declares ${problem.what}`,
+      hint: problem.rule,
     };
   }
   return def;
