@@ -19,7 +19,7 @@ import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./_own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
 import { listOwned, removeOwned } from "./owned.ts";
-import { checkOutput } from "./stage_guard.ts";
+import { checkOutput, InputGuard } from "./stage_guard.ts";
 
 /** How a stage ended. */
 export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
@@ -743,6 +743,7 @@ async function execute(
   signal: AbortSignal | undefined,
 ): Promise<Record<string, StoredOutput>> {
   const staging = await cache.staging(stage.id);
+  let guard: InputGuard | undefined;
   try {
     const inputs: Record<string, string> = {};
     for (const [name, input] of Object.entries(stage.inputs)) {
@@ -773,6 +774,8 @@ async function execute(
       for (const part of parts.slice(0, -1)) node = node[part] as Record<string, unknown>;
       node[parts[parts.length - 1]!] = p.abs;
     }
+    // Upstream objects must match their hashes before the stage runs and after (stage_guard.ts).
+    guard = await InputGuard.start(stage, upstream, cache);
     // An exit the stage asks for fails it (stage_exit.ts); one from something it left running
     // after it returned is dropped, and said.
     const late = (error: StageExitError) =>
@@ -796,6 +799,7 @@ async function execute(
       }), late);
     reporter.done(stage.id);
     if (signal?.aborted) throw new Error(`Stage "${stage.id}" was interrupted`);
+    await guard.finish();
     for (const name of Object.keys(def.outputs)) checkOutput(stage.id, name, outPath(name));
     const produced: Record<string, StoredOutput> = {};
     for (const [name, spec] of Object.entries(def.outputs)) {
@@ -805,6 +809,7 @@ async function execute(
     }
     return produced;
   } finally {
+    guard?.release();
     cache.stat.forget(staging);
     await removeOwned(staging, cache.bound).catch(() => {});
   }

@@ -51,7 +51,10 @@ export interface StageContext<P = Record<string, unknown>> {
   id: string;
   /** Parameters after defaults, `${vars}` and `--set` overrides; checked against the schema. */
   params: P;
-  /** Resolved input paths (cached artifacts or project files), by input name. Read-only. */
+  /**
+   * Resolved input paths (cached artifacts or project files), by input name. Read-only: they are
+   * the cache's objects themselves, and a stage that changes one fails.
+   */
   inputs: Record<string, string>;
   /** The path a stage must write output `name` to (a file, or a directory for `kind: dir`). */
   output(name: string): string;

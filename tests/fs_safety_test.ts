@@ -373,3 +373,81 @@ Deno.test("item 3: registering a stage kind checks its input and output names an
     });
   }
 });
+
+// Item 4: stages that write into their inputs.
+
+Deno.test("item 4: a stage that truncates its input fails, named; a stage reading it then caches nothing damaged", async () => {
+  const box = await sandbox((dir) =>
+    `name: p
+stages:
+  a: { uses: emit, with: { text: Hello } }
+  b: { uses: vandal, inputs: { text: a.text }, with: { mode: truncate, marker: "${dir}/damaged" } }
+  c: { uses: reader, inputs: { text: a.text }, with: { wait: "${dir}/damaged" } }
+`
+  );
+  await box.mark();
+  // b and c run at the same time; c reads a.text once b has truncated it.
+  const first = await run(box.dir, "--json", "--jobs", "2");
+  assert.equal(first.code, 1, first.stderr);
+  const stages = JSON.parse(first.stdout).stages;
+  const b = stages.find((s: { id: string }) => s.id === "b");
+  assert.equal(b.status, "failed");
+  assert.match(b.error, /Stage "b".* changed its input "text" while it ran/);
+  assert.match(b.error, /the output "text" of stage "a" .* no longer matches its hash/);
+  assert.match(b.error, /a stage must not write to its inputs/);
+  assert.notEqual(statuses(first.stdout).c, "ran", "c never caches what it read damaged");
+  assert.ok(!exists(`${box.dir}/out/p/c/text.txt`));
+  // With b fixed, a is made again and c reads the right text.
+  const second = await run(box.dir, "--json", "--set", "stages.b.with.mode=none");
+  assert.equal(second.code, 0, second.stderr);
+  assert.deepEqual(statuses(second.stdout), { a: "ran", b: "ran", c: "ran" });
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/c/text.txt`), "Hello");
+  const third = await run(box.dir, "--json", "--set", "stages.b.with.mode=none");
+  assert.deepEqual(statuses(third.stdout), { a: "cached", b: "cached", c: "cached" });
+  const verified = await cli(box.dir, ["verify"]);
+  assert.equal(verified.code, 0, verified.stdout);
+  assert.match(verified.stdout, /all intact/);
+  await Deno.remove(`${box.dir}/damaged`);
+  await box.assertOutsideUnchanged();
+});
+
+Deno.test("item 4: a stage that chmods its input, rewrites it at the same size and puts its mtime and mode back fails", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  a: { uses: emit, with: { text: Hello } }
+  b: { uses: vandal, inputs: { text: a.text }, with: { mode: chmod-restore } }
+  c: { uses: lower, inputs: { text: b.text } }
+`
+  );
+  const first = await run(box.dir, "--json", "--only", "a");
+  assert.equal(first.code, 0, first.stderr);
+  // Past the stat cache's racy window, so that only the ctime can tell.
+  await new Promise((r) => setTimeout(r, 1200));
+  const second = await run(box.dir, "--json");
+  assert.equal(second.code, 1, second.stderr);
+  assert.deepEqual(statuses(second.stdout), { a: "cached", b: "failed", c: "skipped" });
+  assert.match(JSON.parse(second.stdout).stages[1].error, /Stage "b" changed its input "text"/);
+  const fixed = await run(box.dir, "--json", "--set", "stages.b.with.mode=none");
+  assert.equal(fixed.code, 0, fixed.stderr);
+  assert.equal(statuses(fixed.stdout).a, "ran", "a is made again");
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/a/text.txt`), "Hello");
+});
+
+Deno.test("item 4: a stage that adds a file to its input directory fails, and the object is made again", async () => {
+  const box = await sandbox(() =>
+    `name: p
+stages:
+  many: { uses: many, with: { files: 4 } }
+  b: { uses: vandal, inputs: { model: many.model }, with: { mode: add-file } }
+`
+  );
+  const first = await run(box.dir, "--json");
+  assert.equal(first.code, 1, first.stderr);
+  assert.equal(statuses(first.stdout).b, "failed");
+  assert.match(JSON.parse(first.stdout).stages[1].error, /changed its input "model"/);
+  const fixed = await run(box.dir, "--json", "--set", "stages.b.with.mode=none");
+  assert.equal(fixed.code, 0, fixed.stderr);
+  assert.equal(statuses(fixed.stdout).many, "ran");
+  assert.ok(!exists(`${box.dir}/out/p/many/model/extra.txt`));
+});
