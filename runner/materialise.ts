@@ -17,7 +17,8 @@
  *   warning that says how to get the pipeline's version (delete it, or `--force` the stage);
  *   a stage run with `--force` replaces what is at its output paths (still never removing
  *   other files);
- * - temp files left by a killed run are removed;
+ * - temp files left by a killed run are removed: only files of the engine's own temp name
+ *   ({@link OUT_TEMP_NAME}), which no one writes by chance (a user's `notes.tmp-2024` is kept);
  * - nothing is written or deleted through a link: a folder of `out/` that is a link to a
  *   directory outside the project stops the run before it writes anything
  *   ({@link checkOutFolders}), a link inside an output directory is kept as it is and nothing
@@ -29,7 +30,7 @@
  */
 
 import { dirname, relative } from "./paths.ts";
-import { type Cache, type OutManifest, type StoredOutput, TEMP_NAME } from "./cache.ts";
+import type { Cache, OutManifest, StoredOutput } from "./cache.ts";
 import { listFiles } from "./hash.ts";
 import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
@@ -70,6 +71,23 @@ function alive(pid: number): boolean | undefined {
   } catch {
     return false;
   }
+}
+
+/**
+ * The name of a temp file the engine places under `out/` (then renames into place), `<pid>`
+ * group: `.nerpipe-tmp-<pid>-<32 hex digits>`, a name no one writes by chance. Only files of
+ * this name are removed as temp files of a killed run.
+ */
+export const OUT_TEMP_NAME = /^\.nerpipe-tmp-(\d+)-[0-9a-f]{32}$/;
+
+/** A new temp file name in `dir` ({@link OUT_TEMP_NAME}). */
+function tempIn(dir: string): string {
+  return `${dir}/.nerpipe-tmp-${Deno.pid}-${crypto.randomUUID().replaceAll("-", "")}`;
+}
+
+/** The last part of a path. */
+function nameOf(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
 }
 
 /**
@@ -125,7 +143,7 @@ async function readOnly(path: string, info: Deno.FileInfo): Promise<boolean> {
  * @returns How the file was placed, or undefined when it was not.
  */
 async function placeFile(from: string, to: string, copy = true): Promise<PlaceMode | undefined> {
-  const tmp = `${to}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+  const tmp = tempIn(dirname(to));
   try {
     let mode: PlaceMode = "copy";
     // An object is a file (a link in its place is damage): nothing it would point to is made
@@ -261,9 +279,12 @@ export class OutTree {
     }
   }
 
-  /** Removes a temp file of a killed run (any pid under the exclusive lock, else a dead one). */
+  /**
+   * Removes a temp file of a killed run ({@link OUT_TEMP_NAME}: any pid under the exclusive
+   * lock, else a dead one's).
+   */
   async #sweep(path: string): Promise<void> {
-    const pid = Number(TEMP_NAME.exec(path)?.[1]);
+    const pid = Number(OUT_TEMP_NAME.exec(nameOf(path))?.[1]);
     if (!pid || pid === Deno.pid) return;
     if (this.#cache.writable ? false : alive(pid) !== false) return;
     await removeOwned(path, this.#bound).catch(() => {});
@@ -286,7 +307,7 @@ export class OutTree {
     const paths: Record<string, string> = {};
     const stageDir = `${this.dir}/${stage}`;
     for (const entry of listOwned(stageDir)) {
-      if (entry.isFile && TEMP_NAME.test(entry.name)) {
+      if (entry.isFile && OUT_TEMP_NAME.test(entry.name)) {
         await this.#sweep(`${stageDir}/${entry.name}`);
       }
     }
@@ -412,7 +433,7 @@ export class OutTree {
     for (const f of files) {
       if (want.has(f)) continue;
       const path = `${dest}/${f}`;
-      if (TEMP_NAME.test(f)) {
+      if (OUT_TEMP_NAME.test(nameOf(f))) {
         await this.#sweep(path);
         continue;
       }

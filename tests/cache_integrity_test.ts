@@ -364,10 +364,10 @@ Deno.test("item 7: an edited output file is kept with a warning; deleting it or 
 Deno.test("item 7: temp files left by a killed materialisation are removed at the next run", async () => {
   const dir = await project({ "pipeline.yaml": MODEL });
   await run(dir);
+  // The engine's temp names under out/ (materialise.ts OUT_TEMP_NAME), as a kill leaves them.
   const stale = [
-    `${dir}/out/m/train/summary.txt.tmp-999999999`,
-    `${dir}/out/m/train/summary.txt.tmp-999999999-0badcafe`,
-    `${dir}/out/m/train/model/sub/f1.txt.tmp-999999999-0badcafe`,
+    `${dir}/out/m/train/.nerpipe-tmp-999999999-${"0badcafe".repeat(4)}`,
+    `${dir}/out/m/train/model/sub/.nerpipe-tmp-999999999-${"0badcafe".repeat(4)}`,
   ];
   for (const path of stale) await Deno.writeTextFile(path, "half");
   const again = await run(dir);

@@ -451,3 +451,32 @@ stages:
   assert.equal(statuses(fixed.stdout).many, "ran");
   assert.ok(!exists(`${box.dir}/out/p/many/model/extra.txt`));
 });
+
+// Item 5: user files named like the engine's temporaries.
+
+Deno.test("item 5: user files in out/ named like temporaries are kept, and those in an output directory are named", async () => {
+  const box = await sandbox(() =>
+    `name: pp
+stages:
+  a: { uses: emit, with: { text: Hello } }
+  many: { uses: many, with: { files: 4 } }
+`
+  );
+  assert.equal((await run(box.dir)).code, 0);
+  const mine = [
+    `${box.dir}/out/pp/a/notes.tmp-2024`,
+    `${box.dir}/out/pp/a/results.tmp-999-deadbeef`,
+    `${box.dir}/out/pp/many/model/notes.tmp-1`,
+    `${box.dir}/out/pp/many/model/sub/f1.txt.tmp-999999999-0badcafe`,
+  ];
+  for (const path of mine) await Deno.writeTextFile(path, "mine");
+  const cached = await run(box.dir);
+  assert.equal(cached.code, 0, cached.stderr);
+  const forced = await run(box.dir, "--force");
+  assert.equal(forced.code, 0, forced.stderr);
+  for (const path of mine) assert.equal(await Deno.readTextFile(path), "mine", path);
+  assert.match(
+    forced.stdout + forced.stderr,
+    /out\/pp\/many\/model\/notes\.tmp-1.* not part of output/,
+  );
+});
