@@ -2,7 +2,8 @@
  * `deno task bench`: the training throughput benchmark (flags are passed on, see
  * bench/train_throughput.ts), then the no-op rerun benchmark (bench/noop_rerun.ts).
  * `--only train` or `--only noop` runs one of them. `--scale` runs the data-stage scale
- * benchmark alone (bench/scale.ts; its flags are passed on).
+ * benchmark alone (bench/scale.ts; its flags are passed on). `--decoding <out dir>` scores one
+ * trained NER model's validation predictions under each decode (bench/decoding.ts).
  *
  * @module
  */
@@ -12,10 +13,15 @@ import { benchArgs } from "./_args.ts";
 // The flags of the benches it runs are passed on as given (the engine's rules: a flag given
 // twice takes its last value); --json goes to each.
 const parsed = benchArgs(
-  { only: { type: "string" }, scale: { type: "boolean" }, json: { type: "boolean" } },
+  {
+    only: { type: "string" },
+    scale: { type: "boolean" },
+    decoding: { type: "boolean" },
+    json: { type: "boolean" },
+  },
   { passThrough: true },
 );
-const { only, scale, json } = parsed.values;
+const { only, scale, decoding, json } = parsed.values;
 const args = [...parsed.positionals, ...parsed.rest, ...(json ? ["--json"] : [])];
 const run = async (file: string, extra: string[]) => {
   const { code } = await new Deno.Command(Deno.execPath(), {
@@ -25,6 +31,10 @@ const run = async (file: string, extra: string[]) => {
   }).output();
   if (code !== 0) Deno.exit(code);
 };
+if (decoding) {
+  await run("./decoding.ts", args);
+  Deno.exit(0);
+}
 if (scale) {
   await run("./scale.ts", args);
   Deno.exit(0);

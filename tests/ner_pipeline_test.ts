@@ -140,6 +140,20 @@ Deno.test({
     assert.equal(pieces.train, "cached");
     const loose = JSON.parse(await Deno.readTextFile(`${dir}/out/ner/validate/metrics.json`));
     assert.equal(loose.boundaries.mode, "pieces");
+    // The decoding benchmark scores the same model as validate does, both ways.
+    const bench = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${ROOT}bench/main.ts`, "--decoding", `${dir}/out/ner`, "--json"],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    assert.equal(bench.code, 0);
+    const decodes = JSON.parse(new TextDecoder().decode(bench.stdout)).decodes as {
+      decode: string;
+      span_f1: number;
+    }[];
+    const f1 = (name: string) => decodes.find((d) => d.decode === name)!.span_f1;
+    assert.equal(f1("rules"), metrics.span_f1);
+    assert.equal(f1("pieces"), loose.span_f1);
     // Only entities off the piece boundaries are out of reach then (the words' rules add none).
     assert.ok(
       loose.boundaries.gold_inexpressible <= metrics.boundaries.gold_inexpressible,
