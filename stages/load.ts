@@ -8,6 +8,7 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
+import { relative } from "../runner/paths.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
 import { CorpusError, type CorpusFormat, streamCorpus } from "../ner/formats/mod.ts";
 import type { Document } from "../ner/types.ts";
@@ -66,10 +67,20 @@ export const load = defineStage<LoadParams>({
     const counts = { train: 0, validation: 0 };
     const types = new Set<string>();
     let skipped = 0;
+    // The engine hands path parameters over absolute; a document's source names its file
+    // relative to the project root, so that the dataset's bytes are the same in every checkout
+    // (its key is) and no home directory ends up in a shared cache.
+    const sources = new Map<string, string>();
+    const sourceFile = (file: string) => {
+      let rel = sources.get(file);
+      if (rel === undefined) sources.set(file, rel = relative(ctx.root, file));
+      return rel;
+    };
     const write = async (split: Split, doc: Document) => {
       if (++counts[split] % 5000 === 0) await checkAbort(ctx.signal);
       if (split === "train") { for (const e of doc.entities) types.add(e.label); }
-      await out.write({ split, text: doc.text, entities: doc.entities, source: doc.source });
+      const source = { ...doc.source, file: sourceFile(doc.source.file) };
+      await out.write({ split, text: doc.text, entities: doc.entities, source });
     };
     /**
      * Reads one corpus file a window at a time, writing each document to `split` as it is
