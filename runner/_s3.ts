@@ -239,6 +239,7 @@ export class S3Client {
     key: string,
     body?: Uint8Array,
     bodyHash?: string,
+    ifAbsent = false,
   ): Promise<{ status: number; body?: Uint8Array; code?: string }> {
     const url = this.#url(key);
     const headers = await this.#sign(
@@ -246,6 +247,8 @@ export class S3Client {
       url,
       body ? bodyHash ?? await sha256Hex(body) : EMPTY_SHA256,
     );
+    // A conditional write (AWS since 2024, MinIO, R2): 412 when the object exists.
+    if (ifAbsent) headers.set("if-none-match", "*");
     const controller = new AbortController();
     const limit = (bytes: number) => CONNECT_SECONDS * 1000 + (bytes / MIN_RATE) * 1000;
     let timer = setTimeout(() => controller.abort(), limit(body?.length ?? 0));
@@ -342,5 +345,20 @@ export class S3Client {
   async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
     const got = await this.#request("PUT", key, body, sha256);
     if (got.status >= 300) throw this.#refused(got.status, got.code, "store an object");
+  }
+
+  /**
+   * Writes an object unless one is there (`If-None-Match: *`): false when the server answers
+   * that one is (412, or 409 while another such write is in progress). A server that ignores
+   * the condition writes anyway; one that refuses it (501) is asked again without it.
+   */
+  async create(key: string, body: Uint8Array): Promise<boolean> {
+    let got = await this.#request("PUT", key, body, undefined, true);
+    if (got.status === 501 || got.code === "NotImplemented") {
+      got = await this.#request("PUT", key, body);
+    }
+    if (got.status === 412 || got.status === 409) return false;
+    if (got.status >= 300) throw this.#refused(got.status, got.code, "store an object");
+    return true;
   }
 }

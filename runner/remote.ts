@@ -50,6 +50,11 @@ interface Store {
   get(key: string): Promise<Uint8Array | undefined>;
   has(key: string): Promise<boolean>;
   put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
+  /**
+   * Writes an object only where there is none; false when one is there (a run record that
+   * another clone pushed first is never replaced).
+   */
+  create(key: string, body: Uint8Array): Promise<boolean>;
   scrub(text: string): string;
 }
 
@@ -116,6 +121,23 @@ class DirStore implements Store {
     } catch (error) {
       await Deno.remove(tmp).catch(() => {});
       throw this.#failure(error);
+    }
+  }
+  async create(key: string, body: Uint8Array): Promise<boolean> {
+    await this.#root();
+    const path = `${this.#dir}/${key}`;
+    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(tmp, body);
+      // A hard link is made only where no file is: the file system decides who was first.
+      await Deno.link(tmp, path);
+      return true;
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) return false;
+      throw this.#failure(error);
+    } finally {
+      await Deno.remove(tmp).catch(() => {});
     }
   }
   scrub(text: string): string {
@@ -270,6 +292,8 @@ export class RemoteCache {
       } catch (error) {
         if (!(error instanceof Damaged)) throw error;
         this.#damaged(stage, error.message);
+        // A record whose objects are damaged is replaced by this run's result.
+        this.#rewrite.add(recordKey(key));
         return undefined;
       }
       await cache.writeRecord(record);
@@ -387,6 +411,15 @@ export class RemoteCache {
    */
   push(record: RunRecord, cache: Cache, count?: TransferCount): Promise<boolean> {
     return this.#guard(async (store) => {
+      // A record already there is kept (another clone's result for the key); only one this
+      // run found damaged is replaced.
+      const runs = recordKey(record.key);
+      const replace = this.#rewrite.has(runs);
+      if (!replace) {
+        const theirs = await this.#remoteRecord(store, record);
+        if (theirs === "damaged") this.#rewrite.add(runs);
+        else if (theirs && !sameOutputs(theirs, record)) return this.#kept(record, theirs);
+      }
       for (const [name, output] of Object.entries(record.outputs)) {
         const path = cache.objectPath(output);
         if (output.kind === "file") {
@@ -411,10 +444,39 @@ export class RemoteCache {
         }
       }
       // Last: a record is only ever seen with all its objects in place.
-      await store.put(recordKey(record.key), new TextEncoder().encode(JSON.stringify(record)));
-      this.#rewrite.delete(recordKey(record.key));
+      const bytes = new TextEncoder().encode(JSON.stringify(record));
+      if (this.#rewrite.has(runs)) {
+        await store.put(runs, bytes);
+        this.#rewrite.delete(runs);
+      } else if (!await store.create(runs, bytes)) {
+        // Another clone pushed this key since it was looked up: its record stays.
+        const theirs = await this.#remoteRecord(store, record);
+        if (theirs && theirs !== "damaged" && !sameOutputs(theirs, record)) {
+          return this.#kept(record, theirs);
+        }
+      }
       return true;
     }).then((ok) => ok ?? false);
+  }
+
+  /** The remote's record of a key, "damaged" when it is not a whole record of it. */
+  async #remoteRecord(store: Store, record: RunRecord): Promise<RunRecord | "damaged" | undefined> {
+    const bytes = await store.get(recordKey(record.key));
+    if (bytes === undefined) return undefined;
+    return parseRecord(bytes, record.key, Object.keys(record.outputs)) ?? "damaged";
+  }
+
+  /** Says that the remote keeps its own, different result for a key; the push is done. */
+  #kept(record: RunRecord, theirs: RunRecord): true {
+    const differs = Object.keys({ ...record.outputs, ...theirs.outputs }).sort()
+      .filter((name) => theirs.outputs[name]?.hash !== record.outputs[name]?.hash);
+    this.#options.warn(
+      `  not pushed: the remote cache ${this.display} already holds another result of ` +
+        `${record.stage} for its key (${differs.map((n) => `"${n}"`).join(", ")} ` +
+        "differ): the remote's is kept, and other clones pull it (a stage whose outputs differ " +
+        "between runs of one key is not deterministic, or depends on the machine it ran on)",
+    );
+    return true;
   }
 
   #localDamage(record: RunRecord, name: string): false {
@@ -461,6 +523,16 @@ export class RemoteCache {
       count.bytes += bytes.length;
     }
   }
+}
+
+/** Whether two records of a key name the same objects under the same output names. */
+function sameOutputs(a: RunRecord, b: RunRecord): boolean {
+  const names = Object.keys(a.outputs).sort();
+  if (names.join("\n") !== Object.keys(b.outputs).sort().join("\n")) return false;
+  return names.every((name) =>
+    a.outputs[name]!.hash === b.outputs[name]!.hash &&
+    a.outputs[name]!.kind === b.outputs[name]!.kind
+  );
 }
 
 /** A run record read from the remote, or undefined when it is not a whole record of `key`. */
@@ -518,6 +590,7 @@ export function openRemote(url: string, options: OpenOptions): RemoteCache {
     get: (key) => client.get(key),
     has: (key) => client.has(key),
     put: (key, body, hash) => client.put(key, body, hash),
+    create: (key, body) => client.create(key, body),
     scrub: (text) => client.scrub(text),
   };
   return new RemoteCache(spec.display, store, options);

@@ -1,6 +1,7 @@
 /**
- * The engine's test stage kinds plus `tree`, a stage with a directory output, for the remote
- * cache tests; run as a script it is the CLI with them.
+ * The engine's test stage kinds plus `tree`, a stage with a directory output, and `where`, a
+ * stage whose bytes depend on the checkout, for the remote cache tests; run as a script it is
+ * the CLI with them.
  *
  * @module
  */
@@ -33,10 +34,28 @@ export const tree = defineStage<{ copies: number }>({
   },
 });
 
-/** The engine's test stages and `tree`. */
+/**
+ * Writes where the project is: the same key makes other bytes in another checkout (what `load`
+ * did with its corpus's absolute path, issue 23 item 10).
+ */
+export const where = defineStage({
+  name: "where",
+  version: 1,
+  description: "Writes the project root",
+  schema: { type: "object", additionalProperties: false, properties: {} },
+  inputs: {},
+  outputs: { text: { type: "text", description: "The project root", extension: ".txt" } },
+  module: import.meta.url,
+  async run(ctx) {
+    await Deno.writeTextFile(ctx.output("text"), ctx.root);
+  },
+});
+
+/** The engine's test stages, `tree` and `where`. */
 export function remoteRegistry(): Registry {
   const registry = testRegistry();
   registry.register(tree);
+  registry.register(where);
   return registry;
 }
 
