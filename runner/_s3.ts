@@ -31,8 +31,51 @@ export class RemoteFailure extends Error {
 
 /** Seconds to wait for a server's first answer (connecting included). */
 export const CONNECT_SECONDS = 5;
-/** The slowest transfer tolerated, in bytes per second, on top of {@link CONNECT_SECONDS}. */
+/**
+ * Seconds a download may pause (no bytes at all) before it is given up. However long an answer
+ * says it is, its time is bounded by this per pause, not by the length it declares.
+ */
+export const STALL_SECONDS = 5;
+/** The slowest upload tolerated, in bytes per second, on top of {@link CONNECT_SECONDS}. */
 const MIN_RATE = 1_000_000;
+/** Bytes of an error answer read for its S3 error code. */
+const ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * An answer longer than the caller would read: the size a run record declares for an object,
+ * or a fixed bound for records and listings. Nothing past the bound was read.
+ */
+export class ObjectTooLarge extends Error {
+  /** The bound, in bytes. */
+  readonly limit: number;
+  /** The length the server declared (`Content-Length`), when it declared one over the bound. */
+  readonly declared: number | undefined;
+  /**
+   * @param limit The bound, in bytes.
+   * @param declared The length the server declared, when over the bound.
+   */
+  constructor(limit: number, declared?: number) {
+    super(
+      declared === undefined
+        ? `it is longer than the ${limit} bytes expected`
+        : `the server declares ${declared} bytes, more than the ${limit} expected`,
+    );
+    this.name = "ObjectTooLarge";
+    this.limit = limit;
+    this.declared = declared;
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
 
 const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
@@ -231,55 +274,110 @@ export class S3Client {
   }
 
   /**
-   * One request. The server must answer within {@link CONNECT_SECONDS} (plus the upload's
-   * time at {@link MIN_RATE}); a body must then arrive at that rate.
+   * One request. The server must answer within {@link CONNECT_SECONDS} (plus an upload's time
+   * at {@link MIN_RATE}); a body then comes in chunks with no pause of {@link STALL_SECONDS} or
+   * more, and no longer than `limit` bytes: a longer one (declared, or seen as it comes) is
+   * not read further, and is an {@link ObjectTooLarge}. `sink` receives a successful answer's
+   * body as it comes (bytes are kept otherwise).
    */
   async #request(
     method: "GET" | "HEAD" | "PUT",
     key: string,
-    body?: Uint8Array,
-    bodyHash?: string,
-    ifAbsent = false,
-  ): Promise<{ status: number; body?: Uint8Array; code?: string }> {
+    options: {
+      body?: Uint8Array;
+      bodyHash?: string;
+      ifAbsent?: boolean;
+      limit?: number;
+      sink?: (chunk: Uint8Array) => Promise<void>;
+    } = {},
+  ): Promise<{ status: number; body?: Uint8Array; code?: string; bytes: number }> {
+    const { body } = options;
     const url = this.#url(key);
     const headers = await this.#sign(
       method,
       url,
-      body ? bodyHash ?? await sha256Hex(body) : EMPTY_SHA256,
+      body ? options.bodyHash ?? await sha256Hex(body) : EMPTY_SHA256,
     );
     // A conditional write (AWS since 2024, MinIO, R2): 412 when the object exists.
-    if (ifAbsent) headers.set("if-none-match", "*");
+    if (options.ifAbsent) headers.set("if-none-match", "*");
     const controller = new AbortController();
-    const limit = (bytes: number) => CONNECT_SECONDS * 1000 + (bytes / MIN_RATE) * 1000;
-    let timer = setTimeout(() => controller.abort(), limit(body?.length ?? 0));
+    let stalled = false;
+    let timer = setTimeout(
+      () => controller.abort(),
+      CONNECT_SECONDS * 1000 + ((body?.length ?? 0) / MIN_RATE) * 1000,
+    );
+    let response: Response;
     try {
-      let response: Response;
-      try {
-        response = await fetch(url, {
-          method,
-          headers,
-          ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
-          signal: controller.signal,
-        });
-      } catch (error) {
-        throw this.#networkFailure(error, controller.signal.aborted);
-      }
+      response = await fetch(url, {
+        method,
+        headers,
+        ...(body ? { body: body as Uint8Array<ArrayBuffer> } : {}),
+        signal: controller.signal,
+      });
+    } catch (error) {
       clearTimeout(timer);
-      const length = Number(response.headers.get("content-length") ?? 0) || 0;
-      timer = setTimeout(() => controller.abort(), limit(length));
-      let bytes: Uint8Array;
-      try {
-        bytes = method === "HEAD" ? new Uint8Array() : new Uint8Array(await response.bytes());
-      } catch (error) {
-        throw this.#networkFailure(error, controller.signal.aborted);
+      throw this.#networkFailure(error, controller.signal.aborted);
+    }
+    clearTimeout(timer);
+    // What is read of an answer that is not a success: enough for its error code.
+    const limit = response.ok ? options.limit ?? Infinity : ERROR_BODY_BYTES;
+    const declared = Number(response.headers.get("content-length") ?? NaN);
+    if (method === "HEAD" || !response.body) {
+      await response.body?.cancel().catch(() => {});
+      return { status: response.status, body: new Uint8Array(), bytes: 0 };
+    }
+    if (response.ok && declared > limit) {
+      await response.body.cancel().catch(() => {});
+      throw new ObjectTooLarge(limit, declared);
+    }
+    const reader = response.body.getReader();
+    const kept: Uint8Array[] = [];
+    let bytes = 0;
+    const stall = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        reader.cancel().catch(() => {});
+        controller.abort();
+      }, STALL_SECONDS * 1000);
+    };
+    try {
+      stall();
+      for (;;) {
+        let next: ReadableStreamReadResult<Uint8Array>;
+        try {
+          next = await reader.read();
+        } catch (error) {
+          throw stalled ? this.#stalled() : this.#networkFailure(error, false);
+        }
+        if (stalled) throw this.#stalled();
+        if (next.done) break;
+        clearTimeout(timer);
+        bytes += next.value.length;
+        if (bytes > limit) {
+          if (!response.ok) break; // an error answer: its start is enough
+          throw new ObjectTooLarge(limit);
+        }
+        if (response.ok && options.sink) await options.sink(next.value);
+        else kept.push(next.value);
+        stall();
       }
-      if (response.ok) return { status: response.status, body: bytes };
-      // Only the error code is kept: the rest of an S3 error body can repeat the request.
-      const code = /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(new TextDecoder().decode(bytes))?.[1];
-      return { status: response.status, ...(code ? { code } : {}) };
     } finally {
       clearTimeout(timer);
+      reader.cancel().catch(() => {});
     }
+    const all = concat(kept);
+    if (response.ok) return { status: response.status, body: all, bytes };
+    // Only the error code is kept: the rest of an S3 error body can repeat the request.
+    const code = /<Code>([A-Za-z0-9.]{1,64})<\/Code>/.exec(new TextDecoder().decode(all))?.[1];
+    return { status: response.status, ...(code ? { code } : {}), bytes };
+  }
+
+  #stalled(): RemoteFailure {
+    return new RemoteFailure(
+      `${this.server} stopped sending for ${STALL_SECONDS} s in the middle of an answer`,
+      `check that the server at ${this.server} is up and reachable (AWS_ENDPOINT_URL names it)`,
+    );
   }
 
   #networkFailure(error: unknown, timedOut: boolean): RemoteFailure {
@@ -321,12 +419,36 @@ export class S3Client {
     return new RemoteFailure(`${this.server} refused to ${what} (${answer})`, hint);
   }
 
-  /** The object's bytes, or undefined when there is none. */
-  async get(key: string): Promise<Uint8Array | undefined> {
-    const got = await this.#request("GET", key);
+  /**
+   * The object's bytes, or undefined when there is none.
+   *
+   * @param limit The most bytes read.
+   * @throws {ObjectTooLarge} When the object is longer.
+   */
+  async get(key: string, limit: number): Promise<Uint8Array | undefined> {
+    const got = await this.#request("GET", key, { limit });
     if (got.status === 404 && got.code !== "NoSuchBucket") return undefined;
     if (got.status >= 300) throw this.#refused(got.status, got.code, "read an object");
     return got.body;
+  }
+
+  /**
+   * Reads an object as it comes.
+   *
+   * @param limit The most bytes read.
+   * @param sink Receives each chunk (it may keep it).
+   * @returns The bytes read, or undefined when there is no such object.
+   * @throws {ObjectTooLarge} When the object is longer (`sink` has had its first bytes).
+   */
+  async read(
+    key: string,
+    limit: number,
+    sink: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<number | undefined> {
+    const got = await this.#request("GET", key, { limit, sink });
+    if (got.status === 404 && got.code !== "NoSuchBucket") return undefined;
+    if (got.status >= 300) throw this.#refused(got.status, got.code, "read an object");
+    return got.bytes;
   }
 
   /** Whether the object exists. */
@@ -343,7 +465,7 @@ export class S3Client {
    * payload hash, so that the server checks what it received.
    */
   async put(key: string, body: Uint8Array, sha256?: string): Promise<void> {
-    const got = await this.#request("PUT", key, body, sha256);
+    const got = await this.#request("PUT", key, { body, ...(sha256 ? { bodyHash: sha256 } : {}) });
     if (got.status >= 300) throw this.#refused(got.status, got.code, "store an object");
   }
 
@@ -353,9 +475,9 @@ export class S3Client {
    * the condition writes anyway; one that refuses it (501) is asked again without it.
    */
   async create(key: string, body: Uint8Array): Promise<boolean> {
-    let got = await this.#request("PUT", key, body, undefined, true);
+    let got = await this.#request("PUT", key, { body, ifAbsent: true });
     if (got.status === 501 || got.code === "NotImplemented") {
-      got = await this.#request("PUT", key, body);
+      got = await this.#request("PUT", key, { body });
     }
     if (got.status === 412 || got.status === 409) return false;
     if (got.status >= 300) throw this.#refused(got.status, got.code, "store an object");

@@ -41,6 +41,11 @@ import { dirname } from "./paths.ts";
 export interface StoredOutput {
   hash: string;
   kind: "file" | "dir";
+  /**
+   * Bytes of the object (of a directory's files, together). A remote's run records declare it,
+   * and a pull reads no more; local records need not have it.
+   */
+  size?: number;
 }
 
 /** One entry of the run index. */

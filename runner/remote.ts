@@ -23,8 +23,9 @@
 
 import { type Cache, isStoredOutput, type RunRecord, type StoredOutput } from "./cache.ts";
 import { UserError } from "./errors.ts";
-import { isHash, listFiles, sha256 } from "./hash.ts";
-import { RemoteFailure, S3Client } from "./_s3.ts";
+import { formatBytes, freeBytes } from "./disk_full.ts";
+import { hashFileContent, isHash, listFiles, sha256 } from "./hash.ts";
+import { ObjectTooLarge, RemoteFailure, S3Client } from "./_s3.ts";
 import { parseRemote } from "./remote_url.ts";
 
 /** The remote could not be used and `--require-remote` was given. */
@@ -47,7 +48,17 @@ export class RemoteUnavailableError extends UserError {
 interface Store {
   /** Where it is, for messages (never with credentials). */
   readonly where: string;
-  get(key: string): Promise<Uint8Array | undefined>;
+  /**
+   * Reads an object as it comes, giving each chunk to `sink` (which may keep it): the bytes
+   * read, or undefined when there is no such object.
+   *
+   * @throws {ObjectTooLarge} Past `limit` bytes (nothing more is read).
+   */
+  read(
+    key: string,
+    limit: number,
+    sink: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<number | undefined>;
   has(key: string): Promise<boolean>;
   put(key: string, body: Uint8Array, sha256?: string): Promise<void>;
   /**
@@ -92,13 +103,38 @@ class DirStore implements Store {
     const message = String((error as Error)?.message ?? error).split("\n")[0];
     return new RemoteFailure(`${this.#dir} cannot be used (${message})`, "check the directory");
   }
-  async get(key: string): Promise<Uint8Array | undefined> {
+  async read(
+    key: string,
+    limit: number,
+    sink: (chunk: Uint8Array) => Promise<void>,
+  ): Promise<number | undefined> {
     await this.#root();
+    let file: Deno.FsFile;
     try {
-      return await Deno.readFile(`${this.#dir}/${key}`);
+      // Only a plain file is read: a device or a FIFO put in the remote never ends.
+      if (!(await Deno.stat(`${this.#dir}/${key}`)).isFile) return undefined;
+      file = await Deno.open(`${this.#dir}/${key}`, { read: true });
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) return undefined;
       throw this.#failure(error);
+    }
+    try {
+      let bytes = 0;
+      for (;;) {
+        const buffer = new Uint8Array(Math.min(CHUNK, limit - bytes + 1));
+        let n: number | null;
+        try {
+          n = await file.read(buffer);
+        } catch (error) {
+          throw this.#failure(error);
+        }
+        if (n === null) return bytes;
+        bytes += n;
+        if (bytes > limit) throw new ObjectTooLarge(limit);
+        await sink(buffer.subarray(0, n));
+      }
+    } finally {
+      file.close();
     }
   }
   async has(key: string): Promise<boolean> {
@@ -184,6 +220,53 @@ function safeRelative(path: string): boolean {
 async function treeHash(files: Record<string, string>): Promise<string> {
   const lines = Object.keys(files).sort().map((rel) => `${rel}\t${files[rel]}`);
   return await sha256(`tree\n${lines.join("\n")}`);
+}
+
+/**
+ * The most bytes read of a run record: a record is a few hundred bytes, one that is longer is
+ * not read past this.
+ */
+export const RECORD_BYTES = 1024 * 1024;
+/**
+ * The most bytes read of a directory object's listing (about 150,000 files at 100 bytes of
+ * path and hash each).
+ */
+export const LISTING_BYTES = 16 * 1024 * 1024;
+/** Bytes read from a directory remote at a time. */
+const CHUNK = 1024 * 1024;
+
+/** An object's whole bytes (records and listings: bounded, small). */
+async function getBytes(store: Store, key: string, limit: number): Promise<Uint8Array | undefined> {
+  const chunks: Uint8Array[] = [];
+  const n = await store.read(key, limit, (chunk) => {
+    chunks.push(chunk.slice());
+    return Promise.resolve();
+  });
+  if (n === undefined) return undefined;
+  const out = new Uint8Array(n);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+/** Streams an object into a new file; the bytes written, or undefined when there is none. */
+async function download(
+  store: Store,
+  key: string,
+  path: string,
+  limit: number,
+): Promise<number | undefined> {
+  const file = await Deno.open(path, { write: true, createNew: true });
+  try {
+    return await store.read(key, limit, async (chunk) => {
+      for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+    });
+  } finally {
+    file.close();
+  }
 }
 
 const objectKey = (hash: string) => `objects/${hash.slice(0, 2)}/${hash}`;
@@ -277,12 +360,29 @@ export class RemoteCache {
   ): Promise<RunRecord | undefined> {
     return this.#guard(async (store) => {
       if (!isHash(key)) return undefined;
-      const bytes = await store.get(recordKey(key));
-      if (bytes === undefined) return undefined;
-      const record = parseRecord(bytes, key, expected);
-      if (!record) {
-        this.#damaged(stage, `its run record (runs/${key}.json) is not a valid record of its key`);
+      let record: RunRecord | string | undefined;
+      try {
+        const bytes = await getBytes(store, recordKey(key), RECORD_BYTES);
+        if (bytes === undefined) return undefined;
+        record = parseRecord(bytes, key, expected);
+      } catch (error) {
+        if (!(error instanceof ObjectTooLarge)) throw error;
+        record = `it is longer than ${formatBytes(RECORD_BYTES)}`;
+      }
+      if (typeof record === "string") {
+        this.#damaged(stage, `its run record (runs/${key}.json) is not used: ${record}`);
         this.#rewrite.add(recordKey(key));
+        return undefined;
+      }
+      // What the record declares must fit where the local cache is (a pull is a copy).
+      const declared = Object.values(record.outputs).reduce((n, o) => n + o.size!, 0);
+      const free = await freeBytes(cache.dir);
+      if (free !== undefined && declared > free) {
+        this.#options.warn(
+          `  not pulled: the result of ${stage} in the remote cache ${this.display} is ` +
+            `${formatBytes(declared)}, and ${cache.dir} has ${formatBytes(free)} free; the ` +
+            "stage runs here",
+        );
         return undefined;
       }
       try {
@@ -323,20 +423,34 @@ export class RemoteCache {
     const staging = await cache.staging(`${stage}-pull`);
     try {
       const target = `${staging}/out/${name}`;
+      // No more is read than the record declares: a file object's size, or the total of a
+      // directory's files.
+      const size = output.size!;
       if (output.kind === "file") {
-        await Deno.writeFile(target, await this.#object(store, output.hash, count));
+        await this.#object(store, output.hash, target, size, count);
       } else {
         const listing = await this.#listing(store, output.hash);
         await Deno.mkdir(target, { recursive: true });
+        let left = size;
         for (const [rel, hash] of Object.entries(listing.files)) {
           const path = `${target}/${rel}`;
           await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
           const local = { hash, kind: "file" as const };
           if (await cache.verify(local, Infinity)) {
-            await Deno.copyFile(cache.objectPath(local), path);
+            const object = cache.objectPath(local);
+            left -= (await Deno.stat(object)).size;
+            if (left < 0) throw this.#larger(output, name, size);
+            await Deno.copyFile(object, path);
             if (count) count.present++;
           } else {
-            await Deno.writeFile(path, await this.#object(store, hash, count));
+            left -= await this.#object(
+              store,
+              hash,
+              path,
+              left,
+              count,
+              () => this.#larger(output, name, size),
+            );
           }
         }
       }
@@ -352,15 +466,38 @@ export class RemoteCache {
     }
   }
 
-  /** A file object's bytes, checked against its name. */
-  async #object(store: Store, hash: string, count?: TransferCount): Promise<Uint8Array> {
+  /**
+   * Downloads a file object into `path` (a new file), reading no more than `limit` bytes, and
+   * checks it against its name.
+   *
+   * @param tooLarge The error past `limit` (by default: this object is larger than declared).
+   * @returns Its size.
+   */
+  async #object(
+    store: Store,
+    hash: string,
+    path: string,
+    limit: number,
+    count?: TransferCount,
+    tooLarge?: () => Damaged,
+  ): Promise<number> {
     const name = objectKey(hash);
-    const bytes = await store.get(name);
+    let bytes: number | undefined;
+    try {
+      bytes = await download(store, name, path, limit);
+    } catch (error) {
+      if (!(error instanceof ObjectTooLarge)) throw error;
+      this.#rewrite.add(name);
+      throw tooLarge?.() ?? new Damaged(
+        `object ${hash.slice(0, 12)}… is larger than the ${limit} bytes its run record ` +
+          `declares (${error.message}); no more was read`,
+      );
+    }
     if (bytes === undefined) {
       this.#rewrite.add(name);
       throw new Damaged(`object ${hash.slice(0, 12)}… is missing`);
     }
-    if ((await sha256(bytes)) !== hash) {
+    if ((await hashFileContent(path)) !== hash) {
       this.#rewrite.add(name);
       throw new Damaged(
         `object ${hash.slice(0, 12)}… is damaged (its content does not match its name)`,
@@ -368,19 +505,34 @@ export class RemoteCache {
     }
     if (count) {
       count.moved++;
-      count.bytes += bytes.length;
+      count.bytes += bytes;
     }
     return bytes;
+  }
+
+  /** A directory output's files are more than the bytes its run record declares. */
+  #larger(output: StoredOutput, name: string, size: number): Damaged {
+    this.#rewrite.add(listingKey(output.hash));
+    return new Damaged(
+      `the files of output "${name}" are larger than the ${size} bytes its run record ` +
+        "declares; no more was read",
+    );
   }
 
   /** A directory object's listing, checked against its tree hash. */
   async #listing(store: Store, hash: string): Promise<DirListing> {
     const name = listingKey(hash);
-    const bytes = await store.get(name);
     const bad = (why: string) => {
       this.#rewrite.add(name);
       return new Damaged(`directory object ${hash.slice(0, 12)}… ${why}`);
     };
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await getBytes(store, name, LISTING_BYTES);
+    } catch (error) {
+      if (!(error instanceof ObjectTooLarge)) throw error;
+      throw bad(`is longer than ${formatBytes(LISTING_BYTES)}`);
+    }
     if (bytes === undefined) throw bad("is missing");
     let value: unknown;
     try {
@@ -420,22 +572,31 @@ export class RemoteCache {
         if (theirs === "damaged") this.#rewrite.add(runs);
         else if (theirs && !sameOutputs(theirs, record)) return this.#kept(record, theirs);
       }
+      // The record pushed declares each object's size: a pull reads no more than that.
+      const sized: RunRecord = { ...record, outputs: {} };
       for (const [name, output] of Object.entries(record.outputs)) {
         const path = cache.objectPath(output);
         if (output.kind === "file") {
-          if (!await this.#upload(store, objectKey(output.hash), path, output.hash, count)) {
+          if (
+            !await cache.verify(output) ||
+            !await this.#upload(store, objectKey(output.hash), path, output.hash, count)
+          ) {
             return this.#localDamage(record, name);
           }
+          sized.outputs[name] = { ...output, size: (await Deno.stat(path)).size };
           continue;
         }
         const files: Record<string, string> = {};
+        let size = 0;
         for (const rel of await listFiles(path)) {
           const bytes = await Deno.readFile(`${path}/${rel}`);
           const hash = await sha256(bytes);
           files[rel] = hash;
+          size += bytes.length;
           await this.#uploadBytes(store, objectKey(hash), bytes, hash, count);
         }
         if ((await treeHash(files)) !== output.hash) return this.#localDamage(record, name);
+        sized.outputs[name] = { ...output, size };
         const listing = listingKey(output.hash);
         if (this.#rewrite.has(listing) || !await store.has(listing)) {
           const text = JSON.stringify({ format: 1, files } satisfies DirListing);
@@ -444,7 +605,7 @@ export class RemoteCache {
         }
       }
       // Last: a record is only ever seen with all its objects in place.
-      const bytes = new TextEncoder().encode(JSON.stringify(record));
+      const bytes = new TextEncoder().encode(JSON.stringify(sized));
       if (this.#rewrite.has(runs)) {
         await store.put(runs, bytes);
         this.#rewrite.delete(runs);
@@ -461,9 +622,16 @@ export class RemoteCache {
 
   /** The remote's record of a key, "damaged" when it is not a whole record of it. */
   async #remoteRecord(store: Store, record: RunRecord): Promise<RunRecord | "damaged" | undefined> {
-    const bytes = await store.get(recordKey(record.key));
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = await getBytes(store, recordKey(record.key), RECORD_BYTES);
+    } catch (error) {
+      if (!(error instanceof ObjectTooLarge)) throw error;
+      return "damaged";
+    }
     if (bytes === undefined) return undefined;
-    return parseRecord(bytes, record.key, Object.keys(record.outputs)) ?? "damaged";
+    const theirs = parseRecord(bytes, record.key, Object.keys(record.outputs));
+    return typeof theirs === "string" ? "damaged" : theirs;
   }
 
   /** Says that the remote keeps its own, different result for a key; the push is done. */
@@ -535,22 +703,33 @@ function sameOutputs(a: RunRecord, b: RunRecord): boolean {
   );
 }
 
-/** A run record read from the remote, or undefined when it is not a whole record of `key`. */
-function parseRecord(bytes: Uint8Array, key: string, expected: string[]): RunRecord | undefined {
+/**
+ * A run record read from the remote, or why it is not a whole record of `key` (each output
+ * with the size of its object: a pull reads no more).
+ */
+function parseRecord(bytes: Uint8Array, key: string, expected: string[]): RunRecord | string {
+  const invalid = "it is not a valid record of its key";
   let value: Record<string, unknown>;
   try {
     value = JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    return undefined;
+    return invalid;
   }
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return invalid;
   if (value.key !== key || typeof value.stage !== "string" || typeof value.kind !== "string") {
-    return undefined;
+    return invalid;
   }
   const outputs = value.outputs as Record<string, unknown>;
-  if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) return undefined;
-  if (!Object.values(outputs).every(isStoredOutput)) return undefined;
-  if (expected.some((name) => !(name in outputs))) return undefined;
+  if (outputs === null || typeof outputs !== "object" || Array.isArray(outputs)) return invalid;
+  if (!Object.values(outputs).every(isStoredOutput)) return invalid;
+  if (expected.some((name) => !Object.hasOwn(outputs, name))) return invalid;
+  if (
+    !Object.values(outputs).every((o) =>
+      Number.isSafeInteger((o as StoredOutput).size) && (o as StoredOutput).size! >= 0
+    )
+  ) {
+    return "it does not declare the size of each object (it was pushed by an older nerpipe)";
+  }
   return {
     key,
     kind: value.kind,
@@ -587,7 +766,7 @@ export function openRemote(url: string, options: OpenOptions): RemoteCache {
   }
   const store: Store = {
     where: client.server,
-    get: (key) => client.get(key),
+    read: (key, limit, sink) => client.read(key, limit, sink),
     has: (key) => client.has(key),
     put: (key, body, hash) => client.put(key, body, hash),
     create: (key, body) => client.create(key, body),

@@ -14,6 +14,7 @@
 import type { StoredOutput } from "./cache.ts";
 import { Cache } from "./cache.ts";
 import type { Pipeline } from "./config/types.ts";
+import { formatBytes } from "./disk_full.ts";
 import { UserError } from "./errors.ts";
 import { stageKey } from "./key.ts";
 import { CodeIndex } from "./hash.ts";
@@ -44,12 +45,6 @@ function parseFlags(args: string[], command: string) {
     allowOutside: values["allow-outside"] ?? [],
     file: positionals[0] as string | undefined,
   };
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** The remote of the pipelines (or of `NERPIPE_REMOTE`), opened with errors, not warnings. */

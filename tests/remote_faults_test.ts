@@ -14,6 +14,7 @@ import { runPipeline } from "../runner/execute.ts";
 import type { RemoteOptions } from "../runner/remote_url.ts";
 import { memoryReporter, project, runBuiltinPipeline } from "./_engine_helpers.ts";
 import { startS3 } from "./_s3_server.ts";
+import { type Hostility, startHostileS3 } from "./_hostile_s3.ts";
 import { remoteRegistry } from "./testdata/engine/remote_stages.ts";
 
 const CLI = new URL("./testdata/engine/remote_stages.ts", import.meta.url).pathname;
@@ -149,4 +150,130 @@ Deno.test("item 10: s3: a push keeps the record another clone pushed for the sam
   } finally {
     await server.stop();
   }
+});
+
+// Downloads read no more than a record declares -----------------------------------------------
+
+const TEAM = `name: team
+stages:
+  hello:
+    uses: emit
+    with: { text: "Hello Remote" }
+  low:
+    uses: lower
+    inputs: { text: hello.text }
+  model:
+    uses: tree
+    with: { copies: 3 }
+    inputs: { text: low.text }
+`;
+
+/**
+ * Clone A pushes to the look-alike server; the server turns hostile on the keys `match`
+ * selects; clone B runs. Gives B's run, the bytes the server got to write of its hostile
+ * answers, and B's seconds.
+ */
+async function hostileRun(how: Hostility, match: (path: string) => boolean) {
+  const server = startHostileS3();
+  try {
+    const env = (name: string) =>
+      ({
+        AWS_ENDPOINT_URL: server.endpoint,
+        AWS_ACCESS_KEY_ID: "AKIAHOSTILE",
+        AWS_SECRET_ACCESS_KEY: "hostile-secret",
+      })[name];
+    const remote = { url: "s3://bucket/team", env };
+    const a = await project({ "pipeline.yaml": TEAM });
+    assert.deepEqual((await run(a, remote)).byId, { hello: "ran", low: "ran", model: "ran" });
+    assert.ok([...server.objects.keys()].some((k) => k.includes("/runs/")));
+    server.hostile = { match, how };
+    const b = await project({ "pipeline.yaml": TEAM });
+    const started = performance.now();
+    const second = await run(b, remote);
+    const seconds = (performance.now() - started) / 1000;
+    // Whatever the remote did, B's results are A's.
+    for (const rel of ["hello/text.txt", "low/text.txt", "model/model/sub/2.txt"]) {
+      assert.equal(
+        await Deno.readTextFile(`${b}/out/team/${rel}`),
+        await Deno.readTextFile(`${a}/out/team/${rel}`),
+      );
+    }
+    return { ...second, streamed: server.streamed, seconds };
+  } finally {
+    await server.close();
+  }
+}
+
+const isObject = (path: string) => path.includes("/objects/") && !path.endsWith(".d.json");
+/** Less than this got through: a cap stopped the client (the server would send 64 MiB). */
+const THROUGH = 16 * 1024 * 1024;
+
+Deno.test("item 12: an object answered with Content-Length: 6e9 and endless zeros is refused at the size its record declares; the stage runs here", async () => {
+  const b = await hostileRun("huge", isObject);
+  assert.deepEqual(b.byId, { hello: "ran", low: "ran", model: "ran" });
+  assert.ok(b.streamed < THROUGH, `${b.streamed} bytes got through`);
+  assert.ok(
+    b.lines.some((l) =>
+      /damaged entry for hello: object [0-9a-f]{12}… is larger than the 12 bytes its run record declares \(the server declares 6000000000 bytes/
+        .test(l)
+    ),
+    b.lines.join("\n"),
+  );
+});
+
+Deno.test("item 12: an object streamed without end and without a length is read up to the size its record declares, no further", async () => {
+  const b = await hostileRun("endless", isObject);
+  assert.deepEqual(b.byId, { hello: "ran", low: "ran", model: "ran" });
+  assert.ok(b.streamed < THROUGH, `${b.streamed} bytes got through`);
+  assert.ok(
+    b.lines.some((l) => /damaged entry for hello: object .* is larger than the 12 bytes/.test(l)),
+    b.lines.join("\n"),
+  );
+  // The directory output's files: capped by the total its record declares.
+  assert.ok(
+    b.lines.some((l) => /damaged entry for model: the files of output "model" are larger/.test(l)),
+    b.lines.join("\n"),
+  );
+});
+
+Deno.test("item 12: a run record streamed without end is read up to 1 MiB, no further", async () => {
+  const b = await hostileRun("endless", (path) => path.includes("/runs/"));
+  assert.deepEqual(b.byId, { hello: "ran", low: "ran", model: "ran" });
+  assert.ok(b.streamed < THROUGH, `${b.streamed} bytes got through`);
+  assert.ok(
+    b.lines.some((l) =>
+      /its run record \(runs\/[0-9a-f]{64}\.json\) is not used: it is longer than 1\.0 MiB/.test(l)
+    ),
+    b.lines.join("\n"),
+  );
+});
+
+Deno.test("item 12: a server that stops sending in the middle of an answer is given up after 5 s, with one warning, and the run goes on", async () => {
+  const b = await hostileRun("stall", (path) => path.includes("/runs/"));
+  assert.deepEqual(b.byId, { hello: "ran", low: "ran", model: "ran" });
+  assert.ok(b.seconds < 15, `${b.seconds} s`);
+  const warnings = b.lines.filter((l) => l.startsWith("warning: the remote cache"));
+  assert.equal(warnings.length, 1, b.lines.join("\n"));
+  assert.match(warnings[0]!, /stopped sending for 5 s in the middle of an answer/);
+});
+
+Deno.test("item 12: a remote record that declares no sizes (an older nerpipe's) is not used, and the push replaces it with one that does", async () => {
+  const shared = await Deno.makeTempDir({ prefix: "remote-" });
+  const remote = { url: `file://${shared}` };
+  const a = await project({ "pipeline.yaml": TEAM });
+  const first = await run(a, remote);
+  const key = first.stages.find((s) => s.id === "low")!.key!;
+  const path = `${shared}/runs/${key}.json`;
+  const record = JSON.parse(await Deno.readTextFile(path));
+  assert.equal(record.outputs.text.size, "hello remote".length);
+  delete record.outputs.text.size;
+  await Deno.writeTextFile(path, JSON.stringify(record));
+  const b = await project({ "pipeline.yaml": TEAM });
+  const second = await run(b, remote);
+  assert.deepEqual(second.byId, { hello: "cached", low: "ran", model: "cached" });
+  assert.ok(
+    second.lines.some((l) => l.includes("it does not declare the size of each object")),
+    second.lines.join("\n"),
+  );
+  assert.equal(JSON.parse(await Deno.readTextFile(path)).outputs.text.size, 12);
 });

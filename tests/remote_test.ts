@@ -360,7 +360,7 @@ Deno.test("s3: a corrupted remote object is detected and the stage recomputed", 
     assert.match(text, /damaged entry for both: object [0-9a-f]{12}… is damaged/);
     assert.match(text, /1 ran, 3 cached/);
     assert.deepEqual(await tree(`${b}/out/team`), await tree(`${a}/out/team`));
-    const fixed = await client.get(`objects/${hash.slice(0, 2)}/${hash}`);
+    const fixed = await client.get(`objects/${hash.slice(0, 2)}/${hash}`, 1 << 20);
     assert.equal(await sha256(fixed!), hash);
     assertNoCredentials(seen);
   });
@@ -379,18 +379,23 @@ Deno.test("s3: two clones pushing the same keys at once leave the remote consist
     const client = new S3Client({ bucket: BUCKET, prefix: "race", env: (n) => env[n] });
     const status = JSON.parse((await cli(a1, ["status", "pipeline.yaml", "--json"], env)).stdout);
     for (const { key } of status.stages as { key: string }[]) {
-      const record = JSON.parse(new TextDecoder().decode((await client.get(`runs/${key}.json`))!));
+      const record = JSON.parse(
+        new TextDecoder().decode((await client.get(`runs/${key}.json`, 1 << 20))!),
+      );
       assert.equal(record.key, key);
       for (const out of Object.values(record.outputs) as { hash: string; kind: string }[]) {
         const name = `objects/${out.hash.slice(0, 2)}/${out.hash}`;
         if (out.kind === "file") {
-          assert.equal(await sha256((await client.get(name))!), out.hash);
+          assert.equal(await sha256((await client.get(name, 1 << 20))!), out.hash);
         } else {
           const listing = JSON.parse(
-            new TextDecoder().decode((await client.get(`${name}.d.json`))!),
+            new TextDecoder().decode((await client.get(`${name}.d.json`, 1 << 20))!),
           );
           for (const h of Object.values(listing.files) as string[]) {
-            assert.equal(await sha256((await client.get(`objects/${h.slice(0, 2)}/${h}`))!), h);
+            assert.equal(
+              await sha256((await client.get(`objects/${h.slice(0, 2)}/${h}`, 1 << 20))!),
+              h,
+            );
           }
         }
       }
