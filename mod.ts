@@ -73,7 +73,7 @@ export type { ExtraCommand } from "./runner/cli.ts";
 export type { EnvVar } from "./runner/env.ts";
 export { defineStage } from "./runner/stage.ts";
 export { DuplicateStageError, InvalidStageError, Registry } from "./runner/registry.ts";
-export { PipelineValidationError, UserError } from "./runner/errors.ts";
+export { InputError, PipelineValidationError, UserError } from "./runner/errors.ts";
 export { loadPipeline } from "./runner/config/load.ts";
 export { runPipeline } from "./runner/execute.ts";
 export { main } from "./runner/cli.ts";

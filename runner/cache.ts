@@ -7,6 +7,7 @@
  * .pipeline/objects/ab/abcd…        a file output, named by its sha256
  * .pipeline/objects/ab/abcd….d/     a directory output, named by its tree hash
  * .pipeline/runs/<key>.json         run index: stage key -> output hashes
+ * .pipeline/remote-rejected.json    remote records a stage here rejected as its input (remote.ts)
  * .pipeline/state/<pipeline>/<id>.json  what the last run of a stage was keyed on (for status)
  * .pipeline/out/<pipeline>.json     what the engine materialised under out/<pipeline> (path -> hash)
  * .pipeline/stat.json               stat cache of file hashes
@@ -56,6 +57,8 @@ export interface RunRecord {
   outputs: Record<string, StoredOutput>;
   seconds: number;
   finished: string;
+  /** The remote cache it was pulled from; absent for a result made here. */
+  pulled?: string;
 }
 
 /** What a stage's key was computed from; kept to explain why a stage is stale. */
@@ -142,6 +145,7 @@ function asRunRecord(value: unknown, key: string): RunRecord | undefined {
     outputs: value.outputs as Record<string, StoredOutput>,
     seconds: typeof value.seconds === "number" ? value.seconds : 0,
     finished: typeof value.finished === "string" ? value.finished : "",
+    ...(typeof value.pulled === "string" ? { pulled: value.pulled } : {}),
   };
 }
 

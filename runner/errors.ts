@@ -49,6 +49,29 @@ export class UserError extends Error {
 }
 
 /**
+ * An input a stage was given is not what the stage reads: a file of another artifact type,
+ * one of the wrong shape, inputs of different runs. A user error (a wiring given with `--set`
+ * is the usual cause), and one the engine acts on: an upstream result that was pulled from the
+ * remote cache and is rejected so is removed from the local cache, and not pulled again.
+ */
+export class InputError extends UserError {
+  /** The names of the inputs at fault; empty when the stage cannot tell which. */
+  readonly inputs: readonly string[];
+  /**
+   * Creates the error.
+   *
+   * @param message What is wrong, naming the input and its file, then a hint.
+   * @param inputs The names of the inputs at fault (empty: the stage cannot tell).
+   * @param options Standard error options, such as `cause`.
+   */
+  constructor(message: string, inputs: readonly string[] = [], options?: ErrorOptions) {
+    super(message, options);
+    this.name = "InputError";
+    this.inputs = inputs;
+  }
+}
+
+/**
  * Every problem found while checking a pipeline file (and the `--set` flags and environment
  * variables it is run with), collected in one pass.
  */

@@ -7,7 +7,7 @@
 import { relative } from "./paths.ts";
 import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./config/types.ts";
-import { isUserError, StageError } from "./errors.ts";
+import { InputError, isUserError, StageError } from "./errors.ts";
 import { describeFailure } from "./failure.ts";
 import { CodeIndex, sha256 } from "./hash.ts";
 import { explainChange, stageKey } from "./key.ts";
@@ -548,8 +548,7 @@ async function runLocked(
       let pulled: RunRecord | undefined;
       try {
         const remote = await shared.remote.get("pull");
-        const expected = Object.keys(stage.definition.outputs);
-        pulled = await remote?.pull(key, expected, cache, stage.id);
+        pulled = await remote?.pull(key, stage.definition, cache, stage.id);
         if (pulled && remote) {
           outputs.set(stage.id, pulled.outputs);
           const paths = await materialise(out, stage, pulled.outputs, false);
@@ -633,6 +632,7 @@ async function runLocked(
           reason: "interrupted",
         };
       }
+      if (error instanceof InputError) await dropRejected(stage, error);
       // One message, whatever was thrown; the stack only for --verbose.
       const { message, stack, user } = describeFailure(error);
       reporter.line(`  failed  ${name(stage.id)} after ${formatSeconds(seconds)}: ${message}`);
@@ -648,6 +648,31 @@ async function runLocked(
     } finally {
       slot?.release();
       exclusive?.release();
+    }
+  };
+
+  /**
+   * A stage rejected inputs (an {@link InputError}): each of them that an upstream stage
+   * pulled from the remote cache (in this run or an earlier one) is dropped here and not pulled
+   * again (RemoteCache.reject), so that the next run makes it instead of failing on it again.
+   */
+  const dropRejected = async (stage: ResolvedStage, error: InputError) => {
+    for (const [inputName, input] of Object.entries(stage.inputs)) {
+      if (input.kind !== "stage" || (error.inputs.length && !error.inputs.includes(inputName))) {
+        continue;
+      }
+      const key = (await results.get(input.stage))?.key;
+      const record = key ? await cache.record(key) : undefined;
+      const remote = record?.pulled ? await shared.remote.get("pull") : undefined;
+      if (!record || !remote || !cache.writable) continue;
+      await remote.reject(record, cache);
+      reporter.line(
+        `  the result of ${name(input.stage)} pulled from ${record.pulled} was rejected by ` +
+          `${
+            name(stage.id)
+          } as its input "${inputName}": it is removed here and will not be pulled ` +
+          "again; the next run makes it, and its push replaces the remote's",
+      );
     }
   };
 

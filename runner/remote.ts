@@ -21,7 +21,14 @@
  * @module
  */
 
-import { type Cache, isStoredOutput, type RunRecord, type StoredOutput } from "./cache.ts";
+import {
+  type Cache,
+  isStoredOutput,
+  type RunRecord,
+  type StoredOutput,
+  writeAtomic,
+} from "./cache.ts";
+import { outputKind, type StageDefinition } from "./stage.ts";
 import { UserError } from "./errors.ts";
 import { formatBytes, freeBytes } from "./disk_full.ts";
 import { hashFileContent, isHash, listFiles, sha256 } from "./hash.ts";
@@ -345,15 +352,20 @@ export class RemoteCache {
    * Looks a stage key up in the remote and, when it is there and whole, stores the record and
    * its objects in the local cache (verified). Damage is reported with `stage`'s name.
    *
+   * A record must be one of the stage's kind, with exactly the outputs it declares, each of
+   * the declared kind (file or directory), and a file that names its artifact type on its first
+   * line (`{"artifact": "ner-label-ids", …}`) must name the declared one. A record that a stage
+   * rejected as its input before (see {@link reject}) is not used again.
+   *
    * @param key The stage key.
-   * @param expected Outputs the record must have (the stage kind's).
+   * @param declared The stage kind: its name and declared outputs.
    * @param cache The local cache, locked for writing.
    * @param stage The stage's name, for messages.
    * @returns The record, or undefined for a miss (absent, damaged, or remote not usable).
    */
   pull(
     key: string,
-    expected: string[],
+    declared: Pick<StageDefinition, "name" | "outputs">,
     cache: Cache,
     stage: string,
     count?: TransferCount,
@@ -364,7 +376,11 @@ export class RemoteCache {
       try {
         const bytes = await getBytes(store, recordKey(key), RECORD_BYTES);
         if (bytes === undefined) return undefined;
-        record = parseRecord(bytes, key, expected);
+        record = parseRecord(bytes, key, Object.keys(declared.outputs));
+        if (typeof record !== "string") {
+          record = undeclared(record, declared, stage) ??
+            (await rejected(cache, record) ? REJECTED_BEFORE : record);
+        }
       } catch (error) {
         if (!(error instanceof ObjectTooLarge)) throw error;
         record = `it is longer than ${formatBytes(RECORD_BYTES)}`;
@@ -375,12 +391,12 @@ export class RemoteCache {
         return undefined;
       }
       // What the record declares must fit where the local cache is (a pull is a copy).
-      const declared = Object.values(record.outputs).reduce((n, o) => n + o.size!, 0);
+      const bytes = Object.values(record.outputs).reduce((n, o) => n + o.size!, 0);
       const free = await freeBytes(cache.dir);
-      if (free !== undefined && declared > free) {
+      if (free !== undefined && bytes > free) {
         this.#options.warn(
           `  not pulled: the result of ${stage} in the remote cache ${this.display} is ` +
-            `${formatBytes(declared)}, and ${cache.dir} has ${formatBytes(free)} free; the ` +
+            `${formatBytes(bytes)}, and ${cache.dir} has ${formatBytes(free)} free; the ` +
             "stage runs here",
         );
         return undefined;
@@ -388,6 +404,14 @@ export class RemoteCache {
       try {
         for (const [name, output] of Object.entries(record.outputs)) {
           await this.#fetchOutput(store, cache, output, name, stage, count);
+          const type = declared.outputs[name]!.type;
+          const named = output.kind === "file" ? await artifactType(cache.objectPath(output)) : "";
+          if (named && named !== type) {
+            throw new Damaged(
+              `its output "${name}" is a "${named}" artifact, where ${stage} (${declared.name}) ` +
+                `declares "${type}"`,
+            );
+          }
         }
       } catch (error) {
         if (!(error instanceof Damaged)) throw error;
@@ -396,9 +420,27 @@ export class RemoteCache {
         this.#rewrite.add(recordKey(key));
         return undefined;
       }
-      await cache.writeRecord(record);
+      // Marked as pulled: a stage that rejects it as its input has it dropped (reject).
+      await cache.writeRecord({ ...record, pulled: this.display });
       return record;
     });
+  }
+
+  /**
+   * A stage rejected a pulled result as its input (an {@link InputError}): the local record is
+   * removed, so that its stage runs again, and the remote's record is remembered as rejected
+   * (`.pipeline/remote-rejected.json`), so that it is not pulled again and the next push
+   * replaces it.
+   *
+   * @param record The pulled record (local).
+   * @param cache The local cache, locked for writing.
+   */
+  async reject(record: RunRecord, cache: Cache): Promise<void> {
+    const all = await readRejected(cache);
+    all[record.key] = outputHashes(record);
+    await writeAtomic(`${cache.dir}/${REJECTED_FILE}`, JSON.stringify(all, null, 1));
+    await cache.removeRecord(record.key);
+    this.#rewrite.add(recordKey(record.key));
   }
 
   #damaged(stage: string, what: string): void {
@@ -573,7 +615,8 @@ export class RemoteCache {
         else if (theirs && !sameOutputs(theirs, record)) return this.#kept(record, theirs);
       }
       // The record pushed declares each object's size: a pull reads no more than that.
-      const sized: RunRecord = { ...record, outputs: {} };
+      const { pulled: _pulled, ...own } = record;
+      const sized: RunRecord = { ...own, outputs: {} };
       for (const [name, output] of Object.entries(record.outputs)) {
         const path = cache.objectPath(output);
         if (output.kind === "file") {
@@ -609,6 +652,7 @@ export class RemoteCache {
       if (this.#rewrite.has(runs)) {
         await store.put(runs, bytes);
         this.#rewrite.delete(runs);
+        await forgetRejected(cache, record.key);
       } else if (!await store.create(runs, bytes)) {
         // Another clone pushed this key since it was looked up: its record stays.
         const theirs = await this.#remoteRecord(store, record);
@@ -690,6 +734,88 @@ export class RemoteCache {
       count.moved++;
       count.bytes += bytes.length;
     }
+  }
+}
+
+/** Remote records that a stage of this clone rejected as its input: key -> output hashes. */
+const REJECTED_FILE = "remote-rejected.json";
+const REJECTED_BEFORE = "a stage that read it here rejected it as its input in an earlier run " +
+  `(${REJECTED_FILE})`;
+
+function outputHashes(record: RunRecord): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of Object.keys(record.outputs).sort()) out[name] = record.outputs[name]!.hash;
+  return out;
+}
+
+async function readRejected(cache: Cache): Promise<Record<string, Record<string, string>>> {
+  try {
+    const value = JSON.parse(await Deno.readTextFile(`${cache.dir}/${REJECTED_FILE}`));
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) return value;
+  } catch { /* none, or not JSON: nothing rejected */ }
+  return {};
+}
+
+/** Whether this remote record is one a stage here rejected (the same outputs). */
+async function rejected(cache: Cache, record: RunRecord): Promise<boolean> {
+  const all = await readRejected(cache);
+  if (!Object.hasOwn(all, record.key)) return false;
+  return JSON.stringify(all[record.key]) === JSON.stringify(outputHashes(record));
+}
+
+async function forgetRejected(cache: Cache, key: string): Promise<void> {
+  const all = await readRejected(cache);
+  if (!Object.hasOwn(all, key)) return;
+  delete all[key];
+  await writeAtomic(`${cache.dir}/${REJECTED_FILE}`, JSON.stringify(all, null, 1));
+}
+
+/**
+ * Why a record does not fit the stage kind it was pulled for (another kind, outputs it does
+ * not declare, or of another kind), or undefined when it fits.
+ */
+function undeclared(
+  record: RunRecord,
+  declared: Pick<StageDefinition, "name" | "outputs">,
+  stage: string,
+): string | undefined {
+  if (record.kind !== declared.name) {
+    return `it is a record of stage kind "${record.kind}", not "${declared.name}"`;
+  }
+  const extra = Object.keys(record.outputs).filter((n) => !Object.hasOwn(declared.outputs, n));
+  if (extra.length) {
+    return `it names outputs that ${stage} does not declare (${
+      extra.map((n) => `"${n.slice(0, 64)}"`).join(", ")
+    })`;
+  }
+  for (const [name, spec] of Object.entries(declared.outputs)) {
+    const kind = outputKind(spec);
+    if (record.outputs[name]!.kind !== kind) {
+      return `its output "${name}" is a ${
+        record.outputs[name]!.kind === "dir" ? "directory" : "file"
+      }` +
+        `, where ${stage} declares a ${kind === "dir" ? "directory" : "file"}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The artifact type a file names on its first line (`{"artifact": "ner-dataset", …}`, as the
+ * NER stages' JSON Lines artifacts begin), or "" when it names none. Reads 4 KiB at most.
+ */
+async function artifactType(path: string): Promise<string> {
+  using file = await Deno.open(path, { read: true });
+  const head = new Uint8Array(4096);
+  const n = await file.read(head) ?? 0;
+  const text = new TextDecoder().decode(head.subarray(0, n));
+  const line = text.split("\n", 1)[0]!;
+  if (!line.startsWith("{") || !/"artifact"/.test(line)) return "";
+  try {
+    const value = JSON.parse(line);
+    return typeof value?.artifact === "string" ? value.artifact : "";
+  } catch {
+    return "";
   }
 }
 

@@ -157,7 +157,7 @@ export async function transferCommand(
             continue;
           }
           const before = count.bytes;
-          const pulled = await remote.pull(key, expected, cache, id, count);
+          const pulled = await remote.pull(key, stage.definition, cache, id, count);
           if (pulled) {
             done.moved++;
             outputs.set(id, pulled.outputs);

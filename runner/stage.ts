@@ -21,7 +21,12 @@ export interface InputSpec {
 
 /** An output a stage kind produces. */
 export interface OutputSpec {
-  /** Artifact type, e.g. `dataset`, `model`, `metrics`. Use `file` for a plain file. */
+  /**
+   * Artifact type, e.g. `dataset`, `model`, `metrics`. Use `file` for a plain file. A file
+   * output whose first line is a JSON object with an `artifact` field (`{"artifact":
+   * "ner-dataset", …}`) must name this type there: a result pulled from a remote cache whose
+   * file names another type is not used.
+   */
   type: string;
   /** What the output holds, in one line. */
   description: string;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { UserError } from "../runner/errors.ts";
+import { InputError, UserError } from "../runner/errors.ts";
 import {
   BATCHES_HINT,
   BatchesFormatError,
@@ -147,14 +147,15 @@ export function windowsByDoc<W extends EncodedWindow>(
  * An artifact a stage reads that is not of the type its input declares: a file of another
  * kind given with `--set stages.<id>.inputs.<name>=...`, or inputs from different runs.
  */
-export class ArtifactError extends UserError {
+export class ArtifactError extends InputError {
   /**
    * Creates the error.
    *
    * @param message What is wrong, naming the input and its file, then a hint.
+   * @param inputs The names of the inputs at fault (empty: the stage cannot tell).
    */
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, inputs: readonly string[] = []) {
+    super(message, inputs);
     this.name = "ArtifactError";
   }
 }
@@ -313,7 +314,7 @@ export async function openStream<K extends keyof StreamArtifacts>(
   const kind = STREAMS[type];
   const hint = producerHint(kind.producer);
   const path = await inputPath(inputs, name, kind.what, hint);
-  const fail = (problem: string) => new ArtifactError(notA(name, path, kind.what, problem, hint));
+  const fail = (problem: string) => notA(name, path, kind.what, problem, hint);
   const lines = readJsonl(path);
   const next = async () => {
     try {
@@ -395,7 +396,7 @@ export async function readStreamEnd<K extends keyof StreamArtifacts>(
   const kind = STREAMS[type];
   const hint = producerHint(kind.producer);
   const path = inputs[name]!;
-  const fail = (problem: string) => new ArtifactError(notA(name, path, kind.what, problem, hint));
+  const fail = (problem: string) => notA(name, path, kind.what, problem, hint);
   const file = await Deno.open(path, { read: true });
   try {
     const size = (await file.stat()).size;
@@ -494,8 +495,16 @@ async function gather<K extends keyof StreamArtifacts, T>(
 }
 
 /** The message of an input that is not of its declared type. */
-function notA(name: string, path: string, what: string, problem: string, hint: string): string {
-  return `Input "${name}" (${path}) is not a ${what} file: ${problem}: ${hint}`;
+function notA(
+  name: string,
+  path: string,
+  what: string,
+  problem: string,
+  hint: string,
+): ArtifactError {
+  return new ArtifactError(`Input "${name}" (${path}) is not a ${what} file: ${problem}: ${hint}`, [
+    name,
+  ]);
 }
 
 function producerHint(producer: string): string {
@@ -514,11 +523,11 @@ async function inputPath(
   if (path === undefined) throw new Error(`Input "${name}" is not wired`);
   const info = await Deno.stat(path).catch((error) => {
     if (error instanceof Deno.errors.NotFound) {
-      throw new ArtifactError(notA(name, path, what, "it does not exist", hint));
+      throw notA(name, path, what, "it does not exist", hint);
     }
     throw error;
   });
-  if (info.isDirectory) throw new ArtifactError(notA(name, path, what, "it is a directory", hint));
+  if (info.isDirectory) throw notA(name, path, what, "it is a directory", hint);
   return path;
 }
 
@@ -564,10 +573,10 @@ export async function readArtifact<K extends keyof JsonArtifacts>(
       value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
     } catch (error) {
       const detail = error instanceof SyntaxError ? "it is not JSON" : "it is not UTF-8 text";
-      throw new ArtifactError(notA(name, path, LABELS_KIND.what, detail, hint));
+      throw notA(name, path, LABELS_KIND.what, detail, hint);
     }
     const problem = labelsProblem(value);
-    if (problem) throw new ArtifactError(notA(name, path, LABELS_KIND.what, problem, hint));
+    if (problem) throw notA(name, path, LABELS_KIND.what, problem, hint);
     return value as JsonArtifacts[K];
   }
   if (type === "ner-dataset") {
@@ -617,7 +626,7 @@ export async function readBatches(
       return (await openBatches(path)).set;
     } catch (error) {
       if (error instanceof BatchesFormatError) {
-        throw new ArtifactError(notA(name, path, "batches", error.detail, BATCHES_HINT));
+        throw notA(name, path, "batches", error.detail, BATCHES_HINT);
       }
       throw error;
     }
@@ -627,7 +636,7 @@ export async function readBatches(
     return decodeBatches(bytes);
   } catch (error) {
     if (error instanceof BatchesFormatError) {
-      throw new ArtifactError(notA(name, path, "batches", error.detail, BATCHES_HINT));
+      throw notA(name, path, "batches", error.detail, BATCHES_HINT);
     }
     throw error;
   }
@@ -658,6 +667,7 @@ export async function readInputDir<T>(
     const problem = info ? "it is a file" : "it does not exist";
     throw new ArtifactError(
       `Input "${name}" (${path}) is not a ${what} directory: ${problem}: ${hint}`,
+      [name],
     );
   }
   try {
@@ -666,6 +676,7 @@ export async function readInputDir<T>(
     if (!(error instanceof UserError)) throw error;
     throw new ArtifactError(
       `Input "${name}" (${path}) is not a ${what} directory: ${error.message}`,
+      [name],
     );
   }
 }
@@ -688,6 +699,7 @@ export function mismatchedInputs(
   return new ArtifactError(
     `Inputs "${a}" (${inputs[a]}) and "${b}" (${inputs[b]}) do not belong together: ${problem}: ` +
       "wire both to the outputs of the same pipeline's stages",
+    [a, b],
   );
 }
 

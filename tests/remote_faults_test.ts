@@ -87,8 +87,8 @@ async function cli(dir: string, args: string[], env: Record<string, string>) {
     stderr: "piped",
     env: { NO_COLOR: "1", ...env },
   }).output();
-  const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
-  return { code: out.code, text };
+  const stdout = new TextDecoder().decode(out.stdout);
+  return { code: out.code, stdout, text: stdout + new TextDecoder().decode(out.stderr) };
 }
 
 function awsEnv(endpoint: string, prefix: string): Record<string, string> {
@@ -276,4 +276,145 @@ Deno.test("item 12: a remote record that declares no sizes (an older nerpipe's) 
     second.lines.join("\n"),
   );
   assert.equal(JSON.parse(await Deno.readTextFile(path)).outputs.text.size, 12);
+});
+
+// Pulled records are checked against what the stage declares ------------------------------------
+
+const PAIR = `name: team
+stages:
+  pair:
+    uses: pair
+  count:
+    uses: count
+    inputs: { stream: pair.stream }
+`;
+
+/**
+ * Clone A runs and pushes; then `forge` edits the remote record of `pair` (its object hashes
+ * swapped, say). Gives the remote's folder, the record's path and A's record.
+ */
+/** A run record as JSON, to forge. */
+interface RawRecord {
+  kind: string;
+  outputs: Record<string, { hash: string; kind: string; size: number }>;
+}
+
+async function forged(forge: (record: RawRecord) => void) {
+  const shared = await Deno.makeTempDir({ prefix: "remote-" });
+  const remote = { url: `file://${shared}` };
+  const a = await project({ "pipeline.yaml": PAIR });
+  const first = await run(a, remote);
+  assert.deepEqual(first.byId, { pair: "ran", count: "ran" });
+  const path = `${shared}/runs/${first.stages[0]!.key}.json`;
+  const record = JSON.parse(await Deno.readTextFile(path));
+  const original = structuredClone(record);
+  forge(record);
+  await Deno.writeTextFile(path, JSON.stringify(record));
+  return { remote, path, original, a };
+}
+
+Deno.test("item 11: a pulled record whose output names another intact object of another artifact type is refused, and the stage runs", async () => {
+  // words -> the stream's object: both files, both intact.
+  const { remote, a } = await forged((r) => r.outputs.words = r.outputs.stream!);
+  const b = await project({ "pipeline.yaml": PAIR });
+  const second = await run(b, remote);
+  assert.deepEqual(second.byId, { pair: "ran", count: "cached" });
+  assert.ok(
+    second.lines.some((l) =>
+      l.includes(
+        'damaged entry for pair: its output "words" is a "word-stream" artifact, where pair ' +
+          '(pair) declares "word-list"',
+      )
+    ),
+    second.lines.join("\n"),
+  );
+  assert.equal(
+    await Deno.readTextFile(`${b}/out/team/pair/words.json`),
+    await Deno.readTextFile(`${a}/out/team/pair/words.json`),
+  );
+});
+
+Deno.test("item 11: a pulled record is checked against the declared outputs: names, kinds and the stage kind", async () => {
+  const cases: [string, (r: RawRecord) => void, RegExp][] = [
+    [
+      "a directory for a file",
+      (r) => r.outputs.words!.kind = "dir",
+      /its output "words" is a directory, where pair declares a file/,
+    ],
+    [
+      "an output it does not declare",
+      (r) => r.outputs.extra = r.outputs.words!,
+      /it names outputs that pair does not declare \("extra"\)/,
+    ],
+    [
+      "another stage kind",
+      (r) => r.kind = "emit",
+      /it is a record of stage kind "emit", not "pair"/,
+    ],
+  ];
+  for (const [what, forge, message] of cases) {
+    const { remote } = await forged(forge);
+    const b = await project({ "pipeline.yaml": PAIR });
+    const second = await run(b, remote);
+    assert.deepEqual(second.byId, { pair: "ran", count: "cached" }, what);
+    assert.ok(second.lines.some((l) => message.test(l)), `${what}:\n${second.lines.join("\n")}`);
+  }
+});
+
+Deno.test("item 11: a pulled result that its consumer rejects is dropped: the next run makes it, pushes it over the forged record, and a third clone pulls the right one", async () => {
+  // stream -> the words object: a plain JSON file that names no artifact type, so the pull
+  // cannot tell; count, which reads it, can.
+  const { remote, path, original } = await forged((r) => r.outputs.stream = r.outputs.words!);
+  const b = await project({ "pipeline.yaml": PAIR });
+  const second = await run(b, remote);
+  assert.deepEqual(second.byId, { pair: "cached", count: "failed" });
+  assert.ok(
+    second.lines.some((l) =>
+      /the result of pair pulled from file:\/\/.* was rejected by count as its input "stream": it is removed here and will not be pulled again/
+        .test(l)
+    ),
+    second.lines.join("\n"),
+  );
+  const third = await run(b, remote);
+  // count, on the stream pair makes, is A's result: pulled.
+  assert.deepEqual(third.byId, { pair: "ran", count: "cached" });
+  assert.ok(
+    third.lines.some((l) => l.includes("a stage that read it here rejected it as its input")),
+    third.lines.join("\n"),
+  );
+  assert.equal(await Deno.readTextFile(`${b}/out/team/count/count.txt`), "3");
+  // The push replaced the forged record with B's, which is A's.
+  assert.deepEqual(
+    JSON.parse(await Deno.readTextFile(path)).outputs,
+    original.outputs,
+  );
+  const c = await project({ "pipeline.yaml": PAIR });
+  assert.deepEqual((await run(c, remote)).byId, { pair: "cached", count: "cached" });
+});
+
+Deno.test("item 11: s3: a forged record on the server whose output names another intact object is refused", async () => {
+  const server = await startS3(BUCKET, KEY_ID, SECRET);
+  if (typeof server === "string") {
+    console.log(`skipped: ${server}`);
+    return;
+  }
+  try {
+    const env = awsEnv(server.endpoint, "forged");
+    const a = await project({ "pipeline.yaml": PAIR });
+    const first = await cli(a, ["run", "pipeline.yaml", "--json"], env);
+    assert.equal(first.code, 0, first.text);
+    const key = JSON.parse(first.stdout).stages[0].key;
+    // s3rver keeps an object's bytes in <dir>/<bucket>/<key>._S3rver_object.
+    const file = `${server.dir}/${BUCKET}/forged/runs/${key}.json._S3rver_object`;
+    const record: RawRecord = JSON.parse(await Deno.readTextFile(file));
+    record.outputs.words = record.outputs.stream!;
+    await Deno.writeTextFile(file, JSON.stringify(record));
+    const b = await project({ "pipeline.yaml": PAIR });
+    const second = await cli(b, ["run", "pipeline.yaml"], env);
+    assert.equal(second.code, 0, second.text);
+    assert.match(second.text, /its output "words" is a "word-stream" artifact/);
+    assert.match(second.text, /1 ran, 1 cached/);
+  } finally {
+    await server.stop();
+  }
 });

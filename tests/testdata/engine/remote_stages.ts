@@ -1,12 +1,14 @@
 /**
- * The engine's test stage kinds plus `tree`, a stage with a directory output, and `where`, a
- * stage whose bytes depend on the checkout, for the remote cache tests; run as a script it is
- * the CLI with them.
+ * The engine's test stage kinds plus, for the remote cache tests: `tree`, a stage with a
+ * directory output; `where`, a stage whose bytes depend on the checkout; `pair`, two outputs of
+ * two artifact types, and `count`, which rejects an input of the wrong type. Run as a script it
+ * is the CLI with them.
  *
  * @module
  */
 
-import { defineStage } from "../../../runner/stage.ts";
+import { InputError } from "../../../runner/errors.ts";
+import { defineStage, type StageDefinition } from "../../../runner/stage.ts";
 import type { Registry } from "../../../runner/registry.ts";
 import { testRegistry } from "./stages.ts";
 
@@ -51,11 +53,62 @@ export const where = defineStage({
   },
 });
 
-/** The engine's test stages, `tree` and `where`. */
+/**
+ * Writes two files of two artifact types: `words`, a plain JSON dictionary, and `stream`, JSON
+ * Lines whose first line names its type (as the NER stages' streams do).
+ */
+export const pair = defineStage({
+  name: "pair",
+  version: 1,
+  description: "Writes a dictionary and a stream",
+  schema: { type: "object", additionalProperties: false, properties: {} },
+  inputs: {},
+  outputs: {
+    words: { type: "word-list", description: "A JSON list of words", extension: ".json" },
+    stream: { type: "word-stream", description: "The words, one a line", extension: ".jsonl" },
+  },
+  module: import.meta.url,
+  async run(ctx) {
+    const words = ["alpha", "beta", "gamma"];
+    await Deno.writeTextFile(ctx.output("words"), JSON.stringify({ words }));
+    await Deno.writeTextFile(
+      ctx.output("stream"),
+      [{ artifact: "word-stream" }, ...words.map((word) => ({ word }))]
+        .map((l) => JSON.stringify(l)).join("\n") + "\n",
+    );
+  },
+});
+
+/** Reads a word stream, rejecting (an InputError) a file that is not one. */
+export const count = defineStage({
+  name: "count",
+  version: 1,
+  description: "Counts the words of a stream",
+  schema: { type: "object", additionalProperties: false, properties: {} },
+  inputs: { stream: { type: "word-stream", description: "A word stream" } },
+  outputs: { count: { type: "text", description: "How many words", extension: ".txt" } },
+  module: import.meta.url,
+  async run(ctx) {
+    const lines = (await Deno.readTextFile(ctx.inputs.stream!)).trim().split("\n");
+    let header: unknown;
+    try {
+      header = JSON.parse(lines[0]!);
+    } catch { /* not JSON */ }
+    if ((header as { artifact?: unknown })?.artifact !== "word-stream") {
+      throw new InputError(
+        `Input "stream" (${ctx.inputs.stream}) is not a word stream: its first line names no ` +
+          "artifact: use the stream output of a pair stage",
+        ["stream"],
+      );
+    }
+    await Deno.writeTextFile(ctx.output("count"), String(lines.length - 1));
+  },
+});
+
+/** The engine's test stages, `tree`, `where`, `pair` and `count`. */
 export function remoteRegistry(): Registry {
   const registry = testRegistry();
-  registry.register(tree);
-  registry.register(where);
+  for (const stage of [tree, where, pair, count]) registry.register(stage as StageDefinition);
   return registry;
 }
 
