@@ -33,6 +33,7 @@
  * @module
  */
 
+import { isDiskFull } from "./disk_full.ts";
 import { isHash, StatCache } from "./hash.ts";
 import { UserError } from "./errors.ts";
 import { checkOwned, listOwned, type OwnedFolders, realPathOf, removeOwned } from "./owned.ts";
@@ -315,6 +316,8 @@ export class Cache {
         `pid ${Deno.pid} since ${new Date().toISOString()}`,
       );
     } catch (error) {
+      // lock.info only informs: a full disk fails the writes that matter, one line each.
+      if (isDiskFull(error)) return this.#clean();
       if (!isReadOnlyError(error)) throw error;
       this.#readOnly = reasonOf(error);
       return;
@@ -398,8 +401,11 @@ export class Cache {
   async close(): Promise<void> {
     if (this.#lock) {
       try {
-        await this.saveStat();
-        if (this.writable) await Deno.remove(`${this.dir}/lock.info`).catch(() => {});
+        try {
+          await this.saveStat();
+        } finally {
+          if (this.writable) await Deno.remove(`${this.dir}/lock.info`).catch(() => {});
+        }
       } finally {
         await this.#lock.unlock().catch(() => {});
         this.#lock.close();

@@ -5,6 +5,7 @@
  */
 
 import type { Pipeline } from "./config/types.ts";
+import { diskFullError, isDiskFull } from "./disk_full.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
 import {
   type RunOptions,
@@ -383,6 +384,11 @@ export async function main(
     if (isUserError(error)) {
       console.error(`error: ${(error as Error).message}`);
       return 2;
+    }
+    if (isDiskFull(error)) {
+      // Whatever was writing: one line, the file and the space left (exit 1).
+      console.error(`error: ${(await diskFullError(error, Deno.cwd())).message}`);
+      return 1;
     }
     throw error;
   } finally {

@@ -7,6 +7,7 @@
 import { relative } from "./paths.ts";
 import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./config/types.ts";
+import { diskFullError, isDiskFull, lastWritten } from "./disk_full.ts";
 import { InputError, isUserError, StageError } from "./errors.ts";
 import { describeFailure } from "./failure.ts";
 import { CodeIndex, sha256 } from "./hash.ts";
@@ -338,12 +339,21 @@ export async function runVariants(
       return out.problems.length ? { ...done, materialisation: out.problems } : done;
     };
     const done = await Promise.all(variants.map(one));
-    if (!options.dryRun && cache.writable) await shared.imports.save();
+    if (!options.dryRun && cache.writable) {
+      await shared.imports.save().catch(diskFull(`${cache.dir}/code.json`));
+    }
     return done;
   } finally {
     releaseExits?.();
-    if (!options.dryRun) await cache.close();
+    if (!options.dryRun) await cache.close().catch(diskFull(`${cache.dir}/stat.json`));
   }
+}
+
+/** Rethrows a full disk as one {@link DiskFullError} (`path`: the file being written). */
+function diskFull(path: string): (error: unknown) => Promise<never> {
+  return async (error) => {
+    throw isDiskFull(error) ? await diskFullError(error, path) : error;
+  };
 }
 
 /** A reporter whose stage logs and progress name the variant: `[train learning_rate=0.001]`. */
@@ -632,9 +642,17 @@ async function runLocked(
           reason: "interrupted",
         };
       }
-      if (error instanceof InputError) await dropRejected(stage, error);
-      // One message, whatever was thrown; the stack only for --verbose.
-      const { message, stack, user } = describeFailure(error);
+      if (error instanceof InputError) {
+        await dropRejected(stage, error).catch((e) =>
+          reporter.line(`  the pulled inputs ${name(stage.id)} rejected stay cached: ${e}`)
+        );
+      }
+      // A full disk is one line (exit 1): the file and the space left, no stack. Anything else
+      // is one message, whatever was thrown; the stack only for --verbose.
+      const full = isDiskFull(error) ? await diskFullError(error, cache.dir) : undefined;
+      const { message, stack, user } = full
+        ? { message: full.message, stack: undefined, user: false }
+        : describeFailure(error);
       reporter.line(`  failed  ${name(stage.id)} after ${formatSeconds(seconds)}: ${message}`);
       return {
         ...base,
@@ -833,6 +851,13 @@ async function execute(
       produced[name] = await cache.store(path, outputKind(spec));
     }
     return produced;
+  } catch (error) {
+    // A full disk names the file the stage was writing (when the error does not, the newest
+    // under its folders), and the space left once what it wrote is removed.
+    if (!isDiskFull(error)) throw error;
+    const writing = await lastWritten([staging, checkpointDir(cache, key)]);
+    await removeOwned(staging, cache.bound).catch(() => {});
+    throw await diskFullError(error, writing ?? staging);
   } finally {
     guard?.release();
     cache.stat.forget(staging);

@@ -29,6 +29,7 @@
  * @module
  */
 
+import { diskFullError, isDiskFull } from "./disk_full.ts";
 import { dirname, relative } from "./paths.ts";
 import type { Cache, OutManifest, StoredOutput } from "./cache.ts";
 import { listFiles } from "./hash.ts";
@@ -317,7 +318,9 @@ export class OutTree {
       try {
         await this.#placeOutput(stage, outputInTree(stage, name, extension), dest, output, force);
       } catch (error) {
-        const message = (error as Error)?.message?.split("\n")[0] ?? String(error);
+        const message = isDiskFull(error)
+          ? (await diskFullError(error, dest)).message
+          : (error as Error)?.message?.split("\n")[0] ?? String(error);
         this.problems.push({ stage, output: name, path: paths[name]!, message });
         this.#reporter.line(
           `  could not write ${paths[name]} (output "${name}" of ${stage}): ${message}`,

@@ -30,7 +30,7 @@ import {
 } from "./cache.ts";
 import { outputKind, type StageDefinition } from "./stage.ts";
 import { UserError } from "./errors.ts";
-import { formatBytes, freeBytes } from "./disk_full.ts";
+import { diskFullError, formatBytes, freeBytes, isDiskFull } from "./disk_full.ts";
 import { hashFileContent, isHash, listFiles, sha256 } from "./hash.ts";
 import { ObjectTooLarge, RemoteFailure, S3Client } from "./_s3.ts";
 import { parseRemote } from "./remote_url.ts";
@@ -269,7 +269,12 @@ async function download(
   const file = await Deno.open(path, { write: true, createNew: true });
   try {
     return await store.read(key, limit, async (chunk) => {
-      for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+      try {
+        for (let at = 0; at < chunk.length;) at += await file.write(chunk.subarray(at));
+      } catch (error) {
+        // A write names no file: this one.
+        throw isDiskFull(error) ? await diskFullError(error, path) : error;
+      }
     });
   } finally {
     file.close();
@@ -413,15 +418,22 @@ export class RemoteCache {
             );
           }
         }
+        // Marked as pulled: a stage that rejects it as its input has it dropped (reject).
+        await cache.writeRecord({ ...record, pulled: this.display });
       } catch (error) {
+        if (isDiskFull(error)) {
+          // The local disk, not the remote: this stage is not pulled (what was written of it
+          // is removed), and runs here, where the disk decides again.
+          const full = await diskFullError(error, cache.dir);
+          this.#options.warn(`  not pulled: ${stage}: ${full.message}`);
+          return undefined;
+        }
         if (!(error instanceof Damaged)) throw error;
         this.#damaged(stage, error.message);
         // A record whose objects are damaged is replaced by this run's result.
         this.#rewrite.add(recordKey(key));
         return undefined;
       }
-      // Marked as pulled: a stage that rejects it as its input has it dropped (reject).
-      await cache.writeRecord({ ...record, pulled: this.display });
       return record;
     });
   }
