@@ -236,20 +236,51 @@ export async function findModel(
   return { dir, ...(note ? { note } : {}) };
 }
 
-async function readTexts(flags: PredictFlags): Promise<string[]> {
-  const texts = [...flags.texts];
-  if (flags.file !== undefined) {
-    let content: string;
-    try {
-      content = flags.file === "-"
-        ? await new Response(Deno.stdin.readable).text()
-        : await Deno.readTextFile(flags.file);
-    } catch (error) {
-      throw new UserError(`Cannot read "${flags.file}": ${(error as Error).message}`);
-    }
-    texts.push(...content.split(/\r?\n/).filter((l) => l.trim() !== ""));
+/** A text to predict: from the command line, or a line of `--file` (1-based). */
+interface Input {
+  text: string;
+  line?: number;
+}
+
+/**
+ * The texts to predict: the command line's, then the non-blank lines of `--file` (or stdin),
+ * read as they come, never the whole file at once.
+ */
+async function* readTexts(flags: PredictFlags): AsyncGenerator<Input> {
+  for (const text of flags.texts) yield { text };
+  if (flags.file === undefined) return;
+  const file = flags.file;
+  const cannot = (error: unknown) =>
+    new UserError(`Cannot read "${file}": ${(error as Error)?.message ?? error}`);
+  let stream: ReadableStream<Uint8Array>;
+  try {
+    stream = file === "-" ? Deno.stdin.readable : (await Deno.open(file)).readable;
+  } catch (error) {
+    throw cannot(error);
   }
-  return texts;
+  const { textLines } = await import("./ner/predict/stream.ts");
+  const lines = textLines(stream);
+  for (let line = 1;; line++) {
+    let next: IteratorResult<string>;
+    try {
+      next = await lines.next();
+    } catch (error) {
+      throw cannot(error);
+    }
+    if (next.done) return;
+    if (next.value.trim() !== "") yield { text: next.value, line };
+  }
+}
+
+/** An entity as `--json` writes it (the score to 4 decimals). */
+function jsonEntity(e: PredictedEntity) {
+  return {
+    start: e.start,
+    end: e.end,
+    label: e.label,
+    text: e.text,
+    score: Math.round(e.score * 1e4) / 1e4,
+  };
 }
 
 /**
@@ -291,8 +322,10 @@ export function formatTable(text: string, entities: readonly PredictedEntity[]):
 export async function predictCommand(args: string[]): Promise<number> {
   const flags = parse(args);
   if (flags.target === undefined) throw new UserError(`Missing model directory\n${USAGE}`);
-  const texts = await readTexts(flags);
-  if (texts.length === 0) {
+  const inputs = readTexts(flags);
+  // The first text is read before the model is loaded: no text is an error at once.
+  const first = await inputs.next();
+  if (first.done) {
     throw new UserError(`No text to predict: give "text" or --file\n${USAGE}`);
   }
   const { dir, note } = await findModel(flags.target, {
@@ -309,26 +342,56 @@ export async function predictCommand(args: string[]): Promise<number> {
     ...(flags.boundaries ? { boundaries: flags.boundaries } : {}),
   });
   try {
-    const results = await predictor.predict(texts);
-    const out: string[] = [];
-    texts.forEach((text, i) => {
-      const entities = results[i]!;
-      out.push(
-        flags.json
-          ? JSON.stringify({
-            text,
-            entities: entities.map((e) => ({
-              start: e.start,
-              end: e.end,
-              label: e.label,
-              text: e.text,
-              score: Math.round(e.score * 1e4) / 1e4,
-            })),
-          })
-          : formatTable(text, entities) + "\n",
-      );
-    });
-    console.log(out.join("\n"));
+    // Predicted a batch at a time and written as each text is done: the output is JSON Lines
+    // (--json: one object a line) or tables, whatever the input's length.
+    const { MAX_TEXT_CHARS, predictStream } = await import("./ner/predict/stream.ts");
+    const lines: (number | undefined)[] = [];
+    const texts = (async function* () {
+      for (let next: IteratorResult<Input> = first; !next.done; next = await inputs.next()) {
+        lines.push(next.value.line);
+        yield next.value.text;
+      }
+    })();
+    // A long text's entities are written as its parts are done (--json), or kept for its
+    // table; a short one's go out at once.
+    const stdout = (text: string) => {
+      const bytes = new TextEncoder().encode(text);
+      for (let at = 0; at < bytes.length;) at += Deno.stdout.writeSync(bytes.subarray(at));
+    };
+    let kept: PredictedEntity[] = [];
+    let comma = "";
+    for await (const { text, entities, part, parts } of predictStream(predictor, texts)) {
+      if (part === 0 && parts > 1) {
+        const line = lines[0];
+        console.error(
+          `note: ${line === undefined ? "a text" : `line ${line} of "${flags.file}"`} has ` +
+            `${text.length} characters: predicted in ${parts} parts of at most ` +
+            `${MAX_TEXT_CHARS}, cut at spaces (an entity across a cut is found in two pieces, ` +
+            "or not at all); offsets are into the whole line",
+        );
+      }
+      if (part === parts - 1) lines.shift();
+      if (!flags.json) {
+        for (const e of entities) kept.push(e);
+        if (part < parts - 1) continue;
+        console.log(formatTable(text, kept) + "\n");
+        kept = [];
+      } else if (parts === 1) {
+        console.log(JSON.stringify({ text, entities: entities.map(jsonEntity) }));
+      } else {
+        // The object JSON.stringify would write, a part at a time.
+        let chunk = part === 0 ? `{"text":${JSON.stringify(text)},"entities":[` : "";
+        for (const e of entities) {
+          chunk += comma + JSON.stringify(jsonEntity(e));
+          comma = ",";
+        }
+        if (part === parts - 1) {
+          chunk += "]}\n";
+          comma = "";
+        }
+        stdout(chunk);
+      }
+    }
   } finally {
     predictor.dispose();
   }
