@@ -101,6 +101,12 @@ export class DiskFullError extends Error {
 const TEMP_SUFFIX = /\.tmp-\d+(?:-[0-9a-f]{8})?$/;
 
 /**
+ * A temp file in `out/` (`.nerpipe-tmp-<pid>-<hex>`, see runner/materialise.ts) carries no trace
+ * of the file it was to become.
+ */
+const OUT_TEMP = /\/\.nerpipe-tmp-\d+-[0-9a-f]{32}$/;
+
+/**
  * The {@link DiskFullError} of a full-disk error: it names the file the error names (the
  * destination of a copy or a rename; the file a temp name stands for), else `fallback`, and
  * the space left there.
@@ -123,7 +129,9 @@ export async function diskFullError(error: unknown, fallback: string): Promise<D
     }
     e = field(e, "cause");
   }
-  const path = (named ?? fallback).replace(TEMP_SUFFIX, "");
+  // A temp name stands for the file it was to become; one in out/ names no file: the fallback.
+  const shown = named !== undefined && OUT_TEMP.test(named) ? fallback : named ?? fallback;
+  const path = shown.replace(TEMP_SUFFIX, "");
   return new DiskFullError(path, await freeBytes(path), kind(error) === "EDQUOT", {
     cause: error,
   });

@@ -166,6 +166,8 @@ async function placeFile(from: string, to: string, copy = true): Promise<PlaceMo
     return mode;
   } catch (error) {
     await Deno.remove(tmp).catch(() => {});
+    // A full disk names the file being placed, not the temp file, whose name says nothing.
+    if (isDiskFull(error)) throw await diskFullError(error, to);
     throw error;
   }
 }
