@@ -642,7 +642,8 @@ async function runLocked(
           reason: "interrupted",
         };
       }
-      if (error instanceof InputError) {
+      // Stage code can throw anything, a revoked Proxy too: even instanceof may throw.
+      if (isInputError(error)) {
         await dropRejected(stage, error).catch((e) =>
           reporter.line(`  the pulled inputs ${name(stage.id)} rejected stay cached: ${e}`)
         );
@@ -862,6 +863,15 @@ async function execute(
     guard?.release();
     cache.stat.forget(staging);
     await removeOwned(staging, cache.bound).catch(() => {});
+  }
+}
+
+/** Whether a stage threw an {@link InputError}; false when even asking throws. */
+function isInputError(error: unknown): error is InputError {
+  try {
+    return error instanceof InputError;
+  } catch {
+    return false;
   }
 }
 

@@ -32,7 +32,7 @@ export interface HostileS3 {
 }
 
 /** A hostile body is cut after this many bytes, so that a client without a cap ends too. */
-const GUARD = 64 * 1024 * 1024;
+const GUARD = 256 * 1024 * 1024;
 
 const encoder = new TextEncoder();
 

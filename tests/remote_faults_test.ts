@@ -205,8 +205,12 @@ async function hostileRun(how: Hostility, match: (path: string) => boolean) {
 }
 
 const isObject = (path: string) => path.includes("/objects/") && !path.endsWith(".d.json");
-/** Less than this got through: a cap stopped the client (the server would send 64 MiB). */
-const THROUGH = 16 * 1024 * 1024;
+/**
+ * Less than this got through: a cap stopped the client (the server would send 256 MiB). What the
+ * server writes before the client closes includes the kernel's socket buffers and what the HTTP
+ * client reads ahead, which grows when the machine is busy (17 MB was seen under load).
+ */
+const THROUGH = 64 * 1024 * 1024;
 
 Deno.test("item 12: an object answered with Content-Length: 6e9 and endless zeros is refused at the size its record declares; the stage runs here", async () => {
   const b = await hostileRun("huge", isObject);
