@@ -162,18 +162,23 @@ async function learnVocabulary(
     maxLength: p.max_length,
   });
   const parts = tk.vocabularyParts(vocab);
+  // The training texts' own characters; the rest of the alphabet is added Hangul syllables.
+  const seen = Math.min(words.characters, parts.alphabet);
+  const added = parts.alphabet - seen;
   ctx.log.info(
     `learned a WordPiece vocabulary of ${vocab.length} pieces in ${
       ((performance.now() - started) / 1000).toFixed(1)
     } s: ${parts.merged} merged pieces; an alphabet of ${parts.alphabet} characters uses ${
       2 * parts.alphabet
-    } entries`,
+    } entries` + (added ? ` (${seen} from the training texts, ${added} Hangul syllables added)` : ""),
   );
-  if (parts.merged < 2 * parts.alphabet) {
+  if (parts.merged < 2 * seen) {
     ctx.log.warn(
-      `the alphabet takes more of the vocabulary than merged pieces do (${2 * parts.alphabet} ` +
-        `entries against ${parts.merged}): most words will be split into single characters; ` +
-        `bound the vocabulary by merges (tokenizer.learn.merges) rather than vocab_size`,
+      `few merged pieces: ${parts.merged}, against ${2 * seen} entries for the ${seen} ` +
+        `characters of the training texts, so most words will be split into single characters` +
+        (p.tokenizer.learn!.vocab_size !== undefined
+          ? `: bound the vocabulary by merges (tokenizer.learn.merges) rather than vocab_size`
+          : `: raise tokenizer.learn.merges`),
     );
   }
 }

@@ -304,6 +304,20 @@ export class WordCounts {
   }
 
   /**
+   * The distinct characters of the counted words that a vocabulary learned from them starts
+   * from (words longer than the learner takes are left out, as it leaves them out).
+   */
+  get characters(): number {
+    const seen = new Set<string>();
+    for (const w of this.#table.words) {
+      const chars = [...w.replaceAll(PART, "")];
+      if (chars.length > MAX_WORD_CHARS) continue;
+      for (const c of chars) seen.add(c);
+    }
+    return seen.size;
+  }
+
+  /**
    * Counts the words of one text.
    *
    * @param text The text.
