@@ -170,7 +170,8 @@ async function learnVocabulary(
       ((performance.now() - started) / 1000).toFixed(1)
     } s: ${parts.merged} merged pieces; an alphabet of ${parts.alphabet} characters uses ${
       2 * parts.alphabet
-    } entries` + (added ? ` (${seen} from the training texts, ${added} Hangul syllables added)` : ""),
+    } entries` +
+      (added ? ` (${seen} from the training texts, ${added} Hangul syllables added)` : ""),
   );
   if (parts.merged < 2 * seen) {
     ctx.log.warn(

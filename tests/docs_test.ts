@@ -7,7 +7,14 @@ import { fileURLToPath } from "node:url";
 import { BUILTIN_STAGES } from "../stages/mod.ts";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const DOCS = ["README.md", "docs/pretrained.md", "docs/crf.md", "docs/cache.md"];
+const DOCS = [
+  "README.md",
+  "docs/pretrained.md",
+  "docs/crf.md",
+  "docs/cache.md",
+  "docs/remote.md",
+  "docs/ner.md",
+];
 
 /** Lines outside fenced code blocks, with their 1-based numbers. */
 export function proseLines(text: string): { line: number; text: string }[] {
