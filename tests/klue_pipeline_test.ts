@@ -121,7 +121,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "on KLUE-NER the KLUE recipe's vocabulary puts at least 99% of entity ends on piece boundaries",
+    "on KLUE-NER the KLUE recipe's vocabulary puts every training entity and at least 97% of validation entities on piece boundaries",
   ignore: !haveKlue,
   sanitizeResources: false,
   sanitizeOps: false,
@@ -133,7 +133,10 @@ Deno.test({
     const encoded = await streamEnd(`${dir}/out/ner-klue/preprocess-input/encoded.jsonl`);
     const { train, validation } = encoded.report.boundary_coverage;
     assert.ok(train.share >= 0.99, JSON.stringify(train));
-    assert.ok(validation.share >= 0.99, JSON.stringify(validation));
+    // All the merges KLUE's training texts allow make longer pieces, which hide a few boundaries
+    // of unseen words: 97.5% against 99.2% with an 8,000-entry vocabulary, for 0.03 more span F1
+    // (docs/ner.md).
+    assert.ok(validation.share >= 0.97, JSON.stringify(validation));
     // Every entity that is on piece boundaries is representable with every piece labelled.
     const targets = await streamEnd(`${dir}/out/ner-klue/preprocess-target/targets.jsonl`);
     assert.equal(targets.report.train.not_on_boundary, train.entities - train.on_boundaries);
