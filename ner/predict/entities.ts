@@ -1,10 +1,12 @@
 /**
  * From per-piece class probabilities to whole entities with character spans, with our own
- * decoder (the `exact` strategy): the units take the most probable valid BIO sequence
- * (`decodeBio`), and `spansFromTags` (ner/align.ts, the decoder `validate` scores) groups units
- * into entities. The units are those the model was trained on: every piece for models trained
- * with `label_all_tokens` (an entity can end inside a word), else words, each taking its first
- * piece's tag. An entity's score is the mean of its units' probabilities of their decoded tags.
+ * decoder (the `exact` strategy): the units take the most probable valid BIO sequence under the
+ * model's boundary rules (`decodeBio`, or `decodeCrf` for a CRF head; ner/boundaries.ts), and
+ * `spansFromTags` (ner/align.ts, the decoder `validate` scores) groups units into entities. The
+ * units are those the model was trained on: every piece for models trained with
+ * `label_all_tokens` (an entity can end inside a word, before a learned tail), else words, each
+ * taking its first piece's tag. An entity's score is the mean of its units' probabilities of
+ * their decoded tags (CRF marginals with a CRF head).
  * Hugging Face's strategies are in `hf_aggregation.ts`.
  *
  * Pure logic: no tensors here.
