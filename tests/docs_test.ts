@@ -32,18 +32,27 @@ export function slug(heading: string): string {
   return heading.trim().toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, "").replace(/\s/g, "-");
 }
 
-/** Problems with in-page anchors, relative links and tables in one Markdown file. */
-export function markdownProblems(
-  text: string,
-  exists: (relative: string) => boolean,
-): string[] {
-  const lines = proseLines(text);
-  const anchors = new Set(
-    lines.flatMap((l) => {
+/** The anchors of a Markdown text's headings. */
+export function headingAnchors(text: string): Set<string> {
+  return new Set(
+    proseLines(text).flatMap((l) => {
       const m = /^#{1,6}\s+(.*)$/.exec(l.text);
       return m?.[1] ? [slug(m[1])] : [];
     }),
   );
+}
+
+/**
+ * Problems with anchors, relative links and tables in one Markdown file. `read` gives the text of
+ * another Markdown file a link names, so that its anchor is checked too.
+ */
+export function markdownProblems(
+  text: string,
+  exists: (relative: string) => boolean,
+  read: (relative: string) => string | undefined = () => undefined,
+): string[] {
+  const lines = proseLines(text);
+  const anchors = headingAnchors(text);
   const problems: string[] = [];
   for (const { line, text: t } of lines) {
     for (const m of t.matchAll(/\]\(([^)\s]+)\)/g)) {
@@ -54,6 +63,11 @@ export function markdownProblems(
         problems.push(`line ${line}: no heading for #${anchor}`);
       } else if (path !== "" && !exists(path)) {
         problems.push(`line ${line}: ${path} does not exist`);
+      } else if (path.endsWith(".md") && anchor !== "") {
+        const other = read(path);
+        if (other !== undefined && !headingAnchors(other).has(anchor)) {
+          problems.push(`line ${line}: no heading for #${anchor} in ${path}`);
+        }
       }
     }
   }
@@ -87,6 +101,7 @@ Deno.test("markdownProblems finds broken anchors, missing files and folded table
     "# Title",
     "## Two words",
     "[a](#two-words) [b](#gone) [c](here.md) [d](missing.md) [e](https://x.org/y)",
+    "[f](here.md#there) [g](here.md#not-there)",
     "",
     "| a | b |",
     "| --- | --- |",
@@ -99,11 +114,13 @@ Deno.test("markdownProblems finds broken anchors, missing files and folded table
     "| not a table, code |",
     "```",
   ].join("\n");
-  assert.deepEqual(markdownProblems(text, (p) => p === "here.md"), [
+  const read = (p: string) => p === "here.md" ? "# Intro\n## There\n" : undefined;
+  assert.deepEqual(markdownProblems(text, (p) => p === "here.md", read), [
     "line 3: no heading for #gone",
     "line 3: missing.md does not exist",
-    "line 8: 1 cells, header has 2",
-    "line 10: a table row without a header and delimiter row",
+    "line 4: no heading for #not-there in here.md",
+    "line 9: 1 cells, header has 2",
+    "line 11: a table row without a header and delimiter row",
   ]);
   assert.equal(
     slug("Pretrained checkpoints and predictions"),
@@ -127,7 +144,14 @@ for (const doc of DOCS) {
         return false;
       }
     };
-    assert.deepEqual(markdownProblems(text, exists), []);
+    const read = (p: string) => {
+      try {
+        return Deno.readTextFileSync(join(base, p));
+      } catch {
+        return undefined;
+      }
+    };
+    assert.deepEqual(markdownProblems(text, exists, read), []);
   });
 }
 
