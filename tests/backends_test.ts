@@ -71,7 +71,7 @@ const tensorflowPackage = TENSORFLOW_PACKAGES.find((p) => {
 if (!tensorflowPackage) {
   console.log(
     "skipping the tfjs-node test: neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node " +
-      "is in deno.json's imports (see the README's Backends section)",
+      "is in deno.json's imports (see docs/performance.md, tfjs-node and tfjs-node-gpu)",
   );
 }
 

@@ -14,6 +14,11 @@ const DOCS = [
   "docs/cache.md",
   "docs/remote.md",
   "docs/ner.md",
+  "docs/pipelines.md",
+  "docs/cli.md",
+  "docs/stages.md",
+  "docs/teams.md",
+  "docs/performance.md",
 ];
 
 /** Lines outside fenced code blocks, with their 1-based numbers. */

@@ -7,8 +7,8 @@
  * backend, which loads EGL, glvnd and Mesa's GL driver. Those libraries are not safe at process
  * exit: their exit handlers and library destructors ran while threads that had used them were
  * exiting, and the heap came out corrupted ("double free or corruption", "corrupted size vs.
- * prev_size") in 4 of 12 runs of the test suite; with only Vulkan allowed, 0 of 10 (see the
- * README's Backends section and tools/testing/soak.sh). NVIDIA GPUs on Linux are reached through Vulkan;
+ * prev_size") in 4 of 12 runs of the test suite; with only Vulkan allowed, 0 of 10 (see
+ * docs/performance.md and tools/testing/soak.sh). NVIDIA GPUs on Linux are reached through Vulkan;
  * on a machine whose only GPU driver is OpenGL, set `DENO_WEBGPU_BACKEND=vulkan,gl`.
  *
  * On a Linux machine without a display, Mesa's Vulkan device-selection layer is turned off
