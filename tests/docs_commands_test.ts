@@ -24,7 +24,7 @@ import { fileURLToPath } from "node:url";
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
 /** Docs whose shell blocks are all runnable (or in NOT_RUN) and run here. */
-const RUNNABLE = ["docs/stages.md"];
+const RUNNABLE = ["README.md", "docs/stages.md"];
 
 /** Commands a doc may show in a block that is not run, and why. */
 const NOT_RUN: Record<string, string> = {

@@ -1,25 +1,19 @@
 // The documentation is checked like code: links resolve, tables are tables, and every built-in
-// stage kind and CLI command is described. A bad edit once folded the README's tables into one
-// paragraph and dropped five sections without any test noticing.
+// stage kind, CLI command and backend is described. A bad edit once folded the README's tables
+// into one paragraph and dropped five sections without any test noticing.
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BUILTIN_STAGES } from "../stages/mod.ts";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const DOCS = [
-  "README.md",
-  "docs/pretrained.md",
-  "docs/crf.md",
-  "docs/cache.md",
-  "docs/remote.md",
-  "docs/ner.md",
-  "docs/pipelines.md",
-  "docs/cli.md",
-  "docs/stages.md",
-  "docs/teams.md",
-  "docs/performance.md",
-];
+
+/** The guides under docs/ (every one is checked, and the README points to each). */
+const GUIDES = [...Deno.readDirSync(join(root, "docs"))]
+  .filter((e) => e.isFile && e.name.endsWith(".md"))
+  .map((e) => `docs/${e.name}`)
+  .sort();
+const DOCS = ["README.md", ...GUIDES];
 
 /** Lines outside fenced code blocks, with their 1-based numbers. */
 export function proseLines(text: string): { line: number; text: string }[] {
@@ -160,23 +154,44 @@ for (const doc of DOCS) {
   });
 }
 
-Deno.test("README describes every built-in stage kind, every task and each backend", async () => {
-  const readme = await Deno.readTextFile(join(root, "README.md"));
+Deno.test("the guides describe every built-in stage kind, every task and each backend", async () => {
+  const read = (doc: string) => Deno.readTextFile(join(root, doc));
+  const pipelines = await read("docs/pipelines.md");
   for (const stage of BUILTIN_STAGES) {
     assert.match(
-      readme,
+      pipelines,
       new RegExp(`^\\| \`${stage.name}\` +\\|`, "m"),
-      `stage kind ${stage.name}`,
+      `stage kind ${stage.name} in docs/pipelines.md`,
     );
   }
-  const tasks = Object.keys(JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks);
+  const cli = await read("docs/cli.md");
+  const tasks = Object.keys(JSON.parse(await read("deno.json")).tasks);
   for (const task of tasks) {
-    assert.ok(readme.includes(`deno task ${task}`), `deno task ${task}`);
+    assert.ok(cli.includes(`deno task ${task}`), `deno task ${task} in docs/cli.md`);
   }
-  for (const heading of ["Backends", "Performance", "Cache and reruns", "CLI reference"]) {
-    assert.match(readme, new RegExp(`^## ${heading}$`, "m"), heading);
-  }
+  const performance = await read("docs/performance.md");
   for (const backend of ["auto", "wasm", "cpu", "webgpu", "tensorflow"]) {
-    assert.ok(readme.includes(`\`${backend}\``), backend);
+    assert.ok(performance.includes(`\`${backend}\``), `${backend} in docs/performance.md`);
   }
+});
+
+Deno.test("the README stays a user's guide and points to every guide", async () => {
+  const readme = await Deno.readTextFile(join(root, "README.md"));
+  assert.ok(readme.split("\n").length <= 250, "README.md over 250 lines: move reference to docs/");
+  for (const command of ["deno task run pipelines/ner.yaml", "deno task test"]) {
+    assert.ok(readme.includes(command), command);
+  }
+  for (const guide of GUIDES) assert.ok(readme.includes(guide), `README.md names ${guide}`);
+  // The guides issue 25 asks for (docs/architecture.md comes with issue 24).
+  const guides = [
+    "pipelines",
+    "cli",
+    "stages",
+    "cache",
+    "teams",
+    "ner",
+    "pretrained",
+    "performance",
+  ];
+  for (const guide of guides) assert.ok(GUIDES.includes(`docs/${guide}.md`), `docs/${guide}.md`);
 });
