@@ -11,8 +11,13 @@ import { paramSpecs } from "../ner/bert/init.ts";
 import { type BatchInput, BertModel } from "../ner/bert/model.ts";
 import { encodeSafetensors, type SafetensorsTensor } from "../ner/bert/safetensors.ts";
 import { trainTokenClassifier } from "../ner/bert/trainer.ts";
-import { adaptCheckpoint, canonicalName } from "../ner/bert/adapt.ts";
-import { CheckpointError, loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
+import { adaptCheckpoint } from "../ner/bert/adapt.ts";
+import {
+  canonicalName,
+  CheckpointError,
+  loadModelDir,
+  saveModelDir,
+} from "../ner/bert/checkpoint.ts";
 import { isUserError } from "../runner/errors.ts";
 
 const DATA = new URL("./testdata/", import.meta.url).pathname;

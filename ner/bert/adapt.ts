@@ -8,7 +8,7 @@
 
 import { classifierHead } from "./config.ts";
 import { type HostTensor, initWeights, paramSpecs } from "./init.ts";
-import { CheckpointError, type ModelDir } from "./checkpoint.ts";
+import { canonicalName, CheckpointError, type ModelDir } from "./checkpoint.ts";
 
 /** Result of {@link adaptCheckpoint}. */
 export interface AdaptedWeights {
@@ -24,19 +24,6 @@ export interface AdaptedWeights {
   newClassifier: boolean;
   /** True when the config's head is a CRF whose scores were initialised anew. */
   newCrf: boolean;
-}
-
-/**
- * The name a checkpoint tensor has in a `BertForTokenClassification`: the `bert.` prefix
- * added when a bare `BertModel` saved it, and the `gamma`/`beta` of old LayerNorm names
- * (the original bert-base checkpoints) renamed `weight`/`bias`, as `from_pretrained` does.
- */
-export function canonicalName(name: string): string {
-  let n = name.replace(/\.gamma$/, ".weight").replace(/\.beta$/, ".bias");
-  if (n.startsWith("embeddings.") || n.startsWith("encoder.") || n.startsWith("pooler.")) {
-    n = `bert.${n}`;
-  }
-  return n;
 }
 
 /**

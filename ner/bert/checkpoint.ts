@@ -17,7 +17,6 @@ import {
   type SafetensorsTensor,
   writeSafetensors,
 } from "./safetensors.ts";
-import { canonicalName } from "./adapt.ts";
 import { type Boundaries, type BoundariesJson, parseBoundaries } from "../boundaries.ts";
 import type { NumericSetup } from "./backend.ts";
 
@@ -244,6 +243,19 @@ function dimensionFields(name: string): string[] {
     return ["the label count of id2label", "the label count of id2label"];
   }
   return ["hidden_size", "hidden_size"];
+}
+
+/**
+ * The name a checkpoint tensor has in a `BertForTokenClassification`: the `bert.` prefix
+ * added when a bare `BertModel` saved it, and the `gamma`/`beta` of old LayerNorm names
+ * (the original bert-base checkpoints) renamed `weight`/`bias`, as `from_pretrained` does.
+ */
+export function canonicalName(name: string): string {
+  let n = name.replace(/\.gamma$/, ".weight").replace(/\.beta$/, ".bias");
+  if (n.startsWith("embeddings.") || n.startsWith("encoder.") || n.startsWith("pooler.")) {
+    n = `bert.${n}`;
+  }
+  return n;
 }
 
 /**
