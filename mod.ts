@@ -77,5 +77,5 @@ export { InputError, PipelineValidationError, UserError } from "./runner/errors.
 export { loadPipeline } from "./runner/config/load.ts";
 export { runPipeline } from "./runner/execute.ts";
 export { main } from "./runner/cli.ts";
-export { consoleReporter } from "./runner/report.ts";
+export { consoleReporter } from "./runner/report/console.ts";
 export { builtinEnvVars, builtinStages } from "./stages/mod.ts";

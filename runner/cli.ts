@@ -15,7 +15,8 @@ import {
   type StageResult,
 } from "./execute.ts";
 import type { Registry } from "./registry.ts";
-import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
+import { formatSeconds, type Reporter } from "./report.ts";
+import { consoleReporter } from "./report/console.ts";
 import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./suggest.ts";
@@ -24,7 +25,7 @@ import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { checkEnv, type EnvVar } from "./env.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
-import { reportIsCurrent } from "./report_stamp.ts";
+import { reportIsCurrent } from "./report/stamp.ts";
 import { treeDir } from "./out_paths.ts";
 import { own } from "./_own.ts";
 import { guardExits } from "./stage_exit.ts";
@@ -43,14 +44,14 @@ const queuedJobs = async (...a: Parameters<typeof import("./slurm.ts").queuedJob
   (await slurm()).queuedJobs(...a);
 const runStageCommand = async (...a: Parameters<typeof import("./slurm.ts").runStageCommand>) =>
   (await slurm()).runStageCommand(...a);
-/** The report, unless it is current: then html_report.ts is not even loaded. */
+/** The report, unless it is current: then the report's modules are not even loaded. */
 const writePipelineReport = async (
-  ...a: Parameters<typeof import("./html_report.ts").writePipelineReport>
+  ...a: Parameters<typeof import("./report/write.ts").writePipelineReport>
 ): Promise<string> => {
   const [pipeline, summary, options] = a;
   const path = `${treeDir(options?.outDir ?? `${pipeline.root}/out`, pipeline.name)}/report.html`;
   if (await reportIsCurrent(path, pipeline, summary)) return path;
-  const report = await lazy<typeof import("./html_report.ts")>("./html_report.ts")();
+  const report = await lazy<typeof import("./report/write.ts")>("./report/write.ts")();
   return report.writePipelineReport(...a);
 };
 

@@ -30,7 +30,8 @@ import { CodeIndex } from "./hash.ts";
 import { parseArgs } from "./args.ts";
 import { stageKey } from "./key.ts";
 import type { Registry } from "./registry.ts";
-import { consoleReporter, formatSeconds, type Reporter } from "./report.ts";
+import { formatSeconds, type Reporter } from "./report.ts";
+import { consoleReporter } from "./report/console.ts";
 import { expandSweep } from "./sweep.ts";
 
 /** How a job ended, as it writes it to `.pipeline/slurm/<job id>.json`. */

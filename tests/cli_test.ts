@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { consoleReporter } from "../runner/report.ts";
+import { consoleReporter } from "../runner/report/console.ts";
 import { project, runScript } from "./_engine_helpers.ts";
 
 const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
-import { renderReport } from "../runner/html_report.ts";
+import { renderReport } from "../runner/report/page.ts";
 import { SERIES_COLORS, trainSections, validateSections } from "../stages/_report.ts";
 import { countColour, decodePng } from "./_png.ts";
 import { fakeAnalysis, fakeMetrics, fakeTrainingLog } from "./_report_fixtures.ts";

@@ -4,15 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import {
-  escapeHtml,
-  heatmap,
-  html,
-  lineChart,
-  renderReport,
-  table,
-  ticks,
-} from "../runner/html_report.ts";
+import { escapeHtml, heatmap, html, lineChart, table, ticks } from "../runner/html_report.ts";
+import { renderReport } from "../runner/report/page.ts";
 import { main } from "../runner/cli.ts";
 import { moduleFiles } from "../runner/hash.ts";
 import { Registry } from "../runner/registry.ts";

@@ -1,0 +1,121 @@
+/**
+ * Writing the run report after a run: `out/<pipeline>/report.html` from the run's summary and
+ * the stages' outputs in the cache, unless the report there is of this run already.
+ *
+ * @module
+ */
+
+import { Cache, writeAtomic } from "../cache.ts";
+import type { Pipeline } from "../config/types.ts";
+import type { RunSummary } from "../execute.ts";
+import { describeFailure } from "../failure.ts";
+import { html } from "../html_report.ts";
+import { treeDir } from "../out_paths.ts";
+import { dirname, relative } from "../paths.ts";
+import { renderReport, type ReportPage, type StageRow } from "./page.ts";
+import { reportIsCurrent, reportStampLine } from "./stamp.ts";
+
+/** Options of {@link writePipelineReport}. */
+export interface WriteReportOptions {
+  /** The cache directory (default `<root>/.pipeline`). */
+  cacheDir?: string;
+  /** Where outputs are materialised (default `<root>/out`); the report goes to its `<pipeline>/`. */
+  outDir?: string;
+  /** Wall seconds of the run. */
+  seconds?: number;
+  /** When the run ended (default now). */
+  when?: Date;
+  /** Called with a message when a stage's sections could not be built. */
+  warn?: (message: string) => void;
+}
+
+const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);
+
+/**
+ * Writes `out/<pipeline>/report.html` for a run: the stage table from the summary, and the
+ * sections of each stage that ran or was cached, from its outputs in the cache. The file is
+ * written to a temporary name and renamed, so a reader never sees half of it.
+ *
+ * A run in which every stage was cached, with the same keys as the run the report there was
+ * written for (its first lines name them, as a hash), leaves that report as it is: it would
+ * say the same but for the date and the run's time, and building it costs a no-op rerun a
+ * fifth of its time. A report that is missing, was written for other stages or keys, or after
+ * a run in which something ran, is written. (Bump `REPORT_FORMAT` in stamp.ts when what
+ * the report shows changes.)
+ *
+ * @param pipeline The pipeline that ran.
+ * @param summary What the run did.
+ * @param options Where the cache and the outputs are, and the run's time.
+ * @returns The path of the report.
+ */
+export async function writePipelineReport(
+  pipeline: Pipeline,
+  summary: RunSummary,
+  options: WriteReportOptions = {},
+): Promise<string> {
+  const outDir = options.outDir ?? `${pipeline.root}/out`;
+  const path = `${treeDir(outDir, pipeline.name)}/report.html`;
+  if (await reportIsCurrent(path, pipeline, summary)) return path;
+  const stamp = await reportStampLine(pipeline, summary);
+  const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`);
+  const stages: StageRow[] = [];
+  const sections: ReportPage["sections"] = [];
+  for (const s of summary.stages) {
+    const row: StageRow = {
+      id: s.id,
+      kind: s.kind,
+      status: s.status,
+      seconds: s.seconds,
+      key: s.key,
+    };
+    const note = s.error ?? s.reason;
+    if (note) row.note = firstLine(note);
+    stages.push(row);
+    const stage = pipeline.stages.get(s.id);
+    if ((s.status !== "ran" && s.status !== "cached") || !s.key || !stage) continue;
+    const record = await cache.record(s.key);
+    if (!record) continue;
+    if (s.status === "cached") {
+      row.ranSeconds = record.seconds;
+      row.finished = record.finished;
+    }
+    const hook = stage.definition.report;
+    if (!hook) continue;
+    const outputs: Record<string, string> = {};
+    for (const [name, out] of Object.entries(record.outputs)) outputs[name] = cache.objectPath(out);
+    try {
+      const built = await hook.call(stage.definition, {
+        id: s.id,
+        params: stage.params,
+        outputs,
+        root: pipeline.root,
+      });
+      sections.push({ stage: s.id, sections: built });
+    } catch (error) {
+      const message = firstLine(describeFailure(error).message);
+      options.warn?.(`the report's sections of stage "${s.id}" could not be built: ${message}`);
+      sections.push({
+        stage: s.id,
+        sections: [{
+          title: "report unavailable",
+          body: html`<p class="note">The sections of this stage could not be built: ${message}</p>`,
+        }],
+      });
+    }
+  }
+  const params: Record<string, Record<string, unknown>> = {};
+  for (const id of pipeline.order) params[id] = pipeline.stages.get(id)!.params;
+  const file = relative(pipeline.root, pipeline.file) || pipeline.file;
+  const text = renderReport({
+    pipeline: pipeline.name,
+    file: file.startsWith("..") ? pipeline.file : file,
+    when: options.when ?? new Date(),
+    ...(options.seconds !== undefined ? { seconds: options.seconds } : {}),
+    stages,
+    params,
+    sections,
+  });
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await writeAtomic(path, text.replace(/^<!DOCTYPE html>\n/, (d) => `${d}${stamp}\n`));
+  return path;
+}
