@@ -44,7 +44,6 @@ export type {
   StageContext,
   StageDefinition,
 } from "./runner/stage.ts";
-export type { MaterialiseProblem } from "./runner/materialise.ts";
 export type { ChartOptions, Series } from "./runner/html_report.ts";
 export {
   type Cell,
@@ -57,15 +56,21 @@ export {
 } from "./runner/html_report.ts";
 export type { Diagnostic } from "./runner/errors.ts";
 export type {
-  LoadOptions,
   MatrixAxis,
   PathParam,
   Pipeline,
   ResolvedInput,
   ResolvedStage,
   StageResources,
-} from "./runner/config/types.ts";
-export type { RunOptions, RunSummary, StageResult, StageStatus } from "./runner/execute.ts";
+} from "./runner/core/pipeline.ts";
+export type { LoadOptions } from "./runner/config/options.ts";
+export type {
+  MaterialiseProblem,
+  RunSummary,
+  StageResult,
+  StageStatus,
+} from "./runner/core/result.ts";
+export type { RunOptions } from "./runner/execute.ts";
 export type { RemoteOptions } from "./runner/remote_url.ts";
 export type { AnyStage } from "./runner/registry.ts";
 export type { Reporter } from "./runner/report.ts";

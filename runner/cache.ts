@@ -33,22 +33,12 @@
  * @module
  */
 
+import type { StoredOutput } from "./core/result.ts";
 import { isDiskFull } from "./disk_full.ts";
 import { isHash, StatCache } from "./hash.ts";
 import { UserError } from "./errors.ts";
 import { checkOwned, listOwned, type OwnedFolders, realPathOf, removeOwned } from "./owned.ts";
 import { dirname } from "./paths.ts";
-
-/** Output of a stage as stored in the index. */
-export interface StoredOutput {
-  hash: string;
-  kind: "file" | "dir";
-  /**
-   * Bytes of the object (of a directory's files, together). A remote's run records declare it,
-   * and a pull reads no more; local records need not have it.
-   */
-  size?: number;
-}
 
 /** One entry of the run index. */
 export interface RunRecord {

@@ -4,16 +4,10 @@
  * @module
  */
 
-import type { Pipeline } from "./config/types.ts";
+import type { Pipeline } from "./core/pipeline.ts";
 import { diskFullError, isDiskFull } from "./disk_full.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
-import {
-  type RunOptions,
-  runPipeline,
-  type RunSummary,
-  runVariants,
-  type StageResult,
-} from "./execute.ts";
+import { type RunOptions, runPipeline, runVariants } from "./execute.ts";
 import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
@@ -29,7 +23,8 @@ import { reportIsCurrent } from "./report/stamp.ts";
 import { treeDir } from "./out_paths.ts";
 import { own } from "./_own.ts";
 import { guardExits } from "./stage_exit.ts";
-import { stackFrames } from "./failure.ts";
+import { stackFrames } from "./core/failure.ts";
+import type { RunSummary, StageResult } from "./core/result.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.

@@ -5,9 +5,8 @@
  * @module
  */
 
-import type { Diagnostic } from "./errors.ts";
-import type { Where } from "./config/_where.ts";
-import type { Pipeline, ResolvedStage } from "./config/types.ts";
+import type { Diagnostic, Where } from "./errors.ts";
+import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
 
 /**
  * Renders the DAG: one node per stage (id and kind), one edge per input reference,

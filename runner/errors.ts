@@ -21,6 +21,12 @@ export interface Diagnostic {
   hint?: string;
 }
 
+/**
+ * Where a config path is in the pipeline file (or on the command line), for a diagnostic: the
+ * file, line and column of its value (or of its key, when `key` is set).
+ */
+export type Where = (path: string, key?: boolean) => Omit<Diagnostic, "message">;
+
 /** Formats a diagnostic as one line: `file:line:col: path: message: hint`. */
 export function formatDiagnostic(d: Diagnostic): string {
   const where = d.line > 0 ? `${d.file}:${d.line}:${d.column}` : d.file;

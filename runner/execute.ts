@@ -4,48 +4,25 @@
  * @module
  */
 
+import type { RunSummary, StageResult, StageStatus } from "./core/result.ts";
 import { relative } from "./paths.ts";
-import { Cache, type KeyParts, type RunRecord, type StoredOutput } from "./cache.ts";
-import type { Pipeline, ResolvedStage } from "./config/types.ts";
+import { Cache, type KeyParts, type RunRecord } from "./cache.ts";
+import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
 import { diskFullError, isDiskFull, lastWritten } from "./disk_full.ts";
 import { InputError, isUserError, StageError } from "./errors.ts";
-import { describeFailure } from "./failure.ts";
+import { describeFailure } from "./core/failure.ts";
 import { CodeIndex, sha256 } from "./hash.ts";
 import { explainChange, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
-import { checkOutFolders, type MaterialiseProblem, OutTree } from "./materialise.ts";
+import { checkOutFolders, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./_own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
 import { listOwned, removeOwned } from "./owned.ts";
 import { checkOutput, InputGuard } from "./stage_guard.ts";
-
-/** How a stage ended. */
-export type StageStatus = "ran" | "cached" | "skipped" | "failed" | "would-run";
-
-/** One stage's result, as `--json` prints it. */
-export interface StageResult {
-  /** Stage id. */
-  id: string;
-  /** Name of the stage kind. */
-  kind: string;
-  /** How the stage ended. */
-  status: StageStatus;
-  /** Seconds the stage took to run or fail; 0 when it did not run. */
-  seconds: number;
-  /** The stage's cache key; `null` when skipped or waiting on a stage that would run. */
-  key: string | null;
-  /** Materialised output paths by output name. */
-  outputs: Record<string, string>;
-  /** Why a failed stage failed, in one message (see failure.ts). */
-  error?: string;
-  /** The stack of the error a failed stage's code threw, for `--verbose`; absent otherwise. */
-  stack?: string;
-  /** Why a stage was skipped or would run. */
-  reason?: string;
-}
+import type { StoredOutput } from "./core/result.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -149,19 +126,6 @@ export const localExecutor: StageExecutor = {
   run: ({ stage, key, upstream, cache, pipeline, reporter, signal }) =>
     runStage(stage, key, upstream, cache, pipeline.root, reporter, signal),
 };
-
-/** Result of a whole run. */
-export interface RunSummary {
-  /** Pipeline name. */
-  pipeline: string;
-  /** One result per stage, in topological order. */
-  stages: StageResult[];
-  /**
-   * Outputs that could not be written under `out/` (the stages' results are cached all the
-   * same); absent when there were none.
-   */
-  materialisation?: MaterialiseProblem[];
-}
 
 /** The stages a run touches: the selection and everything it needs upstream. */
 export function selectStages(pipeline: Pipeline, only?: string[], from?: string): Set<string> {

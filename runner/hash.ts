@@ -6,6 +6,7 @@
  */
 
 import { dirname, fileURLToPath, isAbsolute, relative, resolve } from "./paths.ts";
+import { ENGINE_DIR } from "./core/engine.ts";
 import {
   isLocal,
   lockedPackages,
@@ -350,9 +351,6 @@ export async function listFiles(dir: string, options: ListFilesOptions = {}): Pr
   await walk("", [top]);
   return out.sort();
 }
-
-/** The engine's own directory (this file's): see {@link CodeIndex}. */
-const ENGINE_DIR = dirname(fileURLToPath(import.meta.url));
 
 /** What one code file contributes to a stage's key. */
 export interface CodeFile {

@@ -6,9 +6,10 @@
  * @module
  */
 
-import type { Cache, KeyParts, StoredOutput } from "./cache.ts";
-import type { ResolvedStage } from "./config/types.ts";
+import type { Cache, KeyParts } from "./cache.ts";
+import type { ResolvedStage } from "./core/pipeline.ts";
 import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.ts";
+import type { StoredOutput } from "./core/result.ts";
 
 /** A stage's key and what it was computed from. */
 export interface StageKey {

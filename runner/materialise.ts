@@ -29,25 +29,15 @@
  * @module
  */
 
+import type { MaterialiseProblem } from "./core/result.ts";
 import { diskFullError, isDiskFull } from "./disk_full.ts";
 import { dirname, relative } from "./paths.ts";
-import type { Cache, OutManifest, StoredOutput } from "./cache.ts";
+import type { Cache, OutManifest } from "./cache.ts";
 import { listFiles } from "./hash.ts";
 import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
 import type { Reporter } from "./report.ts";
-
-/** An output that could not be materialised. */
-export interface MaterialiseProblem {
-  /** Stage id. */
-  stage: string;
-  /** Output name. */
-  output: string;
-  /** Where it should have been written. */
-  path: string;
-  /** What went wrong. */
-  message: string;
-}
+import type { StoredOutput } from "./core/result.ts";
 
 /** A stage's output as the materialiser needs it. */
 export interface OutputToPlace {

@@ -11,9 +11,8 @@
  * @module
  */
 
-import type { StoredOutput } from "./cache.ts";
 import { Cache } from "./cache.ts";
-import type { Pipeline } from "./config/types.ts";
+import type { Pipeline } from "./core/pipeline.ts";
 import { formatBytes } from "./disk_full.ts";
 import { UserError } from "./errors.ts";
 import { stageKey } from "./key.ts";
@@ -24,6 +23,7 @@ import { parseRemote, remoteUrl } from "./remote_url.ts";
 import { formatSeconds } from "./report.ts";
 import { expandSweep } from "./sweep.ts";
 import { parseArgs } from "./args.ts";
+import type { StoredOutput } from "./core/result.ts";
 
 const USAGE = `usage:
   pull <pipeline.yaml> [--set k=v]... [--allow-outside <path>]...

@@ -8,10 +8,9 @@
 import { Cache } from "./cache.ts";
 import { resolve } from "./paths.ts";
 import { projectRoot } from "./config/load.ts";
-import type { Pipeline } from "./config/types.ts";
+import type { Pipeline } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
 import { type FlagSpecs, parseArgs } from "./args.ts";
-import type { RunSummary } from "./execute.ts";
 import {
   compareRuns,
   findRun,
@@ -21,6 +20,7 @@ import {
   pipelineRun,
   recordRun,
 } from "./history.ts";
+import type { RunSummary } from "./core/result.ts";
 
 /**
  * Records a finished run in the history (`.pipeline/history/`), with the metrics of its

@@ -15,10 +15,10 @@
  */
 
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
-import { Cache, type StoredOutput, writeAtomic } from "./cache.ts";
-import type { Pipeline, ResolvedStage, StageResources } from "./config/types.ts";
+import { Cache, writeAtomic } from "./cache.ts";
+import type { Pipeline, ResolvedStage, StageResources } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
-import { describeFailure, stackFrames } from "./failure.ts";
+import { describeFailure, stackFrames } from "./core/failure.ts";
 import {
   runStage,
   selectStages,
@@ -33,6 +33,7 @@ import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
 import { expandSweep } from "./sweep.ts";
+import type { StoredOutput } from "./core/result.ts";
 
 /** How a job ended, as it writes it to `.pipeline/slurm/<job id>.json`. */
 export interface JobResult {

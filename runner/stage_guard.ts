@@ -18,9 +18,10 @@
  */
 
 import { relative } from "./paths.ts";
-import type { Cache, StoredOutput } from "./cache.ts";
-import type { ResolvedStage } from "./config/types.ts";
+import type { Cache } from "./cache.ts";
+import type { ResolvedStage } from "./core/pipeline.ts";
 import { walkOwned } from "./owned.ts";
+import type { StoredOutput } from "./core/result.ts";
 
 function shown(path: string): string {
   return relative(Deno.cwd(), path) || path;

@@ -11,9 +11,10 @@
  */
 
 import { loadPipeline } from "./config/load.ts";
-import type { LoadOptions, MatrixAxis, Pipeline } from "./config/types.ts";
+import type { MatrixAxis, Pipeline } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
 import { stableJson } from "./hash.ts";
+import type { LoadOptions } from "./config/options.ts";
 
 /** One variant of a sweep, checked. */
 export interface SweepVariant {

@@ -8,12 +8,13 @@
  * @module
  */
 
-import { Cache, ReadOnlyCacheError, type StoredOutput } from "./cache.ts";
+import { Cache, ReadOnlyCacheError } from "./cache.ts";
 import { loadPipeline } from "./config/load.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import { parseArgs } from "./args.ts";
 import { relative } from "./paths.ts";
+import type { StoredOutput } from "./core/result.ts";
 
 /** One problem `verify` found. */
 export interface VerifyProblem {

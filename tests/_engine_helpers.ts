@@ -5,9 +5,10 @@
  */
 
 import { loadPipeline } from "../runner/config/load.ts";
-import { type RunOptions, runPipeline, type RunSummary } from "../runner/execute.ts";
+import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import type { Reporter } from "../runner/report.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
+import type { RunSummary } from "../runner/core/result.ts";
 
 /** A reporter that keeps lines in memory. */
 export function memoryReporter(lines: string[] = []): Reporter & { lines: string[] } {

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Cache } from "../runner/cache.ts";
-import type { ResolvedStage } from "../runner/config/types.ts";
+import type { ResolvedStage } from "../runner/core/pipeline.ts";
 import { ENGINE_KEY_VERSION, explainChange, stageKey } from "../runner/key.ts";
 import { codeHashes, CodeIndex, codePackages, moduleFiles, StatCache } from "../runner/hash.ts";
 import { normalizeScript } from "../runner/stage_code.ts";

@@ -6,12 +6,11 @@
  */
 
 import { resolve } from "../paths.ts";
-import type { Diagnostic } from "../errors.ts";
+import type { Diagnostic, Where } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
-import type { Where } from "./_where.ts";
 import { own } from "../_own.ts";
 import { type Bounds, checkPath, describePathProblem, exists } from "./paths.ts";
-import type { ResolvedStage } from "./types.ts";
+import type { ResolvedStage } from "../core/pipeline.ts";
 
 const REF = /^([A-Za-z][A-Za-z0-9_-]*)\.([A-Za-z0-9_-]+)$/;
 

@@ -5,9 +5,8 @@
  * @module
  */
 
-import type { Diagnostic } from "../errors.ts";
+import type { Diagnostic, Where } from "../errors.ts";
 import { didYouMean } from "../suggest.ts";
-import type { Where } from "./_where.ts";
 
 const VAR = /\$\{vars\.([A-Za-z0-9_.-]+)\}/g;
 

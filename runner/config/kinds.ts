@@ -6,13 +6,12 @@
  */
 
 import { isAbsolute, pathToFileURL, resolve } from "../paths.ts";
-import type { Diagnostic } from "../errors.ts";
+import type { Diagnostic, Where } from "../errors.ts";
 import type { AnyStage, Registry } from "../registry.ts";
 import { definitionProblem } from "../stage.ts";
 import { didYouMean } from "../suggest.ts";
-import type { Where } from "./_where.ts";
 import { type Bounds, exists, inBounds } from "./paths.ts";
-import type { ResolvedStage } from "./types.ts";
+import type { ResolvedStage } from "../core/pipeline.ts";
 
 export function isModulePath(uses: string): boolean {
   return uses.startsWith("./") || uses.startsWith("../") || isAbsolute(uses);

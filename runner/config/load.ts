@@ -20,7 +20,8 @@ import { applyVariant, matrixAxes } from "./matrix.ts";
 import { applySets } from "./overrides.ts";
 import { checkPath, describePathProblem, findPaths, makeBounds } from "./paths.ts";
 import { checkedFingerprint, rememberedPipeline, rememberPipeline } from "./remembered.ts";
-import type { LoadOptions, PathParam, Pipeline, ResolvedStage, StageResources } from "./types.ts";
+import type { PathParam, Pipeline, ResolvedStage, StageResources } from "../core/pipeline.ts";
+import type { LoadOptions } from "./options.ts";
 
 /** The project root for a pipeline file. */
 export function projectRoot(file: string): string {

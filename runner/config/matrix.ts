@@ -8,7 +8,7 @@ import type { Diagnostic } from "../errors.ts";
 import { stableJson } from "../hash.ts";
 import { didYouMean } from "../suggest.ts";
 import type { SourceMap } from "../yaml_source.ts";
-import type { MatrixAxis } from "./types.ts";
+import type { MatrixAxis } from "../core/pipeline.ts";
 import { setOwnPath } from "../_own.ts";
 import { lookupVariable } from "./interpolate.ts";
 

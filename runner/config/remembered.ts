@@ -19,14 +19,14 @@ import { isModulePath, resolveKind } from "./kinds.ts";
 import { checkPath, makeBounds } from "./paths.ts";
 import { own } from "../_own.ts";
 import type {
-  LoadOptions,
   MatrixAxis,
   PathParam,
   Pipeline,
   ResolvedInput,
   ResolvedStage,
   StageResources,
-} from "./types.ts";
+} from "../core/pipeline.ts";
+import type { LoadOptions } from "./options.ts";
 
 /**
  * Version of what `.pipeline/checked/` holds: a record of another version is a miss. Part of the

@@ -6,14 +6,14 @@
  */
 
 import { Cache, writeAtomic } from "../cache.ts";
-import type { Pipeline } from "../config/types.ts";
-import type { RunSummary } from "../execute.ts";
-import { describeFailure } from "../failure.ts";
+import type { Pipeline } from "../core/pipeline.ts";
+import { describeFailure } from "../core/failure.ts";
 import { html } from "../html_report.ts";
 import { treeDir } from "../out_paths.ts";
 import { dirname, relative } from "../paths.ts";
 import { renderReport, type ReportPage, type StageRow } from "./page.ts";
 import { reportIsCurrent, reportStampLine } from "./stamp.ts";
+import type { RunSummary } from "../core/result.ts";
 
 /** Options of {@link writePipelineReport}. */
 export interface WriteReportOptions {

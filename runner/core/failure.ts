@@ -6,7 +6,8 @@
  * @module
  */
 
-import { StageError, UserError } from "./errors.ts";
+import { StageError, UserError } from "../errors.ts";
+import { ENGINE_URL } from "./engine.ts";
 
 /** A stage's failure, described. */
 export interface Failure {
@@ -80,7 +81,7 @@ export function describeFailure(thrown: unknown): Failure {
 }
 
 /** The engine's folder: its frames are in every stage's stack, and say nothing of the stage. */
-const ENGINE = new URL("./", import.meta.url).href;
+const ENGINE = ENGINE_URL.href;
 
 /**
  * The lines of a stack that say where (`    at ...`) in the stage's code (and the libraries it

@@ -1,10 +1,11 @@
 /**
- * The shapes of a checked pipeline: what `loadPipeline` (`./load.ts`) returns and takes.
+ * The shapes of a checked pipeline, as `loadPipeline` (`config/load.ts`) returns it and every
+ * later layer reads it: its stages with their kinds, parameters and wired inputs, in order.
  *
  * @module
  */
 
-import type { AnyStage, Registry } from "../registry.ts";
+import type { AnyStage } from "../registry.ts";
 
 /** An input wired to another stage's output or to a file. */
 export type ResolvedInput =
@@ -72,7 +73,7 @@ export interface Pipeline {
   /**
    * The file's `matrix:` block: config paths and the values each takes in a sweep, in file
    * order (absent or empty when there is none). The pipeline itself has the file's own values;
-   * {@link LoadOptions.variant} picks one value per path.
+   * `LoadOptions.variant` picks one value per path.
    */
   matrix?: MatrixAxis[];
   /** Where stages that must run run (`executor:`; `--executor` overrides it). */
@@ -87,27 +88,4 @@ export interface MatrixAxis {
   path: string;
   /** The values, as written. */
   values: unknown[];
-}
-
-/** Options for `loadPipeline` (`./load.ts`). */
-export interface LoadOptions {
-  /** Stage kinds that `uses:` names resolve to; module paths are imported instead. */
-  registry: Registry;
-  /** `key=value` overrides from `--set`. */
-  sets?: string[];
-  /**
-   * Cache directory where a checked pipeline is remembered (default `<root>/.pipeline`), so
-   * that an unchanged file is not parsed and checked again; `false` turns that off.
-   */
-  cacheDir?: string | false;
-  /**
-   * Paths outside the project that the pipeline may read (`--allow-outside`), relative to the
-   * project root or absolute, added to the file's own `allow_outside:` list.
-   */
-  allowOutside?: string[];
-  /**
-   * One variant of the file's `matrix:` block: for each of its paths (or some of them), the
-   * index of the value to use. Applied before `sets`, so that `--set` wins.
-   */
-  variant?: Record<string, number>;
 }
