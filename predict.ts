@@ -9,7 +9,7 @@
  */
 
 import { UserError } from "./runner/errors.ts";
-import { type FlagSpecs, parseArgs } from "./runner/args.ts";
+import { type FlagSpecs, parseArgs } from "./runner/lib/args.ts";
 import {
   AGGREGATION_STRATEGIES,
   type AggregationStrategy,

@@ -5,7 +5,12 @@
  * @module
  */
 
-import { type FlagSpecs, parseArgs, type ParsedArgs, type ParseOptions } from "../runner/args.ts";
+import {
+  type FlagSpecs,
+  parseArgs,
+  type ParsedArgs,
+  type ParseOptions,
+} from "../runner/lib/args.ts";
 
 /**
  * Parses `Deno.args`, or exits.

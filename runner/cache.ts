@@ -33,12 +33,14 @@
  * @module
  */
 
+import { TEMP_NAME, writeAtomic, writeAtomicSync } from "./lib/atomic.ts";
 import type { StoredOutput } from "./core/result.ts";
-import { isDiskFull } from "./disk_full.ts";
-import { isHash, StatCache } from "./hash.ts";
+import { isDiskFull } from "./lib/disk_full.ts";
+import { StatCache } from "./hash.ts";
 import { UserError } from "./errors.ts";
-import { checkOwned, listOwned, type OwnedFolders, realPathOf, removeOwned } from "./owned.ts";
+import { checkOwned, listOwned, type OwnedFolders, realPathOf, removeOwned } from "./lib/owned.ts";
 import { dirname } from "./paths.ts";
+import { isHash } from "./lib/digest.ts";
 
 /** One entry of the run index. */
 export interface RunRecord {
@@ -66,35 +68,6 @@ export interface KeyParts {
   inputs: Record<string, string>;
   files: Record<string, string>;
 }
-
-/** Writes text atomically: a temp file in the same directory, then a rename. */
-export async function writeAtomic(path: string, text: string): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    await Deno.writeTextFile(tmp, text);
-    await Deno.rename(tmp, path);
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    throw error;
-  }
-}
-
-/** {@link writeAtomic} with sync file operations (for the lock's small files). */
-export function writeAtomicSync(path: string, text: string): void {
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  try {
-    Deno.writeTextFileSync(tmp, text);
-    Deno.renameSync(tmp, path);
-  } catch (error) {
-    try {
-      Deno.removeSync(tmp);
-    } catch { /* not there */ }
-    throw error;
-  }
-}
-
-/** Name of a temp file `writeAtomic` (or materialisation) leaves when killed: `<pid>` group. */
-export const TEMP_NAME = /\.tmp-(\d+)(?:-[0-9a-f]{8})?$/;
 
 /**
  * A JSON file read back, or undefined. Sync, as the lock's file operations: a cached run reads

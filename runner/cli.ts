@@ -5,7 +5,7 @@
  */
 
 import type { Pipeline } from "./core/pipeline.ts";
-import { diskFullError, isDiskFull } from "./disk_full.ts";
+import { diskFullError, isDiskFull } from "./lib/disk_full.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
 import { type RunOptions, runPipeline, runVariants } from "./execute.ts";
 import type { Registry } from "./registry.ts";
@@ -13,15 +13,15 @@ import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
 import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
-import { didYouMean } from "./suggest.ts";
-import { type FlagSpecs, parseArgs } from "./args.ts";
+import { didYouMean } from "./lib/suggest.ts";
+import { type FlagSpecs, parseArgs } from "./lib/args.ts";
 import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { checkEnv, type EnvVar } from "./env.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report/stamp.ts";
 import { treeDir } from "./out_paths.ts";
-import { own } from "./_own.ts";
+import { own } from "./lib/own.ts";
 import { guardExits } from "./stage_exit.ts";
 import { stackFrames } from "./core/failure.ts";
 import type { RunSummary, StageResult } from "./core/result.ts";

@@ -4,25 +4,27 @@
  * @module
  */
 
+import { Semaphore } from "./lib/semaphore.ts";
 import type { RunSummary, StageResult, StageStatus } from "./core/result.ts";
 import { relative } from "./paths.ts";
 import { Cache, type KeyParts, type RunRecord } from "./cache.ts";
 import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
-import { diskFullError, isDiskFull, lastWritten } from "./disk_full.ts";
+import { diskFullError, isDiskFull, lastWritten } from "./lib/disk_full.ts";
 import { InputError, isUserError, StageError } from "./errors.ts";
 import { describeFailure } from "./core/failure.ts";
-import { CodeIndex, sha256 } from "./hash.ts";
+import { CodeIndex } from "./hash.ts";
 import { explainChange, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { checkOutFolders, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
 import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
-import { own } from "./_own.ts";
+import { own } from "./lib/own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
-import { listOwned, removeOwned } from "./owned.ts";
+import { listOwned, removeOwned } from "./lib/owned.ts";
 import { checkOutput, InputGuard } from "./stage_guard.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { sha256 } from "./lib/digest.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -147,26 +149,6 @@ export function selectStages(pipeline: Pipeline, only?: string[], from?: string)
   };
   selected.forEach(up);
   return needed;
-}
-
-class Semaphore {
-  #free: number;
-  #waiting: (() => void)[] = [];
-  constructor(n: number) {
-    this.#free = Math.max(1, n);
-  }
-  async acquire(): Promise<void> {
-    if (this.#free > 0) {
-      this.#free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-  release(): void {
-    const next = this.#waiting.shift();
-    if (next) next();
-    else this.#free++;
-  }
 }
 
 /** One variant of a sweep: a full pipeline configuration and its label. */

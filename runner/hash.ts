@@ -5,6 +5,8 @@
  * @module
  */
 
+import { hashFileContent, isHash, sha256 } from "./lib/digest.ts";
+import { listFiles, type ListFilesOptions } from "./lib/list_files.ts";
 import { dirname, fileURLToPath, isAbsolute, relative, resolve } from "./paths.ts";
 import { ENGINE_DIR } from "./core/engine.ts";
 import {
@@ -17,66 +19,6 @@ import {
   ScanMemo,
   type ScannedCode,
 } from "./stage_code.ts";
-
-/** sha256 of a string or bytes, as hex (WebCrypto: no node:crypto import on the hot path). */
-export async function sha256(data: string | Uint8Array): Promise<string> {
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
-  const digest = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>),
-  );
-  let hex = "";
-  for (const b of digest) hex += b.toString(16).padStart(2, "0");
-  return hex;
-}
-
-/** Files up to this size are read synchronously (the read is short; the thread hop is not). */
-const SYNC_READ_LIMIT = 1024 * 1024;
-
-/** Bytes read at a time when a larger file is hashed. */
-const HASH_CHUNK = 8 * 1024 * 1024;
-
-/** JSON with object keys sorted at every level, so equal values give equal text. */
-export function stableJson(value: unknown): string {
-  return JSON.stringify(sortKeys(value));
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value !== null && typeof value === "object") {
-    const out: Record<string, unknown> = {};
-    for (const key of Object.keys(value).sort()) {
-      out[key] = sortKeys((value as Record<string, unknown>)[key]);
-    }
-    return out;
-  }
-  return value;
-}
-
-/** sha256 of a file's bytes; large files are read in chunks. */
-export async function hashFileContent(path: string): Promise<string> {
-  // Sync stat and read: a cached run makes hundreds of these, and an async file operation
-  // costs a thread hop (30-140 µs each on a busy 2-core machine, against 6-10 µs).
-  const info = Deno.statSync(path);
-  if (info.size <= SYNC_READ_LIMIT) return sha256(Deno.readFileSync(path));
-  // Larger files: node:crypto's incremental hash over synchronous reads of 8 MiB, measured 3x
-  // faster than WebCrypto's one-shot digest of the whole file read asynchronously (33 against
-  // 119 ms for 59 MB here), and in bounded memory.
-  const { createHash } = await import("node:crypto");
-  const hash = createHash("sha256");
-  using file = Deno.openSync(path, { read: true });
-  const buffer = new Uint8Array(HASH_CHUNK);
-  for (;;) {
-    const n = file.readSync(buffer);
-    if (n === null) break;
-    hash.update(buffer.subarray(0, n));
-  }
-  return hash.digest("hex");
-}
-
-/** Whether a value is a sha256 as this engine writes it: 64 lowercase hex digits. */
-export function isHash(value: unknown): value is string {
-  return typeof value === "string" && /^[0-9a-f]{64}$/.test(value);
-}
 
 /** A remembered file hash and the stat it was computed under. */
 interface StatEntry {
@@ -243,113 +185,6 @@ export class StatCache {
   ): Promise<string> {
     return kind === "dir" ? this.hashDir(path, recheck, list) : this.hashFile(path, recheck);
   }
-}
-
-/** Options for {@link listFiles}. */
-export interface ListFilesOptions {
-  /**
-   * Whether a symbolic link may be followed to this real path (for example: is it inside the
-   * project); a link it refuses is a user error. Without it every link is followed.
-   */
-  follow?: (realPath: string) => boolean;
-  /**
-   * `refuse`: a symbolic link is an error, never followed (a cache object holds only files and
-   * directories). Default `follow`.
-   */
-  links?: "follow" | "refuse";
-}
-
-/**
- * Relative paths of all files under a directory, sorted. Symbolic links are followed, to files
- * and to directories (their files are listed under the link's name), unless `links: "refuse"`
- * makes any link an error; a dangling link, a link that `follow` refuses, a link back to a directory that contains it (a cycle), an entry that is
- * neither a file nor a directory (a socket, a device, a FIFO) and a directory that cannot be read
- * are user errors naming the entry.
- *
- * @param dir The directory (absolute).
- * @param options Whether links are followed, and which link targets may be.
- * @returns Paths relative to `dir`, `/`-separated, sorted.
- * @throws {UserError} For the entries above.
- */
-export async function listFiles(dir: string, options: ListFilesOptions = {}): Promise<string[]> {
-  const { UserError } = await import("./errors.ts");
-  const out: string[] = [];
-  const fix = "remove it, or point the parameter at a directory without it";
-  const readError = (what: string, error: unknown) => {
-    const reason = error instanceof Deno.errors.PermissionDenied
-      ? "permission denied"
-      : (error as Error).message;
-    return new UserError(`Cannot read ${what}: ${reason}: check its permissions, or ${fix}`);
-  };
-  // `chain` holds the real paths of the directories being walked, outermost first.
-  const walk = async (sub: string, chain: string[]) => {
-    const path = sub ? `${dir}/${sub}` : dir;
-    const entries: Deno.DirEntry[] = [];
-    try {
-      for (const entry of Deno.readDirSync(path)) entries.push(entry); // sync: as hashFile
-    } catch (error) {
-      throw readError(`directory "${path}"`, error);
-    }
-    const here = chain[chain.length - 1]!;
-    for (const entry of entries) {
-      const rel = sub ? `${sub}/${entry.name}` : entry.name;
-      const full = `${dir}/${rel}`;
-      let real = `${here}/${entry.name}`;
-      let info: Deno.FileInfo | undefined;
-      if (entry.isSymlink && options.links === "refuse") {
-        throw new UserError(
-          `"${full}" is a symbolic link, where only files and directories may be: remove it`,
-        );
-      }
-      if (entry.isSymlink) {
-        try {
-          real = Deno.realPathSync(full);
-        } catch (error) {
-          if (error instanceof Deno.errors.NotFound) {
-            throw new UserError(
-              `"${full}" is a symbolic link to nothing (dangling): ${fix}, or restore its target`,
-            );
-          }
-          throw readError(`symbolic link "${full}"`, error);
-        }
-        if (options.follow && !options.follow(real)) {
-          throw new UserError(
-            `"${full}" is a symbolic link to a path outside the project: ${fix}, or allow its ` +
-              "target explicitly (allow_outside: in the pipeline file, or --allow-outside)",
-          );
-        }
-        try {
-          info = Deno.statSync(real);
-        } catch (error) {
-          throw readError(`"${full}"`, error);
-        }
-      }
-      const isDir = info ? info.isDirectory : entry.isDirectory;
-      const isFile = info ? info.isFile : entry.isFile;
-      if (isDir) {
-        if (chain.some((c) => c === real || c.startsWith(`${real}/`) || real === "/")) {
-          throw new UserError(
-            `"${full}" is a symbolic link to a directory that contains it (a cycle): ${fix}`,
-          );
-        }
-        await walk(rel, [...chain, real]);
-      } else if (isFile) {
-        out.push(rel);
-      } else {
-        throw new UserError(
-          `"${full}" is neither a file nor a directory (a socket, a device or a FIFO): ${fix}`,
-        );
-      }
-    }
-  };
-  let top: string;
-  try {
-    top = Deno.realPathSync(dir);
-  } catch (error) {
-    throw readError(`directory "${dir}"`, error);
-  }
-  await walk("", [top]);
-  return out.sort();
 }
 
 /** What one code file contributes to a stage's key. */

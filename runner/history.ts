@@ -15,7 +15,7 @@
  */
 
 import { UserError } from "./errors.ts";
-import { sha256, stableJson } from "./hash.ts";
+import { sha256, stableJson } from "./lib/digest.ts";
 
 /** One stage of a recorded pipeline run. */
 export interface HistoryStage {

@@ -8,8 +8,9 @@
 
 import type { Cache, KeyParts } from "./cache.ts";
 import type { ResolvedStage } from "./core/pipeline.ts";
-import { codeHashes, CodeIndex, codePackages, sha256, stableJson } from "./hash.ts";
+import { codeHashes, CodeIndex, codePackages } from "./hash.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { sha256, stableJson } from "./lib/digest.ts";
 
 /** A stage's key and what it was computed from. */
 export interface StageKey {

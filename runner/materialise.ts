@@ -30,14 +30,14 @@
  */
 
 import type { MaterialiseProblem } from "./core/result.ts";
-import { diskFullError, isDiskFull } from "./disk_full.ts";
+import { diskFullError, isDiskFull } from "./lib/disk_full.ts";
 import { dirname, relative } from "./paths.ts";
 import type { Cache, OutManifest } from "./cache.ts";
-import { listFiles } from "./hash.ts";
-import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./owned.ts";
+import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./lib/owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
 import type { Reporter } from "./report.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { listFiles } from "./lib/list_files.ts";
 
 /** A stage's output as the materialiser needs it. */
 export interface OutputToPlace {

@@ -21,14 +21,16 @@
  * @module
  */
 
-import { type Cache, isStoredOutput, type RunRecord, writeAtomic } from "./cache.ts";
+import { type Cache, isStoredOutput, type RunRecord } from "./cache.ts";
 import { outputKind, type StageDefinition } from "./stage.ts";
 import { UserError } from "./errors.ts";
-import { diskFullError, formatBytes, freeBytes, isDiskFull } from "./disk_full.ts";
-import { hashFileContent, isHash, listFiles, sha256 } from "./hash.ts";
+import { diskFullError, formatBytes, freeBytes, isDiskFull } from "./lib/disk_full.ts";
 import { ObjectTooLarge, RemoteFailure, S3Client } from "./_s3.ts";
 import { parseRemote } from "./remote_url.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { hashFileContent, isHash, sha256 } from "./lib/digest.ts";
+import { listFiles } from "./lib/list_files.ts";
+import { writeAtomic } from "./lib/atomic.ts";
 
 /** The remote could not be used and `--require-remote` was given. */
 export class RemoteUnavailableError extends UserError {

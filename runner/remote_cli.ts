@@ -13,7 +13,7 @@
 
 import { Cache } from "./cache.ts";
 import type { Pipeline } from "./core/pipeline.ts";
-import { formatBytes } from "./disk_full.ts";
+import { formatBytes } from "./lib/disk_full.ts";
 import { UserError } from "./errors.ts";
 import { stageKey } from "./key.ts";
 import { CodeIndex } from "./hash.ts";
@@ -22,7 +22,7 @@ import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";
 import { parseRemote, remoteUrl } from "./remote_url.ts";
 import { formatSeconds } from "./report.ts";
 import { expandSweep } from "./sweep.ts";
-import { parseArgs } from "./args.ts";
+import { parseArgs } from "./lib/args.ts";
 import type { StoredOutput } from "./core/result.ts";
 
 const USAGE = `usage:

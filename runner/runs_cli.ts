@@ -10,7 +10,7 @@ import { resolve } from "./paths.ts";
 import { projectRoot } from "./config/load.ts";
 import type { Pipeline } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
-import { type FlagSpecs, parseArgs } from "./args.ts";
+import { type FlagSpecs, parseArgs } from "./lib/args.ts";
 import {
   compareRuns,
   findRun,

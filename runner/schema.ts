@@ -7,7 +7,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { Diagnostic } from "./errors.ts";
 import type { JsonSchema } from "./stage.ts";
-import { didYouMean } from "./suggest.ts";
+import { didYouMean } from "./lib/suggest.ts";
 import type { SourceMap } from "./yaml_source.ts";
 
 const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false });

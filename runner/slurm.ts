@@ -15,7 +15,7 @@
  */
 
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
-import { Cache, writeAtomic } from "./cache.ts";
+import { Cache } from "./cache.ts";
 import type { Pipeline, ResolvedStage, StageResources } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
 import { describeFailure, stackFrames } from "./core/failure.ts";
@@ -27,13 +27,14 @@ import {
   type StageRun,
 } from "./execute.ts";
 import { CodeIndex } from "./hash.ts";
-import { parseArgs } from "./args.ts";
+import { parseArgs } from "./lib/args.ts";
 import { stageKey } from "./key.ts";
 import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
 import { expandSweep } from "./sweep.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { writeAtomic } from "./lib/atomic.ts";
 
 /** How a job ended, as it writes it to `.pipeline/slurm/<job id>.json`. */
 export interface JobResult {

@@ -20,7 +20,7 @@
 import { relative } from "./paths.ts";
 import type { Cache } from "./cache.ts";
 import type { ResolvedStage } from "./core/pipeline.ts";
-import { walkOwned } from "./owned.ts";
+import { walkOwned } from "./lib/owned.ts";
 import type { StoredOutput } from "./core/result.ts";
 
 function shown(path: string): string {

@@ -13,8 +13,8 @@
 import { loadPipeline } from "./config/load.ts";
 import type { MatrixAxis, Pipeline } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
-import { stableJson } from "./hash.ts";
 import type { LoadOptions } from "./config/options.ts";
+import { stableJson } from "./lib/digest.ts";
 
 /** One variant of a sweep, checked. */
 export interface SweepVariant {

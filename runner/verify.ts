@@ -12,7 +12,7 @@ import { Cache, ReadOnlyCacheError } from "./cache.ts";
 import { loadPipeline } from "./config/load.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
-import { parseArgs } from "./args.ts";
+import { parseArgs } from "./lib/args.ts";
 import { relative } from "./paths.ts";
 import type { StoredOutput } from "./core/result.ts";
 

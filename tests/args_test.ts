@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parseArgs } from "../runner/args.ts";
+import { parseArgs } from "../runner/lib/args.ts";
 import { UserError } from "../runner/errors.ts";
 import { project, runScript } from "./_engine_helpers.ts";
 

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError, UserError } from "../runner/errors.ts";
-import { listFiles } from "../runner/hash.ts";
+import { listFiles } from "../runner/lib/list_files.ts";
 import { defineStage } from "../runner/stage.ts";
 import { Registry } from "../runner/registry.ts";
 import { MAX_ALIAS_COUNT, MAX_DEPTH } from "../runner/yaml_source.ts";

@@ -10,7 +10,7 @@
 
 import assert from "node:assert/strict";
 import { statfsSync } from "node:fs";
-import { diskFullError, isDiskFull } from "../runner/disk_full.ts";
+import { diskFullError, isDiskFull } from "../runner/lib/disk_full.ts";
 
 const CLI = new URL("./testdata/engine/disk_stages.ts", import.meta.url).pathname;
 

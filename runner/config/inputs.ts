@@ -7,8 +7,8 @@
 
 import { resolve } from "../paths.ts";
 import type { Diagnostic, Where } from "../errors.ts";
-import { didYouMean } from "../suggest.ts";
-import { own } from "../_own.ts";
+import { didYouMean } from "../lib/suggest.ts";
+import { own } from "../lib/own.ts";
 import { type Bounds, checkPath, describePathProblem, exists } from "./paths.ts";
 import type { ResolvedStage } from "../core/pipeline.ts";
 

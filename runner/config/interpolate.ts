@@ -6,7 +6,7 @@
  */
 
 import type { Diagnostic, Where } from "../errors.ts";
-import { didYouMean } from "../suggest.ts";
+import { didYouMean } from "../lib/suggest.ts";
 
 const VAR = /\$\{vars\.([A-Za-z0-9_.-]+)\}/g;
 

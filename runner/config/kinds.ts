@@ -9,7 +9,7 @@ import { isAbsolute, pathToFileURL, resolve } from "../paths.ts";
 import type { Diagnostic, Where } from "../errors.ts";
 import type { AnyStage, Registry } from "../registry.ts";
 import { definitionProblem } from "../stage.ts";
-import { didYouMean } from "../suggest.ts";
+import { didYouMean } from "../lib/suggest.ts";
 import { type Bounds, exists, inBounds } from "./paths.ts";
 import type { ResolvedStage } from "../core/pipeline.ts";
 

@@ -7,8 +7,8 @@
 
 import type { Diagnostic } from "../errors.ts";
 import type { Origin } from "../schema.ts";
-import { didYouMean } from "../suggest.ts";
-import { isRecord, setOwnPath } from "../_own.ts";
+import { didYouMean } from "../lib/suggest.ts";
+import { isRecord, setOwnPath } from "../lib/own.ts";
 import { lookupVariable } from "./interpolate.ts";
 
 export function applySets(

@@ -8,9 +8,9 @@
 
 import { dirname, resolve, sep } from "../paths.ts";
 import { UserError } from "../errors.ts";
-import { listFiles } from "../hash.ts";
 import type { JsonSchema } from "../stage.ts";
 import type { PathParam } from "../core/pipeline.ts";
+import { listFiles } from "../lib/list_files.ts";
 
 /**
  * Where paths may lead: the project root, and the directories and files the user allowed

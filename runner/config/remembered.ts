@@ -10,14 +10,14 @@
  */
 
 import { dirname, pathToFileURL, resolve } from "../paths.ts";
-import { checkOwned, realPathOf } from "../owned.ts";
-import { moduleFiles, sha256, stableJson } from "../hash.ts";
+import { checkOwned, realPathOf } from "../lib/owned.ts";
+import { moduleFiles } from "../hash.ts";
 import type { Registry } from "../registry.ts";
 import { parseRemote } from "../remote_url.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
 import { isModulePath, resolveKind } from "./kinds.ts";
 import { checkPath, makeBounds } from "./paths.ts";
-import { own } from "../_own.ts";
+import { own } from "../lib/own.ts";
 import type {
   MatrixAxis,
   PathParam,
@@ -27,6 +27,7 @@ import type {
   StageResources,
 } from "../core/pipeline.ts";
 import type { LoadOptions } from "./options.ts";
+import { sha256, stableJson } from "../lib/digest.ts";
 
 /**
  * Version of what `.pipeline/checked/` holds: a record of another version is a miss. Part of the

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { sha256, stableJson } from "../hash.ts";
 import type { RunSummary } from "../core/result.ts";
+import { sha256, stableJson } from "../lib/digest.ts";
 
 /** The version of what the report shows, part of {@link reportStampLine}. */
 export const REPORT_FORMAT = 1;

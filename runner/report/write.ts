@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Cache, writeAtomic } from "../cache.ts";
+import { Cache } from "../cache.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { describeFailure } from "../core/failure.ts";
 import { html } from "../html_report.ts";
@@ -14,6 +14,7 @@ import { dirname, relative } from "../paths.ts";
 import { renderReport, type ReportPage, type StageRow } from "./page.ts";
 import { reportIsCurrent, reportStampLine } from "./stamp.ts";
 import type { RunSummary } from "../core/result.ts";
+import { writeAtomic } from "../lib/atomic.ts";
 
 /** Options of {@link writePipelineReport}. */
 export interface WriteReportOptions {

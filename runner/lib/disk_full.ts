@@ -7,7 +7,7 @@
  * @module
  */
 
-import { dirname, relative } from "./paths.ts";
+import { dirname, relative } from "../paths.ts";
 
 /** Bytes as people read them: `512 B`, `3.4 KiB`, `12.0 MiB`, `1.5 GiB`. */
 export function formatBytes(bytes: number): string {

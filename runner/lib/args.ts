@@ -29,7 +29,7 @@
  * @module
  */
 
-import { UserError } from "./errors.ts";
+import { UserError } from "../errors.ts";
 import { didYouMean } from "./suggest.ts";
 
 /** What a flag takes. */

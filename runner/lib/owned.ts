@@ -19,8 +19,8 @@
  * @module
  */
 
-import { UserError } from "./errors.ts";
-import { basename, dirname, relative } from "./paths.ts";
+import { UserError } from "../errors.ts";
+import { basename, dirname, relative } from "../paths.ts";
 
 /** Whether `path` is `bound` or inside it (both real, absolute paths). */
 export function isInside(path: string, bound: string): boolean {
