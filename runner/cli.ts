@@ -30,8 +30,8 @@ import type { RunSummary, StageResult } from "./core/result.ts";
 // module loaded at start-up costs it time.
 const lazy = <T>(path: string) => (): Promise<T> => import(new URL(path, import.meta.url).href);
 const slurm = lazy<typeof import("./slurm.ts")>("./slurm.ts");
-const renderDag = async (...a: Parameters<typeof import("./dag.ts").renderDag>) =>
-  (await lazy<typeof import("./dag.ts")>("./dag.ts")()).renderDag(...a);
+const renderDag = async (...a: Parameters<typeof import("./graph/draw.ts").renderDag>) =>
+  (await lazy<typeof import("./graph/draw.ts")>("./graph/draw.ts")()).renderDag(...a);
 const verifyCommand = async (...a: Parameters<typeof import("./verify.ts").verifyCommand>) =>
   (await lazy<typeof import("./verify.ts")>("./verify.ts")()).verifyCommand(...a);
 const checkSlurm = async () => (await slurm()).checkSlurm();

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { selectStages } from "./graph/select.ts";
 import { Semaphore } from "./lib/semaphore.ts";
 import type { RunSummary, StageResult, StageStatus } from "./core/result.ts";
 import { relative } from "./paths.ts";
@@ -128,28 +129,6 @@ export const localExecutor: StageExecutor = {
   run: ({ stage, key, upstream, cache, pipeline, reporter, signal }) =>
     runStage(stage, key, upstream, cache, pipeline.root, reporter, signal),
 };
-
-/** The stages a run touches: the selection and everything it needs upstream. */
-export function selectStages(pipeline: Pipeline, only?: string[], from?: string): Set<string> {
-  const selected = new Set<string>();
-  const downstream = (id: string) => {
-    selected.add(id);
-    for (const s of pipeline.stages.values()) {
-      if (s.upstream.includes(id) && !selected.has(s.id)) downstream(s.id);
-    }
-  };
-  if (only?.length) only.forEach((id) => selected.add(id));
-  if (from) downstream(from);
-  if (!only?.length && !from) pipeline.order.forEach((id) => selected.add(id));
-  const needed = new Set<string>();
-  const up = (id: string) => {
-    if (needed.has(id)) return;
-    needed.add(id);
-    for (const u of pipeline.stages.get(id)!.upstream) up(u);
-  };
-  selected.forEach(up);
-  return needed;
-}
 
 /** One variant of a sweep: a full pipeline configuration and its label. */
 export interface Variant {

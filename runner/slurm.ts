@@ -19,13 +19,7 @@ import { Cache } from "./cache.ts";
 import type { Pipeline, ResolvedStage, StageResources } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
 import { describeFailure, stackFrames } from "./core/failure.ts";
-import {
-  runStage,
-  selectStages,
-  type StageExecutor,
-  type StageRan,
-  type StageRun,
-} from "./execute.ts";
+import { runStage, type StageExecutor, type StageRan, type StageRun } from "./execute.ts";
 import { CodeIndex } from "./hash.ts";
 import { parseArgs } from "./lib/args.ts";
 import { stageKey } from "./key.ts";
@@ -35,6 +29,7 @@ import { consoleReporter } from "./report/console.ts";
 import { expandSweep } from "./sweep.ts";
 import type { StoredOutput } from "./core/result.ts";
 import { writeAtomic } from "./lib/atomic.ts";
+import { selectStages } from "./graph/select.ts";
 
 /** How a job ended, as it writes it to `.pipeline/slurm/<job id>.json`. */
 export interface JobResult {

@@ -11,7 +11,6 @@ import { type Diagnostic, PipelineValidationError, UserError } from "../errors.t
 import type { Origin } from "../schema.ts";
 import type { JsonSchema } from "../stage.ts";
 import { parseRemote } from "../remote_url.ts";
-import { topologicalOrder } from "../dag.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
 import { resolveInputs } from "./inputs.ts";
 import { interpolate } from "./interpolate.ts";
@@ -22,6 +21,7 @@ import { checkPath, describePathProblem, findPaths, makeBounds } from "./paths.t
 import { checkedFingerprint, rememberedPipeline, rememberPipeline } from "./remembered.ts";
 import type { PathParam, Pipeline, ResolvedStage, StageResources } from "../core/pipeline.ts";
 import type { LoadOptions } from "./options.ts";
+import { topologicalOrder } from "../graph/order.ts";
 
 /** The project root for a pipeline file. */
 export function projectRoot(file: string): string {

@@ -1,12 +1,10 @@
 /**
- * The pipeline graph: its topological order with the cycle check (when a pipeline is loaded),
- * and its drawing as Mermaid or Graphviz dot text.
+ * The pipeline graph drawn as Mermaid or Graphviz dot text (`dag`).
  *
  * @module
  */
 
-import type { Diagnostic, Where } from "./errors.ts";
-import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
+import type { Pipeline } from "../core/pipeline.ts";
 
 /**
  * Renders the DAG: one node per stage (id and kind), one edge per input reference,
@@ -55,42 +53,4 @@ export function renderDag(pipeline: Pipeline, format: "mermaid" | "dot"): string
   }
   if (format === "mermaid") return ["flowchart TD", ...nodes, ...edges].join("\n");
   return [`digraph "${pipeline.name}" {`, "  rankdir=TB;", ...nodes, ...edges, "}"].join("\n");
-}
-
-/**
- * The stages in a topological order (file order where free); each cycle is reported once, at
- * the inputs of its first stage.
- */
-export function topologicalOrder(
-  stages: Map<string, ResolvedStage>,
-  ids: string[],
-  where: Where,
-  diagnostics: Diagnostic[],
-): string[] {
-  const state = new Map<string, "visiting" | "done">();
-  const order: string[] = [];
-  const reported = new Set<string>();
-  const visit = (id: string, trail: string[]) => {
-    const s = state.get(id);
-    if (s === "done") return;
-    if (s === "visiting") {
-      const cycle = trail.slice(trail.indexOf(id));
-      const key = [...cycle].sort().join(",");
-      if (!reported.has(key)) {
-        reported.add(key);
-        diagnostics.push({
-          ...where(`stages.${cycle[0]}.inputs`, true),
-          message: `Cycle between stages: ${[...cycle, id].map((c) => `"${c}"`).join(" -> ")}`,
-          hint: "a stage cannot depend, directly or not, on its own outputs",
-        });
-      }
-      return;
-    }
-    state.set(id, "visiting");
-    for (const up of stages.get(id)?.upstream ?? []) visit(up, [...trail, id]);
-    state.set(id, "done");
-    order.push(id);
-  };
-  for (const id of ids) if (stages.has(id)) visit(id, []);
-  return order;
 }
