@@ -4,17 +4,19 @@
  * @module
  */
 
+import { cachedResult, damagedOutputs } from "./store/hit.ts";
+import { lastKeyParts, saveKeyParts } from "./keys/state.ts";
 import { selectStages } from "./graph/select.ts";
 import { Semaphore } from "./lib/semaphore.ts";
 import type { RunSummary, StageResult, StageStatus } from "./core/result.ts";
 import { relative } from "./paths.ts";
-import { Cache, type KeyParts, type RunRecord } from "./cache.ts";
+import { Cache, type RunRecord } from "./store/cache.ts";
 import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
 import { diskFullError, isDiskFull, lastWritten } from "./lib/disk_full.ts";
 import { InputError, isUserError, StageError } from "./errors.ts";
 import { describeFailure } from "./core/failure.ts";
 import { CodeIndex } from "./hash.ts";
-import { explainChange, stageKey } from "./key.ts";
+import { explainChange, type KeyParts, stageKey } from "./key.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { checkOutFolders, OutTree } from "./materialise.ts";
@@ -313,8 +315,7 @@ async function checkFailedInputs(
       if (!key || checked.has(key)) continue;
       checked.add(key);
       const record = await cache.record(key);
-      for (const [name, output] of Object.entries(record?.outputs ?? {})) {
-        if (await cache.verify(output, Infinity)) continue;
+      for (const { name, output } of record ? await damagedOutputs(cache, record, "all") : []) {
         const fix = cache.writable ? "removed it; the next run makes it again" : "";
         reporter.line(
           `  the cached output "${name}" of ${up}, read by ${failed.id}, is damaged (its ` +
@@ -409,7 +410,7 @@ async function runLocked(
       }
       if (options.dryRun) {
         // Its upstream stage has no outputs to key it by (it never ran): it runs after it.
-        const never = await cache.lastParts(pipeline.name, stage.id) ? [] : ["never run"];
+        const never = await lastKeyParts(cache, pipeline.name, stage.id) ? [] : ["never run"];
         const why = [...never, reason].join("; ");
         reporter.line(`  would run  ${name(stage.id)}: ${why}`);
         return { ...base, status: "would-run", reason: why };
@@ -420,7 +421,7 @@ async function runLocked(
       // Dry run: explain this stage's own changes, assuming upstream outputs stay as last time.
       const assumed = new Map([...provisional, ...outputs]);
       const { key, parts } = await stageKey(stage, assumed, cache, pipeline.root, imports);
-      const last = await cache.lastParts(pipeline.name, stage.id);
+      const last = await lastKeyParts(cache, pipeline.name, stage.id);
       const own = last?.key === key ? [] : explainChange(parts, last);
       const record = await cache.record(key);
       if (record) provisional.set(stage.id, record.outputs);
@@ -467,12 +468,13 @@ async function runLocked(
     const handle = aheadOf.get(stage.id);
     const submitted = (h: string) => launched.get(stage.id)!.set(h);
     if (!forced(stage.id) && handle === undefined) {
-      const record = await cache.record(key, Object.keys(stage.definition.outputs));
-      if (record && await allVerified(cache, record)) {
+      const declared = Object.keys(stage.definition.outputs);
+      const record = await cachedResult(cache, key, { outputs: declared, reread: "hit" });
+      if (record) {
         outputs.set(stage.id, record.outputs);
         const paths = options.dryRun ? {} : await materialise(out, stage, record.outputs, false);
-        if (!options.dryRun && (await cache.lastParts(pipeline.name, stage.id))?.key !== key) {
-          await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+        if (!options.dryRun && (await lastKeyParts(cache, pipeline.name, stage.id))?.key !== key) {
+          await saveKeyParts(cache, pipeline.name, stage.id, { ...parts, key });
         }
         reporter.line(`  cached  ${name(stage.id)}`);
         return { ...base, key, status: "cached", outputs: paths };
@@ -487,7 +489,7 @@ async function runLocked(
         if (pulled && remote) {
           outputs.set(stage.id, pulled.outputs);
           const paths = await materialise(out, stage, pulled.outputs, false);
-          await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+          await saveKeyParts(cache, pipeline.name, stage.id, { ...parts, key });
           await cache.saveStat();
           reporter.line(`  cached  ${name(stage.id)} (pulled from ${remote.display})`);
           return { ...base, key, status: "cached", outputs: paths };
@@ -499,7 +501,7 @@ async function runLocked(
         return { ...base, key, status: "failed", error: error.message, reason: "user error" };
       }
     }
-    const last = await cache.lastParts(pipeline.name, stage.id);
+    const last = await lastKeyParts(cache, pipeline.name, stage.id);
     const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
     if (options.dryRun) {
       const lastRecord = last ? await cache.record(last.key) : undefined;
@@ -535,7 +537,7 @@ async function runLocked(
       });
       const produced = ran.outputs;
       const seconds = executor.inProcess ? (performance.now() - started) / 1000 : ran.seconds;
-      await cache.writeParts(pipeline.name, stage.id, { ...parts, key });
+      await saveKeyParts(cache, pipeline.name, stage.id, { ...parts, key });
       if (!ran.cached) {
         // Objects first, the record last (remote.ts); a remote that fails warns once.
         const remote = await shared.remote.get("push");
@@ -625,20 +627,6 @@ async function runLocked(
   }
   const stages = await Promise.all(pipeline.order.map((id) => results.get(id)!));
   return { pipeline: pipeline.name, stages };
-}
-
-/**
- * Files up to this size are reread on every cache hit, whatever their stat says: that costs
- * little and catches damage that kept the stat. Larger files are trusted by their stat (see
- * StatCache) and reread by `verify`.
- */
-const RECHECK_BYTES = 256 * 1024;
-
-async function allVerified(cache: Cache, record: RunRecord): Promise<boolean> {
-  for (const output of Object.values(record.outputs)) {
-    if (!(await cache.verify(output, RECHECK_BYTES))) return false;
-  }
-  return true;
 }
 
 /** A stage key's checkpoint directory (StageContext.checkpoints); the key is 64 hex digits. */

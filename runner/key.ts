@@ -6,11 +6,26 @@
  * @module
  */
 
-import type { Cache, KeyParts } from "./cache.ts";
+import type { Cache } from "./store/cache.ts";
 import type { ResolvedStage } from "./core/pipeline.ts";
 import { codeHashes, CodeIndex, codePackages } from "./hash.ts";
 import type { StoredOutput } from "./core/result.ts";
 import { sha256, stableJson } from "./lib/digest.ts";
+
+/** What a stage's key was computed from; kept to explain why a stage is stale. */
+export interface KeyParts {
+  /** How the engine keys and runs stages (`ENGINE_KEY_VERSION`; absent before version 1). */
+  engine: number;
+  kind: string;
+  version: number;
+  /** sha256 of each code file's text without comments, by path relative to the project root. */
+  code: Record<string, string>;
+  /** Locked npm (and `jsr:`) packages the code imports: `version integrity`, by name. */
+  packages: Record<string, string>;
+  params: unknown;
+  inputs: Record<string, string>;
+  files: Record<string, string>;
+}
 
 /** A stage's key and what it was computed from. */
 export interface StageKey {

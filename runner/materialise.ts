@@ -29,10 +29,11 @@
  * @module
  */
 
+import { type OutManifest, readOutManifest, saveOutManifest } from "./materialise/manifest.ts";
 import type { MaterialiseProblem } from "./core/result.ts";
 import { diskFullError, isDiskFull } from "./lib/disk_full.ts";
 import { dirname, relative } from "./paths.ts";
-import type { Cache, OutManifest } from "./cache.ts";
+import type { Cache } from "./store/cache.ts";
 import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./lib/owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
 import type { Reporter } from "./report.ts";
@@ -231,14 +232,18 @@ export class OutTree {
     at?: { dir: string; manifest: string },
   ): Promise<OutTree> {
     const dir = at?.dir ?? treeDir(outDir, pipeline);
-    const manifest = await cache.outManifest(at?.manifest ?? pipeline, relative(root, dir) || ".");
+    const manifest = await readOutManifest(
+      cache,
+      at?.manifest ?? pipeline,
+      relative(root, dir) || ".",
+    );
     return new OutTree(dir, cache, reporter, manifest, realPathOf(dirname(outDir)));
   }
 
   /** Saves the manifest if it changed (a read-only cache keeps none). */
   async save(pipeline: string): Promise<void> {
     if (!this.#changed) return;
-    await this.#cache.writeOutManifest(pipeline, this.#manifest);
+    await saveOutManifest(this.#cache, pipeline, this.#manifest);
     this.#changed = false;
   }
 

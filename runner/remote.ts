@@ -21,7 +21,7 @@
  * @module
  */
 
-import { type Cache, isStoredOutput, type RunRecord } from "./cache.ts";
+import { type Cache, isStoredOutput, type RunRecord } from "./store/cache.ts";
 import { outputKind, type StageDefinition } from "./stage.ts";
 import { UserError } from "./errors.ts";
 import { diskFullError, formatBytes, freeBytes, isDiskFull } from "./lib/disk_full.ts";

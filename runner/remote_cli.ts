@@ -11,7 +11,8 @@
  * @module
  */
 
-import { Cache } from "./cache.ts";
+import { cachedResult } from "./store/hit.ts";
+import { Cache } from "./store/cache.ts";
 import type { Pipeline } from "./core/pipeline.ts";
 import { formatBytes } from "./lib/disk_full.ts";
 import { UserError } from "./errors.ts";
@@ -143,12 +144,7 @@ export async function transferCommand(
         }
         seen.set(key, undefined);
         const expected = Object.keys(stage.definition.outputs);
-        let record = await cache.record(key, expected);
-        if (record) {
-          for (const output of Object.values(record.outputs)) {
-            if (!(await cache.verify(output, Infinity))) record = undefined;
-          }
-        }
+        const record = await cachedResult(cache, key, { outputs: expected, reread: "all" });
         if (command === "pull") {
           if (record) {
             done.here++;

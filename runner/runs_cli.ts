@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Cache } from "./cache.ts";
+import { Cache } from "./store/cache.ts";
 import { resolve } from "./paths.ts";
 import { projectRoot } from "./config/load.ts";
 import type { Pipeline } from "./core/pipeline.ts";

@@ -14,8 +14,9 @@
  * @module
  */
 
+import { cachedResult } from "./store/hit.ts";
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
-import { Cache } from "./cache.ts";
+import { Cache } from "./store/cache.ts";
 import type { Pipeline, ResolvedStage, StageResources } from "./core/pipeline.ts";
 import { UserError } from "./errors.ts";
 import { describeFailure, stackFrames } from "./core/failure.ts";
@@ -442,12 +443,10 @@ export async function runStageJob(
     const { key } = await stageKey(stage, outputs, cache, pipeline.root, index);
     result.key = key;
     const expected = Object.keys(stage.definition.outputs);
-    const record = options.forced ? undefined : await cache.record(key, expected);
-    let verified = !!record;
-    for (const output of Object.values(record?.outputs ?? {})) {
-      if (!(await cache.verify(output, 256 * 1024))) verified = false;
-    }
-    if (record && verified) {
+    const record = options.forced
+      ? undefined
+      : await cachedResult(cache, key, { outputs: expected, reread: "hit" });
+    if (record) {
       options.reporter.line(`cached ${id} (key ${key.slice(0, 12)})`);
       result.status = "cached";
     } else {

@@ -18,7 +18,7 @@
  */
 
 import { relative } from "./paths.ts";
-import type { Cache } from "./cache.ts";
+import type { Cache } from "./store/cache.ts";
 import type { ResolvedStage } from "./core/pipeline.ts";
 import { walkOwned } from "./lib/owned.ts";
 import type { StoredOutput } from "./core/result.ts";

@@ -8,13 +8,16 @@
  * @module
  */
 
-import { Cache, ReadOnlyCacheError } from "./cache.ts";
+import { objectState } from "./store/hit.ts";
+import { lastKeyParts } from "./keys/state.ts";
+import { Cache } from "./store/cache.ts";
 import { loadPipeline } from "./config/load.ts";
 import { UserError } from "./errors.ts";
 import type { Registry } from "./registry.ts";
 import { parseArgs } from "./lib/args.ts";
 import { relative } from "./paths.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { ReadOnlyCacheError } from "./store/read_only.ts";
 
 /** One problem `verify` found. */
 export interface VerifyProblem {
@@ -76,10 +79,7 @@ export async function verifyCache(
         const path = cache.objectPath(output);
         let verdict = verdicts.get(path);
         if (verdict === undefined) {
-          verdict = await Deno.lstat(path).then(
-            async () => await cache.verify(output, Infinity) ? "ok" as const : "damaged" as const,
-            () => "missing" as const,
-          );
+          verdict = await objectState(cache, output, "all");
           verdicts.set(path, verdict);
           if (verdict === "damaged") bad.push(output);
         }
@@ -145,7 +145,7 @@ export async function verifyCommand(args: string[], registry: Registry): Promise
     const cache = await Cache.open(dir);
     const found = new Set<string>();
     for (const id of pipeline.order) {
-      const key = (await cache.lastParts(pipeline.name, id))?.key;
+      const key = (await lastKeyParts(cache, pipeline.name, id))?.key;
       if (key) found.add(key);
     }
     keys = [...found];

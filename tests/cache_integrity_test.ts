@@ -8,7 +8,7 @@
  */
 
 import assert from "node:assert/strict";
-import { Cache } from "../runner/cache.ts";
+import { Cache } from "../runner/store/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";
 import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import { verifyCache } from "../runner/verify.ts";

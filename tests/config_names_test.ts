@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { Cache } from "../runner/cache.ts";
+import { Cache } from "../runner/store/cache.ts";
 import { PipelineValidationError } from "../runner/errors.ts";
 import { project, runProject, runScript } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { findModel, predictCommand } from "../predict.ts";
 import { CheckpointError, loadModelDir } from "../ner/bert/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
-import { Cache } from "../runner/cache.ts";
+import { Cache } from "../runner/store/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";
 import { UserError } from "../runner/errors.ts";
 import { runPipeline } from "../runner/execute.ts";

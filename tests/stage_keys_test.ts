@@ -6,11 +6,12 @@
 
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { Cache } from "../runner/cache.ts";
+import { Cache } from "../runner/store/cache.ts";
 import type { ResolvedStage } from "../runner/core/pipeline.ts";
 import { ENGINE_KEY_VERSION, explainChange, stageKey } from "../runner/key.ts";
-import { codeHashes, CodeIndex, codePackages, moduleFiles, StatCache } from "../runner/hash.ts";
+import { codeHashes, CodeIndex, codePackages, moduleFiles } from "../runner/hash.ts";
 import { normalizeScript } from "../runner/stage_code.ts";
+import { StatCache } from "../runner/store/stat_cache.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const STAGES = ["train", "validate", "load", "embed_pad", "tensorize", "preprocess_input"]

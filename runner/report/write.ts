@@ -5,7 +5,7 @@
  * @module
  */
 
-import { Cache } from "../cache.ts";
+import { Cache } from "../store/cache.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { describeFailure } from "../core/failure.ts";
 import { html } from "../html_report.ts";
