@@ -4,6 +4,7 @@
  * @module
  */
 
+import { cachePath } from "./store/layout.ts";
 import { cachedResult, damagedOutputs } from "./store/hit.ts";
 import { lastKeyParts, saveKeyParts } from "./keys/state.ts";
 import { selectStages } from "./graph/select.ts";
@@ -15,8 +16,9 @@ import type { Pipeline, ResolvedStage } from "./core/pipeline.ts";
 import { diskFullError, isDiskFull, lastWritten } from "./lib/disk_full.ts";
 import { InputError, isUserError, StageError } from "./errors.ts";
 import { describeFailure } from "./core/failure.ts";
-import { CodeIndex } from "./hash.ts";
-import { explainChange, type KeyParts, stageKey } from "./key.ts";
+import { CodeIndex } from "./keys/code_index.ts";
+import type { KeyParts } from "./keys/stage_key.ts";
+import { KeyChain } from "./keys/chain.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { checkOutFolders, OutTree } from "./materialise.ts";
@@ -28,6 +30,7 @@ import { listOwned, removeOwned } from "./lib/owned.ts";
 import { checkOutput, InputGuard } from "./stage_guard.ts";
 import type { StoredOutput } from "./core/result.ts";
 import { sha256 } from "./lib/digest.ts";
+import { explainChange } from "./keys/explain.ts";
 
 /** Options of a run. */
 export interface RunOptions {
@@ -224,7 +227,7 @@ export async function runVariants(
   const shared: Shared = {
     semaphore: new Semaphore(options.jobs ?? navigator.hardwareConcurrency ?? 2),
     // The code files and deno.lock are read once per run, however many stages share them.
-    imports: new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` }),
+    imports: CodeIndex.of(cache),
     claims: new Map(),
     exclusive: new Map(),
     remote: new LazyRemote(
@@ -267,7 +270,7 @@ export async function runVariants(
     };
     const done = await Promise.all(variants.map(one));
     if (!options.dryRun && cache.writable) {
-      await shared.imports.save().catch(diskFull(`${cache.dir}/code.json`));
+      await shared.imports.save().catch(diskFull(cachePath(cache.dir, "code.json")));
     }
     return done;
   } finally {
@@ -339,7 +342,7 @@ async function runLocked(
 ): Promise<RunSummary> {
   const reporter = options.reporter;
   const needed = selectStages(pipeline, options.only, options.from);
-  const { semaphore, imports, claims } = shared;
+  const { semaphore, claims } = shared;
   const exclusiveLock = (resource: string | undefined) => {
     if (resource === undefined) return undefined;
     let lock = shared.exclusive.get(resource);
@@ -348,7 +351,9 @@ async function runLocked(
   };
   // In a sweep, each stage line names its variant: `ran     train [learning_rate=0.001] in 3 s`.
   const name = (id: string) => label === undefined ? id : `${id} [${label}]`;
-  const outputs = new Map<string, Record<string, StoredOutput>>();
+  // The outputs of this variant's stages so far: what the stages below them are keyed on.
+  const chain = new KeyChain(pipeline, cache, shared.imports);
+  const outputs = chain.outputs;
   // Dry run: what a would-run stage produced last time, to explain what follows it.
   const provisional = new Map<string, Record<string, StoredOutput>>();
   const results = new Map<string, Promise<StageResult>>();
@@ -420,7 +425,7 @@ async function runLocked(
     if (blocked) {
       // Dry run: explain this stage's own changes, assuming upstream outputs stay as last time.
       const assumed = new Map([...provisional, ...outputs]);
-      const { key, parts } = await stageKey(stage, assumed, cache, pipeline.root, imports);
+      const { key, parts } = await chain.key(stage, assumed);
       const last = await lastKeyParts(cache, pipeline.name, stage.id);
       const own = last?.key === key ? [] : explainChange(parts, last);
       const record = await cache.record(key);
@@ -429,7 +434,7 @@ async function runLocked(
       reporter.line(`  would run  ${name(stage.id)}: ${reason}`);
       return { ...base, key: null, status: "would-run", reason };
     }
-    const { key, parts } = await stageKey(stage, outputs, cache, pipeline.root, imports);
+    const { key, parts } = await chain.key(stage);
     if (options.dryRun) return await compute(stage, base, key, parts);
     // Claimed (synchronously, right after the key) by the first variant that needs the key.
     const claim = claims.get(key);
@@ -440,7 +445,7 @@ async function runLocked(
         reporter.line(`  skipped ${name(stage.id)}: ${reason}`);
         return { ...base, key, status: "skipped", reason };
       }
-      outputs.set(stage.id, got.outputs);
+      chain.set(stage.id, got.outputs);
       const paths = await materialise(out, stage, got.outputs, forced(stage.id));
       const shared = got.status === "ran" ? ` (ran for ${claim.label ?? "the plain run"})` : "";
       reporter.line(`  cached  ${name(stage.id)}${shared}`);
@@ -471,7 +476,7 @@ async function runLocked(
       const declared = Object.keys(stage.definition.outputs);
       const record = await cachedResult(cache, key, { outputs: declared, reread: "hit" });
       if (record) {
-        outputs.set(stage.id, record.outputs);
+        chain.set(stage.id, record.outputs);
         const paths = options.dryRun ? {} : await materialise(out, stage, record.outputs, false);
         if (!options.dryRun && (await lastKeyParts(cache, pipeline.name, stage.id))?.key !== key) {
           await saveKeyParts(cache, pipeline.name, stage.id, { ...parts, key });
@@ -487,7 +492,7 @@ async function runLocked(
         const remote = await shared.remote.get("pull");
         pulled = await remote?.pull(key, stage.definition, cache, stage.id);
         if (pulled && remote) {
-          outputs.set(stage.id, pulled.outputs);
+          chain.set(stage.id, pulled.outputs);
           const paths = await materialise(out, stage, pulled.outputs, false);
           await saveKeyParts(cache, pipeline.name, stage.id, { ...parts, key });
           await cache.saveStat();
@@ -544,7 +549,7 @@ async function runLocked(
         const record = remote ? await cache.record(key) : undefined;
         if (remote && record) await remote.push(record, cache);
       }
-      outputs.set(stage.id, produced);
+      chain.set(stage.id, produced);
       const paths = await materialise(out, stage, produced, forced(stage.id));
       const note = ran.note ? ` ${ran.note}` : "";
       if (ran.cached) {

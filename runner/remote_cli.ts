@@ -16,8 +16,8 @@ import { Cache } from "./store/cache.ts";
 import type { Pipeline } from "./core/pipeline.ts";
 import { formatBytes } from "./lib/disk_full.ts";
 import { UserError } from "./errors.ts";
-import { stageKey } from "./key.ts";
-import { CodeIndex } from "./hash.ts";
+import { KeyChain } from "./keys/chain.ts";
+import { CodeIndex } from "./keys/code_index.ts";
 import type { Registry } from "./registry.ts";
 import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";
 import { parseRemote, remoteUrl } from "./remote_url.ts";
@@ -125,59 +125,51 @@ export async function transferCommand(
     }
     const seen = new Map<string, Record<string, StoredOutput> | undefined>();
     for (const pipeline of pipelines) {
-      const index = new CodeIndex({ stat: cache.stat });
-      const outputs = new Map<string, Record<string, StoredOutput>>();
-      for (const id of pipeline.order) {
-        const stage = pipeline.stages.get(id)!;
-        const missingUp = stage.upstream.find((u) => !outputs.has(u));
-        if (missingUp) {
-          console.log(`  missing ${id}: upstream "${missingUp}" is not available`);
+      const chain = new KeyChain(pipeline, cache, new CodeIndex({ stat: cache.stat }));
+      await chain.walk(pipeline.order, async ({ stage, key: keyed, blockedBy }) => {
+        const id = stage.id;
+        if (!keyed) {
+          console.log(`  missing ${id}: upstream "${blockedBy}" is not available`);
           done.missing++;
-          continue;
+          return undefined;
         }
-        const { key } = await stageKey(stage, outputs, cache, pipeline.root, index);
-        if (seen.has(key)) {
-          // A stage that an earlier variant shares.
-          const known = seen.get(key);
-          if (known) outputs.set(id, known);
-          continue;
-        }
+        const { key } = keyed;
+        // A stage that an earlier variant shares.
+        if (seen.has(key)) return seen.get(key);
         seen.set(key, undefined);
         const expected = Object.keys(stage.definition.outputs);
         const record = await cachedResult(cache, key, { outputs: expected, reread: "all" });
         if (command === "pull") {
           if (record) {
             done.here++;
-            outputs.set(id, record.outputs);
             seen.set(key, record.outputs);
-            continue;
+            return record.outputs;
           }
           const before = count.bytes;
           const pulled = await remote.pull(key, stage.definition, cache, id, count);
-          if (pulled) {
-            done.moved++;
-            outputs.set(id, pulled.outputs);
-            seen.set(key, pulled.outputs);
-            console.log(`  pulled  ${id} (${formatBytes(count.bytes - before)})`);
-          } else {
+          if (!pulled) {
             done.missing++;
             console.log(`  missing ${id}: not in the remote`);
+            return undefined;
           }
-          continue;
+          done.moved++;
+          seen.set(key, pulled.outputs);
+          console.log(`  pulled  ${id} (${formatBytes(count.bytes - before)})`);
+          return pulled.outputs;
         }
         if (!record) {
           done.missing++;
           console.log(`  missing ${id}: not cached here (run the pipeline first)`);
-          continue;
+          return undefined;
         }
-        outputs.set(id, record.outputs);
         seen.set(key, record.outputs);
         const before = count.bytes;
         if (await remote.push(record, cache, count)) {
           done.moved++;
           console.log(`  pushed  ${id} (${formatBytes(count.bytes - before)} uploaded)`);
         } else done.missing++;
-      }
+        return record.outputs;
+      });
     }
     const seconds = (performance.now() - started) / 1000;
     const verb = command === "pull" ? "pulled" : "pushed";

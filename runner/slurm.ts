@@ -14,6 +14,7 @@
  * @module
  */
 
+import { KeyChain } from "./keys/chain.ts";
 import { cachedResult } from "./store/hit.ts";
 import { fileURLToPath, isAbsolute, resolve } from "./paths.ts";
 import { Cache } from "./store/cache.ts";
@@ -21,9 +22,8 @@ import type { Pipeline, ResolvedStage, StageResources } from "./core/pipeline.ts
 import { UserError } from "./errors.ts";
 import { describeFailure, stackFrames } from "./core/failure.ts";
 import { runStage, type StageExecutor, type StageRan, type StageRun } from "./execute.ts";
-import { CodeIndex } from "./hash.ts";
+import { CodeIndex } from "./keys/code_index.ts";
 import { parseArgs } from "./lib/args.ts";
-import { stageKey } from "./key.ts";
 import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
@@ -422,25 +422,18 @@ export async function runStageJob(
   // The submitting run holds the cache lock: this job writes on its behalf (see the module).
   const cache = await Cache.open(options.cacheDir);
   try {
-    const index = new CodeIndex({ stat: cache.stat, memo: `${cache.dir}/code.json` });
-    const outputs = new Map<string, Record<string, StoredOutput>>();
+    // Its upstream stages ran before it (afterok): their results are in the shared cache.
+    const chain = new KeyChain(pipeline, cache, CodeIndex.of(cache));
     const needed = selectStages(pipeline, [id]);
-    for (const up of pipeline.order) {
-      if (up === id || !needed.has(up)) continue;
-      const { key } = await stageKey(
-        pipeline.stages.get(up)!,
-        outputs,
-        cache,
-        pipeline.root,
-        index,
-      );
-      const record = await cache.record(key);
+    const upstream = pipeline.order.filter((up) => up !== id && needed.has(up));
+    await chain.walk(upstream, async ({ stage: up, key }) => {
+      const record = key && await cache.record(key.key);
       if (!record) {
-        throw new Error(`the result of upstream stage "${up}" is not in ${cache.dir}`);
+        throw new Error(`the result of upstream stage "${up.id}" is not in ${cache.dir}`);
       }
-      outputs.set(up, record.outputs);
-    }
-    const { key } = await stageKey(stage, outputs, cache, pipeline.root, index);
+      return record.outputs;
+    });
+    const { key } = await chain.key(stage);
     result.key = key;
     const expected = Object.keys(stage.definition.outputs);
     const record = options.forced
@@ -454,7 +447,7 @@ export async function runStageJob(
       const ran = await runStage(
         stage,
         key,
-        outputs,
+        chain.outputs,
         cache,
         pipeline.root,
         options.reporter,

@@ -225,7 +225,7 @@ Deno.test("a remembered check is not trusted once a file it named is gone", asyn
 });
 
 Deno.test("a stage's code is its module and what it imports, loads or starts as a worker", async () => {
-  const { moduleFiles } = await import("../runner/hash.ts");
+  const { moduleFiles } = await import("../runner/keys/code_index.ts");
   const dir = await project({
     "a.ts": [
       'import { b } from "./b.ts";',

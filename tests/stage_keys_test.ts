@@ -8,10 +8,11 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { Cache } from "../runner/store/cache.ts";
 import type { ResolvedStage } from "../runner/core/pipeline.ts";
-import { ENGINE_KEY_VERSION, explainChange, stageKey } from "../runner/key.ts";
-import { codeHashes, CodeIndex, codePackages, moduleFiles } from "../runner/hash.ts";
-import { normalizeScript } from "../runner/stage_code.ts";
+import { ENGINE_KEY_VERSION, stageKey } from "../runner/keys/stage_key.ts";
+import { codeHashes, CodeIndex, codePackages, moduleFiles } from "../runner/keys/code_index.ts";
+import { normalizeScript } from "../runner/keys/code_text.ts";
 import { StatCache } from "../runner/store/stat_cache.ts";
+import { explainChange } from "../runner/keys/explain.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 const STAGES = ["train", "validate", "load", "embed_pad", "tensorize", "preprocess_input"]

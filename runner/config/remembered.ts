@@ -11,7 +11,7 @@
 
 import { dirname, pathToFileURL, resolve } from "../paths.ts";
 import { checkOwned, realPathOf } from "../lib/owned.ts";
-import { moduleFiles } from "../hash.ts";
+import { moduleFiles } from "../keys/code_index.ts";
 import type { Registry } from "../registry.ts";
 import { parseRemote } from "../remote_url.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { KeyParts } from "../key.ts";
+import type { KeyParts } from "./stage_key.ts";
 import { isHash } from "../lib/digest.ts";
 import type { Cache } from "../store/cache.ts";
 import { cachePath } from "../store/layout.ts";

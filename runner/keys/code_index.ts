@@ -1,24 +1,19 @@
 /**
- * Content hashes: files (through a stat cache), directory trees, sorted-key JSON, and the code
- * of a stage (its module and the project modules it imports, transitively).
+ * The code of a stage as its key sees it: its module and every project module it imports,
+ * transitively (each file's code hash), and the locked packages they import. The engine's own
+ * files (`runner/`, core/engine.ts) are left out.
  *
  * @module
  */
 
-import type { StatCache } from "./store/stat_cache.ts";
-import { sha256 } from "./lib/digest.ts";
-import { dirname, fileURLToPath, isAbsolute, relative, resolve } from "./paths.ts";
-import { ENGINE_DIR } from "./core/engine.ts";
-import {
-  isLocal,
-  lockedPackages,
-  type Manifest,
-  mapSpecifier,
-  readManifest,
-  scanCode,
-  ScanMemo,
-  type ScannedCode,
-} from "./stage_code.ts";
+import type { Cache } from "../store/cache.ts";
+import { cachePath } from "../store/layout.ts";
+import type { StatCache } from "../store/stat_cache.ts";
+import { sha256 } from "../lib/digest.ts";
+import { dirname, fileURLToPath, isAbsolute, relative, resolve } from "../paths.ts";
+import { ENGINE_DIR } from "../core/engine.ts";
+import { scanCode, ScanMemo, type ScannedCode } from "./code_scan.ts";
+import { isLocal, lockedPackages, type Manifest, mapSpecifier, readManifest } from "./lock_file.ts";
 
 /** What one code file contributes to a stage's key. */
 export interface CodeFile {
@@ -49,7 +44,7 @@ export interface CodeIndexOptions {
  * only through `defineStage` (an identity function), `UserError` (a class) and `formatSeconds`
  * (log text), none of which shapes what a stage writes. A change in how the engine runs stages
  * (what it passes them, how it keys them) is marked instead by bumping `ENGINE_KEY_VERSION` in
- * key.ts, which is in every key; editing a comment in `runner/` reruns nothing.
+ * keys/stage_key.ts, which is in every key; editing a comment in `runner/` reruns nothing.
  */
 export class CodeIndex {
   /** By absolute path; null: not a readable file. */
@@ -69,6 +64,14 @@ export class CodeIndex {
     this.engineDir = options.engineDir ?? ENGINE_DIR;
     this.#stat = options.stat;
     this.#memo = new ScanMemo(options.memo);
+  }
+
+  /**
+   * The index of a run on a cache: file hashes from its stat cache, scans remembered in its
+   * `code.json` ({@link save} it while holding the cache lock).
+   */
+  static of(cache: Cache): CodeIndex {
+    return new CodeIndex({ stat: cache.stat, memo: cachePath(cache.dir, "code.json") });
   }
 
   /** The project's import map and lock, read on first use. */
@@ -114,7 +117,7 @@ export class CodeIndex {
 
 /**
  * The project files a module depends on: itself and every local module it imports, statically,
- * with a literal dynamic import or as `new URL("./x.ts", import.meta.url)` (workers),
+ * with a literal dynamic import or as `new URL("../x.ts", import.meta.url)` (workers),
  * transitively, including bare specifiers that the import map sends to a project file.
  * Type-only imports and imports in comments are left out, and so are the engine's own files
  * (see {@link CodeIndex}).
