@@ -71,7 +71,6 @@ export type {
   StageStatus,
 } from "./runner/core/result.ts";
 export type { RunOptions } from "./runner/execute.ts";
-export type { RemoteOptions } from "./runner/remote_url.ts";
 export type { AnyStage } from "./runner/registry.ts";
 export type { Reporter } from "./runner/report.ts";
 export type { ExtraCommand } from "./runner/cli.ts";
@@ -84,3 +83,4 @@ export { runPipeline } from "./runner/execute.ts";
 export { main } from "./runner/cli.ts";
 export { consoleReporter } from "./runner/report/console.ts";
 export { builtinEnvVars, builtinStages } from "./stages/mod.ts";
+export type { RemoteOptions } from "./runner/remote/schemes.ts";

@@ -15,7 +15,6 @@ import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
 import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./lib/suggest.ts";
 import { type FlagSpecs, parseArgs } from "./lib/args.ts";
-import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { checkEnv, type EnvVar } from "./env.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
@@ -25,6 +24,7 @@ import { own } from "./lib/own.ts";
 import { guardExits } from "./stage_exit.ts";
 import { stackFrames } from "./core/failure.ts";
 import type { RunSummary, StageResult } from "./core/result.ts";
+import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote/schemes.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.

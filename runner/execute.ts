@@ -23,7 +23,6 @@ import { formatSeconds, type Reporter } from "./report.ts";
 import { outputKind } from "./stage.ts";
 import { checkOutFolders, OutTree } from "./materialise.ts";
 import { treeDir } from "./out_paths.ts";
-import { LazyRemote, type RemoteOptions, remoteUrl } from "./remote_url.ts";
 import { own } from "./lib/own.ts";
 import { guardExits, runGuarded, type StageExitError } from "./stage_exit.ts";
 import { listOwned, removeOwned } from "./lib/owned.ts";
@@ -31,6 +30,8 @@ import { checkOutput, InputGuard } from "./stage_guard.ts";
 import type { StoredOutput } from "./core/result.ts";
 import { sha256 } from "./lib/digest.ts";
 import { explainChange } from "./keys/explain.ts";
+import { type RemoteOptions, remoteUrl } from "./remote/schemes.ts";
+import { LazyRemote } from "./remote/lazy.ts";
 
 /** Options of a run. */
 export interface RunOptions {

@@ -19,12 +19,13 @@ import { UserError } from "./errors.ts";
 import { KeyChain } from "./keys/chain.ts";
 import { CodeIndex } from "./keys/code_index.ts";
 import type { Registry } from "./registry.ts";
-import { openRemote, type RemoteCache, type TransferCount } from "./remote.ts";
-import { parseRemote, remoteUrl } from "./remote_url.ts";
 import { formatSeconds } from "./report.ts";
 import { expandSweep } from "./sweep.ts";
 import { parseArgs } from "./lib/args.ts";
 import type { StoredOutput } from "./core/result.ts";
+import { parseRemote, remoteUrl } from "./remote/schemes.ts";
+import { openRemote, type RemoteCache } from "./remote/remote_cache.ts";
+import type { TransferCount } from "./remote/session.ts";
 
 const USAGE = `usage:
   pull <pipeline.yaml> [--set k=v]... [--allow-outside <path>]...
@@ -49,7 +50,7 @@ function parseFlags(args: string[], command: string) {
 }
 
 /** The remote of the pipelines (or of `NERPIPE_REMOTE`), opened with errors, not warnings. */
-function open(pipeline: Pipeline | undefined, command: string): RemoteCache {
+function open(pipeline: Pipeline | undefined, command: string): Promise<RemoteCache> {
   const url = remoteUrl(pipeline?.remote, undefined);
   if (url === undefined) {
     throw new UserError(
@@ -96,7 +97,7 @@ export async function transferCommand(
     });
     pipelines = sweep.variants.length ? sweep.variants.map((v) => v.pipeline) : [sweep.base];
   }
-  const remote = open(pipelines[0], command);
+  const remote = await open(pipelines[0], command);
   const cacheDir = pipelines[0] ? `${pipelines[0].root}/.pipeline` : `${Deno.cwd()}/.pipeline`;
   const cache = await Cache.open(cacheDir);
   await cache.lock(

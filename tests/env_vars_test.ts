@@ -7,8 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { REMOTE_ENV_VAR } from "../runner/remote_url.ts";
 import { builtinEnvVars } from "../stages/mod.ts";
+import { REMOTE_ENV_VAR } from "../runner/remote/schemes.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 

@@ -11,13 +11,14 @@ import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
 import { runPipeline } from "../runner/execute.ts";
-import type { RemoteOptions } from "../runner/remote_url.ts";
-import { authorization, S3Client } from "../runner/_s3.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { startS3 } from "./_s3_server.ts";
 import { remoteRegistry } from "./testdata/engine/remote_stages.ts";
 import { sha256 } from "../runner/lib/digest.ts";
 import { listFiles } from "../runner/lib/list_files.ts";
+import type { RemoteOptions } from "../runner/remote/schemes.ts";
+import { S3Client } from "../runner/remote/_s3_client.ts";
+import { authorization } from "../runner/remote/_sigv4.ts";
 
 const CLI = new URL("./testdata/engine/remote_stages.ts", import.meta.url).pathname;
 const BUCKET = "nerpipe-test";

@@ -10,7 +10,6 @@ import { dirname, resolve } from "../paths.ts";
 import { type Diagnostic, PipelineValidationError, UserError } from "../errors.ts";
 import type { Origin } from "../schema.ts";
 import type { JsonSchema } from "../stage.ts";
-import { parseRemote } from "../remote_url.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
 import { resolveInputs } from "./inputs.ts";
 import { interpolate } from "./interpolate.ts";
@@ -22,6 +21,7 @@ import { checkedFingerprint, rememberedPipeline, rememberPipeline } from "./reme
 import type { PathParam, Pipeline, ResolvedStage, StageResources } from "../core/pipeline.ts";
 import type { LoadOptions } from "./options.ts";
 import { topologicalOrder } from "../graph/order.ts";
+import { parseRemote } from "../remote/schemes.ts";
 
 /** The project root for a pipeline file. */
 export function projectRoot(file: string): string {

@@ -13,7 +13,6 @@ import { dirname, pathToFileURL, resolve } from "../paths.ts";
 import { checkOwned, realPathOf } from "../lib/owned.ts";
 import { moduleFiles } from "../keys/code_index.ts";
 import type { Registry } from "../registry.ts";
-import { parseRemote } from "../remote_url.ts";
 import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
 import { isModulePath, resolveKind } from "./kinds.ts";
 import { checkPath, makeBounds } from "./paths.ts";
@@ -28,6 +27,7 @@ import type {
 } from "../core/pipeline.ts";
 import type { LoadOptions } from "./options.ts";
 import { sha256, stableJson } from "../lib/digest.ts";
+import { parseRemote } from "../remote/schemes.ts";
 
 /**
  * Version of what `.pipeline/checked/` holds: a record of another version is a miss. Part of the

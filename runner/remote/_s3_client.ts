@@ -1,6 +1,6 @@
 /**
  * A small S3 client over `fetch`: GET, HEAD and PUT of single objects, signed with AWS
- * Signature Version 4 (WebCrypto). That is all the remote cache needs, and it costs no npm
+ * Signature Version 4 (WebCrypto, _sigv4.ts). That is all the remote cache needs, and it costs no npm
  * package: `@aws-sdk/client-s3` is 27 npm packages (22 MB) and takes about 90 ms to import
  * in Deno 2.9 even when cached, and its default request checksums (aws-chunked bodies with
  * trailers) are not understood by every S3-compatible server.
@@ -14,20 +14,8 @@
  * @module
  */
 
-/** The remote could not be used: unreachable, too slow, refused, or misconfigured. */
-export class RemoteFailure extends Error {
-  /** How to fix it. */
-  readonly hint: string;
-  /**
-   * @param message What went wrong (holds no credential).
-   * @param hint How to fix it.
-   */
-  constructor(message: string, hint: string) {
-    super(message);
-    this.name = "RemoteFailure";
-    this.hint = hint;
-  }
-}
+import { ObjectTooLarge, RemoteFailure } from "./store.ts";
+import { amzDate, authorization, EMPTY_SHA256, encodeSegment, sha256Hex } from "./_sigv4.ts";
 
 /** Seconds to wait for a server's first answer (connecting included). */
 export const CONNECT_SECONDS = 5;
@@ -41,31 +29,6 @@ const MIN_RATE = 1_000_000;
 /** Bytes of an error answer read for its S3 error code. */
 const ERROR_BODY_BYTES = 64 * 1024;
 
-/**
- * An answer longer than the caller would read: the size a run record declares for an object,
- * or a fixed bound for records and listings. Nothing past the bound was read.
- */
-export class ObjectTooLarge extends Error {
-  /** The bound, in bytes. */
-  readonly limit: number;
-  /** The length the server declared (`Content-Length`), when it declared one over the bound. */
-  readonly declared: number | undefined;
-  /**
-   * @param limit The bound, in bytes.
-   * @param declared The length the server declared, when over the bound.
-   */
-  constructor(limit: number, declared?: number) {
-    super(
-      declared === undefined
-        ? `it is longer than the ${limit} bytes expected`
-        : `the server declares ${declared} bytes, more than the ${limit} expected`,
-    );
-    this.name = "ObjectTooLarge";
-    this.limit = limit;
-    this.declared = declared;
-  }
-}
-
 function concat(chunks: Uint8Array[]): Uint8Array {
   if (chunks.length === 1) return chunks[0]!;
   const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -75,80 +38,6 @@ function concat(chunks: Uint8Array[]): Uint8Array {
     at += chunk.length;
   }
   return out;
-}
-
-const EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-
-const encoder = new TextEncoder();
-
-function hex(bytes: ArrayBuffer): string {
-  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function sha256Hex(data: Uint8Array | string): Promise<string> {
-  const bytes = typeof data === "string" ? encoder.encode(data) : data;
-  return hex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-}
-
-async function hmac(key: Uint8Array | ArrayBuffer, text: string): Promise<ArrayBuffer> {
-  const k = await crypto.subtle.importKey(
-    "raw",
-    key as Uint8Array<ArrayBuffer>,
-    { name: "HMAC", hash: "SHA-256" },
-    false,
-    ["sign"],
-  );
-  return await crypto.subtle.sign("HMAC", k, encoder.encode(text));
-}
-
-/** RFC 3986 encoding of one path segment, as SigV4 wants it. */
-function encodeSegment(segment: string): string {
-  return encodeURIComponent(segment).replace(
-    /[!'()*]/g,
-    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
-  );
-}
-
-/** `20130524T000000Z`: the form of `x-amz-date`. */
-function amzDate(date: Date): string {
-  return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
-}
-
-/** What {@link authorization} signs. */
-export interface SignInput {
-  method: string;
-  /** The URI path, already encoded; no query string (none is used). */
-  path: string;
-  /** Headers to sign, lower-case names; `host` and `x-amz-date` among them. */
-  headers: Record<string, string>;
-  /** Hex sha256 of the body (`x-amz-content-sha256`). */
-  payloadHash: string;
-  region: string;
-  keyId: string;
-  secret: string;
-}
-
-/** The `Authorization` header of an S3 request, AWS Signature Version 4. */
-export async function authorization(input: SignInput): Promise<string> {
-  const now = input.headers["x-amz-date"]!;
-  const date = now.slice(0, 8);
-  const names = Object.keys(input.headers).sort();
-  const canonical = [
-    input.method,
-    input.path,
-    "",
-    ...names.map((n) => `${n}:${input.headers[n]!.trim().replace(/\s+/g, " ")}`),
-    "",
-    names.join(";"),
-    input.payloadHash,
-  ].join("\n");
-  const scope = `${date}/${input.region}/s3/aws4_request`;
-  const toSign = ["AWS4-HMAC-SHA256", now, scope, await sha256Hex(canonical)].join("\n");
-  let key = await hmac(encoder.encode(`AWS4${input.secret}`), date);
-  for (const part of [input.region, "s3", "aws4_request"]) key = await hmac(key, part);
-  const signature = hex(await hmac(key, toSign));
-  return `AWS4-HMAC-SHA256 Credential=${input.keyId}/${scope}, ` +
-    `SignedHeaders=${names.join(";")}, Signature=${signature}`;
 }
 
 /** Settings of an S3 client, read from the AWS variables. */
