@@ -187,7 +187,7 @@ export async function findModel(
     );
   }
   const { id, output, extension } = pick[0]!;
-  const { outputPath, treeDir } = await import("./runner/out_paths.ts");
+  const { outputPath, treeDir } = await import("./runner/materialise/out_paths.ts");
   const outPath = outputPath(treeDir(`${pipeline.root}/out`, pipeline.name), id, output, extension);
   const shown = relative(Deno.cwd(), outPath) || outPath;
   const cacheDir = `${pipeline.root}/.pipeline`;

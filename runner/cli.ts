@@ -19,7 +19,7 @@ import { checkEnv, type EnvVar } from "./env.ts";
 import type { SlurmExecutor } from "./slurm.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report/stamp.ts";
-import { treeDir } from "./out_paths.ts";
+import { treeDir } from "./materialise/out_paths.ts";
 import { own } from "./lib/own.ts";
 import { guardExits } from "./stage_exit.ts";
 import { stackFrames } from "./core/failure.ts";

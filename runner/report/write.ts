@@ -9,7 +9,7 @@ import { Cache } from "../store/cache.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { describeFailure } from "../core/failure.ts";
 import { html } from "../html_report.ts";
-import { treeDir } from "../out_paths.ts";
+import { treeDir } from "../materialise/out_paths.ts";
 import { dirname, relative } from "../paths.ts";
 import { renderReport, type ReportPage, type StageRow } from "./page.ts";
 import { reportIsCurrent, reportStampLine } from "./stamp.ts";

@@ -7,7 +7,7 @@
  * content hash), so that it can tell its own files from the user's:
  *
  * - every file is placed under a temp name next to it and renamed into place: a file of
- *   {@link LINK_MIN_BYTES} or more is a hard link to its cache object, made read-only (0444)
+ *   `LINK_MIN_BYTES` (place.ts) or more is a hard link to its cache object, made read-only (0444)
  *   first, since the object and the link are then one file; a smaller one, or one whose link
  *   fails (`out/` on another device, links refused), is a copy (`Deno.copyFile`, which the
  *   kernel turns into a reflink on file systems that have them), writable (0644);
@@ -18,27 +18,37 @@
  *   a stage run with `--force` replaces what is at its output paths (still never removing
  *   other files);
  * - temp files left by a killed run are removed: only files of the engine's own temp name
- *   ({@link OUT_TEMP_NAME}), which no one writes by chance (a user's `notes.tmp-2024` is kept);
+ *   (`OUT_TEMP_NAME`, place.ts), which no one writes by chance (a user's `notes.tmp-2024` is kept);
  * - nothing is written or deleted through a link: a folder of `out/` that is a link to a
  *   directory outside the project stops the run before it writes anything
  *   ({@link checkOutFolders}), a link inside an output directory is kept as it is and nothing
- *   is written through it, and a link is removed itself, never what it points to (owned.ts);
+ *   is written through it, and a link is removed itself, never what it points to (lib/owned.ts);
  * - a failure to write (`out/` read-only, a full disk) is reported on its own: it does not make
  *   the stage fail, and its dependents still run from the cache.
  *
  * @module
  */
 
-import { type OutManifest, readOutManifest, saveOutManifest } from "./materialise/manifest.ts";
-import type { MaterialiseProblem } from "./core/result.ts";
-import { diskFullError, isDiskFull } from "./lib/disk_full.ts";
-import { dirname, relative } from "./paths.ts";
-import type { Cache } from "./store/cache.ts";
-import { checkOwned, listOwned, realPathOf, removeOwned, walkOwned } from "./lib/owned.ts";
+import { type OutManifest, readOutManifest, saveOutManifest } from "./manifest.ts";
+import type { MaterialiseProblem } from "../core/result.ts";
+import { diskFullError, isDiskFull } from "../lib/disk_full.ts";
+import { dirname, relative } from "../paths.ts";
+import type { Cache } from "../store/cache.ts";
+import { listOwned, realPathOf, removeOwned, walkOwned } from "../lib/owned.ts";
 import { outputInTree, outputPath, treeDir } from "./out_paths.ts";
-import type { Reporter } from "./report.ts";
-import type { StoredOutput } from "./core/result.ts";
-import { listFiles } from "./lib/list_files.ts";
+import type { Reporter } from "../report.ts";
+import type { StoredOutput } from "../core/result.ts";
+import { listFiles } from "../lib/list_files.ts";
+import {
+  alive,
+  couldLink,
+  LINK_MIN_BYTES,
+  linkedInode,
+  nameOf,
+  OUT_TEMP_NAME,
+  placeFile,
+  type PlaceMode,
+} from "./place.ts";
 
 /** A stage's output as the materialiser needs it. */
 export interface OutputToPlace {
@@ -48,139 +58,6 @@ export interface OutputToPlace {
   extension: string;
   /** The stored object. */
   output: StoredOutput;
-}
-
-/** Whether a process is alive, when the system can tell (Linux `/proc`); undefined otherwise. */
-function alive(pid: number): boolean | undefined {
-  try {
-    Deno.statSync("/proc/self");
-  } catch {
-    return undefined;
-  }
-  try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The name of a temp file the engine places under `out/` (then renames into place), `<pid>`
- * group: `.nerpipe-tmp-<pid>-<32 hex digits>`, a name no one writes by chance. Only files of
- * this name are removed as temp files of a killed run.
- */
-export const OUT_TEMP_NAME = /^\.nerpipe-tmp-(\d+)-[0-9a-f]{32}$/;
-
-/** A new temp file name in `dir` ({@link OUT_TEMP_NAME}). */
-function tempIn(dir: string): string {
-  return `${dir}/.nerpipe-tmp-${Deno.pid}-${crypto.randomUUID().replaceAll("-", "")}`;
-}
-
-/** The last part of a path. */
-function nameOf(path: string): string {
-  return path.slice(path.lastIndexOf("/") + 1);
-}
-
-/**
- * Checks the folders of `out/` a run writes in, before it writes anything (owned.ts): `out/`,
- * each tree and the folders in it (stage folders, a sweep's variant folders). One that is a
- * link to a directory outside the project stops the run.
- *
- * @param outDir The `out/` directory.
- * @param trees The trees the run writes (`out/<pipeline>`, a sweep's `out/<pipeline>/<label>`).
- * @throws {OutsideLinkError} For a link out of the project (the folder that holds `outDir`).
- */
-export function checkOutFolders(outDir: string, trees: string[]): void {
-  const bound = realPathOf(dirname(outDir));
-  checkOwned(outDir, bound);
-  for (const tree of trees) {
-    for (let at = dirname(tree); at.length > outDir.length; at = dirname(at)) checkOwned(at, bound);
-    checkOwned(tree, bound, 1);
-  }
-}
-
-/**
- * Output files of this size or more are hard links to their cache objects; smaller ones are
- * copies. Small files are the ones people open and edit (metrics, summaries, configurations),
- * and a copy keeps an edit out of the cache; they are also a small part of the bytes (5% on
- * the sample pipeline), and the engine rereads objects of this size on every cache hit anyway.
- */
-export const LINK_MIN_BYTES = 256 * 1024;
-
-/** How a file was placed under `out/`: a hard link to its object, or a copy of it. */
-export type PlaceMode = "link" | "copy";
-
-/** Makes an object's file read-only (all write bits off); false when it cannot be. */
-async function readOnly(path: string, info: Deno.FileInfo): Promise<boolean> {
-  if (info.mode === null) return false; // no POSIX modes (Windows): copy instead
-  if ((info.mode & 0o222) === 0) return true;
-  try {
-    await Deno.chmod(path, info.mode & 0o7777 & ~0o222);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The one place that creates a file under `out/`: a hard link to the object's file (large
- * files, see {@link LINK_MIN_BYTES}), else a copy of it, under a temp name next to `to`,
- * renamed into place. A link that fails (another device, links refused, an object that cannot
- * be made read-only) falls back to a copy.
- *
- * @param from The object's file.
- * @param to Where it goes.
- * @param copy Whether to copy when no link can be made (false: nothing is done then).
- * @returns How the file was placed, or undefined when it was not.
- */
-async function placeFile(from: string, to: string, copy = true): Promise<PlaceMode | undefined> {
-  const tmp = tempIn(dirname(to));
-  try {
-    let mode: PlaceMode = "copy";
-    // An object is a file (a link in its place is damage): nothing it would point to is made
-    // read-only, linked or copied.
-    const info = await Deno.lstat(from);
-    if (!info.isFile) throw new Error(`The cache object ${from} is not a file`);
-    if (info.size >= LINK_MIN_BYTES && await readOnly(from, info)) {
-      try {
-        await Deno.link(from, tmp);
-        mode = "link";
-      } catch { /* cross-device, or links refused: a copy */ }
-    }
-    if (mode === "copy") {
-      if (!copy) return undefined;
-      await Deno.copyFile(from, tmp);
-      await Deno.chmod(tmp, 0o644);
-    }
-    await Deno.rename(tmp, to);
-    return mode;
-  } catch (error) {
-    await Deno.remove(tmp).catch(() => {});
-    // A full disk names the file being placed, not the temp file, whose name says nothing.
-    if (isDiskFull(error)) throw await diskFullError(error, to);
-    throw error;
-  }
-}
-
-/** Whether `path` is a copy of a large object that could be a link to it instead. */
-function couldLink(path: string, object: string): boolean {
-  try {
-    const [at, of] = [Deno.statSync(path), Deno.statSync(object)];
-    return of.size >= LINK_MIN_BYTES && at.ino !== null && at.ino !== of.ino && at.dev === of.dev;
-  } catch {
-    return false;
-  }
-}
-
-/** The inode `path` shares with `object` when it is a hard link to it; undefined otherwise. */
-function linkedInode(path: string, object: string): number | undefined {
-  try {
-    const [at, of] = [Deno.lstatSync(path), Deno.statSync(object)];
-    return at.ino !== null && at.ino === of.ino && at.dev === of.dev ? at.ino : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** What the engine wrote under `out/<pipeline>`, and writing more there. */

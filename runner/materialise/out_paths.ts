@@ -1,7 +1,8 @@
 /**
  * Where the engine materialises outputs: `out/<pipeline>/<stage>/<output><extension>`, and a
  * sweep's variants under `out/<pipeline>/<label>/`. The materialiser places files there, and
- * commands that read an output (`predict`) find it with the same functions.
+ * commands that read an output (`predict`) find it with the same functions; before a run writes
+ * there, {@link checkOutFolders} makes sure that none of those folders leads out of the project.
  *
  * @example
  * ```ts
@@ -16,6 +17,9 @@
  *
  * @module
  */
+
+import { checkOwned, realPathOf } from "../lib/owned.ts";
+import { dirname } from "../paths.ts";
 
 /**
  * The directory of a pipeline's outputs.
@@ -52,4 +56,22 @@ export function outputInTree(stage: string, output: string, extension = ""): str
  */
 export function outputPath(tree: string, stage: string, output: string, extension = ""): string {
   return `${tree}/${outputInTree(stage, output, extension)}`;
+}
+
+/**
+ * Checks the folders of `out/` a run writes in, before it writes anything (lib/owned.ts): `out/`,
+ * each tree and the folders in it (stage folders, a sweep's variant folders). One that is a
+ * link to a directory outside the project stops the run.
+ *
+ * @param outDir The `out/` directory.
+ * @param trees The trees the run writes (`out/<pipeline>`, a sweep's `out/<pipeline>/<label>`).
+ * @throws {OutsideLinkError} For a link out of the project (the folder that holds `outDir`).
+ */
+export function checkOutFolders(outDir: string, trees: string[]): void {
+  const bound = realPathOf(dirname(outDir));
+  checkOwned(outDir, bound);
+  for (const tree of trees) {
+    for (let at = dirname(tree); at.length > outDir.length; at = dirname(at)) checkOwned(at, bound);
+    checkOwned(tree, bound, 1);
+  }
 }
