@@ -70,7 +70,6 @@ export type {
   StageResult,
   StageStatus,
 } from "./runner/core/result.ts";
-export type { RunOptions } from "./runner/execute.ts";
 export type { AnyStage } from "./runner/registry.ts";
 export type { Reporter } from "./runner/report.ts";
 export type { ExtraCommand } from "./runner/cli.ts";
@@ -79,8 +78,9 @@ export { defineStage } from "./runner/stage.ts";
 export { DuplicateStageError, InvalidStageError, Registry } from "./runner/registry.ts";
 export { InputError, PipelineValidationError, UserError } from "./runner/errors.ts";
 export { loadPipeline } from "./runner/config/load.ts";
-export { runPipeline } from "./runner/execute.ts";
 export { main } from "./runner/cli.ts";
 export { consoleReporter } from "./runner/report/console.ts";
 export { builtinEnvVars, builtinStages } from "./stages/mod.ts";
 export type { RemoteOptions } from "./runner/remote/schemes.ts";
+export type { RunOptions } from "./runner/run/options.ts";
+export { runPipeline } from "./runner/run/variants.ts";

@@ -154,7 +154,7 @@ export async function findModel(
   const outside = options.allowOutside ?? [];
   const { loadPipeline } = await import("./runner/config/load.ts");
   const { builtinStages } = await import("./stages/mod.ts");
-  const { runPipeline } = await import("./runner/execute.ts");
+  const { runPipeline } = await import("./runner/run/variants.ts");
   const { Cache } = await import("./runner/store/cache.ts");
   const { relative } = await import("node:path");
   const pipeline = await loadPipeline(target, {

@@ -7,7 +7,6 @@
 import type { Pipeline } from "./core/pipeline.ts";
 import { diskFullError, isDiskFull } from "./lib/disk_full.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "./errors.ts";
-import { type RunOptions, runPipeline, runVariants } from "./execute.ts";
 import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
@@ -16,29 +15,30 @@ import { expandSweep, type SweepVariant } from "./sweep.ts";
 import { didYouMean } from "./lib/suggest.ts";
 import { type FlagSpecs, parseArgs } from "./lib/args.ts";
 import { checkEnv, type EnvVar } from "./env.ts";
-import type { SlurmExecutor } from "./slurm.ts";
+import type { StageExecutor } from "./exec/executor.ts";
+import { EXECUTOR_NAMES, openExecutor, queuedJobs } from "./exec/registry.ts";
 import { relative, resolve } from "./paths.ts";
 import { reportIsCurrent } from "./report/stamp.ts";
 import { treeDir } from "./materialise/out_paths.ts";
 import { own } from "./lib/own.ts";
-import { guardExits } from "./stage_exit.ts";
+import { guardExits } from "./exec/stage_exit.ts";
 import { stackFrames } from "./core/failure.ts";
 import type { RunSummary, StageResult } from "./core/result.ts";
 import { REMOTE_ENV_VAR, type RemoteOptions, remoteUrl } from "./remote/schemes.ts";
+import type { RunOptions } from "./run/options.ts";
+import { runPipeline, runVariants } from "./run/variants.ts";
 
 // Loaded where they are used, by URL (see main.ts): a cached run needs none of them, and each
 // module loaded at start-up costs it time.
 const lazy = <T>(path: string) => (): Promise<T> => import(new URL(path, import.meta.url).href);
-const slurm = lazy<typeof import("./slurm.ts")>("./slurm.ts");
 const renderDag = async (...a: Parameters<typeof import("./graph/draw.ts").renderDag>) =>
   (await lazy<typeof import("./graph/draw.ts")>("./graph/draw.ts")()).renderDag(...a);
 const verifyCommand = async (...a: Parameters<typeof import("./verify.ts").verifyCommand>) =>
   (await lazy<typeof import("./verify.ts")>("./verify.ts")()).verifyCommand(...a);
-const checkSlurm = async () => (await slurm()).checkSlurm();
-const queuedJobs = async (...a: Parameters<typeof import("./slurm.ts").queuedJobs>) =>
-  (await slurm()).queuedJobs(...a);
-const runStageCommand = async (...a: Parameters<typeof import("./slurm.ts").runStageCommand>) =>
-  (await slurm()).runStageCommand(...a);
+const runStageCommand = async (
+  ...a: Parameters<typeof import("./cli/run_stage.ts").runStageCommand>
+) =>
+  (await lazy<typeof import("./cli/run_stage.ts")>("./cli/run_stage.ts")()).runStageCommand(...a);
 /** The report, unless it is current: then the report's modules are not even loaded. */
 const writePipelineReport = async (
   ...a: Parameters<typeof import("./report/write.ts").writePipelineReport>
@@ -57,7 +57,8 @@ const USAGE = `usage:
   run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
                       [--dry-run] [--jobs N] [--json] [--quiet] [--verbose]
                       [--allow-outside <path>]...
-                      [--executor local|slurm] [--no-pull] [--no-push] [--require-remote]
+                      [--executor ${EXECUTOR_NAMES.join("|")}] [--no-pull] [--no-push]
+                      [--require-remote]
   status <pipeline.yaml> [--set k=v]... [--json]
   dag <pipeline.yaml> [--format mermaid|dot]
   verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]
@@ -79,7 +80,7 @@ interface Flags {
   quiet: boolean;
   verbose: boolean;
   format: "mermaid" | "dot";
-  executor?: "local" | "slurm";
+  executor?: string;
   noPull: boolean;
   noPush: boolean;
   requireRemote: boolean;
@@ -136,8 +137,8 @@ function parseFlags(args: string[]): Flags {
   }
   if (v.executor !== undefined) {
     const e = v.executor;
-    if (e !== "local" && e !== "slurm") {
-      throw new UserError(`Unknown executor "${e}": expected "local" or "slurm"`);
+    if (!EXECUTOR_NAMES.includes(e)) {
+      throw new UserError(`Unknown executor "${e}": ${didYouMean(e, [...EXECUTOR_NAMES])}`);
     }
     flags.executor = e;
   }
@@ -263,17 +264,12 @@ export async function main(
       ? sweep.variants
       : [{ pipeline, overrides: [] }];
     const swept = sweep.variants.length > 0;
-    // --executor slurm (or executor: slurm): each stage that must run is a Slurm job.
-    let executor: SlurmExecutor | undefined;
-    if ((flags.executor ?? pipeline.executor) === "slurm" && !flags.dryRun) {
-      if (swept) {
-        throw new UserError(
-          `--executor slurm runs one configuration at a time, and ${flags.file} is a sweep of ` +
-            `${variants.length}: run each variant with --set, or run the sweep locally`,
-        );
-      }
-      await checkSlurm();
-      executor = new (await slurm()).SlurmExecutor({
+    // --executor (or executor:): where stages that must run run (exec/registry.ts); local, in
+    // this process, by default.
+    let executor: StageExecutor | undefined;
+    const executorName = flags.executor ?? pipeline.executor ?? "local";
+    if (!flags.dryRun) {
+      executor = await openExecutor(executorName, {
         file: resolve(flags.file),
         sets: flags.sets,
         allowOutside: flags.allowOutside,
@@ -281,6 +277,12 @@ export async function main(
         reporter,
         signal: controller.signal,
       });
+      if (swept && !executor.inProcess) {
+        throw new UserError(
+          `--executor ${executorName} runs one configuration at a time, and ${flags.file} is a ` +
+            `sweep of ${variants.length}: run each variant with --set, or run the sweep locally`,
+        );
+      }
     }
     Deno.addSignalListener("SIGINT", onInterrupt);
     const options: RunOptions = {
@@ -464,9 +466,9 @@ async function status(variants: SweepVariant[], flags: Flags): Promise<number> {
     shown.push({ label, rows });
   }
   const name = variants[0]!.pipeline.name;
-  // Slurm jobs of a run in progress (--executor slurm), still queued or running.
-  const jobs = (await queuedJobs(`${variants[0]!.pipeline.root}/.pipeline`, name))
-    .map(({ job, stage, state }) => ({ job, stage, state }));
+  // The jobs of a run in progress on a batch executor (--executor slurm), queued or running.
+  const queued = await queuedJobs(`${variants[0]!.pipeline.root}/.pipeline`, name);
+  const jobs = queued.map(({ job, stage, state }) => ({ job, stage, state }));
   if (flags.json) {
     const [one] = shown;
     if (shown.length === 1 && one!.label === undefined) {
@@ -486,7 +488,11 @@ async function status(variants: SweepVariant[], flags: Flags): Promise<number> {
       console.log(`${pad}${r.state.padEnd(6)} ${r.id.padEnd(width)}${why}`);
     }
   }
-  if (jobs.length) console.log(`slurm jobs of a run in progress:`);
-  for (const j of jobs) console.log(`  job ${j.job}  ${j.stage}  ${j.state}`);
+  for (const executor of new Set(queued.map((j) => j.executor))) {
+    console.log(`${executor} jobs of a run in progress:`);
+    for (const j of queued.filter((q) => q.executor === executor)) {
+      console.log(`  job ${j.job}  ${j.stage}  ${j.state}`);
+    }
+  }
   return 0;
 }

@@ -5,10 +5,11 @@
  */
 
 import { loadPipeline } from "../runner/config/load.ts";
-import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import type { Reporter } from "../runner/report.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
 import type { RunSummary } from "../runner/core/result.ts";
+import type { RunOptions } from "../runner/run/options.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 /** A reporter that keeps lines in memory. */
 export function memoryReporter(lines: string[] = []): Reporter & { lines: string[] } {

@@ -10,10 +10,11 @@
 import assert from "node:assert/strict";
 import { Cache } from "../runner/store/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";
-import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import { verifyCache } from "../runner/verify.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { faultRegistry } from "./testdata/engine/fault_stages.ts";
+import type { RunOptions } from "../runner/run/options.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 /** Runs `pipeline.yaml` of a project with the fault-test stage kinds. */
 async function run(

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { DuplicateStageError } from "../runner/registry.ts";
 import { renderDag } from "../runner/graph/draw.ts";
 import { emit, sleep, testRegistry } from "./testdata/engine/stages.ts";
 import { memoryReporter, project, runProject } from "./_engine_helpers.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const CHAIN = `name: chain
 vars: { greeting: Hello }

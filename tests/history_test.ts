@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import {
   compareRuns,
   findRun,
@@ -15,6 +14,7 @@ import { UserError } from "../runner/errors.ts";
 import { defineStage } from "../runner/stage.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 /** A stage kind whose metrics are a function of its parameter, so runs differ. */
 const score = defineStage<{ rate: number }>({

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
 import { koreanKlueCorpus } from "./_korean_corpus.ts";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runScript } from "./_engine_helpers.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 /** The trailer of a stream artifact (ner/_jsonl.ts): its counts and report. */
 async function streamEnd(path: string) {

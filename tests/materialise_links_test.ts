@@ -9,10 +9,11 @@
 
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { type RunOptions, runPipeline } from "../runner/execute.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { faultRegistry } from "./testdata/engine/fault_stages.ts";
 import { LINK_MIN_BYTES } from "../runner/materialise/place.ts";
+import type { RunOptions } from "../runner/run/options.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 /** A JSON document past LINK_MIN_BYTES, and a small count of its items. */
 const BIG = `name: big

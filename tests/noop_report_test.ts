@@ -9,11 +9,11 @@
 
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { writePipelineReport } from "../runner/report/write.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
 import { StatCache } from "../runner/store/stat_cache.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const PIPELINE = `name: rep
 stages:

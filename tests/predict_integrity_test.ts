@@ -9,9 +9,9 @@ import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts
 import { Cache } from "../runner/store/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";
 import { UserError } from "../runner/errors.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter } from "./_engine_helpers.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;

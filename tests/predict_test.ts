@@ -3,13 +3,13 @@ import { aggregateEntities } from "../ner/predict/entities.ts";
 import { decodeBio } from "../ner/bio_decode.ts";
 import { formatTable, predictCommand } from "../predict.ts";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
 import { entityMetrics, parseConllLines } from "../ner/metrics.ts";
 import { AGGREGATION_STRATEGIES, DEFAULT_MIN_SCORE, loadPredictor } from "../ner/predict/mod.ts";
 import { encodeDocument, loadTokenizer } from "../ner/tokenizer/mod.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;

@@ -10,12 +10,12 @@
 
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { memoryReporter, project, runBuiltinPipeline } from "./_engine_helpers.ts";
 import { startS3 } from "./_s3_server.ts";
 import { type Hostility, startHostileS3 } from "./_hostile_s3.ts";
 import { remoteRegistry } from "./testdata/engine/remote_stages.ts";
 import type { RemoteOptions } from "../runner/remote/schemes.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const CLI = new URL("./testdata/engine/remote_stages.ts", import.meta.url).pathname;
 const BUCKET = "nerpipe-faults";

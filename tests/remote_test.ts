@@ -10,7 +10,6 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
-import { runPipeline } from "../runner/execute.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { startS3 } from "./_s3_server.ts";
 import { remoteRegistry } from "./testdata/engine/remote_stages.ts";
@@ -19,6 +18,7 @@ import { listFiles } from "../runner/lib/list_files.ts";
 import type { RemoteOptions } from "../runner/remote/schemes.ts";
 import { S3Client } from "../runner/remote/_s3_client.ts";
 import { authorization } from "../runner/remote/_sigv4.ts";
+import { runPipeline } from "../runner/run/variants.ts";
 
 const CLI = new URL("./testdata/engine/remote_stages.ts", import.meta.url).pathname;
 const BUCKET = "nerpipe-test";

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { PipelineValidationError } from "../runner/errors.ts";
-import { resourceArgs, shellWord } from "../runner/slurm.ts";
+import { resourceArgs, shellWord } from "../runner/exec/slurm.ts";
 import { project, runScript } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { runVariants, type VariantSummary } from "../runner/execute.ts";
 import { PipelineValidationError, UserError } from "../runner/errors.ts";
 import { listRuns } from "../runner/history.ts";
 import { expandSweep, splitList } from "../runner/sweep.ts";
 import { memoryReporter, project, runScript } from "./_engine_helpers.ts";
 import { sweepRegistry } from "./testdata/engine/sweep_stages.ts";
+import { runVariants, type VariantSummary } from "../runner/run/variants.ts";
 
 const CLI = new URL("./testdata/engine/sweep_stages.ts", import.meta.url).pathname;
 

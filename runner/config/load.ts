@@ -10,7 +10,7 @@ import { dirname, resolve } from "../paths.ts";
 import { type Diagnostic, PipelineValidationError, UserError } from "../errors.ts";
 import type { Origin } from "../schema.ts";
 import type { JsonSchema } from "../stage.ts";
-import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
+import { pipelineSchema } from "./pipeline_schema.ts";
 import { resolveInputs } from "./inputs.ts";
 import { interpolate } from "./interpolate.ts";
 import { checkStages, resolveKind } from "./kinds.ts";
@@ -104,7 +104,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   const matrix = matrixOk ? matrixAxes(doc, source, file, diagnostics) : [];
   if (!diagnostics.length) applyVariant(doc, matrix, options.variant ?? {}, source, diagnostics);
   applySets(doc, options.sets ?? [], origin, diagnostics, parseSetValue);
-  diagnostics.push(...checkSchema(doc, pipelineSchema as JsonSchema, "", source, origin, "key %s"));
+  diagnostics.push(...checkSchema(doc, pipelineSchema, "", source, origin, "key %s"));
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const fileAllowed = ((doc.allow_outside ?? []) as string[]).map((p) => resolve(root, p));
   const bounds = makeBounds(root, [...fileAllowed, ...options.allowOutside ?? []]);
@@ -174,7 +174,7 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   if (diagnostics.length) throw new PipelineValidationError(diagnostics);
   const pipeline: Pipeline = { file, root, name: String(doc.name), stages, order };
   if (matrix.length) pipeline.matrix = matrix;
-  if (doc.executor) pipeline.executor = doc.executor as "local" | "slurm";
+  if (typeof doc.executor === "string") pipeline.executor = doc.executor;
   if (typeof doc.remote === "string") pipeline.remote = doc.remote;
   if (fingerprint) {
     await rememberPipeline(fingerprint, cacheDir as string, pipeline, fileAllowed);

@@ -13,7 +13,8 @@ import { dirname, pathToFileURL, resolve } from "../paths.ts";
 import { checkOwned, realPathOf } from "../lib/owned.ts";
 import { moduleFiles } from "../keys/code_index.ts";
 import type { Registry } from "../registry.ts";
-import pipelineSchema from "../../schemas/pipeline.schema.json" with { type: "json" };
+import { EXECUTOR_NAMES } from "../exec/registry.ts";
+import { pipelineSchema } from "./pipeline_schema.ts";
 import { isModulePath, resolveKind } from "./kinds.ts";
 import { checkPath, makeBounds } from "./paths.ts";
 import { own } from "../lib/own.ts";
@@ -95,7 +96,7 @@ interface Remembered {
   /** The file's `matrix:` axes, when it has any. */
   matrix?: MatrixAxis[];
   /** The file's `executor:`, when it has one. */
-  executor?: "local" | "slurm";
+  executor?: string;
   /** The file's `remote:`, when it has one. */
   remote?: string;
 }
@@ -180,7 +181,10 @@ function rememberedShape(raw: unknown): Remembered | undefined {
   if (raw.matrix !== undefined && !(Array.isArray(raw.matrix) && raw.matrix.every(axis))) {
     return undefined;
   }
-  if (raw.executor !== undefined && raw.executor !== "local" && raw.executor !== "slurm") {
+  if (
+    raw.executor !== undefined &&
+    !(isString(raw.executor) && EXECUTOR_NAMES.includes(raw.executor))
+  ) {
     return undefined;
   }
   if (

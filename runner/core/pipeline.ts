@@ -76,8 +76,8 @@ export interface Pipeline {
    * `LoadOptions.variant` picks one value per path.
    */
   matrix?: MatrixAxis[];
-  /** Where stages that must run run (`executor:`; `--executor` overrides it). */
-  executor?: "local" | "slurm";
+  /** Where stages that must run run (`executor:`, a name of exec/registry.ts; `--executor` overrides it). */
+  executor?: string;
   /** The shared remote cache (`remote:`); `NERPIPE_REMOTE` overrides it. Never credentials. */
   remote?: string;
 }

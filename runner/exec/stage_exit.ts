@@ -13,7 +13,7 @@
  */
 
 import type { AsyncLocalStorage } from "node:async_hooks";
-import { StageError } from "./errors.ts";
+import { StageError } from "../errors.ts";
 
 /** A stage called `Deno.exit` (or `close()`): the stage's failure, never the run's end. */
 export class StageExitError extends StageError {

@@ -17,11 +17,11 @@
  * @module
  */
 
-import { relative } from "./paths.ts";
-import type { Cache } from "./store/cache.ts";
-import type { ResolvedStage } from "./core/pipeline.ts";
-import { walkOwned } from "./lib/owned.ts";
-import type { StoredOutput } from "./core/result.ts";
+import { relative } from "../paths.ts";
+import type { Cache } from "../store/cache.ts";
+import type { ResolvedStage } from "../core/pipeline.ts";
+import { walkOwned } from "../lib/owned.ts";
+import type { StoredOutput } from "../core/result.ts";
 
 function shown(path: string): string {
   return relative(Deno.cwd(), path) || path;
