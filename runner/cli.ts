@@ -11,7 +11,7 @@ import type { Registry } from "./registry.ts";
 import { formatSeconds, type Reporter } from "./report.ts";
 import { consoleReporter } from "./report/console.ts";
 import { compareCommand, recordPipelineRun, runsCommand } from "./runs_cli.ts";
-import { expandSweep, type SweepVariant } from "./sweep.ts";
+import { expandSweep, type SweepVariant } from "./config/sweep.ts";
 import { didYouMean } from "./lib/suggest.ts";
 import { type FlagSpecs, parseArgs } from "./lib/args.ts";
 import { checkEnv, type EnvVar } from "./env.ts";

@@ -20,7 +20,7 @@ import { KeyChain } from "./keys/chain.ts";
 import { CodeIndex } from "./keys/code_index.ts";
 import type { Registry } from "./registry.ts";
 import { formatSeconds } from "./report.ts";
-import { expandSweep } from "./sweep.ts";
+import { expandSweep } from "./config/sweep.ts";
 import { parseArgs } from "./lib/args.ts";
 import type { StoredOutput } from "./core/result.ts";
 import { parseRemote, remoteUrl } from "./remote/schemes.ts";

@@ -8,9 +8,9 @@ import { PipelineValidationError, UserError } from "../runner/errors.ts";
 import { listFiles } from "../runner/lib/list_files.ts";
 import { defineStage } from "../runner/stage.ts";
 import { Registry } from "../runner/registry.ts";
-import { MAX_ALIAS_COUNT, MAX_DEPTH } from "../runner/yaml_source.ts";
 import { project, runProject, runScript } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
+import { MAX_ALIAS_COUNT, MAX_DEPTH } from "../runner/config/yaml_bounds.ts";
 
 const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
 const STAGE_URL = new URL("../runner/stage.ts", import.meta.url).href;

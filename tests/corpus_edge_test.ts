@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { CorpusError, parseCorpus } from "../ner/formats/mod.ts";
 import { isUserError } from "../runner/errors.ts";
-import { validator } from "../runner/schema.ts";
+import { validator } from "../runner/config/schema.ts";
 import type { StageContext } from "../runner/stage.ts";
 import { load, type LoadParams } from "../stages/load.ts";
 import { readArtifact } from "../stages/_artifacts.ts";

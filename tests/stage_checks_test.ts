@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
-import { validator } from "../runner/schema.ts";
+import { validator } from "../runner/config/schema.ts";
 import type { StageContext, StageDefinition } from "../runner/stage.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { load } from "../stages/load.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { PipelineValidationError, UserError } from "../runner/errors.ts";
 import { listRuns } from "../runner/history.ts";
-import { expandSweep, splitList } from "../runner/sweep.ts";
+import { expandSweep, splitList } from "../runner/config/sweep.ts";
 import { memoryReporter, project, runScript } from "./_engine_helpers.ts";
 import { sweepRegistry } from "./testdata/engine/sweep_stages.ts";
 import { runVariants, type VariantSummary } from "../runner/run/variants.ts";

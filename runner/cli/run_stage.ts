@@ -7,7 +7,7 @@
  * @module
  */
 
-import { expandSweep } from "../sweep.ts";
+import { expandSweep } from "../config/sweep.ts";
 import { UserError } from "../errors.ts";
 import { runStageJob } from "../exec/job.ts";
 import { executorModule } from "../exec/registry.ts";

@@ -8,7 +8,7 @@
 
 import { dirname, resolve } from "../paths.ts";
 import { type Diagnostic, PipelineValidationError, UserError } from "../errors.ts";
-import type { Origin } from "../schema.ts";
+import type { Origin } from "./schema.ts";
 import type { JsonSchema } from "../stage.ts";
 import { pipelineSchema } from "./pipeline_schema.ts";
 import { resolveInputs } from "./inputs.ts";
@@ -74,11 +74,11 @@ export async function loadPipeline(file: string, options: LoadOptions): Promise<
   }
   // Parsing and schema checks load yaml and ajv, which a fully cached rerun does without.
   const { parseYamlWithPositions, parseSetValue } = await import(
-    new URL("../yaml_source.ts", import.meta.url).href
-  ) as typeof import("../yaml_source.ts");
+    new URL("./yaml.ts", import.meta.url).href
+  ) as typeof import("./yaml.ts");
   const { checkSchema } = await import(
-    new URL("../schema.ts", import.meta.url).href
-  ) as typeof import("../schema.ts");
+    new URL("./schema.ts", import.meta.url).href
+  ) as typeof import("./schema.ts");
   const parsed = parseYamlWithPositions(text, file);
   if (parsed.diagnostics.length) throw new PipelineValidationError(parsed.diagnostics);
   const source = parsed.source;

@@ -6,11 +6,11 @@
 
 import type { Diagnostic } from "../errors.ts";
 import { didYouMean } from "../lib/suggest.ts";
-import type { SourceMap } from "../yaml_source.ts";
 import type { MatrixAxis } from "../core/pipeline.ts";
 import { setOwnPath } from "../lib/own.ts";
 import { lookupVariable } from "./interpolate.ts";
 import { stableJson } from "../lib/digest.ts";
+import type { SourceMap } from "./source_map.ts";
 
 /** The `matrix:` block's axes; an axis naming an unknown stage, or a value twice, is reported. */
 export function matrixAxes(

@@ -6,7 +6,7 @@
  */
 
 import type { Diagnostic } from "../errors.ts";
-import type { Origin } from "../schema.ts";
+import type { Origin } from "./schema.ts";
 import { didYouMean } from "../lib/suggest.ts";
 import { isRecord, setOwnPath } from "../lib/own.ts";
 import { lookupVariable } from "./interpolate.ts";

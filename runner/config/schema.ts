@@ -5,10 +5,10 @@
  */
 
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
-import type { Diagnostic } from "./errors.ts";
-import type { JsonSchema } from "./stage.ts";
-import { didYouMean } from "./lib/suggest.ts";
-import type { SourceMap } from "./yaml_source.ts";
+import type { Diagnostic } from "../errors.ts";
+import type { JsonSchema } from "../stage.ts";
+import { didYouMean } from "../lib/suggest.ts";
+import type { SourceMap } from "./source_map.ts";
 
 const ajv = new Ajv({ allErrors: true, verbose: true, useDefaults: true, strict: false });
 ajv.addKeyword({ keyword: "x-path", schemaType: "string" });

@@ -10,11 +10,11 @@
  * @module
  */
 
-import { loadPipeline } from "./config/load.ts";
-import type { MatrixAxis, Pipeline } from "./core/pipeline.ts";
-import { UserError } from "./errors.ts";
-import type { LoadOptions } from "./config/options.ts";
-import { stableJson } from "./lib/digest.ts";
+import { loadPipeline } from "./load.ts";
+import type { MatrixAxis, Pipeline } from "../core/pipeline.ts";
+import { UserError } from "../errors.ts";
+import type { LoadOptions } from "./options.ts";
+import { stableJson } from "../lib/digest.ts";
 
 /** One variant of a sweep, checked. */
 export interface SweepVariant {
@@ -147,8 +147,8 @@ export async function expandSweep(
   if (!listed.length && !matrix.length) return { base, variants: [] };
 
   const { parseSetValue } = await import(
-    new URL("./yaml_source.ts", import.meta.url).href
-  ) as typeof import("./yaml_source.ts");
+    new URL("./yaml.ts", import.meta.url).href
+  ) as typeof import("./yaml.ts");
   const axes: Axis[] = matrix.map((a) => ({ path: a.path, values: a.values }));
   for (const l of listed) {
     const values = l.texts.map((t) => {
