@@ -7,7 +7,7 @@
  * @module
  */
 
-import { main } from "./runner/cli.ts";
+import { main } from "./runner/cli/main.ts";
 import { builtinEnvVars, builtinStages } from "./stages/mod.ts";
 
 /** `predict`, loaded when it is the command (a cached run does without its modules). */

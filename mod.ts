@@ -72,13 +72,13 @@ export type {
 } from "./runner/core/result.ts";
 export type { AnyStage } from "./runner/registry.ts";
 export type { Reporter } from "./runner/report.ts";
-export type { ExtraCommand } from "./runner/cli.ts";
+export type { ExtraCommand } from "./runner/cli/main.ts";
 export type { EnvVar } from "./runner/env.ts";
 export { defineStage } from "./runner/stage.ts";
 export { DuplicateStageError, InvalidStageError, Registry } from "./runner/registry.ts";
 export { InputError, PipelineValidationError, UserError } from "./runner/errors.ts";
 export { loadPipeline } from "./runner/config/load.ts";
-export { main } from "./runner/cli.ts";
+export { main } from "./runner/cli/main.ts";
 export { consoleReporter } from "./runner/report/console.ts";
 export { builtinEnvVars, builtinStages } from "./stages/mod.ts";
 export type { RemoteOptions } from "./runner/remote/schemes.ts";

@@ -10,7 +10,7 @@
 import assert from "node:assert/strict";
 import { Cache } from "../runner/store/cache.ts";
 import { loadPipeline } from "../runner/config/load.ts";
-import { verifyCache } from "../runner/verify.ts";
+import { verifyCache } from "../runner/ops/verify.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { faultRegistry } from "./testdata/engine/fault_stages.ts";
 import type { RunOptions } from "../runner/run/options.ts";

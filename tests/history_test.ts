@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import {
-  compareRuns,
   findRun,
-  formatComparison,
-  formatRuns,
   listRuns,
   pipelineRun,
+  recordPipelineRun,
   recordRun,
-} from "../runner/history.ts";
-import { recordPipelineRun } from "../runner/runs_cli.ts";
+} from "../runner/history/record.ts";
 import { UserError } from "../runner/errors.ts";
 import { defineStage } from "../runner/stage.ts";
 import { memoryReporter, project } from "./_engine_helpers.ts";
 import { testRegistry } from "./testdata/engine/stages.ts";
 import { runPipeline } from "../runner/run/variants.ts";
+import { compareRuns } from "../runner/history/compare.ts";
+import { formatComparison, formatRuns } from "../runner/history/format.ts";
 
 /** A stage kind whose metrics are a function of its parameter, so runs differ. */
 const score = defineStage<{ rate: number }>({

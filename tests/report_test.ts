@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { escapeHtml, heatmap, html, lineChart, table, ticks } from "../runner/html_report.ts";
 import { renderReport } from "../runner/report/page.ts";
-import { main } from "../runner/cli.ts";
+import { main } from "../runner/cli/main.ts";
 import { moduleFiles } from "../runner/keys/code_index.ts";
 import { Registry } from "../runner/registry.ts";
 import { defineStage } from "../runner/stage.ts";

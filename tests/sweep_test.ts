@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { PipelineValidationError, UserError } from "../runner/errors.ts";
-import { listRuns } from "../runner/history.ts";
+import { listRuns } from "../runner/history/record.ts";
 import { expandSweep, splitList } from "../runner/config/sweep.ts";
 import { memoryReporter, project, runScript } from "./_engine_helpers.ts";
 import { sweepRegistry } from "./testdata/engine/sweep_stages.ts";

@@ -43,6 +43,6 @@ export function diskRegistry(): Registry {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, diskRegistry()));
 }

@@ -94,6 +94,6 @@ export function faultRegistry() {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, faultRegistry()));
 }

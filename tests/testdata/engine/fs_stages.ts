@@ -162,6 +162,6 @@ export function fsRegistry() {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, fsRegistry()));
 }

@@ -113,6 +113,6 @@ export function remoteRegistry(): Registry {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, remoteRegistry()));
 }

@@ -173,6 +173,6 @@ export function testRegistry(): Registry {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, testRegistry()));
 }

@@ -63,6 +63,6 @@ export function sweepRegistry(): Registry {
 }
 
 if (import.meta.main) {
-  const { main } = await import("../../../runner/cli.ts");
+  const { main } = await import("../../../runner/cli/main.ts");
   Deno.exit(await main(Deno.args, sweepRegistry()));
 }

@@ -1,80 +1,16 @@
 /**
- * `runs` and `compare`: the history of pipeline runs on the command line, and the hook that
- * records a run when it ends.
+ * `runs` and `compare`: the history of pipeline runs (history/) on the command line.
  *
  * @module
  */
 
-import { Cache } from "./store/cache.ts";
-import { resolve } from "./paths.ts";
-import { projectRoot } from "./config/load.ts";
-import type { Pipeline } from "./core/pipeline.ts";
-import { UserError } from "./errors.ts";
-import { type FlagSpecs, parseArgs } from "./lib/args.ts";
-import {
-  compareRuns,
-  findRun,
-  formatComparison,
-  formatRuns,
-  listRuns,
-  pipelineRun,
-  recordRun,
-} from "./history.ts";
-import type { RunSummary } from "./core/result.ts";
-
-/**
- * Records a finished run in the history (`.pipeline/history/`), with the metrics of its
- * `metrics` outputs read from the cache.
- *
- * @param pipeline The pipeline that ran.
- * @param summary What the run did.
- * @param seconds Wall seconds of the run.
- * @param cacheDir The cache directory.
- * @param variant The `--set` overrides of a sweep variant.
- */
-export async function recordPipelineRun(
-  pipeline: Pipeline,
-  summary: RunSummary,
-  seconds: number,
-  cacheDir = `${pipeline.root}/.pipeline`,
-  variant?: string[],
-): Promise<void> {
-  const cache = await Cache.open(cacheDir);
-  const metricsFiles: Record<string, unknown> = {};
-  for (const s of summary.stages) {
-    if ((s.status !== "ran" && s.status !== "cached") || !s.key) continue;
-    const stage = pipeline.stages.get(s.id)!;
-    const record = await cache.record(s.key);
-    if (!record) continue;
-    for (const [name, spec] of Object.entries(stage.definition.outputs)) {
-      const out = record.outputs[name];
-      if (spec.type !== "metrics" || !out || out.kind !== "file") continue;
-      try {
-        metricsFiles[`${s.id}.${name}`] = JSON.parse(
-          await Deno.readTextFile(cache.objectPath(out)),
-        );
-      } catch { /* not JSON: no metrics from it */ }
-    }
-  }
-  const params: Record<string, Record<string, unknown>> = {};
-  for (const stage of pipeline.stages.values()) params[stage.id] = stage.params;
-  const run = await pipelineRun({
-    pipeline: pipeline.name,
-    file: pipeline.file,
-    seconds,
-    params,
-    stages: summary.stages.map((s) => ({
-      id: s.id,
-      kind: s.kind,
-      status: s.status,
-      seconds: Math.round(s.seconds * 1000) / 1000,
-      key: s.key,
-    })),
-    metricsFiles,
-    ...(variant?.length ? { variant } : {}),
-  });
-  await recordRun(cacheDir, run);
-}
+import { projectRoot } from "../config/load.ts";
+import { UserError } from "../errors.ts";
+import { compareRuns } from "../history/compare.ts";
+import { formatComparison, formatRuns } from "../history/format.ts";
+import { findRun, listRuns } from "../history/record.ts";
+import { type FlagSpecs, parseArgs } from "../lib/args.ts";
+import { resolve } from "../paths.ts";
 
 const RUNS_USAGE = `usage:
   runs [<pipeline.yaml>] [--json]

@@ -1,6 +1,6 @@
 /**
  * The history of pipeline runs, for `runs` and `compare` (like `dvc exp show` and
- * `dvc metrics diff`):
+ * `dvc metrics diff`; compare.ts and format.ts):
  *
  * ```
  * .pipeline/history/<pipeline>/<run id>.json   one configuration of a pipeline and how it ended
@@ -14,8 +14,13 @@
  * @module
  */
 
-import { UserError } from "./errors.ts";
-import { sha256, stableJson } from "./lib/digest.ts";
+import type { Pipeline } from "../core/pipeline.ts";
+import type { RunSummary } from "../core/result.ts";
+import { UserError } from "../errors.ts";
+import { writeAtomic } from "../lib/atomic.ts";
+import { sha256, stableJson } from "../lib/digest.ts";
+import { Cache } from "../store/cache.ts";
+import { cachePath } from "../store/layout.ts";
 
 /** One stage of a recorded pipeline run. */
 export interface HistoryStage {
@@ -133,7 +138,7 @@ function historyDir(cacheDir: string, pipeline: string): string {
   if (!/^[A-Za-z0-9_.-]+$/.test(pipeline) || pipeline.startsWith(".")) {
     throw new UserError(`Pipeline name "${pipeline}" cannot name a history directory`);
   }
-  return `${cacheDir}/history/${pipeline}`;
+  return `${cachePath(cacheDir, "history")}/${pipeline}`;
 }
 
 /**
@@ -153,9 +158,7 @@ export async function recordRun(cacheDir: string, run: PipelineRun): Promise<voi
     if (old) entry = { ...old, last_seen: run.last_seen };
   }
   await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(entry, null, 1));
-  await Deno.rename(tmp, path);
+  await writeAtomic(path, JSON.stringify(entry, null, 1));
 }
 
 async function readRun(path: string): Promise<PipelineRun | undefined> {
@@ -179,7 +182,7 @@ export async function listRuns(cacheDir: string, pipeline?: string): Promise<Pip
     names.push(pipeline);
   } else {
     try {
-      for await (const e of Deno.readDir(`${cacheDir}/history`)) {
+      for await (const e of Deno.readDir(cachePath(cacheDir, "history"))) {
         if (e.isDirectory) names.push(e.name);
       }
     } catch { /* no history yet */ }
@@ -222,155 +225,56 @@ export function findRun(runs: PipelineRun[], prefix: string): PipelineRun {
   );
 }
 
-/** Parameters whose values differ between runs (by stable JSON), sorted. */
-export function differingParams(runs: PipelineRun[]): string[] {
-  const keys = new Set(runs.flatMap((r) => Object.keys(r.params)));
-  return [...keys].filter((k) => new Set(runs.map((r) => stableJson(r.params[k]))).size > 1)
-    .sort();
-}
-
-/** A metric: 4 decimals (exponent form when tiny or huge), integers as they are. */
-function show(value: unknown): string {
-  if (value === undefined) return "-";
-  if (typeof value === "number") return formatNumber(value);
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-/** A parameter: exactly as set (a learning rate of 5e-4 is `0.0005`, not `5.00e-4`). */
-function showParam(value: unknown): string {
-  if (value === undefined) return "-";
-  return typeof value === "string" ? value : JSON.stringify(value);
-}
-
-function formatNumber(n: number): string {
-  if (Number.isInteger(n)) return String(n);
-  const abs = Math.abs(n);
-  return abs !== 0 && (abs < 1e-3 || abs >= 1e6) ? n.toExponential(2) : n.toFixed(4);
-}
-
-function when(iso: string): string {
-  return iso.slice(0, 16).replace("T", " ");
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
-}
-
-/** The metric columns of a runs table: the headline metrics, then the other F1s. */
-function metricColumns(runs: PipelineRun[]): string[] {
-  const out: string[] = [];
-  for (const r of runs) for (const h of r.headline) if (!out.includes(h)) out.push(h);
-  for (const r of runs) {
-    for (const k of Object.keys(r.metrics)) {
-      if (/(^|\.)(f1|span_f1|char_macro_f1)$/.test(k) && !out.includes(k)) out.push(k);
+/**
+ * Records a finished run in the history (`.pipeline/history/`), with the metrics of its
+ * `metrics` outputs read from the cache.
+ *
+ * @param pipeline The pipeline that ran.
+ * @param summary What the run did.
+ * @param seconds Wall seconds of the run.
+ * @param cacheDir The cache directory.
+ * @param variant The `--set` overrides of a sweep variant.
+ */
+export async function recordPipelineRun(
+  pipeline: Pipeline,
+  summary: RunSummary,
+  seconds: number,
+  cacheDir = `${pipeline.root}/.pipeline`,
+  variant?: string[],
+): Promise<void> {
+  const cache = await Cache.open(cacheDir);
+  const metricsFiles: Record<string, unknown> = {};
+  for (const s of summary.stages) {
+    if ((s.status !== "ran" && s.status !== "cached") || !s.key) continue;
+    const stage = pipeline.stages.get(s.id)!;
+    const record = await cache.record(s.key);
+    if (!record) continue;
+    for (const [name, spec] of Object.entries(stage.definition.outputs)) {
+      const out = record.outputs[name];
+      if (spec.type !== "metrics" || !out || out.kind !== "file") continue;
+      try {
+        metricsFiles[`${s.id}.${name}`] = JSON.parse(
+          await Deno.readTextFile(cache.objectPath(out)),
+        );
+      } catch { /* not JSON: no metrics from it */ }
     }
   }
-  return out;
-}
-
-function status(r: PipelineRun): string {
-  const failed = r.stages.filter((s) => s.status === "failed").length;
-  if (failed) return `${failed} failed`;
-  return r.stages.some((s) => s.status === "ran") ? "ran" : "cached";
-}
-
-/**
- * The `runs` table: one row per run, the parameters that differ and the headline metrics (the
- * pipeline column only when the runs are of several pipelines; times are UTC).
- */
-export function formatRuns(runs: PipelineRun[]): string {
-  if (!runs.length) return "no runs recorded yet: deno task run <pipeline.yaml> records one";
-  const params = differingParams(runs);
-  const metrics = metricColumns(runs);
-  const several = new Set(runs.map((r) => r.pipeline)).size > 1;
-  const rows = [
-    [
-      "run",
-      ...(several ? ["pipeline"] : []),
-      "finished (UTC)",
-      "time",
-      "status",
-      ...params,
-      ...metrics,
-    ],
-    ...runs.map((r) => [
-      r.id.slice(0, 8),
-      ...(several ? [r.pipeline] : []),
-      when(r.finished),
-      `${r.seconds.toFixed(1)} s`,
-      status(r),
-      ...params.map((p) => showParam(r.params[p])),
-      ...metrics.map((m) => show(r.metrics[m])),
-    ]),
-  ];
-  return table(rows);
-}
-
-/** A comparison of two runs, as `compare --json` prints it. */
-export interface Comparison {
-  a: { id: string; finished: string; seconds: number };
-  b: { id: string; finished: string; seconds: number };
-  metrics: { name: string; a: number | null; b: number | null; delta: number | null }[];
-  params: { name: string; a: unknown; b: unknown }[];
-}
-
-/** Metrics side by side with deltas (`b - a`), headline ones first; the parameters that differ. */
-export function compareRuns(a: PipelineRun, b: PipelineRun): Comparison {
-  // The headline metrics first, then the others by name.
-  const headline = [...new Set([...a.headline, ...b.headline])];
-  const rest = [...new Set([...Object.keys(a.metrics), ...Object.keys(b.metrics)])].sort();
-  const names = [...headline, ...rest.filter((n) => !headline.includes(n))];
-  return {
-    a: { id: a.id, finished: a.finished, seconds: a.seconds },
-    b: { id: b.id, finished: b.finished, seconds: b.seconds },
-    metrics: names.map((name) => {
-      const x = a.metrics[name] ?? null;
-      const y = b.metrics[name] ?? null;
-      return { name, a: x, b: y, delta: x !== null && y !== null ? y - x : null };
-    }),
-    params: differingParams([a, b]).map((name) => ({
-      name,
-      a: a.params[name] ?? null,
-      b: b.params[name] ?? null,
+  const params: Record<string, Record<string, unknown>> = {};
+  for (const stage of pipeline.stages.values()) params[stage.id] = stage.params;
+  const run = await pipelineRun({
+    pipeline: pipeline.name,
+    file: pipeline.file,
+    seconds,
+    params,
+    stages: summary.stages.map((s) => ({
+      id: s.id,
+      kind: s.kind,
+      status: s.status,
+      seconds: Math.round(s.seconds * 1000) / 1000,
+      key: s.key,
     })),
-  };
-}
-
-/** A change of seconds, to a tenth: `+1.5`, `-0.3`, `±0.0`. */
-function secondsDelta(d: number): string {
-  const t = Math.round(10 * d) / 10;
-  return `${t > 0 ? "+" : t < 0 ? "" : "±"}${Math.abs(t) === 0 ? "0.0" : t.toFixed(1)}`;
-}
-
-/** The `compare` text: metrics with deltas, then parameter differences. */
-export function formatComparison(c: Comparison): string {
-  const ida = c.a.id.slice(0, 8);
-  const idb = c.b.id.slice(0, 8);
-  const signed = (d: number | null) =>
-    d === null ? "-" : `${d > 0 ? "+" : d < 0 ? "" : "±"}${formatNumber(d)}`;
-  const lines = [
-    table([
-      ["metric", ida, idb, "change"],
-      ...c.metrics.map((
-        m,
-      ) => [m.name, show(m.a ?? undefined), show(m.b ?? undefined), signed(m.delta)]),
-      [
-        "time (s)",
-        c.a.seconds.toFixed(1),
-        c.b.seconds.toFixed(1),
-        secondsDelta(c.b.seconds - c.a.seconds),
-      ],
-    ]),
-    "",
-  ];
-  lines.push(
-    c.params.length
-      ? table([
-        ["parameter", ida, idb],
-        ...c.params.map((p) => [p.name, showParam(p.a), showParam(p.b)]),
-      ])
-      : "parameters: the same",
-  );
-  return lines.join("\n");
+    metricsFiles,
+    ...(variant?.length ? { variant } : {}),
+  });
+  await recordRun(cacheDir, run);
 }

@@ -1,5 +1,6 @@
 /**
- * `verify`: rereads every object the run index refers to and compares it with its hash, which a
+ * Verifying a cache (`verify`; the command is cli/verify.ts): rereads every object the run index
+ * refers to and compares it with its hash, which a
  * run does not do for large files whose stat is unchanged (see StatCache); an object that holds a
  * link, or is of the wrong kind, is damaged too. `--repair` removes
  * the damaged objects and the run records that refer to them, so that the next run recomputes
@@ -8,16 +9,13 @@
  * @module
  */
 
-import { objectState } from "./store/hit.ts";
-import { lastKeyParts } from "./keys/state.ts";
-import { Cache } from "./store/cache.ts";
-import { loadPipeline } from "./config/load.ts";
-import { UserError } from "./errors.ts";
-import type { Registry } from "./registry.ts";
-import { parseArgs } from "./lib/args.ts";
-import { relative } from "./paths.ts";
-import type { StoredOutput } from "./core/result.ts";
-import { ReadOnlyCacheError } from "./store/read_only.ts";
+import { objectState } from "../store/hit.ts";
+import { lastKeyParts } from "../keys/state.ts";
+import { Cache } from "../store/cache.ts";
+import type { Pipeline } from "../core/pipeline.ts";
+import { relative } from "../paths.ts";
+import type { StoredOutput } from "../core/result.ts";
+import { ReadOnlyCacheError } from "../store/read_only.ts";
 
 /** One problem `verify` found. */
 export interface VerifyProblem {
@@ -112,74 +110,19 @@ export async function verifyCache(
   }
 }
 
-const VERIFY_USAGE = "usage: verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]";
-
 /**
- * The `verify` command: `verify [<pipeline.yaml>] [--repair] [--json]`. Without a pipeline it
- * verifies every record of `./.pipeline`; with one, the records of that pipeline's last runs.
+ * The keys of a pipeline's last runs: what `verify <pipeline.yaml>` verifies.
  *
- * @param args Arguments after the command.
- * @param registry Stage kinds (to load a pipeline file).
- * @returns 1 when something was damaged, missing or unreadable (repaired or not), else 0.
+ * @param pipeline A checked pipeline.
+ * @param dir Its cache directory.
+ * @returns The keys its stages were last run with (each once).
  */
-export async function verifyCommand(args: string[], registry: Registry): Promise<number> {
-  const { values, positionals } = parseArgs(args, {
-    repair: { type: "boolean" },
-    json: { type: "boolean" },
-    set: { type: "strings" },
-  }, { usage: VERIFY_USAGE });
-  if (positionals.length > 1) {
-    throw new UserError(
-      `Unexpected argument "${positionals[1]}": give at most one pipeline file\n${VERIFY_USAGE}`,
-    );
+export async function lastKeys(pipeline: Pipeline, dir: string): Promise<string[]> {
+  const cache = await Cache.open(dir);
+  const found = new Set<string>();
+  for (const id of pipeline.order) {
+    const key = (await lastKeyParts(cache, pipeline.name, id))?.key;
+    if (key) found.add(key);
   }
-  const file = positionals[0];
-  const repair = values.repair ?? false;
-  const json = values.json ?? false;
-  const sets = values.set ?? [];
-  let dir = `${Deno.cwd()}/.pipeline`;
-  let keys: string[] | undefined;
-  if (file !== undefined) {
-    const pipeline = await loadPipeline(file, { registry, sets });
-    dir = `${pipeline.root}/.pipeline`;
-    const cache = await Cache.open(dir);
-    const found = new Set<string>();
-    for (const id of pipeline.order) {
-      const key = (await lastKeyParts(cache, pipeline.name, id))?.key;
-      if (key) found.add(key);
-    }
-    keys = [...found];
-  } else {
-    try {
-      await Deno.stat(dir);
-    } catch {
-      throw new UserError(
-        `There is no cache at ${dir}: run verify in the project directory, or name a pipeline file`,
-      );
-    }
-  }
-  const report = await verifyCache(dir, {
-    ...(keys ? { keys } : {}),
-    repair,
-    onWait: (holder) => console.error(`waiting for the cache lock held by ${holder}`),
-  });
-  if (json) {
-    console.log(JSON.stringify(report, null, 2));
-  } else {
-    for (const p of report.problems) {
-      const what = p.stage ? `  output "${p.output}" of stage "${p.stage}"` : "";
-      console.log(`${p.problem.padEnd(10)} ${p.path}${what}`);
-    }
-    const count = (k: VerifyProblem["problem"]) =>
-      report.problems.filter((p) => p.problem === k).length;
-    const found = report.problems.length
-      ? `: ${count("damaged")} damaged, ${count("missing")} missing, ` +
-        `${count("bad record")} unreadable record${count("bad record") === 1 ? "" : "s"}` +
-        (report.repaired
-          ? "; removed them and the records that refer to them: the next run recomputes them"
-          : "; run verify --repair to remove them, so that the next run recomputes them")
-      : ": all intact";
-    console.log(`verified ${report.objects} objects of ${report.records} run records${found}`);
-  }
-  return report.problems.length ? 1 : 0;
+  return [...found];
 }
