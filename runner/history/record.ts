@@ -242,7 +242,7 @@ export async function recordPipelineRun(
   cacheDir = `${pipeline.root}/.pipeline`,
   variant?: string[],
 ): Promise<void> {
-  const cache = await Cache.open(cacheDir);
+  const cache = await Cache.open(cacheDir, { hashes: false });
   const metricsFiles: Record<string, unknown> = {};
   for (const s of summary.stages) {
     if ((s.status !== "ran" && s.status !== "cached") || !s.key) continue;

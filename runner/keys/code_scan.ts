@@ -8,11 +8,10 @@
 
 import { writeAtomic } from "../lib/atomic.ts";
 import { dirname } from "../paths.ts";
-import { codeText } from "./code_text.ts";
 
 /** What a code file's content gives: its code hash and the specifiers it names. */
 export interface ScannedCode {
-  /** sha256 of {@link codeText}. */
+  /** sha256 of the file's code text (`codeText` in code_text.ts). */
   hash: string;
   /** Specifiers of its (not type-only) static and literal dynamic imports, as written. */
   specs: string[];
@@ -39,6 +38,10 @@ export async function scanCode(
   bytes: Uint8Array,
   sha256: (data: string | Uint8Array) => Promise<string>,
 ): Promise<ScannedCode> {
+  // The tokenizer is imported when a file must be read: a rerun finds every scan in the memo.
+  const { codeText } = await import(
+    new URL("./code_text.ts", import.meta.url).href
+  ) as typeof import("./code_text.ts");
   const text = codeText(path, bytes);
   const hash = await sha256(text);
   if (!/\.[cm]?[jt]sx?$/.test(path)) return { hash, specs: [], urls: [] };

@@ -7,7 +7,6 @@
  */
 
 import { dirname, resolve } from "../paths.ts";
-import { normalizeScript } from "./code_text.ts";
 
 /** One locked package: its resolved version (with peer suffix) and integrity hash. */
 export interface LockedPackage {
@@ -45,6 +44,9 @@ async function readJsonFile(path: string): Promise<Record<string, unknown> | und
     value = JSON.parse(text);
   } catch {
     // deno.jsonc: comments allowed.
+    const { normalizeScript } = await import(
+      new URL("./code_text.ts", import.meta.url).href
+    ) as typeof import("./code_text.ts");
     const stripped = normalizeScript(text);
     try {
       value = stripped === null ? undefined : JSON.parse(stripped);

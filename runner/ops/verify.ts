@@ -15,7 +15,7 @@ import { Cache } from "../store/cache.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { relative } from "../paths.ts";
 import type { StoredOutput } from "../core/result.ts";
-import { ReadOnlyCacheError } from "../store/read_only.ts";
+import { ReadOnlyCacheError } from "../store/lock.ts";
 
 /** One problem `verify` found. */
 export interface VerifyProblem {
@@ -118,7 +118,7 @@ export async function verifyCache(
  * @returns The keys its stages were last run with (each once).
  */
 export async function lastKeys(pipeline: Pipeline, dir: string): Promise<string[]> {
-  const cache = await Cache.open(dir);
+  const cache = await Cache.open(dir, { hashes: false });
   const found = new Set<string>();
   for (const id of pipeline.order) {
     const key = (await lastKeyParts(cache, pipeline.name, id))?.key;

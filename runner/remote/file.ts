@@ -1,127 +1,12 @@
 /**
- * The `file://` scheme: a remote cache in a directory (NFS and other shared file systems),
- * written file by file through a temp name and a rename.
+ * The `file://` scheme: a remote cache in a directory (NFS and other shared file systems); its
+ * store (_dir_store.ts) is imported when the remote is first used.
  *
  * @module
  */
 
 import { fileURLToPath } from "../paths.ts";
-import { ObjectTooLarge, RemoteFailure, type RemoteStore, type Scheme } from "./store.ts";
-
-/** Bytes read from a directory remote at a time. */
-const CHUNK = 1024 * 1024;
-
-/** A directory remote (NFS and other shared file systems): files written by rename. */
-class DirStore implements RemoteStore {
-  readonly where: string;
-  #dir: string;
-  constructor(dir: string) {
-    this.#dir = dir;
-    this.where = dir;
-  }
-  async #root(): Promise<void> {
-    try {
-      if ((await Deno.stat(this.#dir)).isDirectory) return;
-    } catch (error) {
-      throw this.#failure(error);
-    }
-    throw new RemoteFailure(`${this.#dir} is not a directory`, "point the remote at a directory");
-  }
-  #failure(error: unknown): RemoteFailure {
-    if (error instanceof Deno.errors.NotFound) {
-      return new RemoteFailure(
-        `${this.#dir} does not exist`,
-        "create it, or mount the shared file system that holds it",
-      );
-    }
-    if (
-      error instanceof Deno.errors.PermissionDenied || error instanceof Deno.errors.NotCapable
-    ) {
-      return new RemoteFailure(
-        `${this.#dir} may not be read or written`,
-        "grant this user (and Deno's --allow-read/--allow-write) access to it",
-      );
-    }
-    const message = String((error as Error)?.message ?? error).split("\n")[0];
-    return new RemoteFailure(`${this.#dir} cannot be used (${message})`, "check the directory");
-  }
-  async read(
-    key: string,
-    limit: number,
-    sink: (chunk: Uint8Array) => Promise<void>,
-  ): Promise<number | undefined> {
-    await this.#root();
-    let file: Deno.FsFile;
-    try {
-      // Only a plain file is read: a device or a FIFO put in the remote never ends.
-      if (!(await Deno.stat(`${this.#dir}/${key}`)).isFile) return undefined;
-      file = await Deno.open(`${this.#dir}/${key}`, { read: true });
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return undefined;
-      throw this.#failure(error);
-    }
-    try {
-      let bytes = 0;
-      for (;;) {
-        const buffer = new Uint8Array(Math.min(CHUNK, limit - bytes + 1));
-        let n: number | null;
-        try {
-          n = await file.read(buffer);
-        } catch (error) {
-          throw this.#failure(error);
-        }
-        if (n === null) return bytes;
-        bytes += n;
-        if (bytes > limit) throw new ObjectTooLarge(limit);
-        await sink(buffer.subarray(0, n));
-      }
-    } finally {
-      file.close();
-    }
-  }
-  async has(key: string): Promise<boolean> {
-    await this.#root();
-    try {
-      return (await Deno.stat(`${this.#dir}/${key}`)).isFile;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return false;
-      throw this.#failure(error);
-    }
-  }
-  async put(key: string, body: Uint8Array): Promise<void> {
-    await this.#root();
-    const path = `${this.#dir}/${key}`;
-    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(tmp, body);
-      await Deno.rename(tmp, path);
-    } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
-      throw this.#failure(error);
-    }
-  }
-  async create(key: string, body: Uint8Array): Promise<boolean> {
-    await this.#root();
-    const path = `${this.#dir}/${key}`;
-    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(tmp, body);
-      // A hard link is made only where no file is: the file system decides who was first.
-      await Deno.link(tmp, path);
-      return true;
-    } catch (error) {
-      if (error instanceof Deno.errors.AlreadyExists) return false;
-      throw this.#failure(error);
-    } finally {
-      await Deno.remove(tmp).catch(() => {});
-    }
-  }
-  scrub(text: string): string {
-    return text;
-  }
-}
+import type { Scheme } from "./store.ts";
 
 /** `file:///absolute/dir`: a directory remote. */
 export const file: Scheme = {
@@ -140,6 +25,14 @@ export const file: Scheme = {
     } catch {
       return { problem: "The file remote is not a valid file URL", hint: "write file:///path" };
     }
-    return { display: `file://${dir}`, open: () => Promise.resolve(new DirStore(dir)) };
+    return {
+      display: `file://${dir}`,
+      async open() {
+        const { DirStore } = await import(
+          new URL("./_dir_store.ts", import.meta.url).href
+        ) as typeof import("./_dir_store.ts");
+        return new DirStore(dir);
+      },
+    };
   },
 };

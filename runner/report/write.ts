@@ -58,7 +58,9 @@ export async function writePipelineReport(
   const path = `${treeDir(outDir, pipeline.name)}/report.html`;
   if (await reportIsCurrent(path, pipeline, summary)) return path;
   const stamp = await reportStampLine(pipeline, summary);
-  const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`);
+  const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`, {
+    hashes: false,
+  });
   const stages: StageRow[] = [];
   const sections: ReportPage["sections"] = [];
   for (const s of summary.stages) {

@@ -14,14 +14,13 @@ import { localExecutor } from "../exec/local.ts";
 import { selectStages } from "../graph/select.ts";
 import { KeyChain } from "../keys/chain.ts";
 import type { CodeIndex } from "../keys/code_index.ts";
-import { explainChange } from "../keys/explain.ts";
 import { lastKeyParts } from "../keys/state.ts";
 import { Semaphore } from "../lib/semaphore.ts";
 import type { OutTree } from "../materialise/out_tree.ts";
 import type { LazyRemote } from "../remote/lazy.ts";
 import type { Cache } from "../store/cache.ts";
 import type { RunOptions } from "./options.ts";
-import { materialise, runTask, type TaskContext } from "./task.ts";
+import { explain, materialise, runTask, type TaskContext } from "./task.ts";
 
 /** What the variants of one sweep share. */
 export interface Shared {
@@ -172,7 +171,7 @@ export async function scheduleVariant(
       const assumed = new Map([...provisional, ...outputs]);
       const { key, parts } = await chain.key(stage, assumed);
       const last = await lastKeyParts(cache, pipeline.name, stage.id);
-      const own = last?.key === key ? [] : explainChange(parts, last);
+      const own = last?.key === key ? [] : await explain(parts, last);
       const record = await cache.record(key);
       if (record) provisional.set(stage.id, record.outputs);
       const reason = [...own, `upstream "${blocked.id}" would run first`].join("; ");

@@ -13,7 +13,6 @@ import type { StageResult, StoredOutput } from "../core/result.ts";
 import { InputError, isUserError } from "../errors.ts";
 import type { StageExecutor } from "../exec/executor.ts";
 import type { KeyChain, OutputsById } from "../keys/chain.ts";
-import { explainChange } from "../keys/explain.ts";
 import type { KeyParts } from "../keys/stage_key.ts";
 import { lastKeyParts, saveKeyParts } from "../keys/state.ts";
 import { diskFullError, isDiskFull } from "../lib/disk_full.ts";
@@ -114,7 +113,7 @@ export async function runTask(
     }
   }
   const last = await lastKeyParts(cache, pipeline.name, stage.id);
-  const reason = forced(stage.id) ? "forced" : explainChange(parts, last).join("; ");
+  const reason = forced(stage.id) ? "forced" : (await explain(parts, last)).join("; ");
   if (options.dryRun) {
     const lastRecord = last ? await cache.record(last.key) : undefined;
     if (lastRecord) ctx.provisional.set(stage.id, lastRecord.outputs);
@@ -237,6 +236,20 @@ async function dropRejected(
         "again; the next run makes it, and its push replaces the remote's",
     );
   }
+}
+
+/**
+ * Why a stage's key differs from its last run's (keys/explain.ts, imported for the first stage
+ * that is not cached: a fully cached rerun has none).
+ */
+export async function explain(
+  now: KeyParts,
+  last: KeyParts | undefined,
+): Promise<string[]> {
+  const { explainChange } = await import(
+    new URL("../keys/explain.ts", import.meta.url).href
+  ) as typeof import("../keys/explain.ts");
+  return explainChange(now, last);
 }
 
 /** Whether a stage threw an {@link InputError}; false when even asking throws. */

@@ -22,7 +22,6 @@ import { remoteUrl } from "../remote/schemes.ts";
 import type { Reporter } from "../report.ts";
 import { Cache } from "../store/cache.ts";
 import { cachePath } from "../store/layout.ts";
-import { checkFailedInputs } from "./failed_inputs.ts";
 import type { RunOptions } from "./options.ts";
 import { scheduleVariant, type Shared } from "./scheduler.ts";
 
@@ -134,7 +133,12 @@ export async function runVariants(
       const done = { ...summary, seconds: (performance.now() - started) / 1000 };
       if (label !== undefined) Object.assign(done, { label });
       if (options.dryRun) return done;
-      await checkFailedInputs(pipeline, summary, cache, tagged);
+      if (summary.stages.some((s) => s.status === "failed" && s.reason !== "interrupted")) {
+        const { checkFailedInputs } = await import(
+          new URL("./failed_inputs.ts", import.meta.url).href
+        ) as typeof import("./failed_inputs.ts");
+        await checkFailedInputs(pipeline, summary, cache, tagged);
+      }
       try {
         await out.save(manifest);
       } catch (error) {

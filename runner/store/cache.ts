@@ -17,8 +17,7 @@ import { isHash } from "../lib/digest.ts";
 import { realPathOf, removeOwned } from "../lib/owned.ts";
 import { dirname } from "../paths.ts";
 import { cachePath, segment } from "./layout.ts";
-import { CacheLock } from "./lock.ts";
-import { isReadOnlyError, ReadOnlyCacheError, reasonOf } from "./read_only.ts";
+import { CacheLock, isReadOnlyError, ReadOnlyCacheError, reasonOf } from "./lock.ts";
 import { StatCache } from "./stat_cache.ts";
 
 /** One entry of the run index. */
@@ -88,9 +87,18 @@ export class Cache {
     this.#lock = new CacheLock(dir);
   }
 
-  /** Opens (without locking) the cache at `dir`. */
-  static async open(dir: string): Promise<Cache> {
-    return new Cache(dir, new StatCache(await readJson(cachePath(dir, "stat.json")) ?? {}));
+  /**
+   * Opens (without locking) the cache at `dir`.
+   *
+   * @param dir The cache directory.
+   * @param options `hashes: false`: for a reader of run records and object paths that hashes
+   *   nothing (the history, the report): the stat cache is left empty, and `stat.json` unread.
+   */
+  static async open(dir: string, options: { hashes?: boolean } = {}): Promise<Cache> {
+    const entries = options.hashes === false
+      ? {}
+      : await readJson(cachePath(dir, "stat.json")) ?? {};
+    return new Cache(dir, new StatCache(entries));
   }
 
   /**

@@ -4,7 +4,7 @@
  *
  * ```
  * lock, lock.info               the run in progress holds lock (flock); lock.info says who
- *                               (store/lock.ts)
+ *                               (store/lock.ts, which finds out whether it can be written)
  * objects/ab/abcd…              a file output, named by its sha256 (store/cache.ts)
  * objects/ab/abcd….d/           a directory output, named by its tree hash (store/cache.ts)
  * runs/<key>.json               run index: stage key -> output hashes (store/cache.ts)
