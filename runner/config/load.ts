@@ -39,7 +39,8 @@ export function projectRoot(file: string): string {
 export async function loadPipeline(file: string, options: LoadOptions): Promise<Pipeline> {
   let text: string;
   try {
-    text = await Deno.readTextFile(file);
+    // Sync, as the other small reads of a rerun: an async one costs a thread hop.
+    text = Deno.readTextFileSync(file);
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new UserError(`Pipeline file "${file}" does not exist: check the path`);

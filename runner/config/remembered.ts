@@ -263,7 +263,7 @@ export async function rememberedPipeline(
   const { registry, file, root, text } = context;
   let saved: Remembered | undefined;
   try {
-    const json = await Deno.readTextFile(`${dir}/checked/${fingerprint}.json`);
+    const json = Deno.readTextFileSync(`${dir}/checked/${fingerprint}.json`);
     saved = rememberedShape(JSON.parse(json));
   } catch {
     return undefined;

@@ -17,7 +17,7 @@
 import type { Pipeline } from "../core/pipeline.ts";
 import type { RunSummary } from "../core/result.ts";
 import { UserError } from "../errors.ts";
-import { writeAtomic } from "../lib/atomic.ts";
+import { writeAtomicSync } from "../lib/atomic.ts";
 import { sha256, stableJson } from "../lib/digest.ts";
 import { Cache } from "../store/cache.ts";
 import { cachePath } from "../store/layout.ts";
@@ -148,22 +148,22 @@ function historyDir(cacheDir: string, pipeline: string): string {
  * @param cacheDir The cache directory (`.pipeline`).
  * @param run The entry from {@link pipelineRun}.
  */
-export async function recordRun(cacheDir: string, run: PipelineRun): Promise<void> {
+export function recordRun(cacheDir: string, run: PipelineRun): void {
   const dir = historyDir(cacheDir, run.pipeline);
   const path = `${dir}/${run.id}.json`;
   let entry = run;
   const worked = run.stages.some((s) => s.status === "ran" || s.status === "failed");
   if (!worked) {
-    const old = await readRun(path);
+    const old = readRun(path);
     if (old) entry = { ...old, last_seen: run.last_seen };
   }
-  await Deno.mkdir(dir, { recursive: true });
-  await writeAtomic(path, JSON.stringify(entry, null, 1));
+  Deno.mkdirSync(dir, { recursive: true });
+  writeAtomicSync(path, JSON.stringify(entry, null, 1));
 }
 
-async function readRun(path: string): Promise<PipelineRun | undefined> {
+function readRun(path: string): PipelineRun | undefined {
   try {
-    const parsed = JSON.parse(await Deno.readTextFile(path));
+    const parsed = JSON.parse(Deno.readTextFileSync(path));
     return isRun(parsed) ? parsed : undefined;
   } catch {
     return undefined;
@@ -196,7 +196,7 @@ export async function listRuns(cacheDir: string, pipeline?: string): Promise<Pip
     } catch { /* none */ }
     for (const e of entries) {
       if (!e.isFile || !/^[0-9a-f]{64}\.json$/.test(e.name)) continue;
-      const run = await readRun(`${dir}/${e.name}`);
+      const run = readRun(`${dir}/${e.name}`);
       // A file named for one id but holding another is not ours to trust.
       if (run && `${run.id}.json` === e.name && run.pipeline === name) runs.push(run);
     }
@@ -254,7 +254,7 @@ export async function recordPipelineRun(
       if (spec.type !== "metrics" || !out || out.kind !== "file") continue;
       try {
         metricsFiles[`${s.id}.${name}`] = JSON.parse(
-          await Deno.readTextFile(cache.objectPath(out)),
+          Deno.readTextFileSync(cache.objectPath(out)),
         );
       } catch { /* not JSON: no metrics from it */ }
     }
@@ -276,5 +276,5 @@ export async function recordPipelineRun(
     metricsFiles,
     ...(variant?.length ? { variant } : {}),
   });
-  await recordRun(cacheDir, run);
+  recordRun(cacheDir, run);
 }

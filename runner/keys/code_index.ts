@@ -94,7 +94,7 @@ export class CodeIndex {
       try {
         raw = await this.#stat.hashFile(path);
       } catch { /* unreadable: read below, which says so */ }
-      const known = raw === undefined ? undefined : await this.#memo.get(raw);
+      const known = raw === undefined ? undefined : this.#memo.get(raw);
       if (known) return known;
     }
     let bytes: Uint8Array;
@@ -105,7 +105,7 @@ export class CodeIndex {
     }
     const scanned = await scanCode(path, bytes, sha256);
     // Keyed by the bytes scanned (the file may have changed since its stat was taken).
-    if (this.#stat) await this.#memo.set(await sha256(bytes), scanned);
+    if (this.#stat) this.#memo.set(await sha256(bytes), scanned);
     return scanned;
   }
 

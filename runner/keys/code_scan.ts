@@ -81,12 +81,12 @@ export class ScanMemo {
     this.path = path;
   }
 
-  async #load(): Promise<Record<string, ScannedCode>> {
+  #load(): Record<string, ScannedCode> {
     if (this.#entries) return this.#entries;
     const entries: Record<string, ScannedCode> = {};
     if (this.path) {
       try {
-        const value = JSON.parse(await Deno.readTextFile(this.path));
+        const value = JSON.parse(Deno.readTextFileSync(this.path));
         if (value !== null && typeof value === "object" && !Array.isArray(value)) {
           for (const [raw, entry] of Object.entries(value)) {
             if (/^[0-9a-f]{64}$/.test(raw) && isScannedCode(entry)) entries[raw] = entry;
@@ -98,15 +98,15 @@ export class ScanMemo {
   }
 
   /** The scan of content with this raw hash, if remembered. */
-  async get(raw: string): Promise<ScannedCode | undefined> {
-    const entry = (await this.#load())[raw];
+  get(raw: string): ScannedCode | undefined {
+    const entry = this.#load()[raw];
     if (entry) this.#used.add(raw);
     return entry;
   }
 
   /** Remembers a scan. */
-  async set(raw: string, scan: ScannedCode): Promise<void> {
-    (await this.#load())[raw] = scan;
+  set(raw: string, scan: ScannedCode): void {
+    this.#load()[raw] = scan;
     this.#used.add(raw);
     this.#dirty = true;
   }

@@ -35,7 +35,7 @@ export interface Manifest {
 async function readJsonFile(path: string): Promise<Record<string, unknown> | undefined> {
   let text: string;
   try {
-    text = await Deno.readTextFile(path);
+    text = Deno.readTextFileSync(path);
   } catch {
     return undefined;
   }

@@ -243,7 +243,7 @@ export class OutTree {
     // link in it (a file of the output below one is kept out, as a file someone changed).
     let found: { files: string[]; other: string[] } = { files: [], other: [] };
     if (output.kind === "dir") {
-      await Deno.mkdir(dest, { recursive: true });
+      Deno.mkdirSync(dest, { recursive: true });
       found = walkOwned(dest);
     }
     const throughLink = (sub: string) => found.other.some((o) => sub.startsWith(`${o}/`));
