@@ -12,7 +12,7 @@ import type { Pipeline } from "../core/pipeline.ts";
 import type { RunSummary, StageResult } from "../core/result.ts";
 import { UserError } from "../errors.ts";
 import type { StageExecutor } from "../exec/executor.ts";
-import { openExecutor } from "../exec/registry.ts";
+import { DEFAULT_EXECUTOR, openExecutor } from "../exec/registry.ts";
 import { guardExits } from "../exec/stage_exit.ts";
 import { recordPipelineRun } from "../history/record.ts";
 import { treeDir } from "../materialise/out_paths.ts";
@@ -71,7 +71,7 @@ export async function runCommand(sweep: Sweep, flags: Flags & { file: string }):
     // --executor (or executor:): where stages that must run run (exec/registry.ts); local, in
     // this process, by default.
     let executor: StageExecutor | undefined;
-    const executorName = flags.executor ?? pipeline.executor ?? "local";
+    const executorName = flags.executor ?? pipeline.executor ?? DEFAULT_EXECUTOR;
     if (!flags.dryRun) {
       executor = await openExecutor(executorName, {
         file: resolve(flags.file),

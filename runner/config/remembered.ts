@@ -9,6 +9,8 @@
  * @module
  */
 
+import { writeAtomic } from "../lib/atomic.ts";
+import { cachePath } from "../store/layout.ts";
 import { dirname, pathToFileURL, resolve } from "../paths.ts";
 import { checkOwned, realPathOf } from "../lib/owned.ts";
 import { moduleFiles } from "../keys/code_index.ts";
@@ -151,12 +153,10 @@ export async function rememberPipeline(
     ...(p.remote ? { remote: p.remote } : {}),
   };
   try {
-    // Not through a link out of the project (owned.ts): the run then stops at the cache lock.
+    // Not through a link out of the project (lib/owned.ts): the run then stops at the lock.
     checkOwned(dir, realPathOf(dirname(dir)), { checked: 0 });
-    await Deno.mkdir(`${dir}/checked`, { recursive: true });
-    const tmp = `${dir}/checked/${fingerprint}.tmp-${Deno.pid}`;
-    await Deno.writeTextFile(tmp, JSON.stringify(record));
-    await Deno.rename(tmp, `${dir}/checked/${fingerprint}.json`);
+    await Deno.mkdir(cachePath(dir, "checked"), { recursive: true });
+    await writeAtomic(cachePath(dir, "checked", `${fingerprint}.json`), JSON.stringify(record));
   } catch {
     // Remembering is an optimisation; a read-only project still works.
   }
@@ -263,7 +263,7 @@ export async function rememberedPipeline(
   const { registry, file, root, text } = context;
   let saved: Remembered | undefined;
   try {
-    const json = Deno.readTextFileSync(`${dir}/checked/${fingerprint}.json`);
+    const json = Deno.readTextFileSync(cachePath(dir, "checked", `${fingerprint}.json`));
     saved = rememberedShape(JSON.parse(json));
   } catch {
     return undefined;

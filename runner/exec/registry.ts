@@ -23,6 +23,9 @@ const EXECUTORS: Record<string, () => Promise<ExecutorModule>> = {
   slurm: load<typeof import("./slurm.ts")>("./slurm.ts"),
 };
 
+/** The executor of a run that names none: stages run in this process. */
+export const DEFAULT_EXECUTOR = "local";
+
 /** The executors' names, in the order registered. */
 export const EXECUTOR_NAMES: readonly string[] = Object.keys(EXECUTORS);
 

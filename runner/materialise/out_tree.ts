@@ -1,5 +1,7 @@
 /**
- * Materialising outputs under `out/<pipeline>/<stage>/<output>` for people and other tools.
+ * Materialising outputs under `out/<pipeline>/<stage>/<output>` for people and other tools: one
+ * class, {@link OutTree}, whose `#placeOutput` is the one algorithm that decides, file by file,
+ * what is the engine's to replace and what is the user's to keep (about 350 lines in all).
  * (What only reads, stats and directory listings, is synchronous: a cached run makes a few
  * hundred of them, and an async file operation costs a thread hop each.)
  *

@@ -9,6 +9,7 @@
  * @module
  */
 
+import { cachePath } from "../store/layout.ts";
 import { objectState } from "../store/hit.ts";
 import { lastKeyParts } from "../keys/state.ts";
 import { Cache } from "../store/cache.ts";
@@ -69,7 +70,11 @@ export async function verifyCache(
       const record = await cache.record(key);
       if (!record) {
         if (options.keys) continue; // A pipeline's stage that has no record yet.
-        problems.push({ problem: "bad record", path: shown(`${dir}/runs/${key}.json`), key });
+        problems.push({
+          problem: "bad record",
+          path: shown(`${cachePath(dir, "runs")}/${key}.json`),
+          key,
+        });
         badKeys.add(key);
         continue;
       }

@@ -11,6 +11,11 @@
  * No error this module makes holds a credential, a signature or a server's error body: only
  * the HTTP status and the S3 error code.
  *
+ * It is one class kept whole, a little over 350 lines: the settings read from the AWS
+ * variables, one request with its bounds (a first answer within seconds, no stall in a body,
+ * nothing read past a limit), the failures it can meet, each in words, and the five calls the
+ * remote makes of it; split, each part would only make sense with the others beside it.
+ *
  * @module
  */
 
