@@ -37,7 +37,10 @@ export class LazyRemote {
     if (use === "pull" ? this.options.pull === false : this.options.push === false) {
       return undefined;
     }
-    this.#loaded ??= import("./remote_cache.ts").then((m) =>
+    // By URL: a literal specifier would have Deno read the client's modules at start-up.
+    this.#loaded ??= (import(
+      new URL("./remote_cache.ts", import.meta.url).href
+    ) as Promise<typeof import("./remote_cache.ts")>).then((m) =>
       m.openRemote(this.url!, {
         require: this.options.require ?? false,
         env: this.options.env ?? ((name: string) => Deno.env.get(name)),

@@ -48,7 +48,9 @@ export const s3: Scheme = {
     return {
       display: `s3://${bucket}${prefix ? `/${prefix}` : ""}`,
       async open(env): Promise<RemoteStore> {
-        const { S3Client } = await import("./_s3_client.ts");
+        const { S3Client } = await import(
+          new URL("./_s3_client.ts", import.meta.url).href
+        ) as typeof import("./_s3_client.ts");
         const client = new S3Client({ bucket, prefix, env });
         return {
           where: client.server,
