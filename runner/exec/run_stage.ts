@@ -143,7 +143,7 @@ async function execute(
     reporter.done(stage.id);
     if (signal?.aborted) throw new Error(`Stage "${stage.id}" was interrupted`);
     await guard.finish();
-    for (const name of Object.keys(def.outputs)) checkOutput(stage.id, name, outPath(name));
+    for (const name of Object.keys(def.outputs)) checkOutput(name, outPath(name));
     const produced: Record<string, StoredOutput> = {};
     for (const [name, spec] of Object.entries(def.outputs)) {
       const path = outPath(name);

@@ -17,6 +17,7 @@
  * @module
  */
 
+import { StageError } from "../errors.ts";
 import { relative } from "../paths.ts";
 import type { Cache } from "../store/cache.ts";
 import type { ResolvedStage } from "../core/pipeline.ts";
@@ -50,12 +51,12 @@ const FIX = "an output holds only files and folders: write the content itself " 
  * Checks what a stage wrote for one output: a file or a folder, and in a folder only files and
  * folders. A missing output is left to the caller. Links are not followed.
  *
- * @param stage The stage id.
  * @param name The output's name.
  * @param path Where the stage wrote it (its staging path).
- * @throws {Error} Naming the stage, the output and the entry, when it is anything else.
+ * @throws {StageError} Naming the output and the entry, when it is anything else (the line
+ *   that reports it names the stage).
  */
-export function checkOutput(stage: string, name: string, path: string): void {
+export function checkOutput(name: string, path: string): void {
   let info: Deno.FileInfo;
   try {
     info = Deno.lstatSync(path);
@@ -64,18 +65,14 @@ export function checkOutput(stage: string, name: string, path: string): void {
   }
   if (info.isFile) return;
   if (!info.isDirectory) {
-    throw new Error(
-      `Stage "${stage}" wrote ${describe(path, info)} as its output "${name}": ${FIX}`,
-    );
+    throw new StageError(`it wrote ${describe(path, info)} as its output "${name}": ${FIX}`);
   }
   const { other } = walkOwned(path);
   if (!other.length) return;
   const entry = other[0]!;
   const what = describe(`${path}/${entry}`, Deno.lstatSync(`${path}/${entry}`));
   const more = other.length > 1 ? ` (and ${other.length - 1} more such entries)` : "";
-  throw new Error(
-    `Stage "${stage}" wrote ${what} at "${entry}" in its output "${name}"${more}: ${FIX}`,
-  );
+  throw new StageError(`it wrote ${what} at "${entry}" in its output "${name}"${more}: ${FIX}`);
 }
 
 /** An upstream object a stage reads. */
@@ -151,7 +148,7 @@ export class InputGuard {
    * Checks, after the stage returned, that its inputs still match their hashes (a stat each,
    * and a read of what changed).
    *
-   * @throws {Error} Naming the stage and the input, when one changed while it ran.
+   * @throws {StageError} Naming the input, when one changed while it ran.
    */
   async finish(): Promise<void> {
     for (const w of this.#watched) {
@@ -160,8 +157,8 @@ export class InputGuard {
       const also = others.length
         ? ` (or ${others.map((id) => `"${id}"`).join(", ")}, which read it at the same time, did)`
         : "";
-      throw new Error(
-        `Stage "${this.#stage}" changed its input "${w.input}" while it ran${also}: the output ` +
+      throw new StageError(
+        `it changed its input "${w.input}" while it ran${also}: the output ` +
           `"${w.output}" of stage "${w.producer}" (${shown(w.path)}) no longer matches its ` +
           `hash: a stage must not write to its inputs (write to ctx.output() or ctx.scratch): ` +
           `"${w.producer}" runs again next time`,
