@@ -166,6 +166,29 @@ stages:
   await box.outsideUnchanged();
 });
 
+Deno.test("SIGKILL after a stage's outputs are in out/ and before the run ends: the next run still knows them as its own and replaces them", async () => {
+  const box = await sandbox((dir) =>
+    `name: p
+stages:
+  a: { uses: emit, with: { text: first } }
+  hang: { uses: hang, with: { dir: "${dir}" } }
+`
+  );
+  // a runs and is placed in out/; the run is killed while hang waits, before it ends (and before
+  // it would have saved the list of what it placed).
+  const child = spawn(box.dir, ["--quiet"]);
+  assert.ok(await killWhen(child, () => exists(`${box.dir}/started`)));
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/a/text.txt`), "first");
+  await Deno.writeTextFile(`${box.dir}/release`, "");
+  const again = await cli(box.dir, ["--set", "stages.a.with.text=second"]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stdout + again.stderr, /put there by someone else|kept/);
+  assert.equal(await Deno.readTextFile(`${box.dir}/out/p/a/text.txt`), "second");
+  await Deno.remove(`${box.dir}/started`);
+  await Deno.remove(`${box.dir}/release`);
+  await box.outsideUnchanged();
+});
+
 const SMALL = `name: p
 stages:
   a: { uses: emit, with: { text: Hello } }

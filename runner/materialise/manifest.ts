@@ -20,6 +20,13 @@ export interface OutManifest {
    * through the link can be told from a file the user put in its place.
    */
   links?: Record<string, number>;
+  /**
+   * Content hashes of the files the engine is about to place, by path, saved before it places
+   * them: a run killed after placing a file but before saving `files` left that file, which is
+   * still the engine's to replace (its bytes are one of these: runs killed one after the other
+   * may each have placed another).
+   */
+  pending?: Record<string, string[]>;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -41,7 +48,12 @@ export function readOutManifest(cache: Cache, name: string, dir: string): OutMan
         links[path] = ino as number;
       }
     }
-    return { dir, files, links };
+    const pending: Record<string, string[]> = {};
+    for (const [path, hashes] of Object.entries(isObject(value.pending) ? value.pending : {})) {
+      const ok = Array.isArray(hashes) ? hashes.filter(isHash) : [];
+      if (ok.length) pending[path] = ok;
+    }
+    return { dir, files, links, ...(Object.keys(pending).length ? { pending } : {}) };
   }
   return { dir, files: {} };
 }

@@ -1,13 +1,15 @@
 /**
  * Materialising outputs under `out/<pipeline>/<stage>/<output>` for people and other tools: one
  * class, {@link OutTree}, whose `#placeOutput` is the one algorithm that decides, file by file,
- * what is the engine's to replace and what is the user's to keep (about 350 lines in all).
+ * what is the engine's to replace and what is the user's to keep (about 390 lines in all).
  * (What only reads, stats and directory listings, is synchronous: a cached run makes a few
  * hundred of them, and an async file operation costs a thread hop each.)
  *
  * The engine keeps a manifest of what it wrote there (`.pipeline/out/<pipeline>.json`, path ->
  * content hash), so that it can tell its own files from the user's:
  *
+ * - the files about to be placed are recorded first (`pending`, saved before they are placed),
+ *   so that a run killed after placing some of them still knows them as its own;
  * - every file is placed under a temp name next to it and renamed into place: a file of
  *   `LINK_MIN_BYTES` (place.ts) or more is a hard link to its cache object, made read-only (0444)
  *   first, since the object and the link are then one file; a smaller one, or one whose link
@@ -73,6 +75,8 @@ export class OutTree {
   #cache: Cache;
   #reporter: Reporter;
   #manifest: OutManifest;
+  /** The name the manifest is kept under (the pipeline's, or a sweep variant's). */
+  #name: string;
   #changed = false;
   /** The real path of the project (the folder holding `out/`): nothing is removed outside it. */
   #bound: string;
@@ -82,12 +86,14 @@ export class OutTree {
     cache: Cache,
     reporter: Reporter,
     manifest: OutManifest,
+    name: string,
     bound: string,
   ) {
     this.dir = dir;
     this.#cache = cache;
     this.#reporter = reporter;
     this.#manifest = manifest;
+    this.#name = name;
     this.#bound = bound;
   }
 
@@ -111,19 +117,45 @@ export class OutTree {
     at?: { dir: string; manifest: string },
   ): Promise<OutTree> {
     const dir = at?.dir ?? treeDir(outDir, pipeline);
-    const manifest = await readOutManifest(
-      cache,
-      at?.manifest ?? pipeline,
-      relative(root, dir) || ".",
-    );
-    return new OutTree(dir, cache, reporter, manifest, realPathOf(dirname(outDir)));
+    const name = at?.manifest ?? pipeline;
+    const manifest = await readOutManifest(cache, name, relative(root, dir) || ".");
+    return new OutTree(dir, cache, reporter, manifest, name, realPathOf(dirname(outDir)));
   }
 
   /** Saves the manifest if it changed (a read-only cache keeps none). */
   async save(pipeline: string): Promise<void> {
+    // What was placed is in `files` now; what was not (kept for the user) is not the engine's.
+    if (this.#manifest.pending) {
+      delete this.#manifest.pending;
+      this.#changed = true;
+    }
     if (!this.#changed) return;
     await saveOutManifest(this.#cache, pipeline, this.#manifest);
     this.#changed = false;
+  }
+
+  /**
+   * Records, before placing them, the files about to be placed, and saves the manifest, so that
+   * a run killed in between leaves files the next run still knows as its own.
+   */
+  async #willPlace(entries: [key: string, hash: string][]): Promise<void> {
+    const pending = this.#manifest.pending ??= {};
+    let added = false;
+    for (const [key, hash] of entries) {
+      if (this.#manifest.files[key] === hash || pending[key]?.includes(hash)) continue;
+      (pending[key] ??= []).push(hash);
+      added = true;
+    }
+    if (!added) return;
+    await saveOutManifest(this.#cache, this.#name, this.#manifest);
+    this.#changed = true;
+  }
+
+  /** Whether a file of these bytes at `key` is one the engine placed (or was placing). */
+  #ours(key: string, hash: string | undefined | null): boolean {
+    return typeof hash === "string" &&
+      (this.#manifest.files[key] === hash ||
+        this.#manifest.pending?.[key]?.includes(hash) === true);
   }
 
   #shown(path: string): string {
@@ -135,6 +167,7 @@ export class OutTree {
     if (this.#manifest.files[rel] === hash && links[rel] === inode) return;
     if (hash === undefined) delete this.#manifest.files[rel];
     else this.#manifest.files[rel] = hash;
+    if (this.#manifest.pending) delete this.#manifest.pending[rel];
     if (inode === undefined) delete links[rel];
     else links[rel] = inode;
     this.#changed = true;
@@ -229,8 +262,7 @@ export class OutTree {
     } catch { /* not there */ }
     if (info && (output.kind === "dir" ? !info.isDirectory : !info.isFile)) {
       // Something else is where the output goes: the engine's own stale copy is replaced.
-      const mine = info.isFile && this.#manifest.files[rel] !== undefined &&
-        await this.#hash(dest) === this.#manifest.files[rel];
+      const mine = info.isFile && this.#ours(rel, await this.#hash(dest));
       if (!mine && !(force && info.isFile)) {
         warn(
           `${this.#shown(dest)} is in the way of output ${rel} and was not ` +
@@ -249,6 +281,7 @@ export class OutTree {
       found = walkOwned(dest);
     }
     const throughLink = (sub: string) => found.other.some((o) => sub.startsWith(`${o}/`));
+    await this.#willPlace([...want].map(([sub, hash]) => [sub ? `${rel}/${sub}` : rel, hash]));
     const kept: string[] = [];
     const movedAside: string[] = [];
     for (const [sub, hash] of want) {
@@ -270,7 +303,7 @@ export class OutTree {
         this.#own(key, hash, linkedInode(path, from));
         continue;
       }
-      const changed = now !== undefined && now !== null && now !== this.#manifest.files[key];
+      const changed = now !== undefined && now !== null && !this.#ours(key, now);
       if (changed && this.#wroteThrough(key, path, from)) {
         // Written in place through the link: the object was damaged with it, found and made
         // again. The pipeline's version goes back in place; the changed bytes are kept aside.
