@@ -9,7 +9,7 @@
  * ```ts
  * import { defineStage } from "./mod.ts";
  *
- * export default defineStage<{ times: number }>({
+ * export default defineStage({
  *   name: "repeat",
  *   version: 1,
  *   description: "Repeats a text file's content",
@@ -22,7 +22,7 @@
  *   outputs: { text: { type: "file", description: "The repeated text", extension: ".txt" } },
  *   module: import.meta.url,
  *   async run(ctx) {
- *     const text = await Deno.readTextFile(ctx.inputs.text!);
+ *     const text = await Deno.readTextFile(ctx.inputs.text); // a declared input: a string
  *     await Deno.writeTextFile(ctx.output("text"), text.repeat(ctx.params.times));
  *   },
  * });
@@ -33,11 +33,17 @@
 
 export type {
   CheckContext,
+  FromSchema,
+  InputPaths,
   InputSpec,
+  InputSpecs,
   JsonSchema,
   Logger,
+  OutputName,
   OutputSpec,
+  OutputSpecs,
   ParamProblem,
+  ParamsOf,
   Progress,
   ReportContext,
   ReportSection,

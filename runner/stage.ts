@@ -4,10 +4,13 @@
  * @module
  */
 
+import type { FromSchema } from "./from_schema.ts";
 import type { Html } from "./html_report.ts";
 
 /** A JSON Schema object (draft-07, as ajv reads it). */
 export type JsonSchema = Record<string, unknown>;
+
+export type { FromSchema } from "./from_schema.ts";
 
 /** An input a stage kind consumes. */
 export interface InputSpec {
@@ -50,19 +53,56 @@ export interface Logger {
   warn(message: string): void;
 }
 
-/** What `run` receives. */
-export interface StageContext<P = Record<string, unknown>> {
+/** A stage kind's inputs by name, as declared. */
+export type InputSpecs = Record<string, InputSpec>;
+
+/** A stage kind's outputs by name, as declared. */
+export type OutputSpecs = Record<string, OutputSpec>;
+
+/**
+ * The paths of the declared inputs `I` by name: an input declared `optional: true` may be
+ * missing, the others are there. Of undeclared inputs (`I` a plain record), any name.
+ */
+export type InputPaths<I extends InputSpecs> = string extends keyof I ? Record<string, string>
+  :
+    & {
+      -readonly [K in keyof I as I[K] extends { readonly optional: true } ? never : K]: string;
+    }
+    & {
+      -readonly [K in keyof I as I[K] extends { readonly optional: true } ? K : never]?: string;
+    };
+
+/** The name of an output of `O`, or any name when the outputs are not declared. */
+export type OutputName<O extends OutputSpecs> = string extends keyof O ? string : keyof O & string;
+
+/**
+ * A stage kind's parameters as its schema types them ({@link FromSchema}); a schema whose
+ * type cannot be read (imported from a `.json` file) gives `Record<string, unknown>`.
+ */
+export type ParamsOf<S> = unknown extends FromSchema<S> ? Record<string, unknown> : FromSchema<S>;
+
+/**
+ * What `run` receives: `P` the parameters, `I` and `O` the declared inputs and outputs, so that
+ * `ctx.inputs.tetx` or `ctx.output("metric")` for a name the stage kind does not declare is a
+ * type error.
+ */
+export interface StageContext<
+  P = Record<string, unknown>,
+  I extends InputSpecs = InputSpecs,
+  O extends OutputSpecs = OutputSpecs,
+> {
   /** Stage id in the pipeline file. */
   id: string;
   /** Parameters after defaults, `${vars}` and `--set` overrides; checked against the schema. */
   params: P;
   /**
    * Resolved input paths (cached artifacts or project files), by input name. Read-only: they are
-   * the cache's objects themselves, and a stage that changes one fails.
+   * the cache's objects themselves, and a stage that changes one fails. An optional input left
+   * out of `inputs:` is missing.
    */
-  inputs: Record<string, string>;
+  inputs: InputPaths<I>;
   /** The path a stage must write output `name` to (a file, or a directory for `kind: dir`). */
-  output(name: string): string;
+  output(name: OutputName<O>): string;
   /** Absolute path of the project root; relative paths in parameters resolve against it. */
   root: string;
   /** A private empty directory, removed after the stage. */
@@ -136,8 +176,15 @@ export interface ReportSection {
   body: Html;
 }
 
-/** A registered stage kind. */
-export interface StageDefinition<P = Record<string, unknown>> {
+/**
+ * A registered stage kind: `P` its parameters, `I` and `O` its declared inputs and outputs
+ * ({@link defineStage} infers all three).
+ */
+export interface StageDefinition<
+  P = Record<string, unknown>,
+  I extends InputSpecs = InputSpecs,
+  O extends OutputSpecs = OutputSpecs,
+> {
   /** Registered name used in `uses:`. */
   name: string;
   /** Bump when behaviour changes in a way the code hash cannot see. */
@@ -153,12 +200,12 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * Inputs by name, as wired under `inputs:` in the pipeline file. Input and output names are a
    * letter, then letters, digits, `-` and `_` ({@link definitionProblem}).
    */
-  inputs: Record<string, InputSpec>;
+  inputs: I;
   /**
    * Outputs by name; the stage must write every one of them, as a file or a directory of files
    * and directories (a link, a FIFO, a socket or a device fails the stage).
    */
-  outputs: Record<string, OutputSpec>;
+  outputs: O;
   /**
    * Checks what the schema cannot express: constraints between parameters (`hidden` a multiple
    * of `heads`), or between this stage's parameters and an upstream stage's (`max_length` no
@@ -175,7 +222,7 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * Does the work: reads `ctx.inputs` and writes each output to `ctx.output(name)`. A
    * rejection fails the stage, and nothing of it is cached.
    */
-  run(ctx: StageContext<P>): Promise<void>;
+  run(ctx: StageContext<P, I, O>): Promise<void>;
   /**
    * Sections of the run report from this stage's outputs (charts, tables), after a run in which
    * the stage ran or was cached. A rejection puts a note in the report in their place. Keep the
@@ -193,30 +240,44 @@ export interface StageDefinition<P = Record<string, unknown>> {
 }
 
 /**
- * Declares a stage kind. The definition is returned unchanged, typed.
+ * Declares a stage kind, typed from what it declares: `ctx.params` from its schema (see
+ * {@link FromSchema}: a property with a `default`, or `required`, is always there), and
+ * `ctx.inputs` and `ctx.output()` from its inputs and outputs, so that a name it does not
+ * declare is a type error. The definition is returned unchanged.
  *
- * @param definition The stage kind.
+ * @param definition The stage kind, its schema written inline or imported `as const`.
  * @returns The same definition.
  * @example
  * ```ts
  * import { defineStage } from "./stage.ts";
- * export const upper = defineStage<{ text: string }>({
+ * export const upper = defineStage({
  *   name: "upper",
  *   version: 1,
- *   description: "Writes its text parameter in capitals",
- *   schema: { type: "object", properties: { text: { type: "string", default: "hi" } } },
- *   inputs: {},
- *   outputs: { text: { type: "file", description: "The text", extension: ".txt" } },
+ *   description: "Writes a text file in capitals, a number of times",
+ *   schema: {
+ *     type: "object",
+ *     additionalProperties: false,
+ *     properties: { times: { type: "integer", minimum: 1, default: 1, description: "Copies" } },
+ *   },
+ *   inputs: { text: { type: "file", description: "Any text file" } },
+ *   outputs: { text: { type: "file", description: "The text in capitals", extension: ".txt" } },
  *   module: import.meta.url,
  *   async run(ctx) {
- *     await Deno.writeTextFile(ctx.output("text"), ctx.params.text.toUpperCase());
+ *     const text = await Deno.readTextFile(ctx.inputs.text); // a string: a declared input
+ *     await Deno.writeTextFile(ctx.output("text"), text.toUpperCase().repeat(ctx.params.times));
  *   },
  * });
  * ```
  */
-export function defineStage<P = Record<string, unknown>>(
-  definition: StageDefinition<P>,
-): StageDefinition<P> {
+export function defineStage<
+  const S extends JsonSchema,
+  // deno-lint-ignore ban-types
+  const I extends InputSpecs = {},
+  // deno-lint-ignore ban-types
+  const O extends OutputSpecs = {},
+>(
+  definition: StageDefinition<ParamsOf<S>, I, O> & { schema: S },
+): StageDefinition<ParamsOf<S>, I, O> {
   return definition;
 }
 

@@ -7,16 +7,13 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
-import schema from "../schemas/embed-pad.schema.json" with { type: "json" };
+import { defineStage, type ParamsOf } from "../runner/stage.ts";
+import schema from "../schemas/embed-pad.schema.ts";
 import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT } from "./_artifacts.ts";
 import { writeLabelIds } from "./_label_ids.ts";
 
-/** Parameters of `embed-pad`. */
-export interface EmbedPadParams {
-  /** Removed: padding is tensorize's (its `padding` parameter). Giving it is a problem. */
-  padding?: "longest" | "max_length";
-}
+/** Parameters of `embed-pad`, typed from its schema (schemas/embed-pad.schema.ts). */
+export type EmbedPadParams = ParamsOf<typeof schema>;
 
 /** The deprecation warning each run of `embed-pad` logs. */
 export const EMBED_PAD_DEPRECATED = "the stage kind embed-pad is deprecated: it no longer pads " +
@@ -24,7 +21,7 @@ export const EMBED_PAD_DEPRECATED = "the stage kind embed-pad is deprecated: it 
   "of `padded`) into tensorize's `ids` input";
 
 /** The `embed-pad` stage kind (deprecated: `label-ids`). */
-export const embedPad = defineStage<EmbedPadParams>({
+export const embedPad = defineStage({
   name: "embed-pad",
   version: 3,
   description: schema.description,

@@ -10,12 +10,12 @@
  */
 
 import { defineStage } from "../runner/stage.ts";
-import schema from "../schemas/label-ids.schema.json" with { type: "json" };
+import schema from "../schemas/label-ids.schema.ts";
 import { IDS_OUTPUT, LABEL_IDS_INPUTS, LABELS_OUTPUT } from "./_artifacts.ts";
 import { writeLabelIds } from "./_label_ids.ts";
 
 /** The `label-ids` stage kind. */
-export const labelIds = defineStage<Record<string, never>>({
+export const labelIds = defineStage({
   name: "label-ids",
   version: 1,
   description: schema.description,

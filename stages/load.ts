@@ -7,23 +7,16 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
+import { defineStage, type ParamsOf } from "../runner/stage.ts";
 import { relative } from "../runner/paths.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import { CorpusError, type CorpusFormat, streamCorpus } from "../ner/formats/mod.ts";
+import { CorpusError, streamCorpus } from "../ner/formats/mod.ts";
 import type { Document } from "../ner/types.ts";
-import schema from "../schemas/load.schema.json" with { type: "json" };
+import schema from "../schemas/load.schema.ts";
 import { checkAbort, type Split, StreamOutput } from "./_artifacts.ts";
 
-/** Parameters of `load` (defaults in schemas/load.schema.json). */
-export interface LoadParams {
-  format: CorpusFormat;
-  train: string;
-  validation?: string;
-  split: { ratio: number; seed: number };
-  tag_column: number;
-  on_error: "error" | "skip";
-}
+/** Parameters of `load`, typed from its schema (schemas/load.schema.ts). */
+export type LoadParams = ParamsOf<typeof schema>;
 
 /** How many skipped records are shown, one line each. */
 const SHOWN = 5;
@@ -33,7 +26,7 @@ function plural(n: number, noun: string): string {
 }
 
 /** The `load` stage kind. */
-export const load = defineStage<LoadParams>({
+export const load = defineStage({
   name: "load",
   version: 2,
   description: schema.description,

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
+import { defineStage, type ParamsOf } from "../runner/stage.ts";
 import type { Document } from "../ner/types.ts";
-import schema from "../schemas/preprocess-input.schema.json" with { type: "json" };
+import schema from "../schemas/preprocess-input.schema.ts";
 import {
   checkAbort,
   type CoverageReport,
@@ -22,22 +22,8 @@ import {
 import type { WorkerTask } from "./_preprocess_worker.ts";
 import { addCounts, partFile, PartProblem, partsMinBytes, PartWorker } from "./_parts.ts";
 
-/** Parameters of `preprocess-input` (defaults in schemas/preprocess-input.schema.json). */
-export interface PreprocessInputParams {
-  tokenizer: {
-    from?: string;
-    learn?: {
-      merges: number;
-      vocab_size?: number;
-      lowercase: boolean;
-      min_frequency: number;
-      entity_boundaries: boolean;
-      hangul: boolean;
-    };
-  };
-  max_length: number;
-  overflow: "window" | "truncate";
-}
+/** Parameters of `preprocess-input`, typed from its schema (schemas/preprocess-input.schema.ts). */
+export type PreprocessInputParams = ParamsOf<typeof schema>;
 
 function percent(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
@@ -71,7 +57,7 @@ function crossCheck(
 }
 
 /** The `preprocess-input` stage kind. */
-export const preprocessInput = defineStage<PreprocessInputParams>({
+export const preprocessInput = defineStage({
   name: "preprocess-input",
   version: 3,
   description: schema.description,
@@ -106,7 +92,7 @@ export const preprocessInput = defineStage<PreprocessInputParams>({
       "dataset",
       "ner-dataset",
     ) as unknown as DatasetEnd;
-    const plan = pp.planParts(ctx.inputs.dataset!, counts.train, partsMinBytes());
+    const plan = pp.planParts(ctx.inputs.dataset, counts.train, partsMinBytes());
     if (plan && await inParts(ctx, tk, pp, plan, counts)) return;
     if (p.tokenizer.from) await copyTokenizer(p.tokenizer.from, dir);
     else {

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { defineStage, type StageContext } from "../runner/stage.ts";
-import schema from "../schemas/preprocess-target.schema.json" with { type: "json" };
+import { defineStage, type ParamsOf, type StageContext } from "../runner/stage.ts";
+import schema from "../schemas/preprocess-target.schema.ts";
 import {
   checkAbort,
   type DatasetEnd,
@@ -24,13 +24,11 @@ import type { TargetTask } from "./_preprocess_target_worker.ts";
 /** Documents tagged between two looks at the abort signal. */
 const DOCS_PER_CHECK = 500;
 
-/** Parameters of `preprocess-target`. */
-export interface PreprocessTargetParams {
-  label_all_tokens: boolean;
-}
+/** Parameters of `preprocess-target`, typed from its schema (schemas/preprocess-target.schema.ts). */
+export type PreprocessTargetParams = ParamsOf<typeof schema>;
 
 /** The `preprocess-target` stage kind. */
-export const preprocessTarget = defineStage<PreprocessTargetParams>({
+export const preprocessTarget = defineStage({
   name: "preprocess-target",
   version: 2,
   description: schema.description,
@@ -63,7 +61,7 @@ export const preprocessTarget = defineStage<PreprocessTargetParams>({
     await encodedHead.records.return(undefined);
     let plan: ReturnType<typeof planTagParts>;
     try {
-      plan = planTagParts(ctx.inputs.dataset!, ctx.inputs.encoded!, counts.train, partsMinBytes());
+      plan = planTagParts(ctx.inputs.dataset, ctx.inputs.encoded, counts.train, partsMinBytes());
     } catch (error) {
       if (!(error instanceof PartProblem)) throw error;
       plan = undefined;

@@ -9,23 +9,17 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
+import { defineStage, type ParamsOf } from "../runner/stage.ts";
 import { type BatchShape, padBatch, type TensorBatch, writeBatchesFile } from "../ner/batches.ts";
 import { mulberry32, shuffled } from "../ner/random.ts";
-import schema from "../schemas/tensorize.schema.json" with { type: "json" };
+import schema from "../schemas/tensorize.schema.ts";
 import { checkAbort, openStream, type Split, SPLITS } from "./_artifacts.ts";
 
 /** Windows read between two looks at the abort signal. */
 const WINDOWS_PER_CHECK = 5000;
 
-/** Parameters of `tensorize`. */
-export interface TensorizeParams {
-  batch_size: number;
-  seed: number;
-  shuffle: boolean;
-  trim: boolean;
-  padding: "longest" | "max_length";
-}
+/** Parameters of `tensorize`, typed from its schema (schemas/tensorize.schema.ts). */
+export type TensorizeParams = ParamsOf<typeof schema>;
 
 /** Growable int32 storage. */
 class Int32Pool {
@@ -113,7 +107,7 @@ export function makeBatch(store: WindowStore, shape: BatchShape, padId: number):
 }
 
 /** The `tensorize` stage kind. */
-export const tensorize = defineStage<TensorizeParams>({
+export const tensorize = defineStage({
   name: "tensorize",
   version: 2,
   description: schema.description,

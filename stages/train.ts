@@ -16,10 +16,10 @@
  * @module
  */
 
-import { defineStage, type ParamProblem } from "../runner/stage.ts";
+import { defineStage, type ParamProblem, type ParamsOf } from "../runner/stage.ts";
 import type { TensorBatch } from "../ner/batches.ts";
 import { formatSeconds } from "../runner/report.ts";
-import schema from "../schemas/train.schema.json" with { type: "json" };
+import schema from "../schemas/train.schema.ts";
 import {
   ArtifactError,
   checkAbort,
@@ -42,35 +42,8 @@ import type { ReportContext, ReportSection } from "../runner/stage.ts";
  */
 const REPORT_MODULE = "./_report.ts";
 
-/** Parameters of `train` (defaults in schemas/train.schema.json). */
-export interface TrainParams {
-  epochs: number;
-  learning_rate: number;
-  weight_decay: number;
-  warmup_ratio: number;
-  max_grad_norm: number;
-  seed: number;
-  backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
-  workers: number | "auto";
-  from?: string;
-  layers: number;
-  hidden: number;
-  heads: number;
-  intermediate: number;
-  max_positions: number;
-  dropout: number;
-  /** Where decoded entities may start and end (see ner/boundaries.ts). */
-  boundaries: "auto" | BoundaryMode;
-  /** The validation figure that chooses the kept epoch, without early stopping. */
-  select: SelectMetric;
-  /** The head over the logits: per-unit softmax, or a linear-chain CRF (see docs/crf.md). */
-  head: "softmax" | "crf";
-  /** Steps between checkpoints, or `epoch`: after each epoch and at least every 10 minutes. */
-  checkpoint_every: number | "epoch";
-  /** Checkpoints kept (in `.pipeline/checkpoints/<key>/kept/`) after the stage succeeded. */
-  keep_checkpoints: number;
-  early_stopping?: { metric: StoppingMetric; patience: number; min_delta: number };
-}
+/** Parameters of `train`, typed from its schema (schemas/train.schema.ts). */
+export type TrainParams = ParamsOf<typeof schema>;
 
 /** Where a model's entities may start and end: learned here, stored with the model. */
 interface LearnedBoundaries {
@@ -79,7 +52,7 @@ interface LearnedBoundaries {
 }
 
 /** Metrics that can choose the kept epoch (`select`). */
-export type SelectMetric = "headline" | "f1" | "span_f1" | "loss";
+export type SelectMetric = TrainParams["select"];
 
 /** Metrics `early_stopping` can watch (they also choose the kept epoch then). */
 export type StoppingMetric = SelectMetric;
@@ -268,7 +241,7 @@ async function trainingTails(
 }
 
 /** The `train` stage kind. */
-export const train = defineStage<TrainParams>({
+export const train = defineStage({
   name: "train",
   version: 1,
   description: schema.description,

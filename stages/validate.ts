@@ -13,9 +13,9 @@
  * @module
  */
 
-import { defineStage } from "../runner/stage.ts";
+import { defineStage, type ParamsOf } from "../runner/stage.ts";
 import type { EntitySpan } from "../ner/types.ts";
-import schema from "../schemas/validate.schema.json" with { type: "json" };
+import schema from "../schemas/validate.schema.ts";
 import {
   checkAbort,
   mismatchedInputs,
@@ -167,14 +167,11 @@ async function trainingFacts(modelDir: string): Promise<Record<string, unknown>>
   return facts;
 }
 
-/** Parameters of `validate`. */
-export interface ValidateParams {
-  backend: "auto" | "wasm" | "cpu" | "webgpu" | "tensorflow";
-  boundaries: "model" | "words+learned-tails" | "pieces";
-}
+/** Parameters of `validate`, typed from its schema (schemas/validate.schema.ts). */
+export type ValidateParams = ParamsOf<typeof schema>;
 
 /** The `validate` stage kind. */
-export const validate = defineStage<ValidateParams>({
+export const validate = defineStage({
   name: "validate",
   version: 1,
   description: schema.description,
@@ -344,7 +341,7 @@ export const validate = defineStage<ValidateParams>({
       },
       sentences: decoded.gold.length,
       backend: choice.backend,
-      ...(await trainingFacts(ctx.inputs.model!)),
+      ...(await trainingFacts(ctx.inputs.model)),
     };
     ctx.log.info(
       `exact character-span F1 ${spans.f1.toFixed(4)} (P ${spans.precision.toFixed(4)}, R ${

@@ -111,7 +111,7 @@ Deno.test("a changed default in a stage module's imported schema.json takes effe
     "greet.ts": `
 import { defineStage } from "${STAGE_URL}";
 import schema from "./schema.json" with { type: "json" };
-export default defineStage<{ greeting: string }>({
+export default defineStage({
   name: "greet", version: 1, description: "Greets",
   schema, inputs: {},
   outputs: { text: { type: "text", description: "The greeting", extension: ".txt" } },
@@ -133,7 +133,7 @@ export default defineStage<{ greeting: string }>({
 });
 
 function kind(n: number, check?: (p: { n: number }) => { param: string; message: string }[]) {
-  return defineStage<{ n: number }>({
+  return defineStage({
     name: "num",
     version: 1,
     description: "A number",
@@ -327,7 +327,7 @@ Deno.test("an alias bomb and 2,000-level nesting are diagnostics with file:line:
 
 const TREE = `
 import { defineStage } from "${STAGE_URL}";
-export default defineStage<{ from: string }>({
+export default defineStage({
   name: "tree", version: 1, description: "Lists a directory",
   schema: {
     type: "object", additionalProperties: false, required: ["from"],

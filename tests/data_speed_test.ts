@@ -13,7 +13,8 @@ import { WordTable } from "../ner/tokenizer/_words.ts";
 import { learnFromCounts, learnWordPiece, WordCounts } from "../ner/tokenizer/learn.ts";
 import { tagDocument } from "../ner/align.ts";
 import { memoryReporter, runBuiltinPipeline } from "./_engine_helpers.ts";
-import type { StageContext, StageDefinition } from "../runner/stage.ts";
+import type { StageContext } from "../runner/stage.ts";
+import type { AnyStage } from "../runner/registry.ts";
 import { preprocessTarget } from "../stages/preprocess_target.ts";
 import { labelIds } from "../stages/label_ids.ts";
 import { ArtifactError } from "../stages/_artifacts.ts";
@@ -233,7 +234,7 @@ async function writeStream(path: string, header: object, records: object[], end:
 
 /** A stage's context in `dir` (outputs in `dir/out`), its log lines kept. */
 function context(
-  stage: StageDefinition<never>,
+  stage: AnyStage,
   dir: string,
   inputs: Record<string, string>,
   signal = new AbortController().signal,
@@ -256,7 +257,7 @@ function context(
 
 /** Runs a stage on the two-part path; gives its error and log. */
 async function failInParts(
-  stage: StageDefinition<never>,
+  stage: AnyStage,
   dir: string,
   inputs: Record<string, string>,
   signal?: AbortSignal,
@@ -309,7 +310,7 @@ Deno.test("a problem in the worker's part is reported as the single pass reports
     await writeStream(`${dir}/broken.jsonl`, encodedHeader, windows, {
       windows: { train: 7, validation: 0 },
     });
-    const target = await failInParts(preprocessTarget as StageDefinition<never>, `${dir}/t`, {
+    const target = await failInParts(preprocessTarget as AnyStage, `${dir}/t`, {
       dataset: `${dir}/dataset.jsonl`,
       encoded: `${dir}/broken.jsonl`,
     });
@@ -344,7 +345,7 @@ Deno.test("a problem in the worker's part is reported as the single pass reports
       await writeStream(`${dir}/targets.jsonl`, targetsHeader, records, {
         windows: { train: 8, validation: 0 },
       });
-      const r = await failInParts(labelIds as StageDefinition<never>, `${dir}/l`, {
+      const r = await failInParts(labelIds as AnyStage, `${dir}/l`, {
         dataset: `${dir}/dataset.jsonl`,
         encoded: `${dir}/encoded.jsonl`,
         targets: `${dir}/targets.jsonl`,
@@ -372,7 +373,7 @@ Deno.test("a problem in the worker's part is reported as the single pass reports
         }],
       ] as const
     ) {
-      const r = await failInParts(stage as StageDefinition<never>, `${dir}/a`, inputs, stop.signal);
+      const r = await failInParts(stage as AnyStage, `${dir}/a`, inputs, stop.signal);
       assert.equal((r.error as Error).name, "AbortError", `${stage.name}: ${r.error}`);
     }
   } finally {

@@ -240,7 +240,7 @@ Deno.test("item 7: a read-only out/ is its own error (exit 1): stages stay cache
 const EXITS_STAGE = `
 import process from "node:process";
 import { defineStage } from "${new URL("../runner/stage.ts", import.meta.url).href}";
-export default defineStage<{ how: string }>({
+export default defineStage({
   name: "exits", version: 1, description: "Ends the process in one of several ways",
   schema: { type: "object", properties: { how: { type: "string" } } }, inputs: {},
   outputs: { text: { type: "text", description: "A text", extension: ".txt" } },

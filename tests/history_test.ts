@@ -16,7 +16,7 @@ import { compareRuns } from "../runner/history/compare.ts";
 import { formatComparison, formatRuns } from "../runner/history/format.ts";
 
 /** A stage kind whose metrics are a function of its parameter, so runs differ. */
-const score = defineStage<{ rate: number }>({
+const score = defineStage({
   name: "score",
   version: 1,
   description: "Writes metrics that depend on rate",

@@ -149,7 +149,7 @@ Deno.test("renderReport escapes parameters and stage notes", () => {
 
 // --- The engine: test stage kinds whose outputs look like train's and validate's. ---
 
-const fakeTrain = defineStage<{ epochs: number; note: string }>({
+const fakeTrain = defineStage({
   name: "fake-train",
   version: 1,
   description: "Writes a training-log-shaped JSONL",

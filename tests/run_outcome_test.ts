@@ -53,7 +53,7 @@ const STAGE_URL = new URL("../runner/stage.ts", import.meta.url).href;
 /** A stage kind that makes, on purpose, one of the mistakes a stage's code can make. */
 const BAD_STAGE = `
 import { defineStage } from "${STAGE_URL}";
-export default defineStage<{ how: string }>({
+export default defineStage({
   name: "bad", version: 1, description: "Makes a mistake",
   schema: { type: "object", properties: { how: { type: "string" } } }, inputs: {},
   outputs: {

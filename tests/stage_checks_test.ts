@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { loadPipeline } from "../runner/config/load.ts";
 import { isUserError, PipelineValidationError } from "../runner/errors.ts";
 import { validator } from "../runner/config/schema.ts";
-import type { StageContext, StageDefinition } from "../runner/stage.ts";
+import type {
+  InputPaths,
+  InputSpecs,
+  OutputSpecs,
+  StageContext,
+  StageDefinition,
+} from "../runner/stage.ts";
+import type { AnyStage } from "../runner/registry.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { load } from "../stages/load.ts";
 import { preprocessInput } from "../stages/preprocess_input.ts";
@@ -193,13 +200,13 @@ Deno.test("a CoNLL tag_column 0, the tokens, is reported at load", async () => {
 // Stages run directly ---------------------------------------------------------------------------
 
 /** A context for running `stage` alone, with its parameters' defaults filled in. */
-function context<P>(
-  stage: StageDefinition<P>,
+function context<P, I extends InputSpecs, O extends OutputSpecs>(
+  stage: StageDefinition<P, I, O>,
   dir: string,
   params: Record<string, unknown>,
   inputs: Record<string, string>,
   signal = new AbortController().signal,
-): StageContext<P> & { lines: string[]; updates: number[] } {
+): StageContext<P, I, O> & { lines: string[]; updates: number[] } {
   assert.ok(validator(stage.schema)(params), JSON.stringify(params));
   const lines: string[] = [];
   const updates: number[] = [];
@@ -207,7 +214,8 @@ function context<P>(
   return {
     id: stage.name,
     params: params as P,
-    inputs,
+    // Some cases give inputs a stage does not declare, or leave one out: not for the type.
+    inputs: inputs as InputPaths<I>,
     output: (name) => `${dir}/out/${name}${stage.outputs[name]!.extension ?? ""}`,
     root: dir,
     scratch: dir,
@@ -355,37 +363,37 @@ Deno.test("the JSON stages name an input of the wrong shape instead of failing w
   const list = await write("list.json", []);
   const noOutputs = await write("outputs.json", { outputs: null });
   await Deno.writeTextFile(`${dir}/passwd`, PASSWD);
-  const cases: [StageDefinition<never>, Record<string, string>, RegExp][] = [
+  const cases: [AnyStage, Record<string, string>, RegExp][] = [
     [
-      preprocessInput as StageDefinition<never>,
+      preprocessInput as AnyStage,
       { dataset: empty },
       /^Input "dataset" \(.*empty\.json\) is not a dataset file: its first line is not a ner-dataset header: use the dataset output of a load stage \(load\.dataset\)$/,
     ],
     [
-      preprocessTarget as StageDefinition<never>,
+      preprocessTarget as AnyStage,
       { dataset: list, encoded: list },
       /^Input "dataset" \(.*list\.json\) is not a dataset file: its first line is not a ner-dataset header/,
     ],
     [
-      embedPad as StageDefinition<never>,
+      embedPad as AnyStage,
       { dataset: noOutputs, encoded: noOutputs, targets: noOutputs },
       /^Input "dataset" \(.*\) is not a dataset file/,
     ],
     [
-      tensorize as StageDefinition<never>,
+      tensorize as AnyStage,
       { padded: `${dir}/passwd` },
       /^Input "padded" \(.*passwd\) is not a label ids file: it is not JSON: use the ids output of a label-ids stage \(label-ids\.ids\)$/,
     ],
     [
       // A stream of another type, and one cut short (no trailer line).
-      preprocessTarget as StageDefinition<never>,
+      preprocessTarget as AnyStage,
       {
         dataset: await write("targets.jsonl", { artifact: "ner-targets", label_all_tokens: true }),
       },
       /^Input "dataset" \(.*targets\.jsonl\) is not a dataset file: it is a ner-targets file/,
     ],
     [
-      preprocessInput as StageDefinition<never>,
+      preprocessInput as AnyStage,
       {
         dataset: await write("cut.jsonl", { artifact: "ner-dataset", format: "kmou" }),
       },
@@ -540,13 +548,13 @@ Deno.test("every NER stage that loops over documents or windows stops at an abor
   );
   await Deno.writeTextFile(`${dir}/train.txt`, CORPUS);
   const model = new URL("./testdata/exported_tiny", import.meta.url).pathname;
-  const cases: [StageDefinition<never>, Record<string, unknown>, Record<string, string>][] = [
-    [load as StageDefinition<never>, { train: `${dir}/train.txt` }, {}],
-    [preprocessTarget as StageDefinition<never>, {}, { dataset, encoded }],
-    [embedPad as StageDefinition<never>, {}, { dataset, encoded, targets }],
-    [tensorize as StageDefinition<never>, {}, { padded }],
-    [train as StageDefinition<never>, {}, a],
-    [validate as StageDefinition<never>, {}, { model, batches: a.batches, encoded, dataset }],
+  const cases: [AnyStage, Record<string, unknown>, Record<string, string>][] = [
+    [load as AnyStage, { train: `${dir}/train.txt` }, {}],
+    [preprocessTarget as AnyStage, {}, { dataset, encoded }],
+    [embedPad as AnyStage, {}, { dataset, encoded, targets }],
+    [tensorize as AnyStage, {}, { padded }],
+    [train as AnyStage, {}, a],
+    [validate as AnyStage, {}, { model, batches: a.batches, encoded, dataset }],
   ];
   for (const [stage, params, inputs] of cases) {
     const ctx = context(stage, dir, params, inputs, aborted());

@@ -34,7 +34,7 @@ Deno.test("every error about the user's input is a UserError, and only those are
 });
 
 Deno.test("a stage kind's check reports cross-parameter problems at their file:line:col", async () => {
-  const pair = defineStage<{ hidden: number; heads: number }>({
+  const pair = defineStage({
     name: "pair",
     version: 1,
     description: "Needs hidden to be a multiple of heads",
@@ -58,7 +58,7 @@ Deno.test("a stage kind's check reports cross-parameter problems at their file:l
       await Deno.writeTextFile(ctx.output("out"), "x");
     },
   });
-  const after = defineStage<{ size: number }>({
+  const after = defineStage({
     name: "after",
     version: 1,
     description: "Needs its size no larger than the upstream pair's hidden",

@@ -11,7 +11,7 @@ import type { Registry } from "../../../runner/registry.ts";
 import { remoteRegistry } from "./remote_stages.ts";
 
 /** Writes `bytes` bytes (a repeated pattern) to its output. */
-export const fill = defineStage<{ bytes: number }>({
+export const fill = defineStage({
   name: "fill",
   version: 1,
   description: "Writes a file of a given size",

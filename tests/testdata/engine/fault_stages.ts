@@ -11,7 +11,7 @@ import { defineStage } from "../../../runner/stage.ts";
 import { testRegistry } from "./stages.ts";
 
 /** Writes `{"items": [...]}` with `count` items (big enough to pass the reread limit). */
-export const jsonOut = defineStage<{ count: number; tag: string }>({
+export const jsonOut = defineStage({
   name: "json-out",
   version: 1,
   description: "Writes a JSON document",
@@ -33,7 +33,7 @@ export const jsonOut = defineStage<{ count: number; tag: string }>({
 });
 
 /** Parses a JSON document and writes how many items it has. */
-export const parse = defineStage<{ note: string }>({
+export const parse = defineStage({
   name: "parse",
   version: 1,
   description: "Counts the items of a JSON document",
@@ -55,7 +55,7 @@ export const parse = defineStage<{ note: string }>({
  * Writes `files` files into a directory output (file `i` holds `file i` and `pad` bytes), then a
  * `done` marker into `dir` (when given), so that a test can kill the run while it is stored.
  */
-export const many = defineStage<{ files: number; pad: number; dir: string }>({
+export const many = defineStage({
   name: "many",
   version: 1,
   description: "Writes many files",

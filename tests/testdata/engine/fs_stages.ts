@@ -10,7 +10,7 @@ import { defineStage } from "../../../runner/stage.ts";
 import { faultRegistry } from "./fault_stages.ts";
 
 /** Writes a file into its checkpoint directory, then its text. */
-export const checkpointed = defineStage<{ text: string }>({
+export const checkpointed = defineStage({
   name: "checkpointed",
   version: 1,
   description: "Keeps a checkpoint while it runs",
@@ -32,7 +32,7 @@ export const checkpointed = defineStage<{ text: string }>({
 type OddMode = "file-link" | "dir-link" | "dev-zero" | "fifo" | "socket" | "plain";
 
 /** Writes outputs that are not plain files and folders, as `mode` says. */
-export const oddOutput = defineStage<{ mode: OddMode; target: string }>({
+export const oddOutput = defineStage({
   name: "odd-output",
   version: 1,
   description: "Writes a link, a FIFO or a socket as (or in) an output",
@@ -82,7 +82,7 @@ type VandalMode = "truncate" | "chmod-restore" | "add-file" | "none";
  * Writes into its input (a file `text`, or a directory `model`) as `mode` says, then writes the
  * `marker` file (when given) and its output.
  */
-export const vandal = defineStage<{ mode: VandalMode; marker: string }>({
+export const vandal = defineStage({
   name: "vandal",
   version: 1,
   description: "Writes into its input",
@@ -129,7 +129,7 @@ export const vandal = defineStage<{ mode: VandalMode; marker: string }>({
 });
 
 /** Waits until the file `wait` exists (at most 20 s), then copies its input. */
-export const reader = defineStage<{ wait: string }>({
+export const reader = defineStage({
   name: "reader",
   version: 1,
   description: "Copies its input once a marker exists",

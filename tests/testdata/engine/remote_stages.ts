@@ -13,7 +13,7 @@ import type { Registry } from "../../../runner/registry.ts";
 import { testRegistry } from "./stages.ts";
 
 /** Writes a directory: its input's text, upper-cased, in nested files. */
-export const tree = defineStage<{ copies: number }>({
+export const tree = defineStage({
   name: "tree",
   version: 1,
   description: "Writes a directory of files",

@@ -8,7 +8,7 @@ import { defineStage } from "../../../runner/stage.ts";
 import { Registry } from "../../../runner/registry.ts";
 
 /** Writes its `text` parameter. */
-export const emit = defineStage<{ text: string }>({
+export const emit = defineStage({
   name: "emit",
   version: 1,
   description: "Writes a text",
@@ -45,7 +45,7 @@ export const lower = defineStage({
 });
 
 /** Joins two texts. */
-export const join = defineStage<{ sep: string }>({
+export const join = defineStage({
   name: "join",
   version: 1,
   description: "Joins two texts",
@@ -68,7 +68,7 @@ export const join = defineStage<{ sep: string }>({
 });
 
 /** Copies a file named by a path parameter (its content is part of the key). */
-export const read = defineStage<{ path: string; epochs: number }>({
+export const read = defineStage({
   name: "read",
   version: 1,
   description: "Reads a file",
@@ -92,7 +92,7 @@ export const read = defineStage<{ path: string; epochs: number }>({
 });
 
 /** Sleeps, then writes when it started and ended. */
-export const sleep = defineStage<{ ms: number; name: string }>({
+export const sleep = defineStage({
   name: "sleep",
   version: 1,
   description: "Sleeps",
@@ -118,7 +118,7 @@ export const sleep = defineStage<{ ms: number; name: string }>({
  * Writes half its output and a `started` marker next to the `release` file, then waits until
  * `release` exists (or forever), so a test can kill it midway.
  */
-export const hang = defineStage<{ dir: string }>({
+export const hang = defineStage({
   name: "hang",
   version: 1,
   description: "Hangs midway",

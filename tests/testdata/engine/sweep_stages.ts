@@ -10,7 +10,7 @@ import { testRegistry } from "./stages.ts";
 import type { Registry } from "../../../runner/registry.ts";
 
 /** Writes its text (the upstream stage every variant shares). */
-export const prepare = defineStage<{ text: string }>({
+export const prepare = defineStage({
   name: "prepare",
   version: 1,
   description: "Writes a text",
@@ -29,7 +29,7 @@ export const prepare = defineStage<{ text: string }>({
 });
 
 /** Sleeps `ms`, then writes its start and end times and a score that depends on `rate`. */
-export const fit = defineStage<{ rate: number; ms: number }>({
+export const fit = defineStage({
   name: "fit",
   version: 1,
   description: "A swept stage",
