@@ -4,7 +4,8 @@
  * @module
  */
 
-import { definitionProblem, type StageDefinition } from "./stage.ts";
+import type { StageDefinition } from "./stage.ts";
+import { definitionProblem } from "./stage_names.ts";
 
 /** Registering a stage name that is already taken. */
 export class DuplicateStageError extends Error {

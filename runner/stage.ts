@@ -37,6 +37,18 @@ export interface OutputSpec {
   kind?: "file" | "dir";
   /** File name extension used where the output is materialised, e.g. `.json`. */
   extension?: string;
+  /**
+   * For an output of type `metrics` (a JSON object whose top-level numbers are the stage's
+   * metrics): the number to read first. `runs` shows it first, `compare` lists it first and the
+   * report marks it. A metrics file's own string field `headline` overrides it for that run
+   * (for a figure that depends on the data).
+   */
+  headline?: string;
+  /**
+   * For an output of type `metrics`: the numbers `runs` shows as columns, after the headline.
+   * Left out, it shows every number of the file; `compare` and the report show every one.
+   */
+  columns?: readonly string[];
 }
 
 /** Progress of a long stage, shown as a bar on a TTY and as periodic lines otherwise. */
@@ -198,7 +210,7 @@ export interface StageDefinition<
   schema: JsonSchema;
   /**
    * Inputs by name, as wired under `inputs:` in the pipeline file. Input and output names are a
-   * letter, then letters, digits, `-` and `_` ({@link definitionProblem}).
+   * letter, then letters, digits, `-` and `_` (`definitionProblem` in stage_names.ts).
    */
   inputs: I;
   /**
@@ -284,61 +296,4 @@ export function defineStage<
 /** The kind of an output: `file` unless declared `dir`. */
 export function outputKind(spec: OutputSpec): "file" | "dir" {
   return spec.kind ?? "file";
-}
-
-/** An input or output name: it is part of file paths, so an identifier and nothing else. */
-const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
-
-/** An output's extension: `.` and a word, once or a few times (`.json`, `.tar.gz`). */
-const EXTENSION = /^(\.[A-Za-z0-9_-]{1,15}){1,3}$/;
-
-/** What is wrong with the names a stage kind declares: what it declares and the rule. */
-export interface DefinitionProblem {
-  /** What the definition declares, e.g. `an output named "../x"`. */
-  what: string;
-  /** The rule it breaks. */
-  rule: string;
-}
-
-/**
- * Checks the names a stage kind declares, which become file paths (`out/<pipeline>/<stage>/
- * <output><extension>`): input and output names are identifiers (a letter, then letters,
- * digits, `-` and `_`, at most 64 characters), extensions `.` and such a word (`.json`,
- * `.tar.gz`). The registry checks a kind when it is registered, the loader a stage module when
- * it loads it.
- *
- * @param definition The stage kind.
- * @returns The first problem, or undefined when there is none.
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { definitionProblem } from "./stage.ts";
- *
- * const outputs = { "../x": { type: "file", description: "Escapes" } };
- * assert.equal(definitionProblem({ inputs: {}, outputs })?.what, 'an output named "../x"');
- * ```
- */
-export function definitionProblem(
-  definition: Pick<StageDefinition<unknown>, "inputs" | "outputs">,
-): DefinitionProblem | undefined {
-  const rule = 'names are a letter, then letters, digits, "-" and "_" (at most 64 characters)';
-  const sides: [string, Record<string, unknown> | undefined][] = [
-    ["input", definition.inputs],
-    ["output", definition.outputs],
-  ];
-  for (const [side, names] of sides) {
-    for (const name of Object.keys(names ?? {})) {
-      if (!NAME.test(name)) return { what: `an ${side} named ${JSON.stringify(name)}`, rule };
-    }
-  }
-  for (const [name, spec] of Object.entries(definition.outputs ?? {})) {
-    const extension = (spec as OutputSpec | undefined)?.extension;
-    if (extension !== undefined && !EXTENSION.test(extension)) {
-      return {
-        what: `the extension ${JSON.stringify(extension)} for its output "${name}"`,
-        rule: 'an extension is "." and letters, digits, "-" or "_", such as ".json" or ".tar.gz"',
-      };
-    }
-  }
-  return undefined;
 }

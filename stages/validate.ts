@@ -183,7 +183,13 @@ export const validate = defineStage({
     dataset: { type: "ner-dataset", description: "Output of load (gold spans)" },
   },
   outputs: {
-    metrics: { type: "metrics", description: "metrics.json", extension: ".json" },
+    metrics: {
+      type: "metrics",
+      description: "metrics.json",
+      extension: ".json",
+      // Its headline (span_f1, or f1 where the corpus has no character offsets) is in the file.
+      columns: ["span_f1", "f1", "char_macro_f1"],
+    },
     predictions: {
       type: "predictions",
       description: "CoNLL lines `token gold pred`, a blank line between sentences",

@@ -70,11 +70,15 @@ Deno.test("runs records each configuration once, with the parameters that differ
   const text = formatRuns(runs);
   const lines = text.split("\n");
   assert.equal(lines.length, 4);
-  // One pipeline: no pipeline column. Parameters as set, metrics to 4 decimals.
-  assert.match(lines[0]!, /^run\s+finished \(UTC\)\s+time\s+status\s+score\.rate\s+score\.f1$/);
+  // One pipeline: no pipeline column. Parameters as set, metrics to 4 decimals: the headline,
+  // then the output's other numbers (it declares no columns).
+  assert.match(
+    lines[0]!,
+    /^run\s+finished \(UTC\)\s+time\s+status\s+score\.rate\s+score\.f1\s+score\.loss$/,
+  );
   assert.match(
     lines[2]!,
-    new RegExp(`^${runs[1]!.id.slice(0, 8)}\\s+\\d{4}-.* ran\\s+0\\.05\\s+0\\.6000$`),
+    new RegExp(`^${runs[1]!.id.slice(0, 8)}\\s+\\d{4}-.* ran\\s+0\\.05\\s+0\\.6000\\s+0\\.1000$`),
   );
   // note.text is the same in every run, so it is not a column.
   assert.doesNotMatch(text, /note\.text/);
@@ -107,7 +111,7 @@ Deno.test("run ids: a unique prefix names a run; unknown, ambiguous or malformed
     file: "p.yaml",
     seconds: 1,
     params: {},
-    metricsFiles: {},
+    metrics: {},
   };
   const runs = await Promise.all(
     ["a", "b", "c"].map((k) =>
@@ -128,7 +132,7 @@ Deno.test("the history ignores files it did not write: wrong shape, wrong name, 
     seconds: 1,
     params: { s: { x: 1 } },
     stages: [{ id: "s", kind: "k", status: "ran", seconds: 1, key: "k" }],
-    metricsFiles: { "s.metrics": { f1: 0.5 } },
+    metrics: { "s.metrics": { values: { f1: 0.5 }, columns: ["f1"] } },
   });
   await recordRun(dir, run);
   const h = `${dir}/history/p`;

@@ -8,7 +8,7 @@
 import { isAbsolute, pathToFileURL, resolve } from "../paths.ts";
 import type { Diagnostic, Where } from "../errors.ts";
 import type { AnyStage, Registry } from "../registry.ts";
-import { definitionProblem } from "../stage.ts";
+import { definitionProblem } from "../stage_names.ts";
 import { didYouMean } from "../lib/suggest.ts";
 import { type Bounds, exists, inBounds } from "./paths.ts";
 import type { ResolvedStage } from "../core/pipeline.ts";

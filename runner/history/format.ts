@@ -35,15 +35,13 @@ function table(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n");
 }
 
-/** The metric columns of a runs table: the headline metrics, then the other F1s. */
+/**
+ * The metric columns of a runs table: the columns each stage kind declares for its metrics
+ * outputs (the headline first), in the order the runs give them.
+ */
 function metricColumns(runs: PipelineRun[]): string[] {
   const out: string[] = [];
-  for (const r of runs) for (const h of r.headline) if (!out.includes(h)) out.push(h);
-  for (const r of runs) {
-    for (const k of Object.keys(r.metrics)) {
-      if (/(^|\.)(f1|span_f1|char_macro_f1)$/.test(k) && !out.includes(k)) out.push(k);
-    }
-  }
+  for (const r of runs) for (const c of r.columns ?? r.headline) if (!out.includes(c)) out.push(c);
   return out;
 }
 
@@ -54,8 +52,8 @@ function status(r: PipelineRun): string {
 }
 
 /**
- * The `runs` table: one row per run, the parameters that differ and the headline metrics (the
- * pipeline column only when the runs are of several pipelines; times are UTC).
+ * The `runs` table: one row per run, the parameters that differ and the metrics the stage kinds
+ * show (the pipeline column only when the runs are of several pipelines; times are UTC).
  */
 export function formatRuns(runs: PipelineRun[]): string {
   if (!runs.length) return "no runs recorded yet: deno task run <pipeline.yaml> records one";

@@ -15,6 +15,7 @@
  */
 
 import type { Pipeline } from "../core/pipeline.ts";
+import { type StageMetrics, stageMetrics } from "../core/metrics.ts";
 import type { RunSummary } from "../core/result.ts";
 import { UserError } from "../errors.ts";
 import { writeAtomicSync } from "../lib/atomic.ts";
@@ -56,6 +57,11 @@ export interface PipelineRun {
   metrics: Record<string, number>;
   /** The headline metric of each metrics output, as `<stage>.<name>`. */
   headline: string[];
+  /**
+   * The metrics `runs` shows, as `<stage>.<name>`: each metrics output's headline and columns
+   * (absent from entries recorded before there were columns: their headlines are shown).
+   */
+  columns?: string[];
   /** The stages. */
   stages: HistoryStage[];
   /** The `--set` overrides of a sweep variant, when the run was one. */
@@ -70,8 +76,8 @@ export interface FinishedRun {
   /** Parameters of each stage, by stage id. */
   params: Record<string, Record<string, unknown>>;
   stages: HistoryStage[];
-  /** Parsed JSON of each `metrics` output, by `<stage>.<output>`. */
-  metricsFiles: Record<string, unknown>;
+  /** Each `metrics` output's metrics, by `<stage>.<output>`. */
+  metrics: Record<string, StageMetrics>;
   variant?: string[];
 }
 
@@ -98,14 +104,14 @@ export async function pipelineRun(run: FinishedRun, now = new Date()): Promise<P
   for (const [stage, p] of Object.entries(run.params)) flattenParams(p, stage, params);
   const metrics: Record<string, number> = {};
   const headline: string[] = [];
-  for (const [name, parsed] of Object.entries(run.metricsFiles)) {
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) continue;
+  const columns: string[] = [];
+  for (const [name, m] of Object.entries(run.metrics)) {
     const stage = name.split(".")[0]!;
-    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) {
-      if (typeof v === "number" && Number.isFinite(v)) metrics[`${stage}.${k}`] = v;
+    for (const [k, v] of Object.entries(m.values)) metrics[`${stage}.${k}`] = v;
+    if (m.headline !== undefined) headline.push(`${stage}.${m.headline}`);
+    for (const c of m.columns) {
+      if (!columns.includes(`${stage}.${c}`)) columns.push(`${stage}.${c}`);
     }
-    const h = (parsed as Record<string, unknown>).headline;
-    if (typeof h === "string" && `${stage}.${h}` in metrics) headline.push(`${stage}.${h}`);
   }
   const finished = now.toISOString();
   return {
@@ -118,6 +124,7 @@ export async function pipelineRun(run: FinishedRun, now = new Date()): Promise<P
     params,
     metrics,
     headline,
+    columns,
     stages: run.stages,
     ...(run.variant ? { variant: run.variant } : {}),
   };
@@ -131,6 +138,7 @@ function isRun(value: unknown): value is PipelineRun {
     typeof r.file === "string" && typeof r.finished === "string" &&
     typeof r.last_seen === "string" && typeof r.seconds === "number" && plain(r.params) &&
     plain(r.metrics) && Array.isArray(r.headline) && Array.isArray(r.stages) &&
+    (r.columns === undefined || Array.isArray(r.columns)) &&
     Object.values(r.metrics as object).every((v) => typeof v === "number");
 }
 
@@ -243,21 +251,17 @@ export async function recordPipelineRun(
   variant?: string[],
 ): Promise<void> {
   const cache = await Cache.open(cacheDir, { hashes: false });
-  const metricsFiles: Record<string, unknown> = {};
+  const metrics: Record<string, StageMetrics> = {};
   for (const s of summary.stages) {
     if ((s.status !== "ran" && s.status !== "cached") || !s.key) continue;
     const stage = pipeline.stages.get(s.id)!;
     const record = await cache.record(s.key);
     if (!record) continue;
-    for (const [name, spec] of Object.entries(stage.definition.outputs)) {
+    const found = stageMetrics(stage.definition.outputs, (name) => {
       const out = record.outputs[name];
-      if (spec.type !== "metrics" || !out || out.kind !== "file") continue;
-      try {
-        metricsFiles[`${s.id}.${name}`] = JSON.parse(
-          Deno.readTextFileSync(cache.objectPath(out)),
-        );
-      } catch { /* not JSON: no metrics from it */ }
-    }
+      return out?.kind === "file" ? cache.objectPath(out) : undefined;
+    });
+    for (const [name, m] of found) metrics[`${s.id}.${name}`] = m;
   }
   const params: Record<string, Record<string, unknown>> = {};
   for (const stage of pipeline.stages.values()) params[stage.id] = stage.params;
@@ -273,7 +277,7 @@ export async function recordPipelineRun(
       seconds: Math.round(s.seconds * 1000) / 1000,
       key: s.key,
     })),
-    metricsFiles,
+    metrics,
     ...(variant?.length ? { variant } : {}),
   });
   recordRun(cacheDir, run);

@@ -9,6 +9,8 @@ import { Cache } from "../store/cache.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { describeFailure } from "../core/failure.ts";
 import { html } from "../html_report.ts";
+import { stageMetrics } from "../core/metrics.ts";
+import { metricsSection } from "./metrics.ts";
 import { treeDir } from "../materialise/out_paths.ts";
 import { dirname, relative } from "../paths.ts";
 import { renderReport, type ReportPage, type StageRow } from "./page.ts";
@@ -34,8 +36,9 @@ const firstLine = (s: string) => s.split("\n")[0]!.slice(0, 300);
 
 /**
  * Writes `out/<pipeline>/report.html` for a run: the stage table from the summary, and the
- * sections of each stage that ran or was cached, from its outputs in the cache. The file is
- * written to a temporary name and renamed, so a reader never sees half of it.
+ * sections of each stage that ran or was cached, from its outputs in the cache: those its kind's
+ * `report` hook builds, or for a kind without one, a table of its metrics outputs' numbers. The
+ * file is written to a temporary name and renamed, so a reader never sees half of it.
  *
  * A run in which every stage was cached, with the same keys as the run the report there was
  * written for (its first lines name them, as a hash), leaves that report as it is: it would
@@ -83,7 +86,15 @@ export async function writePipelineReport(
       row.finished = record.finished;
     }
     const hook = stage.definition.report;
-    if (!hook) continue;
+    if (!hook) {
+      // A stage kind without sections of its own: its metrics, if it has any.
+      const metrics = metricsSection(stageMetrics(stage.definition.outputs, (name) => {
+        const out = record.outputs[name];
+        return out?.kind === "file" ? cache.objectPath(out) : undefined;
+      }));
+      if (metrics) sections.push({ stage: s.id, sections: [metrics] });
+      continue;
+    }
     const outputs: Record<string, string> = {};
     for (const [name, out] of Object.entries(record.outputs)) outputs[name] = cache.objectPath(out);
     try {
