@@ -130,7 +130,7 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
     }</div>`,
   };
   const epochPoints = (key: string): [number, number][] =>
-    epochs.map((e) => [num(e.epoch) + 1, num(e[key])] as [number, number]);
+    epochs.map((e) => [num(e.epoch), num(e[key])] as [number, number]);
   const f1s = epochs.map((e) => num(e.f1));
   // The trainer keeps the first epoch with the best F1.
   const kept = f1s.some(Number.isFinite)
@@ -138,7 +138,7 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
     : -1;
   const epochRows = epochs.map((e, i) =>
     [
-      num(e.epoch) + 1,
+      num(e.epoch),
       num(e.loss),
       num(e.f1),
       num(e.precision),
@@ -173,7 +173,7 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
         )
       }`
       : html`<p>No validation split: the last epoch is kept.</p>${
-        table(["epoch", "mean loss"], epochs.map((e) => [num(e.epoch) + 1, num(e.loss)]))
+        table(["epoch", "mean loss"], epochs.map((e) => [num(e.epoch), num(e.loss)]))
       }`,
   };
   return [training, validation];

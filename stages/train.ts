@@ -35,6 +35,11 @@ import type { Dataset, EncodedWindow } from "../ner/types.ts";
 import type { BoundaryMode } from "../ner/boundaries.ts";
 import type { CrfParams } from "../ner/crf.ts";
 import type { ReportContext, ReportSection } from "../runner/stage.ts";
+import {
+  TRAINING_SUMMARY,
+  TRAINING_SUMMARY_VERSION,
+  type TrainingSummary,
+} from "./_training_summary.ts";
 
 /**
  * The report's code, imported by a computed specifier so that it is not part of this stage's
@@ -68,22 +73,6 @@ function metricKey(
   if (metric === "loss") return { key: "validation_loss", mode: "min" };
   return { key: metric === "headline" ? headline : metric, mode: "max" };
 }
-
-/** What train's model directory says of its training, for validate (`training_summary.json`). */
-export interface TrainingSummary {
-  /** 0-based epoch whose weights were kept. */
-  kept_epoch: number;
-  /** The selection metric at that epoch (null without validation batches). */
-  kept_metric: { name: string; value: number } | null;
-  stopped_early: boolean;
-  /** Why training stopped early. */
-  stop_reason?: string;
-  /** Epochs trained. */
-  epochs_run: number;
-}
-
-/** Name of the summary file in train's model directory. */
-export const TRAINING_SUMMARY = "training_summary.json";
 
 /**
  * The number of data-parallel replicas to ask for: `workers` lowered to the machine's core
@@ -482,7 +471,11 @@ export const train = defineStage({
                 logLines.splice(0, logLines.length, ...saved);
               }
               logLines.push(JSON.stringify({ resumed_at_epoch: r.epoch, resumed_at_step: r.step }));
-              ctx.log.info(`resumed at epoch ${r.epoch} step ${r.step}`);
+              ctx.log.info(
+                r.epoch > p.epochs
+                  ? `resumed after epoch ${p.epochs} step ${r.step}`
+                  : `resumed at epoch ${r.epoch} step ${r.step}`,
+              );
             },
             onSkip(path, reason) {
               ctx.log.warn(`checkpoint ${path} not used: ${reason}`);
@@ -575,6 +568,7 @@ export const train = defineStage({
     if (result.stoppedEarly) ctx.log.info(result.stoppedEarly);
     const metricName = selected.key === "validation_loss" ? "loss" : selected.key;
     const summary: TrainingSummary = {
+      version: TRAINING_SUMMARY_VERSION,
       kept_epoch: result.bestEpoch,
       kept_metric: result.bestMetric !== undefined
         ? { name: metricName, value: result.bestMetric }

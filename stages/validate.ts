@@ -25,6 +25,7 @@ import {
 } from "./_artifacts.ts";
 import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 import type { ReportContext, ReportSection } from "../runner/stage.ts";
+import { trainingFacts } from "./_training_summary.ts";
 
 /**
  * The report's code, imported by a computed specifier so that it is not part of this stage's
@@ -145,26 +146,6 @@ export function exampleSentences(
   });
   // Array.prototype.sort is stable: ties keep corpus order.
   return all.sort((a, b) => b.errors - a.errors).slice(0, count);
-}
-
-/**
- * What train's model directory says of its training (`training_summary.json`): the kept epoch,
- * its metric, and whether early stopping ended it. Empty for a model without one (trained
- * elsewhere, or before train wrote it).
- */
-async function trainingFacts(modelDir: string): Promise<Record<string, unknown>> {
-  let summary: Record<string, unknown>;
-  try {
-    summary = JSON.parse(await Deno.readTextFile(`${modelDir}/training_summary.json`));
-  } catch {
-    return {};
-  }
-  if (summary === null || typeof summary !== "object" || Array.isArray(summary)) return {};
-  const facts: Record<string, unknown> = {};
-  for (const field of ["kept_epoch", "kept_metric", "stopped_early"]) {
-    if (field in summary) facts[field] = summary[field];
-  }
-  return facts;
 }
 
 /** Parameters of `validate`, typed from its schema (schemas/validate.schema.ts). */

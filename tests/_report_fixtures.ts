@@ -7,7 +7,7 @@
 /** Text that must come out escaped wherever the report shows it. */
 export const EVIL = `<script>alert("x")</script>`;
 
-/** A training log as train writes it: the backend line, steps, epoch lines. */
+/** A training log as train writes it: the backend line, steps, epoch lines (epochs from 1). */
 export function fakeTrainingLog(steps = 24, epochs = 3): string {
   const lines: unknown[] = [{ backend: "wasm", backend_reason: `auto: ${EVIL} was best` }];
   const per = steps / epochs;
@@ -15,7 +15,7 @@ export function fakeTrainingLog(steps = 24, epochs = 3): string {
     const norm = 3 / Math.sqrt(s);
     lines.push({
       step: s,
-      epoch: Math.floor((s - 1) / per),
+      epoch: Math.floor((s - 1) / per) + 1,
       loss: 2 * Math.exp(-s / 8) + 0.1,
       grad_norm: norm,
       grad_norm_clipped: Math.min(1, norm),
@@ -27,7 +27,7 @@ export function fakeTrainingLog(steps = 24, epochs = 3): string {
     if (s % per === 0) {
       const e = s / per - 1;
       lines.push({
-        epoch: e,
+        epoch: e + 1,
         loss: 1 / (e + 1),
         f1: 0.5 + 0.1 * e,
         precision: 0.55 + 0.1 * e,

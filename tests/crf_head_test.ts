@@ -271,7 +271,7 @@ Deno.test("a CRF run interrupted after a checkpoint resumes to the same weights,
       train,
       checkpoint: { dir, everySteps: 2 },
     });
-    assert.deepEqual(resumed.resumed, { epoch: 0, step: 4 });
+    assert.deepEqual(resumed.resumed, { epoch: 1, step: 4 }); // in the first epoch, counted from 1
     for (const name of [...CRF_NAMES, "classifier.weight"]) {
       assert.deepEqual(resumed.weights.get(name)!.data, whole.weights.get(name)!.data, name);
     }

@@ -104,7 +104,7 @@ Deno.test({
       );
       // train's evaluation decodes as validate does: the kept epoch's span F1 is validate's.
       const kept = log[log.length - 1];
-      assert.equal(epochs[kept.kept_epoch].span_f1, metrics.span_f1);
+      assert.equal(epochs[kept.kept_epoch - 1].span_f1, metrics.span_f1);
 
       const predictor = await loadPredictor(model, { backend: "wasm" });
       try {

@@ -61,7 +61,7 @@ function batches(): Batch[] {
   });
 }
 
-Deno.test("the trainer stops by the rule, says why, and keeps the best epoch", async () => {
+Deno.test("the trainer stops by the rule, says why, and keeps the best epoch, counting epochs from 1", async () => {
   await setupBackend("cpu");
   const f1 = [0.5, 0.8, 0.79, 0.8, 0.9, 0.95];
   const seen: number[] = [];
@@ -85,16 +85,16 @@ Deno.test("the trainer stops by the rule, says why, and keeps the best epoch", a
     earlyStopping: { metric: "f1", mode: "max", patience: 2, minDelta: 0.001 },
     evaluate: (epoch) => {
       seen.push(epoch);
-      return Promise.resolve({ f1: f1[epoch]! });
+      return Promise.resolve({ f1: f1[epoch - 1]! });
     },
   });
-  assert.deepEqual(seen, [0, 1, 2, 3]);
-  assert.equal(result.history.length, 4);
-  assert.equal(result.bestEpoch, 1);
+  assert.deepEqual(seen, [1, 2, 3, 4]);
+  assert.deepEqual(result.history.map((h) => h.epoch), [1, 2, 3, 4]);
+  assert.equal(result.bestEpoch, 2);
   assert.equal(result.bestMetric, 0.8);
   assert.equal(
     result.stoppedEarly,
-    "early stopping: f1 did not improve by more than 0.001 for 2 epochs (best 0.8 at epoch 1)",
+    "early stopping: f1 did not improve by more than 0.001 for 2 epochs (best 0.8 at epoch 2)",
   );
 });
 
@@ -117,10 +117,10 @@ Deno.test("without early stopping every epoch runs and the best F1 is kept", asy
     seed: 5,
     workers: 1,
     train: batches(),
-    evaluate: (epoch) => Promise.resolve({ f1: [0.5, 0.8, 0.7, 0.6][epoch]! }),
+    evaluate: (epoch) => Promise.resolve({ f1: [0.5, 0.8, 0.7, 0.6][epoch - 1]! }),
   });
   assert.equal(result.history.length, 4);
-  assert.equal(result.bestEpoch, 1);
+  assert.equal(result.bestEpoch, 2);
   assert.equal(result.stoppedEarly, undefined);
 });
 
@@ -134,7 +134,8 @@ const VALIDATE = `  validate:
 `;
 
 Deno.test({
-  name: "early_stopping on the validation loss: the log says why, metrics.json the kept epoch",
+  name:
+    "early_stopping on the validation loss: the log says why, metrics.json the kept epoch, epochs counted from 1 everywhere",
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -158,8 +159,21 @@ Deno.test({
         .map((l) => JSON.parse(l));
       const epochs = log.filter((l) => typeof l.epoch === "number" && typeof l.step !== "number");
       assert.ok(epochs.length < 12, `all ${epochs.length} epochs ran:\n${lines.join("\n")}`);
+      // The log's epoch lines, its step lines and its messages count epochs from 1.
+      assert.deepEqual(epochs.map((e) => e.epoch), epochs.map((_, i) => i + 1));
+      const steps = log.filter((l) => typeof l.step === "number");
+      assert.equal(steps[0].epoch, 1);
+      assert.equal(steps.at(-1).epoch, epochs.length);
+      assert.ok(
+        lines.some((l) => l.startsWith("[train] epoch 1: training loss")),
+        lines.join("\n"),
+      );
       const losses = epochs.map((e) => e.validation_loss as number);
-      const best = losses.indexOf(Math.min(...losses));
+      const best = losses.indexOf(Math.min(...losses)) + 1;
+      assert.ok(
+        lines.includes(`[train] kept epoch ${best} of 12 (loss ${losses[best - 1]!.toFixed(4)})`),
+        lines.join("\n"),
+      );
       const why = lines.find((l) => l.includes("early stopping:"));
       assert.match(
         why ?? "",
@@ -171,10 +185,15 @@ Deno.test({
       );
       const metrics = JSON.parse(await Deno.readTextFile(`${dir}/out/tiny/validate/metrics.json`));
       assert.equal(metrics.kept_epoch, best);
-      assert.deepEqual(metrics.kept_metric, { name: "loss", value: losses[best] });
+      assert.deepEqual(metrics.kept_metric, { name: "loss", value: losses[best - 1] });
       assert.equal(metrics.stopped_early, true);
       const last = log[log.length - 1];
       assert.equal(last.kept_epoch, best);
+      const written = JSON.parse(
+        await Deno.readTextFile(`${dir}/out/tiny/train/model/training_summary.json`),
+      );
+      assert.equal(written.kept_epoch, best);
+      assert.equal(written.version, 2);
       assert.equal(last.stopped_early, true);
     } finally {
       await Deno.remove(dir, { recursive: true });

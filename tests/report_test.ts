@@ -124,6 +124,24 @@ Deno.test("markSpans escapes the text and outlines spans the other side lacks", 
   assert.match(out, /<mark class="err"[^>]*>&lt;script&gt;/);
 });
 
+Deno.test("the report numbers epochs as the training log does, from 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "report-epochs-" });
+  try {
+    await Deno.writeTextFile(`${dir}/log.jsonl`, fakeTrainingLog(24, 3));
+    const sections = await trainSections({
+      id: "train",
+      params: {},
+      outputs: { log: `${dir}/log.jsonl` },
+      root: dir,
+    });
+    const perEpoch = sections.find((s) => s.title === "validation F1 per epoch")!.body.markup;
+    const rows = [...perEpoch.matchAll(/<tr><td class="num">([^<]*)<\/td>/g)].map((m) => m[1]);
+    assert.deepEqual(rows, ["1", "2", "3"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("the report's code is not part of train's and validate's code hash", async () => {
   for (const stage of [train, validate]) {
     const files = (await moduleFiles(stage.module, ROOT)).map((f) => f.slice(ROOT.length));

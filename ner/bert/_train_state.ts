@@ -25,7 +25,8 @@ import { decodeSafetensors, encodeSafetensors, type SafetensorsTensor } from "./
 
 /** Value of `format` in state.json. */
 const FORMAT = "nerpipe-train-checkpoint";
-const VERSION = 1;
+/** 2: the epochs of `history` and `best` are counted from 1 (they were from 0 in 1). */
+const VERSION = 2;
 const NAME = /^step-(\d{10})$/;
 const TEMP = /\.tmp-\d+-[0-9a-f]{8}$/;
 
@@ -35,20 +36,23 @@ export interface TrainCheckpoint<H = unknown> {
   fingerprint: string;
   /** Optimiser steps done over the whole run. */
   globalStep: number;
-  /** The epoch in progress (0-based; `epochs` once the last one has ended). */
+  /**
+   * Epochs that had ended when it was written: the one in progress is the next (`epochs` once
+   * the last one has ended).
+   */
   epoch: number;
-  /** Batches of `epoch`'s order done. */
+  /** Batches of the epoch in progress done (in its shuffled order). */
   position: number;
-  /** Running sum and count of the training losses of `epoch`'s steps done. */
+  /** Running sum and count of the training losses of the epoch in progress's steps done. */
   epochLossSum: number;
   epochLossCount: number;
-  /** Seconds trained in `epoch` so far. */
+  /** Seconds trained in the epoch in progress so far. */
   epochSeconds: number;
   /** Seconds since training began. */
   seconds: number;
-  /** Summaries of the epochs that have ended. */
+  /** Summaries of the epochs that have ended (their epochs counted from 1). */
   history: H[];
-  /** The best epoch so far by the selection metric, if any epoch was evaluated. */
+  /** The best epoch so far (counted from 1) by the selection metric, if any was evaluated. */
   best: { epoch: number; value: number } | null;
   /** Whatever the caller asked to keep with the checkpoint (JSON). */
   extra: unknown;

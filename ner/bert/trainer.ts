@@ -47,7 +47,7 @@ export type Batch = LabelledBatch;
 
 /** Progress of one optimiser step. */
 export interface StepInfo {
-  /** 0-based epoch. */
+  /** The epoch, counted from 1. */
   epoch: number;
   /** 1-based step over the whole run. */
   step: number;
@@ -73,7 +73,7 @@ export interface EvalMetrics {
 
 /** Summary of one epoch. */
 export interface EpochInfo {
-  /** 0-based epoch. */
+  /** The epoch, counted from 1 (as every log and file of nerpipe counts them). */
   epoch: number;
   /** Mean training loss over the epoch's steps. */
   loss: number;
@@ -101,7 +101,8 @@ export interface TrainOptions {
   /** Training batches; their order is shuffled each epoch. */
   train: Batch[];
   /**
-   * Called after each epoch; `predict` returns the argmax class per position of a batch,
+   * Called after each epoch (`epoch` counted from 1); `predict` returns the argmax class per
+   * position of a batch,
    * `probabilities` the softmax of its logits (`[batchSize * seqLen * numLabels]`), and `crf`
    * the CRF head's scores at that epoch (null for a softmax head), to decode with.
    */
@@ -182,7 +183,7 @@ export interface CheckpointOptions {
 
 /** Where a resumed run starts again. */
 export interface ResumeInfo {
-  /** The epoch in progress (0-based). */
+  /** The epoch it resumes in, counted from 1 (one past the last when every epoch had ended). */
   epoch: number;
   /** Steps already done over the whole run. */
   step: number;
@@ -238,13 +239,13 @@ export function earlyStoppingDecision(
 export interface TrainResult {
   /** Weights of the best epoch (by evaluation F1; the last epoch without evaluation), Hugging Face layout. */
   weights: Map<string, HostTensor>;
-  /** 0-based best epoch. */
+  /** The best epoch, counted from 1 (`history[bestEpoch - 1]`). */
   bestEpoch: number;
   /** The selection metric's value at the best epoch (absent without evaluation). */
   bestMetric?: number;
   /** Why training stopped before its last epoch, when early stopping stopped it. */
   stoppedEarly?: string;
-  /** Where the run resumed, when it did. */
+  /** Where the run resumed, when it did (as {@link ResumeInfo}). */
   resumed?: { epoch: number; step: number };
   history: EpochInfo[];
   totalSteps: number;
@@ -400,14 +401,17 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       seconds: (now - t0) / 1000,
     });
   };
-  /** Writes a checkpoint of the state between two steps (every pending step flushed). */
-  const save = async (epoch: number, position: number, epochSeconds: number) => {
+  /**
+   * Writes a checkpoint of the state between two steps (every pending step flushed), `ended`
+   * epochs and `position` batches of the next one done.
+   */
+  const save = async (ended: number, position: number, epochSeconds: number) => {
     if (!ck) return;
     const began = performance.now();
     const written = await writeCheckpoint<EpochInfo>(ck.dir, {
       fingerprint,
       globalStep,
-      epoch,
+      epoch: ended,
       position,
       epochLossSum,
       epochLossCount,
@@ -446,7 +450,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
   try {
     if (found && restored) {
       ck!.onResume?.({
-        epoch: restored.epoch,
+        epoch: restored.epoch + 1,
         step: restored.globalStep,
         position: restored.position,
         path: found.path,
@@ -454,9 +458,12 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       });
       decide();
     }
+    // `done` counts the epochs that have ended (a checkpoint's `epoch`); the epoch in progress
+    // is `done + 1` wherever it is shown.
     const startEpoch = restored ? restored.epoch : 0;
-    for (let epoch = startEpoch; epoch < opts.epochs && !stoppedEarly; epoch++) {
-      const resuming = restored !== null && epoch === startEpoch;
+    for (let done = startEpoch; done < opts.epochs && !stoppedEarly; done++) {
+      const epoch = done + 1;
+      const resuming = restored !== null && done === startEpoch;
       const epochStart = performance.now();
       const epochBefore = resuming ? restored.epochSeconds : 0;
       if (!resuming) {
@@ -465,7 +472,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
       }
       const order = Array.from({ length: stepsPerEpoch }, (_, i) => i);
       if (opts.shuffle ?? true) {
-        const rng = new Rng(mixSeed(opts.seed, 1000 + epoch));
+        const rng = new Rng(mixSeed(opts.seed, 1000 + done));
         for (let i = order.length - 1; i > 0; i--) {
           const j = Math.floor(rng.next() * (i + 1));
           [order[i], order[j]] = [order[j]!, order[i]!];
@@ -513,7 +520,7 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
             : performance.now() - lastCheckpoint >= (ck.maxSeconds ?? 600) * 1000);
         if (due) {
           await flush();
-          await save(epoch, position + 1, epochBefore + (performance.now() - epochStart) / 1000);
+          await save(done, position + 1, epochBefore + (performance.now() - epochStart) / 1000);
         }
       }
       await flush();
@@ -541,17 +548,17 @@ export async function trainTokenClassifier(opts: TrainOptions): Promise<TrainRes
         // The next epoch starts its loss sums afresh.
         epochLossSum = 0;
         epochLossCount = 0;
-        await save(epoch + 1, 0, 0);
+        await save(done + 1, 0, 0);
       }
       if (opts.signal?.aborted) throw abortReason(opts.signal);
     }
     const weights = best ? best.weights : await model.exportWeights();
     return {
       weights,
-      bestEpoch: best ? best.epoch : history.length - 1,
+      bestEpoch: best ? best.epoch : history.length,
       ...(best ? { bestMetric: best.value } : {}),
       ...(stoppedEarly ? { stoppedEarly } : {}),
-      ...(restored ? { resumed: { epoch: restored.epoch, step: restored.globalStep } } : {}),
+      ...(restored ? { resumed: { epoch: restored.epoch + 1, step: restored.globalStep } } : {}),
       history,
       totalSteps,
       seconds: (performance.now() - t0) / 1000,
