@@ -165,6 +165,25 @@ Deno.test("renderReport escapes parameters and stage notes", () => {
   assert.match(page, /2026-01-02 03:04:05 UTC/);
 });
 
+Deno.test("a stage without parameters shows no parameter row; an empty object parameter does", () => {
+  const page = renderReport({
+    pipeline: "p",
+    file: "p.yaml",
+    when: new Date("2026-01-02T03:04:05Z"),
+    stages: [],
+    params: { "label-ids": {}, other: { options: {} } },
+    sections: [],
+  });
+  const params = page.slice(page.indexOf('<section id="parameters">'));
+  const label = params.slice(
+    params.indexOf("<h3>label-ids</h3>"),
+    params.indexOf("<h3>other</h3>"),
+  );
+  assert.match(label, /<p>no parameters<\/p>/);
+  assert.doesNotMatch(label, /<table/);
+  assert.match(params, /<td>options<\/td><td>\{\}<\/td>/);
+});
+
 // --- The engine: test stage kinds whose outputs look like train's and validate's. ---
 
 const fakeTrain = defineStage({

@@ -66,10 +66,14 @@ figcaption{font-weight:600;margin-bottom:2px}
 .params h3{margin:10px 0 2px}.params td:first-child{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 `;
 
+/**
+ * A stage's parameters as `[dotted path, value]` rows. An empty object is a row `{}` where it is
+ * a parameter's value; a stage without parameters has no rows.
+ */
 function flatten(value: unknown, prefix: string, out: [string, string][]): [string, string][] {
   if (value !== null && typeof value === "object" && !Array.isArray(value)) {
     const entries = Object.entries(value as Record<string, unknown>);
-    if (entries.length === 0) out.push([prefix, "{}"]);
+    if (entries.length === 0 && prefix) out.push([prefix, "{}"]);
     for (const [k, v] of entries) flatten(v, prefix ? `${prefix}.${k}` : k, out);
   } else {
     out.push([prefix, typeof value === "string" ? value : JSON.stringify(value) ?? "null"]);
