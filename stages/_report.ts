@@ -1,7 +1,8 @@
 /**
  * The NER stages' sections of the run report (`out/<pipeline>/report.html`): for `train`, the
  * backend and why it was chosen, loss, learning rate, gradient norm before and after clipping
- * and throughput per step, and validation scores per epoch, from the training log; for
+ * and throughput per step (all but the learning rate with a moving average over the noisy
+ * steps), and validation scores per epoch, from the training log; for
  * `validate`, the scores and per-type tables of metrics.json, the confusion matrix of entity
  * types and 20 validation sentences with gold and predicted entities marked, errors first,
  * from its `analysis` output.
@@ -108,6 +109,7 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
         title: "Loss per step",
         x: "step",
         y: "loss",
+        smooth: "auto",
       })
     }${
       lineChart([{ name: "learning rate", points: per("lr"), color: SERIES_COLORS.lr }], {
@@ -120,13 +122,14 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
         title: "Gradient norm per step",
         x: "step",
         y: "global norm",
+        smooth: "auto",
       })
     }${
       lineChart([{
         name: "tokens/s",
         points: per("tokens_per_s"),
         color: SERIES_COLORS.throughput,
-      }], { title: "Throughput per step", x: "step", y: "tokens/s" })
+      }], { title: "Throughput per step", x: "step", y: "tokens/s", smooth: "auto" })
     }</div>`,
   };
   const epochPoints = (key: string): [number, number][] =>

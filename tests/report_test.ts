@@ -4,7 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { escapeHtml, heatmap, html, lineChart, table, ticks } from "../runner/html_report.ts";
+import {
+  escapeHtml,
+  heatmap,
+  html,
+  lineChart,
+  movingAverage,
+  smoothingWindow,
+  table,
+  ticks,
+} from "../runner/html_report.ts";
 import { renderReport } from "../runner/report/page.ts";
 import { main } from "../runner/cli/main.ts";
 import { moduleFiles } from "../runner/keys/code_index.ts";
@@ -137,6 +146,52 @@ Deno.test("the report numbers epochs as the training log does, from 1", async ()
     const perEpoch = sections.find((s) => s.title === "validation F1 per epoch")!.body.markup;
     const rows = [...perEpoch.matchAll(/<tr><td class="num">([^<]*)<\/td>/g)].map((m) => m[1]);
     assert.deepEqual(rows, ["1", "2", "3"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The `y` of each vertex of a polyline's `points`. */
+const ys = (points: string[]) => points.map((p) => Number(p.split(",")[1]));
+const spread = (v: number[]) => Math.max(...v) - Math.min(...v);
+
+Deno.test("movingAverage is centred, shorter at the ends, and leaves out non-finite points", () => {
+  const points: [number, number][] = [[1, 2], [2, 4], [3, NaN], [4, 6], [5, 8], [6, 10]];
+  assert.deepEqual(movingAverage(points, 3), [[1, 3], [2, 4], [4, 6], [5, 8], [6, 9]]);
+  assert.deepEqual(movingAverage(points, 1), points.filter(([, y]) => !Number.isNaN(y)));
+  assert.equal(smoothingWindow(49), 1);
+  assert.equal(smoothingWindow(120), 5);
+  assert.equal(smoothingWindow(750), 31);
+});
+
+Deno.test("per-step charts draw a moving average over the faint steps; the learning rate as is", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "report-smooth-" });
+  try {
+    await Deno.writeTextFile(`${dir}/log.jsonl`, fakeTrainingLog(120, 4));
+    const [training] = await trainSections({
+      id: "train",
+      params: {},
+      outputs: { log: `${dir}/log.jsonl` },
+      root: dir,
+    });
+    const figures = training!.body.markup.split("<figure").slice(1);
+    const figure = (title: string) => figures.find((f) => f.includes(title))!;
+    for (const [title, series] of [["Loss", 1], ["Gradient norm", 2], ["Throughput", 1]] as const) {
+      const f = figure(`${title} per step`);
+      assert.match(f, /line: moving average of 5 steps; faint: each step/, title);
+      const raw = polylines(f.replace(/<polyline(?![^>]*data-raw)[^>]*>/g, ""));
+      const all = polylines(f);
+      assert.equal(raw.length, series, title);
+      assert.equal(all.length, 2 * series, title);
+      for (const line of all) assert.equal(line.length, 120, title);
+    }
+    // Throughput swings by ±300 tokens/s from step to step; its average over 5 steps by a
+    // quarter of that.
+    const [rawLine, average] = polylines(figure("Throughput per step"));
+    assert.ok(spread(ys(average!)) < spread(ys(rawLine!)) / 2);
+    const lr = figure("Learning rate per step");
+    assert.doesNotMatch(lr, /data-raw|moving average/);
+    assert.equal(polylines(lr).length, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
