@@ -2,7 +2,8 @@
  * The NER stages' sections of the run report (`out/<pipeline>/report.html`): for `train`, the
  * backend and why it was chosen, loss, learning rate, gradient norm before and after clipping
  * and throughput per step (all but the learning rate with a moving average over the noisy
- * steps), and validation scores per epoch, from the training log; for
+ * steps), and per epoch the training and validation loss and the validation scores, with the
+ * epoch train kept, from the training log; for
  * `validate`, the scores and per-type tables of metrics.json, the confusion matrix of entity
  * types and 20 validation sentences with gold and predicted entities marked, errors first,
  * from its `analysis` output.
@@ -41,6 +42,8 @@ export const SERIES_COLORS = {
   precision: PALETTE[6],
   recall: PALETTE[7],
   accuracy: "#546e7a",
+  validationLoss: "#f4511e",
+  spanF1: "#7cb342",
 } as const;
 
 type LogLine = Record<string, unknown>;
@@ -63,6 +66,18 @@ const median = (xs: number[]) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 };
+
+/**
+ * The epoch train kept, counted from 1: its summary line's `kept_epoch` (the last line of the
+ * log), or, in a log without one, the first epoch with the best word-piece F1.
+ */
+function keptEpoch(lines: LogLine[], epochs: LogLine[]): number {
+  const summary = lines.findLast((l) => typeof l.kept_epoch === "number");
+  if (summary) return summary.kept_epoch as number;
+  const f1s = epochs.map((e) => num(e.f1));
+  if (!f1s.some(Number.isFinite)) return num(epochs.at(-1)?.epoch);
+  return num(epochs[f1s.indexOf(Math.max(...f1s.filter(Number.isFinite)))]!.epoch);
+}
 
 /**
  * The `train` stage's sections: the backend, the per-step charts and the per-epoch scores.
@@ -134,49 +149,66 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
   };
   const epochPoints = (key: string): [number, number][] =>
     epochs.map((e) => [num(e.epoch), num(e[key])] as [number, number]);
-  const f1s = epochs.map((e) => num(e.f1));
-  // The trainer keeps the first epoch with the best F1.
-  const kept = f1s.some(Number.isFinite)
-    ? f1s.indexOf(Math.max(...f1s.filter(Number.isFinite)))
-    : -1;
-  const epochRows = epochs.map((e, i) =>
+  const has = (key: string) => epochs.some((e) => typeof e[key] === "number");
+  const kept = keptEpoch(lines, epochs);
+  const summary = lines.findLast((l) => typeof l.kept_epoch === "number");
+  const metric = summary?.kept_metric as { name?: unknown; value?: unknown } | null | undefined;
+  const keptBy = metric && typeof metric.name === "string" && typeof metric.value === "number"
+    ? ` by ${metric.name} (${metric.value.toFixed(4)})`
+    : "";
+  const columns: [string, string][] = [
+    ["training loss", "loss"],
+    ["validation loss", "validation_loss"],
+    ["exact-span F1", "span_f1"],
+    ["word-piece entity F1", "f1"],
+    ["precision", "precision"],
+    ["recall", "recall"],
+    ["token accuracy", "accuracy"],
+  ];
+  const shown = columns.filter(([, key]) => key === "loss" || has(key));
+  const epochRows = epochs.map((e) =>
     [
       num(e.epoch),
-      num(e.loss),
-      num(e.f1),
-      num(e.precision),
-      num(e.recall),
-      num(e.accuracy),
-      i === kept ? html`<b>kept</b>` : "",
+      ...shown.map(([, key]) => num(e[key])),
+      num(e.epoch) === kept ? html`<b>kept</b>` : "",
     ] as Cell[]
   );
+  const scores: Series[] = [
+    { name: "exact-span F1", points: epochPoints("span_f1"), color: SERIES_COLORS.spanF1 },
+    { name: "word-piece entity F1", points: epochPoints("f1"), color: SERIES_COLORS.f1 },
+    { name: "precision", points: epochPoints("precision"), color: SERIES_COLORS.precision },
+    { name: "recall", points: epochPoints("recall"), color: SERIES_COLORS.recall },
+    { name: "token accuracy", points: epochPoints("accuracy"), color: SERIES_COLORS.accuracy },
+  ].filter((series) => series.points.some(([, y]) => Number.isFinite(y)));
+  const losses: Series[] = [
+    { name: "training (mean)", points: epochPoints("loss"), color: SERIES_COLORS.loss },
+  ];
+  if (has("validation_loss")) {
+    losses.push({
+      name: "validation",
+      points: epochPoints("validation_loss"),
+      color: SERIES_COLORS.validationLoss,
+    });
+  }
   const validation: ReportSection = {
-    title: "validation F1 per epoch",
-    body: epochs.some((e) => typeof e.f1 === "number")
-      ? html`<div class="charts">${
-        lineChart([
-          { name: "entity F1", points: epochPoints("f1"), color: SERIES_COLORS.f1 },
-          { name: "precision", points: epochPoints("precision"), color: SERIES_COLORS.precision },
-          { name: "recall", points: epochPoints("recall"), color: SERIES_COLORS.recall },
-          {
-            name: "token accuracy",
-            points: epochPoints("accuracy"),
-            color: SERIES_COLORS.accuracy,
-          },
-        ], {
-          title: "Validation per epoch (word-piece entities)",
-          x: "epoch",
-          markers: true,
-          zero: false,
-        })
-      }</div>${
-        table(
-          ["epoch", "mean loss", "entity F1", "precision", "recall", "token accuracy", ""],
-          epochRows,
-        )
-      }`
+    title: "validation per epoch",
+    body: has("f1")
+      ? html`
+        <p>Kept: epoch ${kept}${keptBy}.</p><div
+          class="charts">${lineChart(losses, {
+            title: "Loss per epoch",
+            x: "epoch",
+            y: "loss",
+            markers: true,
+          })}${lineChart(scores, {
+            title: "Validation scores per epoch",
+            x: "epoch",
+            markers: true,
+            zero: false,
+          })}</div>${table(["epoch", ...shown.map(([name]) => name), ""], epochRows)}
+      `
       : html`<p>No validation split: the last epoch is kept.</p>${
-        table(["epoch", "mean loss"], epochs.map((e) => [num(e.epoch), num(e.loss)]))
+        table(["epoch", "training loss"], epochs.map((e) => [num(e.epoch), num(e.loss)]))
       }`,
   };
   return [training, validation];

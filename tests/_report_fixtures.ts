@@ -7,7 +7,10 @@
 /** Text that must come out escaped wherever the report shows it. */
 export const EVIL = `<script>alert("x")</script>`;
 
-/** A training log as train writes it: the backend line, steps, epoch lines (epochs from 1). */
+/**
+ * A training log as train writes it: the backend line, steps, epoch lines (epochs from 1) and
+ * the summary line.
+ */
 export function fakeTrainingLog(steps = 24, epochs = 3): string {
   const lines: unknown[] = [{ backend: "wasm", backend_reason: `auto: ${EVIL} was best` }];
   const per = steps / epochs;
@@ -30,6 +33,8 @@ export function fakeTrainingLog(steps = 24, epochs = 3): string {
       lines.push({
         epoch: e + 1,
         loss: 1 / (e + 1),
+        validation_loss: 0.6 - 0.15 * e + 0.05 * e * e,
+        span_f1: 0.52 + 0.1 * e,
         f1: 0.5 + 0.1 * e,
         precision: 0.55 + 0.1 * e,
         recall: 0.45 + 0.1 * e,
@@ -38,6 +43,14 @@ export function fakeTrainingLog(steps = 24, epochs = 3): string {
       });
     }
   }
+  // The summary line train writes last (kept by span_f1: the last epoch).
+  lines.push({
+    version: 2,
+    kept_epoch: epochs,
+    kept_metric: { name: "span_f1", value: 0.52 + 0.1 * (epochs - 1) },
+    stopped_early: false,
+    epochs_run: epochs,
+  });
   return lines.map((l) => JSON.stringify(l)).join("\n") + "\n";
 }
 

@@ -143,7 +143,7 @@ Deno.test("the report numbers epochs as the training log does, from 1", async ()
       outputs: { log: `${dir}/log.jsonl` },
       root: dir,
     });
-    const perEpoch = sections.find((s) => s.title === "validation F1 per epoch")!.body.markup;
+    const perEpoch = sections.find((s) => s.title === "validation per epoch")!.body.markup;
     const rows = [...perEpoch.matchAll(/<tr><td class="num">([^<]*)<\/td>/g)].map((m) => m[1]);
     assert.deepEqual(rows, ["1", "2", "3"]);
   } finally {
@@ -192,6 +192,55 @@ Deno.test("per-step charts draw a moving average over the faint steps; the learn
     const lr = figure("Learning rate per step");
     assert.doesNotMatch(lr, /data-raw|moving average/);
     assert.equal(polylines(lr).length, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("the report draws the validation loss per epoch and marks the epoch train kept", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "report-kept-" });
+  try {
+    // Kept by the lowest validation loss (epoch 2), not by the best word-piece F1 (epoch 3).
+    const log = [
+      { backend: "wasm", backend_reason: "asked for" },
+      { epoch: 1, loss: 0.9, validation_loss: 0.5, span_f1: 0.6, f1: 0.6, accuracy: 0.8 },
+      { epoch: 2, loss: 0.5, validation_loss: 0.3, span_f1: 0.7, f1: 0.7, accuracy: 0.85 },
+      { epoch: 3, loss: 0.2, validation_loss: 0.4, span_f1: 0.8, f1: 0.8, accuracy: 0.9 },
+      {
+        version: 2,
+        kept_epoch: 2,
+        kept_metric: { name: "loss", value: 0.3 },
+        stopped_early: true,
+        epochs_run: 3,
+      },
+    ];
+    await Deno.writeTextFile(`${dir}/log.jsonl`, log.map((l) => JSON.stringify(l)).join("\n"));
+    const sections = await trainSections({
+      id: "train",
+      params: {},
+      outputs: { log: `${dir}/log.jsonl` },
+      root: dir,
+    });
+    const body = sections.find((s) => s.title === "validation per epoch")!.body.markup;
+    assert.match(body, /Kept: epoch 2 by loss \(0\.3000\)/);
+    const rows = [...body.matchAll(/<tr><td class="num">(\d)<\/td>(.*?)<\/tr>/g)];
+    assert.deepEqual(rows.map((r) => [r[1], r[2]!.includes("<b>kept</b>")]), [
+      ["1", false],
+      ["2", true],
+      ["3", false],
+    ]);
+    // The table has the validation loss and the exact-span F1 of each epoch.
+    assert.match(body, /<th>validation loss<\/th>/);
+    assert.match(rows[1]![2]!, /<td class="num">0\.3<\/td>/);
+    const loss = body.slice(body.indexOf("Loss per epoch"));
+    const validation = loss.match(/<polyline data-series="validation" points="([^"]*)"/);
+    assert.equal(validation![1]!.split(" ").length, 3);
+    // Epochs are whole: the x axis has no tick between two.
+    const ticks = [
+      ...loss.slice(0, loss.indexOf("</figure>")).matchAll(/text-anchor="middle">([\d.]+)</g),
+    ];
+    assert.deepEqual(ticks.map((t) => t[1]), ["1", "2", "3"]);
+    assert.match(body, /data-series="exact-span F1"/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -324,8 +373,9 @@ const SECTIONS = [
   "before clipping",
   "after clipping",
   "Throughput per step",
-  "train: validation F1 per epoch",
-  "Validation per epoch",
+  "train: validation per epoch",
+  "Loss per epoch",
+  "Validation scores per epoch",
   "validate: scores",
   "Exact character spans, per type",
   "Word-piece entities (conlleval), per type",
@@ -353,9 +403,9 @@ Deno.test("a run through the CLI writes a self-contained report with every secti
   assert.match(page, /<td>note<\/td><td>&lt;script&gt;/);
   assert.equal((page.match(/class="status-ran"/g) ?? []).length, 3);
   // Charts: loss, learning rate, two gradient norms and throughput, one vertex per step;
-  // four series per epoch, one vertex per epoch.
+  // two losses and five scores per epoch, one vertex per epoch.
   const lines = polylines(page);
-  assert.deepEqual(lines.map((l) => l.length), [24, 24, 24, 24, 24, 3, 3, 3, 3]);
+  assert.deepEqual(lines.map((l) => l.length), [...Array(5).fill(24), ...Array(7).fill(3)]);
   // The sentences: errors marked, text escaped.
   assert.match(page, /<mark class="err"[^>]*>Kim<sub>LC<\/sub>/);
   assert.match(page, /3 errors/);
@@ -368,7 +418,7 @@ Deno.test("a run through the CLI writes a self-contained report with every secti
   const again = await Deno.readTextFile(path);
   assert.equal((again.match(/class="status-cached"/g) ?? []).length, 3);
   assert.match(again, /cached \(ran in /);
-  assert.deepEqual(polylines(again).map((l) => l.length), [24, 24, 24, 24, 24, 3, 3, 3, 3]);
+  assert.deepEqual(polylines(again).map((l) => l.length), lines.map((l) => l.length));
 
   // A dry run writes none.
   await Deno.remove(path);

@@ -180,7 +180,8 @@ export function lineChart(series: Series[], options: ChartOptions): Html {
           .sort((a, b) => a - b).join("/")} ${unit}s${showRaw ? `; faint: each ${unit}` : ""}</div>
     `
     : "";
-  const legend = html`<figcaption>${options.title}${
+  // As wide as the chart at most: a long legend wraps instead of widening the figure.
+  const legend = html`<figcaption style="max-width:${width}px">${options.title}${
     drawn.map((s) =>
       html`
         <span class="key"><span class="swatch" style="background:${s.color}"></span>${s.name}</span>
@@ -214,7 +215,11 @@ export function lineChart(series: Series[], options: ChartOptions): Html {
       `,
     );
   }
-  for (const t of ticks(box.x0, box.x1, 8)) {
+  // Whole numbers on the x axis when every x is one (epochs).
+  const whole = drawn.every((d) =>
+    d.points.every(([x]) => Number.isInteger(x) || !Number.isFinite(x))
+  );
+  for (const t of ticks(box.x0, box.x1, 8).filter((t) => !whole || Number.isInteger(t))) {
     const x = r(sx(t));
     grid.push(
       html`

@@ -9,7 +9,7 @@ import type { RunSummary } from "../core/result.ts";
 import { sha256, stableJson } from "../lib/digest.ts";
 
 /** The version of what the report shows, part of {@link reportStampLine}. */
-export const REPORT_FORMAT = 3;
+export const REPORT_FORMAT = 4;
 
 /** What a report needs to know of its pipeline. */
 export interface StampedPipeline {
