@@ -50,7 +50,7 @@ export type {
   StageContext,
   StageDefinition,
 } from "./runner/stage.ts";
-export type { ChartOptions, Series } from "./runner/html_report.ts";
+export type { Chart, ChartOptions, Series } from "./runner/html_report.ts";
 export {
   type Cell,
   heatmap,

@@ -5,7 +5,7 @@
  */
 
 import type { FromSchema } from "./from_schema.ts";
-import type { Html } from "./html_report.ts";
+import type { Chart, Html } from "./html_report.ts";
 
 /** A JSON Schema object (draft-07, as ajv reads it). */
 export type JsonSchema = Record<string, unknown>;
@@ -186,6 +186,11 @@ export interface ReportSection {
   title: string;
   /** The section's content, built with the helpers of `runner/html_report.ts` (escaped). */
   body: Html;
+  /**
+   * The line charts `body` draws, as data: a sweep's page (`out/<pipeline>/sweep.html`)
+   * overlays each of them across the variants, one line per variant.
+   */
+  charts?: Chart[];
 }
 
 /**

@@ -16,6 +16,7 @@
 
 import {
   type Cell,
+  type Chart,
   heatmap,
   type Html,
   html,
@@ -61,6 +62,9 @@ async function readLog(path: string): Promise<LogLine[]> {
   }
   return out;
 }
+
+/** A chart of a section, drawn. */
+const draw = (c: Chart) => lineChart(c.series, c.options);
 
 const median = (xs: number[]) => {
   const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
@@ -117,35 +121,32 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
     ["median throughput", `${Math.round(median(steps.map((s) => num(s.tokens_per_s))))} tokens/s`],
     ["clipping at global norm", String(ctx.params.max_grad_norm ?? "")],
   ];
-  const training: ReportSection = {
-    title: "training",
-    body: html`${table(["", ""], facts)}<div class="charts">${
-      lineChart([{ name: "loss", points: per("loss"), color: SERIES_COLORS.loss }], {
-        title: "Loss per step",
-        x: "step",
-        y: "loss",
-        smooth: "auto",
-      })
-    }${
-      lineChart([{ name: "learning rate", points: per("lr"), color: SERIES_COLORS.lr }], {
-        title: "Learning rate per step",
-        x: "step",
-        y: "learning rate",
-      })
-    }${
-      lineChart(grad, {
-        title: "Gradient norm per step",
-        x: "step",
-        y: "global norm",
-        smooth: "auto",
-      })
-    }${
-      lineChart([{
+  const stepCharts: Chart[] = [
+    {
+      series: [{ name: "loss", points: per("loss"), color: SERIES_COLORS.loss }],
+      options: { title: "Loss per step", x: "step", y: "loss", smooth: "auto" },
+    },
+    {
+      series: [{ name: "learning rate", points: per("lr"), color: SERIES_COLORS.lr }],
+      options: { title: "Learning rate per step", x: "step", y: "learning rate" },
+    },
+    {
+      series: grad,
+      options: { title: "Gradient norm per step", x: "step", y: "global norm", smooth: "auto" },
+    },
+    {
+      series: [{
         name: "tokens/s",
         points: per("tokens_per_s"),
         color: SERIES_COLORS.throughput,
-      }], { title: "Throughput per step", x: "step", y: "tokens/s", smooth: "auto" })
-    }</div>`,
+      }],
+      options: { title: "Throughput per step", x: "step", y: "tokens/s", smooth: "auto" },
+    },
+  ];
+  const training: ReportSection = {
+    title: "training",
+    body: html`${table(["", ""], facts)}<div class="charts">${stepCharts.map(draw)}</div>`,
+    charts: stepCharts,
   };
   const epochPoints = (key: string): [number, number][] =>
     epochs.map((e) => [num(e.epoch), num(e[key])] as [number, number]);
@@ -190,27 +191,27 @@ export async function trainSections(ctx: ReportContext): Promise<ReportSection[]
       color: SERIES_COLORS.validationLoss,
     });
   }
-  const validation: ReportSection = {
-    title: "validation per epoch",
-    body: has("f1")
-      ? html`
-        <p>Kept: epoch ${kept}${keptBy}.</p><div
-          class="charts">${lineChart(losses, {
-            title: "Loss per epoch",
-            x: "epoch",
-            y: "loss",
-            markers: true,
-          })}${lineChart(scores, {
-            title: "Validation scores per epoch",
-            x: "epoch",
-            markers: true,
-            zero: false,
-          })}</div>${table(["epoch", ...shown.map(([name]) => name), ""], epochRows)}
-      `
-      : html`<p>No validation split: the last epoch is kept.</p>${
+  const epochCharts: Chart[] = [
+    { series: losses, options: { title: "Loss per epoch", x: "epoch", y: "loss", markers: true } },
+    {
+      series: scores,
+      options: { title: "Validation scores per epoch", x: "epoch", markers: true, zero: false },
+    },
+  ];
+  const validation: ReportSection = has("f1")
+    ? {
+      title: "validation per epoch",
+      body: html`<p>Kept: epoch ${kept}${keptBy}.</p><div class="charts">${
+        epochCharts.map(draw)
+      }</div>${table(["epoch", ...shown.map(([name]) => name), ""], epochRows)}`,
+      charts: epochCharts,
+    }
+    : {
+      title: "validation per epoch",
+      body: html`<p>No validation split: the last epoch is kept.</p>${
         table(["epoch", "training loss"], epochs.map((e) => [num(e.epoch), num(e.loss)]))
       }`,
-  };
+    };
   return [training, validation];
 }
 

@@ -20,7 +20,7 @@ import { relative, resolve } from "../paths.ts";
 import { type RemoteOptions, remoteUrl } from "../remote/schemes.ts";
 import { formatSeconds, type Reporter } from "../report.ts";
 import { consoleReporter } from "../report/console.ts";
-import { reportIsCurrent } from "../report/stamp.ts";
+import { reportIsCurrent, sweepReportPath, sweepStamp } from "../report/stamp.ts";
 import type { RunOptions } from "../run/options.ts";
 import { runVariants } from "../run/variants.ts";
 import type { Flags } from "./flags.ts";
@@ -36,6 +36,20 @@ const writePipelineReport = async (
     new URL("../report/write.ts", import.meta.url).href
   ) as typeof import("../report/write.ts");
   return report.writePipelineReport(...a);
+};
+
+/** A sweep's page, unless it is current: then its modules are not even loaded. */
+const writeSweepReport = async (
+  ...a: Parameters<typeof import("../report/sweep.ts").writeSweepReport>
+): Promise<string> => {
+  const [pipeline, variants, options] = a;
+  const path = sweepReportPath(options?.outDir ?? `${pipeline.root}/out`, pipeline.name);
+  const stamped = sweepStamp(pipeline, variants);
+  if (await reportIsCurrent(path, stamped.pipeline, stamped.summary)) return path;
+  const report = await import(
+    new URL("../report/sweep.ts", import.meta.url).href
+  ) as typeof import("../report/sweep.ts");
+  return report.writeSweepReport(...a);
 };
 
 /**
@@ -118,11 +132,20 @@ export async function runCommand(sweep: Sweep, flags: Flags & { file: string }):
     }
     const seconds = Math.max(...done.map((d) => d.seconds));
     if (!flags.dryRun) {
+      // A variant's time is what its stages ran for: variants share the machine and the
+      // stages they have in common, so the sweep's wall time is no one variant's.
+      const own = (d: RunSummary) => d.stages.reduce((t, r) => t + r.seconds, 0);
       for (const [i, d] of done.entries()) {
-        // A variant's time is what its stages ran for: variants share the machine and the
-        // stages they have in common, so the sweep's wall time is no one variant's.
-        const own = d.stages.reduce((t, r) => t + r.seconds, 0);
-        await afterRun(variants[i]!, d, swept ? own : seconds, reporter, flags);
+        await afterRun(variants[i]!, d, swept ? own(d) : seconds, reporter, flags);
+      }
+      if (swept) {
+        const runs = done.map((d, i) => ({
+          label: d.label!,
+          pipeline: variants[i]!.pipeline,
+          summary: d,
+          seconds: own(d),
+        }));
+        await afterSweep(pipeline, runs, reporter, flags);
       }
     }
     const all = done.flatMap((d) => d.stages.map((stage) => ({ stage, label: d.label })));
@@ -248,5 +271,23 @@ async function afterRun(
     if (!flags.json && !flags.quiet) reporter.line(`report ${relative(Deno.cwd(), path)}`);
   } catch (error) {
     reporter.line(`warning: the report${of} was not written: ${why(error)}`);
+  }
+}
+
+/** After a sweep: writes `out/<pipeline>/sweep.html`, its variants overlaid (a warning if not). */
+async function afterSweep(
+  pipeline: Pipeline,
+  runs: Parameters<typeof writeSweepReport>[1],
+  reporter: Reporter,
+  flags: Flags,
+): Promise<void> {
+  try {
+    const path = await writeSweepReport(pipeline, runs, {
+      warn: (message) => reporter.line(`warning: ${message}`),
+    });
+    if (!flags.json && !flags.quiet) reporter.line(`sweep report ${relative(Deno.cwd(), path)}`);
+  } catch (error) {
+    const why = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+    reporter.line(`warning: the sweep's report was not written: ${why}`);
   }
 }

@@ -59,7 +59,9 @@ export interface ChartOptions {
 
 /** A line chart as data: what {@link lineChart} draws, kept so that charts can be overlaid. */
 export interface Chart {
+  /** Its lines. */
   series: Series[];
+  /** Its title, axes, size and smoothing. */
   options: ChartOptions;
 }
 

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type Cell, escapeHtml, html, table } from "../html_report.ts";
+import { type Cell, escapeHtml, type Html, html, table } from "../html_report.ts";
 import { formatSeconds } from "../report.ts";
 import type { ReportSection } from "../stage.ts";
 
@@ -139,9 +139,20 @@ export function renderReport(page: ReportPage): string {
     }</section>
 <section id="parameters"><h2>Parameters</h2><div class="params">${params}</div></section>
 ${parts}</main>`;
+  return htmlDocument(title, body);
+}
+
+/**
+ * A report page around its `<main>`: the doctype, the title and the report's style sheet.
+ *
+ * @param title The page's title.
+ * @param main The page's content.
+ * @returns The HTML document (its first line the doctype).
+ */
+export function htmlDocument(title: string, main: Html): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
-<body>${body.markup}</body></html>
+<body>${main.markup}</body></html>
 `;
 }

@@ -7,6 +7,7 @@
 
 import type { RunSummary } from "../core/result.ts";
 import { sha256, stableJson } from "../lib/digest.ts";
+import { treeDir } from "../materialise/out_paths.ts";
 
 /** The version of what the report shows, part of {@link reportStampLine}. */
 export const REPORT_FORMAT = 4;
@@ -64,4 +65,33 @@ export async function reportIsCurrent(
 ): Promise<boolean> {
   if (!summary.stages.every((s) => s.status === "cached")) return false;
   return readReportStamp(path) === await reportStampLine(pipeline, summary);
+}
+
+/** Where a sweep's page goes: `<outDir>/<pipeline>/sweep.html`, beside the variants' folders. */
+export function sweepReportPath(outDir: string, pipeline: string): string {
+  return `${treeDir(outDir, pipeline)}/sweep.html`;
+}
+
+/**
+ * What a sweep's page is of, as {@link reportIsCurrent} and {@link reportStampLine} take it:
+ * the pipeline, and the stages of every variant as one run's (each id after its variant's
+ * label), so that a sweep in which everything was cached leaves its page as it is.
+ *
+ * @param pipeline The sweep's pipeline.
+ * @param variants Each variant's label and what it did.
+ * @returns The pipeline and the run to stamp.
+ */
+export function sweepStamp(
+  pipeline: StampedPipeline,
+  variants: readonly { label: string; summary: RunSummary }[],
+): { pipeline: StampedPipeline; summary: RunSummary } {
+  return {
+    pipeline: { name: `${pipeline.name} (sweep)`, file: pipeline.file },
+    summary: {
+      pipeline: pipeline.name,
+      stages: variants.flatMap((v) =>
+        v.summary.stages.map((s) => ({ ...s, id: `${v.label}/${s.id}` }))
+      ),
+    },
+  };
 }

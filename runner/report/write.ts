@@ -64,6 +64,41 @@ export async function writePipelineReport(
   const cache = await Cache.open(options.cacheDir ?? `${pipeline.root}/.pipeline`, {
     hashes: false,
   });
+  const { stages, sections } = await collectSections(pipeline, summary, cache, options.warn);
+  const params: Record<string, Record<string, unknown>> = {};
+  for (const id of pipeline.order) params[id] = pipeline.stages.get(id)!.params;
+  const file = relative(pipeline.root, pipeline.file) || pipeline.file;
+  const text = renderReport({
+    pipeline: pipeline.name,
+    file: file.startsWith("..") ? pipeline.file : file,
+    when: options.when ?? new Date(),
+    ...(options.seconds !== undefined ? { seconds: options.seconds } : {}),
+    stages,
+    params,
+    sections,
+  });
+  await Deno.mkdir(dirname(path), { recursive: true });
+  await writeAtomic(path, text.replace(/^<!DOCTYPE html>\n/, (d) => `${d}${stamp}\n`));
+  return path;
+}
+
+/**
+ * The stage table's rows of a run, and the sections of each stage that ran or was cached, built
+ * by its kind's `report` hook from its outputs in the cache (a hook that fails gives a section
+ * that says so, and a warning).
+ *
+ * @param pipeline The pipeline that ran.
+ * @param summary What the run did.
+ * @param cache The cache the run used.
+ * @param warn Told when a stage's sections could not be built.
+ * @returns The rows and the sections, in pipeline order.
+ */
+export async function collectSections(
+  pipeline: Pipeline,
+  summary: RunSummary,
+  cache: Cache,
+  warn?: (message: string) => void,
+): Promise<{ stages: StageRow[]; sections: ReportPage["sections"] }> {
   const stages: StageRow[] = [];
   const sections: ReportPage["sections"] = [];
   for (const s of summary.stages) {
@@ -107,7 +142,7 @@ export async function writePipelineReport(
       sections.push({ stage: s.id, sections: built });
     } catch (error) {
       const message = firstLine(describeFailure(error).message);
-      options.warn?.(`the report's sections of stage "${s.id}" could not be built: ${message}`);
+      warn?.(`the report's sections of stage "${s.id}" could not be built: ${message}`);
       sections.push({
         stage: s.id,
         sections: [{
@@ -117,19 +152,5 @@ export async function writePipelineReport(
       });
     }
   }
-  const params: Record<string, Record<string, unknown>> = {};
-  for (const id of pipeline.order) params[id] = pipeline.stages.get(id)!.params;
-  const file = relative(pipeline.root, pipeline.file) || pipeline.file;
-  const text = renderReport({
-    pipeline: pipeline.name,
-    file: file.startsWith("..") ? pipeline.file : file,
-    when: options.when ?? new Date(),
-    ...(options.seconds !== undefined ? { seconds: options.seconds } : {}),
-    stages,
-    params,
-    sections,
-  });
-  await Deno.mkdir(dirname(path), { recursive: true });
-  await writeAtomic(path, text.replace(/^<!DOCTYPE html>\n/, (d) => `${d}${stamp}\n`));
-  return path;
+  return { stages, sections };
 }
