@@ -59,7 +59,7 @@ th{background:#f0f0f0;font-weight:600}td.num{text-align:right;font-variant-numer
 .charts{display:flex;flex-wrap:wrap;gap:8px 20px}
 figure.chart{margin:0;background:#fff;border:1px solid #e3e3e3;padding:6px 8px}
 figcaption{font-weight:600;margin-bottom:2px}
-.key{font-weight:400;margin-left:10px;color:#444}
+.key{font-weight:400;margin-left:10px;color:#444;white-space:nowrap}
 .swatch{display:inline-block;width:14px;height:3px;vertical-align:middle;margin-right:4px}
 .note{color:#b71c1c}code{font:12px ui-monospace,Menlo,Consolas,monospace}
 .params{display:flex;flex-wrap:wrap;gap:0 28px;align-items:flex-start}

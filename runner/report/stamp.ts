@@ -10,7 +10,7 @@ import { sha256, stableJson } from "../lib/digest.ts";
 import { treeDir } from "../materialise/out_paths.ts";
 
 /** The version of what the report shows, part of {@link reportStampLine}. */
-export const REPORT_FORMAT = 4;
+export const REPORT_FORMAT = 5;
 
 /** What a report needs to know of its pipeline. */
 export interface StampedPipeline {
