@@ -6,7 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { deflateSync } from "node:zlib";
+import { PALETTE } from "../runner/html_report.ts";
 import { renderReport } from "../runner/report/page.ts";
+import { renderSweepReport } from "../runner/report/sweep.ts";
 import { SERIES_COLORS, trainSections, validateSections } from "../stages/_report.ts";
 import { countColour, decodePng } from "./_png.ts";
 import { fakeAnalysis, fakeMetrics, fakeTrainingLog } from "./_report_fixtures.ts";
@@ -115,6 +117,59 @@ Deno.test({
           SERIES_COLORS[name as keyof typeof SERIES_COLORS]
         }): only ${n} pixels; all: ${JSON.stringify(counts)}`,
       );
+    }
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name: "headless Chromium draws a sweep's overlaid charts, a line in each variant's colour",
+  ignore: !CHROMIUM,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "sweep-browser-" });
+    const variants = [];
+    for (const [i, epochs] of [3, 4].entries()) {
+      // The second variant's figures scaled, so that its lines do not hide the first's.
+      const log = fakeTrainingLog(30 * epochs, epochs).trim().split("\n").map((line) =>
+        JSON.stringify(
+          JSON.parse(
+            line,
+            (k, v) => typeof v === "number" && !/step|epoch/.test(k) ? v * (1 + i) : v,
+          ),
+        )
+      );
+      await Deno.writeTextFile(`${dir}/log${i}.jsonl`, log.join("\n"));
+      variants.push({
+        label: `epochs=${epochs}`,
+        href: `epochs%3D${epochs}/report.html`,
+        summary: { pipeline: "browser", stages: [] },
+        seconds: 1,
+        sections: [{
+          stage: "train",
+          sections: await trainSections({
+            root: dir,
+            params: {},
+            id: "train",
+            outputs: { log: `${dir}/log${i}.jsonl` },
+          }),
+        }],
+      });
+    }
+    const page = renderSweepReport({
+      pipeline: "browser",
+      file: "pipelines/browser.yaml",
+      when: new Date(),
+      variants,
+    });
+    await Deno.writeTextFile(`${dir}/sweep.html`, page);
+    await screenshot(CHROMIUM!, `${dir}/sweep.html`, `${dir}/sweep.png`, "1280,3000");
+    const image = decodePng(await Deno.readFile(`${dir}/sweep.png`));
+    // 12 overlays (4 per-step charts, 2 of them of 2 series; 2 losses and 5 scores per epoch),
+    // each with a line of either variant: far more pixels of each colour than its swatches.
+    for (const colour of [PALETTE[0], PALETTE[1]]) {
+      const n = countColour(image, colour, 24);
+      assert.ok(n >= 3000, `variant colour ${colour}: only ${n} pixels`);
     }
     await Deno.remove(dir, { recursive: true });
   },
