@@ -14,11 +14,11 @@ import { trainSections } from "../stages/_report.ts";
 import { project } from "./_engine_helpers.ts";
 import { fakeTrainingLog } from "./_report_fixtures.ts";
 
-const fakeTrain = defineStage<{ epochs: number }>({
+const fakeTrain = defineStage({
   name: "sweep-train",
   version: 1,
   description: "Writes a training-log-shaped JSONL of 8 steps an epoch",
-  schema: { type: "object", properties: { epochs: { type: "integer", default: 3 } } },
+  schema: { type: "object", properties: { epochs: { type: "integer", default: 3 } } } as const,
   inputs: {},
   outputs: { log: { type: "train-log", description: "log", extension: ".jsonl" } },
   module: import.meta.url,
