@@ -174,10 +174,16 @@ stages:
   hang: { uses: hang, with: { dir: "${dir}" } }
 `
   );
-  // a runs and is placed in out/; the run is killed while hang waits, before it ends (and before
-  // it would have saved the list of what it placed).
-  const child = spawn(box.dir, ["--quiet"]);
-  assert.ok(await killWhen(child, () => exists(`${box.dir}/started`)));
+  // a runs and is placed in out/ while hang waits (two at once: the scheduler may start either
+  // first); the run is killed then, before it ends (and before it would have saved the list of
+  // what it placed).
+  const child = spawn(box.dir, ["--quiet", "--jobs", "2"]);
+  assert.ok(
+    await killWhen(
+      child,
+      () => exists(`${box.dir}/started`) && exists(`${box.dir}/out/p/a/text.txt`),
+    ),
+  );
   assert.equal(await Deno.readTextFile(`${box.dir}/out/p/a/text.txt`), "first");
   await Deno.writeTextFile(`${box.dir}/release`, "");
   const again = await cli(box.dir, ["--set", "stages.a.with.text=second"]);
