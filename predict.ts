@@ -24,6 +24,25 @@ const USAGE = `usage:
           [--boundaries words+learned-tails|pieces]
           [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
 
+const HELP = `${USAGE}
+
+Finds the entities of texts with a model directory, or with the model a pipeline trained: the one
+of the pipeline's key for the given --set values (its cached object, whatever out/ holds).
+
+flags:
+  --file <path>|-         predict each non-blank line of a file (- for stdin), as it is read
+  --json                  one JSON object a line: {"text", "entities": [...]}
+  --backend <name>        the TensorFlow.js backend (default auto)
+  --aggregation <a>       how word-pieces become entities (default: the model's own)
+  --min-score <s>         drop entities scored under s
+  --boundaries <b>        where entities may start and end (default: the model's own)
+  --stage <id>            the stage whose model to use, when several make one
+  --set k=v               the pipeline's parameters, as given to run
+  --allow-outside <path>  a path outside the project the pipeline reads, as given to run
+  --help                  print this help
+
+More: docs/cli.md#predict`;
+
 const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
 type Backend = (typeof BACKENDS)[number];
 
@@ -54,7 +73,7 @@ const FLAGS = {
 } satisfies FlagSpecs;
 
 function parse(args: string[]): PredictFlags {
-  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE });
+  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE, help: HELP });
   const flags: PredictFlags = {
     texts: positionals.slice(1),
     json: v.json ?? false,

@@ -1,6 +1,6 @@
 /**
- * The usage of the command line, and the flags of `run`, `status` and `dag`, checked: a flag of
- * the wrong form, an unknown executor or format, a stage id that the pipeline does not have.
+ * The flags of `run`, `status` and `dag`, checked: a flag of the wrong form, an unknown executor
+ * or format, a stage id that the pipeline does not have.
  *
  * @module
  */
@@ -10,21 +10,12 @@ import { UserError } from "../errors.ts";
 import { EXECUTOR_NAMES } from "../exec/registry.ts";
 import { type FlagSpecs, parseArgs } from "../lib/args.ts";
 import { didYouMean } from "../lib/suggest.ts";
+import { helpOf, usageOf } from "./help.ts";
 
-/** The usage of every command, shown with a mistake in how one is called. */
-export const USAGE = `usage:
-  run <pipeline.yaml> [--set k=v]... [--only <id>]... [--from <id>] [--force [<id>]]
-                      [--dry-run] [--jobs N] [--json] [--quiet] [--verbose]
-                      [--allow-outside <path>]...
-                      [--executor ${EXECUTOR_NAMES.join("|")}] [--no-pull] [--no-push]
-                      [--require-remote]
-  status <pipeline.yaml> [--set k=v]... [--json]
-  dag <pipeline.yaml> [--format mermaid|dot]
-  verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]
-  runs [<pipeline.yaml>] [--json]
-  compare <run> <run> [--json] | compare --last 2 [<pipeline.yaml>] [--json]
-  pull <pipeline.yaml> [--set k=v]...   push [<pipeline.yaml>] [--set k=v]...
-a --set value with commas (k=a,b,c) is a sweep: one variant per value ('k="a,b"' for a comma)`;
+/** How `dag` prints the graph: Mermaid (the default) or Graphviz dot. */
+export type DagFormat = "mermaid" | "dot";
+
+const FORMATS: readonly DagFormat[] = ["mermaid", "dot"];
 
 /** The flags of `run`, `status` and `dag`, read. */
 export interface Flags {
@@ -39,7 +30,7 @@ export interface Flags {
   json: boolean;
   quiet: boolean;
   verbose: boolean;
-  format: "mermaid" | "dot";
+  format: DagFormat;
   executor?: string;
   noPull: boolean;
   noPush: boolean;
@@ -70,13 +61,20 @@ const FLAGS = {
 /**
  * Reads the flags of `run`, `status` and `dag`.
  *
+ * @param args The arguments after the command.
+ * @param command `run`, `status` or `dag`: whose usage a mistake shows, and `--help` prints.
+ * @throws {HelpRequested} For `--help`.
  * @throws {UserError} For a flag of the wrong form, an unknown executor or format.
  */
-export function parseFlags(args: string[]): Flags {
-  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE });
+export function parseFlags(args: string[], command: "run" | "status" | "dag"): Flags {
+  const usage = usageOf(command);
+  const { values: v, positionals } = parseArgs(args, FLAGS, {
+    usage,
+    help: () => helpOf(command),
+  });
   if (positionals.length > 1) {
     throw new UserError(
-      `Unexpected argument "${positionals[1]}": give one pipeline file\n${USAGE}`,
+      `Unexpected argument "${positionals[1]}": give one pipeline file\n${usage}`,
     );
   }
   const flags: Flags = {
@@ -109,10 +107,12 @@ export function parseFlags(args: string[]): Flags {
   }
   if (v.format !== undefined) {
     const f = v.format;
-    if (f !== "mermaid" && f !== "dot") {
-      throw new UserError(`Unknown format "${f}": expected "mermaid" or "dot"`);
+    if (!(FORMATS as readonly string[]).includes(f)) {
+      throw new UserError(
+        `Unknown format "${f}": expected ${FORMATS.map((x) => `"${x}"`).join(", ")}`,
+      );
     }
-    flags.format = f;
+    flags.format = f as DagFormat;
   }
   return flags;
 }

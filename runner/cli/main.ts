@@ -12,10 +12,12 @@ import { checkEnv, type EnvVar } from "../env.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "../errors.ts";
 import { diskFullError, isDiskFull } from "../lib/disk_full.ts";
 import { own } from "../lib/own.ts";
+import { HelpRequested } from "../lib/args.ts";
 import { didYouMean } from "../lib/suggest.ts";
 import type { Registry } from "../registry.ts";
 import { REMOTE_ENV_VAR } from "../remote/schemes.ts";
-import { checkIds, parseFlags, USAGE } from "./flags.ts";
+import { checkIds, parseFlags } from "./flags.ts";
+import { allUsage, COMMAND_NAMES, overview, usageOf } from "./help.ts";
 import { runCommand } from "./run.ts";
 
 /** Extra commands a program adds to the CLI (for example `predict`). */
@@ -44,6 +46,12 @@ export async function main(
   try {
     // Every NERPIPE_* variable, in one place, before any command reads one.
     checkEnv([REMOTE_ENV_VAR, ...env]);
+    if (command === "help" || command === "--help" || command === "-h") {
+      // `help <command>` is `<command> --help`.
+      if (rest[0] !== undefined) return await main([rest[0], "--help"], registry, extra, env);
+      console.log(overview(Object.keys(extra)));
+      return 0;
+    }
     // Own keys only: `toString` is no command.
     const extraCommand = command === undefined ? undefined : own(extra, command);
     if (extraCommand) return await extraCommand(rest);
@@ -64,14 +72,16 @@ export async function main(
       return await runStageCommand(rest, registry);
     }
     if (command !== "run" && command !== "status" && command !== "dag") {
-      const known = ["run", "status", "dag", "verify", "runs", "compare", "push", "pull"];
-      known.push(...Object.keys(extra));
+      const known = [...COMMAND_NAMES, ...Object.keys(extra), "help"];
       const hint = command ? didYouMean(command, known, "a command among") : "give a command";
-      throw new UserError(`Unknown command "${command ?? ""}": ${hint}\n${USAGE}`);
+      throw new UserError(
+        `Unknown command "${command ?? ""}": ${hint}\n${allUsage()}\n` +
+          "(help prints what each command does)",
+      );
     }
-    const flags = parseFlags(rest);
+    const flags = parseFlags(rest, command);
     const file = flags.file;
-    if (!file) throw new UserError(`Missing pipeline file\n${USAGE}`);
+    if (!file) throw new UserError(`Missing pipeline file\n${usageOf(command)}`);
     // `dag` only reads (its task grants no write permission), so it remembers no check.
     const sweep = await expandSweep(file, flags.sets, {
       registry,
@@ -94,6 +104,11 @@ export async function main(
     }
     return await runCommand(sweep, { ...flags, file });
   } catch (error) {
+    if (error instanceof HelpRequested) {
+      // `--help` is asked for, not a mistake: the command's help on stdout, exit 0.
+      console.log(error.text);
+      return 0;
+    }
     if (error instanceof PipelineValidationError) {
       for (const d of error.diagnostics) console.error(`error: ${formatDiagnostic(d)}`);
       return 2;

@@ -16,6 +16,9 @@ import { isAbsolute, resolve } from "../paths.ts";
 import type { Registry } from "../registry.ts";
 import { consoleReporter } from "../report/console.ts";
 
+const USAGE = "usage: run-stage <pipeline.yaml> --stage <id> [--cache-dir <dir>] [--set k=v]... " +
+  "(what a job of a batch executor, such as --executor slurm, runs)";
+
 /**
  * Runs `run-stage`.
  *
@@ -31,7 +34,7 @@ export async function runStageCommand(args: string[], registry: Registry): Promi
     set: { type: "strings" },
     "allow-outside": { type: "strings" },
     force: { type: "boolean" },
-  }, { command: "run-stage" });
+  }, { command: "run-stage", usage: USAGE });
   if (positionals.length > 1) {
     throw new UserError(`run-stage: unexpected argument "${positionals[1]}"`);
   }
@@ -42,10 +45,7 @@ export async function runStageCommand(args: string[], registry: Registry): Promi
   const sets = values.set ?? [];
   const allowOutside = values["allow-outside"] ?? [];
   if (!file || !id) {
-    throw new UserError(
-      "usage: run-stage <pipeline.yaml> --stage <id> [--cache-dir <dir>] [--set k=v]... " +
-        "(what a job of a batch executor, such as --executor slurm, runs)",
-    );
+    throw new UserError(USAGE);
   }
   // The executor that submitted the job (a job of an older nerpipe names none: Slurm).
   const executor = values.executor ?? "slurm";

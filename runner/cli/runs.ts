@@ -11,14 +11,10 @@ import { formatComparison, formatRuns } from "../history/format.ts";
 import { findRun, listRuns } from "../history/record.ts";
 import { type FlagSpecs, parseArgs } from "../lib/args.ts";
 import { resolve } from "../paths.ts";
+import { helpOf, usageOf } from "./help.ts";
 
-const RUNS_USAGE = `usage:
-  runs [<pipeline.yaml>] [--json]
-  compare <run> <run> [--json]       runs named by a prefix of their id (see runs)
-  compare --last 2 [<pipeline.yaml>] [--json]`;
-
-function parse<S extends FlagSpecs>(args: string[], options: S) {
-  return parseArgs(args, options, { usage: RUNS_USAGE });
+function parse<S extends FlagSpecs>(args: string[], options: S, command: "runs" | "compare") {
+  return parseArgs(args, options, { usage: usageOf(command), help: () => helpOf(command) });
 }
 
 /** The cache directory and pipeline name for a pipeline file (or the project of `cwd`). */
@@ -44,8 +40,10 @@ async function where(file: string | undefined): Promise<{ cacheDir: string; name
 
 /** `runs [pipeline.yaml] [--json]`: a table of the recorded runs. */
 export async function runsCommand(args: string[]): Promise<number> {
-  const { values, positionals } = parse(args, { json: { type: "boolean" } });
-  if (positionals.length > 1) throw new UserError(`Give at most one pipeline file\n${RUNS_USAGE}`);
+  const { values, positionals } = parse(args, { json: { type: "boolean" } }, "runs");
+  if (positionals.length > 1) {
+    throw new UserError(`Give at most one pipeline file\n${usageOf("runs")}`);
+  }
   const { cacheDir, name } = await where(positionals[0]);
   const runs = await listRuns(cacheDir, name);
   console.log(values.json ? JSON.stringify(runs, null, 2) : formatRuns(runs));
@@ -57,12 +55,12 @@ export async function compareCommand(args: string[]): Promise<number> {
   const { values, positionals } = parse(args, {
     json: { type: "boolean" },
     last: { type: "string" },
-  });
+  }, "compare");
   let pair;
   if (values.last !== undefined) {
     if (values.last !== "2") throw new UserError(`--last takes 2 (two runs are compared)`);
     if (positionals.length > 1) {
-      throw new UserError(`Give at most one pipeline file\n${RUNS_USAGE}`);
+      throw new UserError(`Give at most one pipeline file\n${usageOf("compare")}`);
     }
     const { cacheDir, name } = await where(positionals[0]);
     const runs = await listRuns(cacheDir, name);
@@ -73,7 +71,7 @@ export async function compareCommand(args: string[]): Promise<number> {
     }
     pair = runs.slice(-2);
   } else {
-    if (positionals.length !== 2) throw new UserError(`Give two runs\n${RUNS_USAGE}`);
+    if (positionals.length !== 2) throw new UserError(`Give two runs\n${usageOf("compare")}`);
     const runs = await listRuns((await where(undefined)).cacheDir);
     pair = positionals.map((p) => findRun(runs, p));
   }

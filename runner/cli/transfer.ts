@@ -14,20 +14,18 @@ import { formatBytes } from "../lib/disk_full.ts";
 import { openTransferRemote, transfer } from "../ops/transfer.ts";
 import type { Registry } from "../registry.ts";
 import { formatSeconds } from "../report.ts";
+import { helpOf, usageOf } from "./help.ts";
 
-const USAGE = `usage:
-  pull <pipeline.yaml> [--set k=v]... [--allow-outside <path>]...
-  push [<pipeline.yaml>] [--set k=v]... [--allow-outside <path>]...`;
-
-function parseFlags(args: string[], command: string) {
+function parseFlags(args: string[], command: "pull" | "push") {
+  const usage = usageOf(command);
   const { values, positionals } = parseArgs(
     args,
     { set: { type: "strings" }, "allow-outside": { type: "strings" } },
-    { usage: USAGE, command },
+    { usage, command, help: () => helpOf(command) },
   );
   if (positionals.length > 1) {
     throw new UserError(
-      `Unexpected argument "${positionals[1]}": give one pipeline file\n${USAGE}`,
+      `Unexpected argument "${positionals[1]}": give one pipeline file\n${usage}`,
     );
   }
   return {
@@ -53,7 +51,7 @@ export async function transferCommand(
 ): Promise<number> {
   const flags = parseFlags(args, command);
   if (command === "pull" && !flags.file) {
-    throw new UserError(`pull needs the pipeline file whose results to pull\n${USAGE}`);
+    throw new UserError(`pull needs the pipeline file whose results to pull\n${usageOf("pull")}`);
   }
   const started = performance.now();
   let pipelines: Pipeline[] = [];

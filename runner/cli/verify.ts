@@ -10,8 +10,9 @@ import { UserError } from "../errors.ts";
 import { parseArgs } from "../lib/args.ts";
 import { lastKeys, verifyCache, type VerifyProblem } from "../ops/verify.ts";
 import type { Registry } from "../registry.ts";
+import { helpOf, usageOf } from "./help.ts";
 
-const VERIFY_USAGE = "usage: verify [<pipeline.yaml>] [--set k=v]... [--repair] [--json]";
+const VERIFY_USAGE = usageOf("verify");
 
 /**
  * The `verify` command: `verify [<pipeline.yaml>] [--repair] [--json]`. Without a pipeline it
@@ -26,7 +27,7 @@ export async function verifyCommand(args: string[], registry: Registry): Promise
     repair: { type: "boolean" },
     json: { type: "boolean" },
     set: { type: "strings" },
-  }, { usage: VERIFY_USAGE });
+  }, { usage: VERIFY_USAGE, help: () => helpOf("verify") });
   if (positionals.length > 1) {
     throw new UserError(
       `Unexpected argument "${positionals[1]}": give at most one pipeline file\n${VERIFY_USAGE}`,

@@ -9,6 +9,9 @@
  * - A flag without a value given `=value` is a mistake, as is an unknown flag, which is
  *   answered with the nearest known one.
  * - `--` ends the flags: every word after it is a positional argument, as is `-` alone.
+ * - `--help` (or `-h`) before `--` asks for the command's help, whatever else is given: the
+ *   parser throws {@link HelpRequested}, which the CLI prints (exit 0). A command whose flags
+ *   include `help` reads it as a flag instead.
  *
  * It imports no `node:` module (`node:util`'s `parseArgs` would start Node compatibility on
  * the path of a fully cached rerun).
@@ -57,10 +60,35 @@ export type FlagValues<S extends FlagSpecs> = {
     : string;
 };
 
+/**
+ * `--help` (or `-h`) was given: not an error, but the end of parsing. The CLI prints
+ * {@link HelpRequested.text} on stdout and exits 0.
+ */
+export class HelpRequested extends Error {
+  /** The command's help (its usage when it has no longer text); empty when it has neither. */
+  readonly text: string;
+  /** The command, when the parser was told it. */
+  readonly command: string | undefined;
+  /**
+   * Creates the request.
+   *
+   * @param text What `--help` prints.
+   * @param command The command.
+   */
+  constructor(text: string, command?: string) {
+    super(`Help of ${command ?? "the command"} requested`);
+    this.name = "HelpRequested";
+    this.text = text;
+    this.command = command;
+  }
+}
+
 /** Options of {@link parseArgs}. */
 export interface ParseOptions {
   /** Text added to each error on a line of its own (the command's usage). */
   usage?: string;
+  /** What `--help` prints (default: {@link usage}), or a function that makes it. */
+  help?: string | (() => string);
   /** The command's name, for messages (`Unknown flag "--x" of pull`). */
   command?: string;
   /**
@@ -87,6 +115,8 @@ export interface ParsedArgs<S extends FlagSpecs> {
  * @param specs The flags the command takes.
  * @param options The usage text for errors, the command's name, pass-through.
  * @returns The flags' values, the positional arguments and the words passed through.
+ * @throws {HelpRequested} When `--help` or `-h` is given before `--` (and `help` is not one of
+ *   `specs`), even after a mistake in other flags.
  * @throws {UserError} For an unknown flag, a flag without its value, or a value given to a
  *   flag that takes none.
  */
@@ -94,6 +124,32 @@ export function parseArgs<S extends FlagSpecs>(
   args: readonly string[],
   specs: S,
   options: ParseOptions = {},
+): ParsedArgs<S> {
+  const helpFlag = !Object.hasOwn(specs, "help");
+  const help = () => {
+    const text = typeof options.help === "function" ? options.help() : options.help;
+    return new HelpRequested(text ?? options.usage ?? "", options.command);
+  };
+  try {
+    return parse(args, specs, options, helpFlag ? help : undefined);
+  } catch (error) {
+    // Asking for help wins over a mistake elsewhere on the line (`run --jbos 2 --help`).
+    if (!helpFlag || error instanceof HelpRequested) throw error;
+    const end = args.indexOf("--");
+    if ((end < 0 ? args : args.slice(0, end)).some(isHelp)) throw help();
+    throw error;
+  }
+}
+
+function isHelp(arg: string): boolean {
+  return arg === "--help" || arg === "-h";
+}
+
+function parse<S extends FlagSpecs>(
+  args: readonly string[],
+  specs: S,
+  options: ParseOptions,
+  help: (() => HelpRequested) | undefined,
 ): ParsedArgs<S> {
   const values: Record<string, boolean | string | string[]> = {};
   const positionals: string[] = [];
@@ -111,6 +167,7 @@ export function parseArgs<S extends FlagSpecs>(
       (passing ? rest : positionals).push(arg);
       continue;
     }
+    if (help && isHelp(arg)) throw help();
     const eq = arg.indexOf("=");
     const name = arg.startsWith("--") && eq > 0 ? arg.slice(2, eq) : arg.replace(/^--?/, "");
     const inline = arg.startsWith("--") && eq > 0 ? arg.slice(eq + 1) : undefined;
