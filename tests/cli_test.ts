@@ -45,12 +45,18 @@ Deno.test("run --json prints the documented shape; status explains what is stale
   assert.match(again.stderr, /0 ran, 2 cached, 0 skipped, 0 failed/);
 });
 
-Deno.test("dag prints mermaid and dot; bad flags are user errors", async () => {
+Deno.test("dag draws a tree by default, mermaid and dot with --format; bad flags are user errors", async () => {
   const dir = await project({ "pipeline.yaml": PIPELINE });
-  const mermaid = await cli(dir, "dag", "pipeline.yaml");
+  const tree = await cli(dir, "dag", "pipeline.yaml");
+  assert.equal(tree.code, 0, tree.stderr);
+  assert.equal(tree.stdout, "a (emit)\n└── text → b (lower)\n");
+  const mermaid = await cli(dir, "dag", "pipeline.yaml", "--format", "mermaid");
   assert.match(mermaid.stdout, /a -->\|text\| b/);
   const dot = await cli(dir, "dag", "pipeline.yaml", "--format", "dot");
   assert.match(dot.stdout, /^digraph "cli" \{/);
+  const svg = await cli(dir, "dag", "pipeline.yaml", "--format", "svg");
+  assert.equal(svg.code, 2);
+  assert.match(svg.stderr, /^error: Unknown format "svg": expected "tree", "mermaid", "dot"$/m);
   const bad = await cli(dir, "run", "pipeline.yaml", "--jbos", "2");
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /^error: Unknown flag "--jbos": did you mean "--jobs"$/m);

@@ -12,10 +12,10 @@ import { type FlagSpecs, parseArgs } from "../lib/args.ts";
 import { didYouMean } from "../lib/suggest.ts";
 import { helpOf, usageOf } from "./help.ts";
 
-/** How `dag` prints the graph: Mermaid (the default) or Graphviz dot. */
-export type DagFormat = "mermaid" | "dot";
+/** How `dag` draws the graph: a tree for the terminal (the default), Mermaid or Graphviz dot. */
+export type DagFormat = "tree" | "mermaid" | "dot";
 
-const FORMATS: readonly DagFormat[] = ["mermaid", "dot"];
+const FORMATS: readonly DagFormat[] = ["tree", "mermaid", "dot"];
 
 /** The flags of `run`, `status` and `dag`, read. */
 export interface Flags {
@@ -86,7 +86,7 @@ export function parseFlags(args: string[], command: "run" | "status" | "dag"): F
     json: v.json ?? false,
     quiet: v.quiet ?? false,
     verbose: v.verbose ?? false,
-    format: "mermaid",
+    format: "tree",
     noPull: v["no-pull"] ?? false,
     noPush: v["no-push"] ?? false,
     requireRemote: v["require-remote"] ?? false,

@@ -63,11 +63,15 @@ const COMMANDS: Record<string, CommandHelp> = {
     flags: [SET, JSON_FLAG, OUTSIDE],
   },
   dag: {
-    summary: "print the pipeline's graph as Mermaid or dot",
-    usage: ["dag <pipeline.yaml> [--format mermaid|dot] [--allow-outside <path>]..."],
-    about: "Prints the pipeline's graph as Mermaid (the default) or Graphviz dot, each edge " +
-      "labelled with the output it carries. Writes nothing.",
-    flags: [["--format <f>", "mermaid (the default) or dot"], SET, OUTSIDE],
+    summary: "draw the pipeline's graph",
+    usage: ["dag <pipeline.yaml> [--format tree|mermaid|dot] [--allow-outside <path>]..."],
+    about: "Draws the pipeline's graph: each stage under the stage whose output it reads, each " +
+      "edge named by that output. Writes nothing.",
+    flags: [
+      ["--format <f>", "tree (the default, for the terminal), mermaid or dot (Graphviz)"],
+      SET,
+      OUTSIDE,
+    ],
   },
   verify: {
     summary: "reread the cached results and find damaged ones",
