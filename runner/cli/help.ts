@@ -115,6 +115,13 @@ const COMMANDS: Record<string, CommandHelp> = {
       "to the remote cache.",
     flags: [SET, OUTSIDE],
   },
+  stages: {
+    summary: "list the stage kinds, or describe one",
+    usage: ["stages [<kind> | <module.ts>] [--json]"],
+    about: "Lists the registered stage kinds; with a kind (or a stage module's path), its " +
+      "parameters (types, defaults, bounds), inputs and outputs.",
+    flags: [JSON_FLAG],
+  },
 };
 
 /** The commands of the engine, in the order the overview lists them. */

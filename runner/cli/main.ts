@@ -67,6 +67,10 @@ export async function main(
       const { transferCommand } = await lazy<typeof import("./transfer.ts")>("./transfer.ts");
       return await transferCommand(command, rest, registry);
     }
+    if (command === "stages") {
+      const { stagesCommand } = await lazy<typeof import("./stages.ts")>("./stages.ts");
+      return await stagesCommand(rest, registry);
+    }
     if (command === "run-stage") {
       const { runStageCommand } = await lazy<typeof import("./run_stage.ts")>("./run_stage.ts");
       return await runStageCommand(rest, registry);
