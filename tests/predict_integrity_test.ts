@@ -3,7 +3,8 @@
  * pipeline file: the model is the one of the cache key of the given parameters, or none.
  */
 import assert from "node:assert/strict";
-import { findModel, predictCommand } from "../predict.ts";
+import { predictCommand } from "../predict.ts";
+import { findModel } from "../predict_model.ts";
 import { CheckpointError, loadModelDir } from "../ner/bert/checkpoint.ts";
 import { decodeSafetensors, encodeSafetensors } from "../ner/bert/safetensors.ts";
 import { Cache } from "../runner/store/cache.ts";
