@@ -4,6 +4,7 @@
  *
  *     deno task predict out/ner/train/model "Leo Smith flew to Lagos."
  *     deno task predict pipelines/ner.yaml --file input.txt --json
+ *     deno task predict pipelines/ner.yaml --run last "Leo Smith flew to Lagos."
  *
  * @module
  */
@@ -23,12 +24,13 @@ const USAGE = `usage:
           [--backend auto|wasm|cpu|webgpu|tensorflow]
           [--aggregation exact|simple|first|average|max] [--min-score <0 to 1>]
           [--boundaries words+learned-tails|pieces]
-          [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
+          [--stage <id>] [--run <run id prefix>|last | [--set k=v]... [--allow-outside <path>]...]`;
 
 const HELP = `${USAGE}
 
 Finds the entities of texts with a model directory, or with the model a pipeline trained: the one
-of the pipeline's key for the given --set values (its cached object, whatever out/ holds).
+of the pipeline's key for the given --set values (its cached object, whatever out/ holds), or the
+one of a recorded run (--run).
 
 flags:
   --file <path>|-         predict each non-blank line of a file (- for stdin), as it is read
@@ -38,6 +40,8 @@ flags:
   --min-score <s>         drop entities scored under s
   --boundaries <b>        where entities may start and end (default: the model's own)
   --stage <id>            the stage whose model to use, when several make one
+  --run <prefix>|last     the model of a recorded run (deno task runs lists them), without
+                          repeating its --set and --allow-outside
   --set k=v               the pipeline's parameters, as given to run
   --allow-outside <path>  a path outside the project the pipeline reads, as given to run
   --help                  print this help
@@ -59,6 +63,7 @@ interface PredictFlags {
   aggregation?: AggregationStrategy;
   minScore?: number;
   boundaries?: BoundaryMode;
+  run?: string;
 }
 
 const FLAGS = {
@@ -71,6 +76,7 @@ const FLAGS = {
   "min-score": { type: "string" },
   boundaries: { type: "string" },
   backend: { type: "string" },
+  run: { type: "string" },
 } satisfies FlagSpecs;
 
 function parse(args: string[]): PredictFlags {
@@ -85,6 +91,16 @@ function parse(args: string[]): PredictFlags {
   if (positionals[0] !== undefined) flags.target = positionals[0];
   if (v.file !== undefined) flags.file = v.file;
   if (v.stage !== undefined) flags.stage = v.stage;
+  if (v.run !== undefined) {
+    if (flags.sets.length || flags.allowOutside.length) {
+      throw new UserError(
+        `--run takes the parameters of the run it names: leave out ${
+          flags.sets.length ? "--set" : "--allow-outside"
+        }, or leave out --run to predict with the model of these parameters`,
+      );
+    }
+    flags.run = v.run;
+  }
   const a = v.aggregation;
   if (a !== undefined) {
     if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(a)) {
@@ -223,6 +239,7 @@ export async function predictCommand(args: string[]): Promise<number> {
     sets: flags.sets,
     allowOutside: flags.allowOutside,
     ...(flags.stage ? { stage: flags.stage } : {}),
+    ...(flags.run !== undefined ? { run: flags.run } : {}),
   });
   if (note) console.error(note);
   const { loadPredictor } = await import("./ner/predict/mod.ts");

@@ -26,22 +26,31 @@ function shellWord(word: string): string {
  * pipeline with the given `--set`s (as a dry run computes it), never by what `out/` holds:
  * `out/` is a copy of the last run, whatever its parameters were.
  *
+ * With `run` (`--run`), the model is the one of that recorded run of the pipeline instead
+ * (runner/ops/history.ts), whatever its parameters were.
+ *
  * @param target A model directory or a pipeline file.
  * @param options The `--set` overrides, the stage (`--stage`) when several make a model, and
- *   the paths outside the project the pipeline may read (`--allow-outside`).
+ *   the paths outside the project the pipeline may read (`--allow-outside`); or the recorded
+ *   run (`last` or a prefix of its id).
  * @returns The directory, and a note when `out/` holds another model.
  * @throws {UserError} When the target is neither, no stage (or several) outputs a model, or
  *   the pipeline with these parameters has not been trained (the message says what to run).
  */
 export async function findModel(
   target: string,
-  options: { sets?: string[]; stage?: string; allowOutside?: string[] } = {},
+  options: { sets?: string[]; stage?: string; allowOutside?: string[]; run?: string } = {},
 ): Promise<FoundModel> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(target);
   } catch {
     throw new UserError(`"${target}" does not exist: give a model directory or a pipeline file`);
+  }
+  if (info.isDirectory && options.run !== undefined) {
+    throw new UserError(
+      `--run names a run of a pipeline: give the pipeline file instead of "${target}"`,
+    );
   }
   if (info.isDirectory) return { dir: target };
   if (!/\.ya?ml$/.test(target)) {
@@ -50,6 +59,7 @@ export async function findModel(
         `(with config.json) or the pipeline that trains one`,
     );
   }
+  if (options.run !== undefined) return await modelOfRun(target, options.run, options.stage);
   const sets = options.sets ?? [];
   const outside = options.allowOutside ?? [];
   const { loadPipeline } = await import("./runner/config/load.ts");
@@ -134,4 +144,22 @@ export async function findModel(
       `with the model of these parameters, cached as ${relative(Deno.cwd(), dir) || dir}`
     : undefined;
   return { dir, ...(note ? { note } : {}) };
+}
+
+/** The model of a recorded run of a pipeline (`--run`), with a note naming the run. */
+async function modelOfRun(file: string, which: string, stage?: string): Promise<FoundModel> {
+  const { runOutput } = await import("./runner/ops/history.ts");
+  const { builtinStages } = await import("./stages/mod.ts");
+  const found = await runOutput(file, which, {
+    registry: builtinStages(),
+    type: "model",
+    ...(stage ? { stage } : {}),
+  });
+  const { run } = found;
+  const when = run.last_seen.slice(0, 16).replace("T", " ");
+  return {
+    dir: found.path,
+    note: `note: the model of run ${run.id.slice(0, 8)} (stage "${found.stage}", last run ` +
+      `${when} UTC)`,
+  };
 }

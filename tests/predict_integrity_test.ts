@@ -13,6 +13,7 @@ import { UserError } from "../runner/errors.ts";
 import { builtinStages } from "../stages/mod.ts";
 import { memoryReporter } from "./_engine_helpers.ts";
 import { runPipeline } from "../runner/run/variants.ts";
+import { listRuns, recordPipelineRun } from "../runner/history/record.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const TINY = `${ROOT}tests/testdata/hf_tiny`;
@@ -220,10 +221,14 @@ async function pretrainedProject(): Promise<string> {
   return dir;
 }
 
-async function run(file: string, sets: string[]): Promise<void> {
+/** Runs a pipeline and records it in the history, as `deno task run` does; returns its id. */
+async function run(file: string, sets: string[]): Promise<string> {
   const pipeline = await loadPipeline(file, { registry: builtinStages(), sets });
   const summary = await runPipeline(pipeline, { reporter: memoryReporter() });
   for (const s of summary.stages) assert.notEqual(s.status, "failed", `${s.id}: ${s.error}`);
+  await recordPipelineRun(pipeline, summary, 1);
+  const runs = await listRuns(`${pipeline.root}/.pipeline`, pipeline.name);
+  return runs.toSorted((a, b) => a.last_seen.localeCompare(b.last_seen)).at(-1)!.id;
 }
 
 Deno.test({
@@ -252,7 +257,7 @@ Deno.test({
         /^No trained model at ".*out\/ner-pretrained\/train\/model": run the pipeline first: deno task run \S*ner-pretrained\.yaml --set vars\.checkpoint=models\/tiny --set stages\.train\.with\.epochs=1 --set stages\.train\.with\.backend=wasm$/,
       );
 
-      await run(file, base);
+      const baseRun = await run(file, base);
       // Other parameters, not trained: refused, although out/ holds a model.
       const untrained = await refused(other);
       assert.ok(untrained instanceof UserError, String(untrained));
@@ -274,7 +279,7 @@ Deno.test({
       assert.deepEqual(await findModel(file, { sets: base }), { dir: baseModel });
 
       // Once trained, out/ holds the other model; the first parameters still get theirs.
-      await run(file, other);
+      const otherRun = await run(file, other);
       const otherModel = (await findModel(file, { sets: other })).dir;
       assert.notEqual(otherModel, baseModel);
       const found = await findModel(file, { sets: base });
@@ -282,6 +287,24 @@ Deno.test({
       assert.match(
         found.note ?? "",
         /^note: ".*out\/ner-pretrained\/train\/model" holds another model .*cached as .*\.pipeline\/objects\//,
+      );
+
+      // --run takes a recorded run's model without its --set values (the file alone does not
+      // check without them): the last run's, or the one of an id prefix.
+      const byRun = (which: string) => findModel(file, { run: which });
+      assert.equal((await byRun("last")).dir, otherModel);
+      assert.equal((await byRun(otherRun.slice(0, 8))).dir, otherModel);
+      assert.equal((await byRun(baseRun.slice(0, 8))).dir, baseModel);
+      assert.match(
+        (await byRun(baseRun.slice(0, 8))).note ?? "",
+        new RegExp(`^note: the model of run ${baseRun.slice(0, 8)} \\(stage "train", last run `),
+      );
+      const mixed = await predictCommand([file, "x", "--run", "last", "--set", base[0]!])
+        .then(() => null, (e) => e as Error);
+      assert.ok(mixed instanceof UserError);
+      assert.match(
+        mixed.message,
+        /^--run takes the parameters of the run it names: leave out --set/,
       );
 
       // Without --set the rule is the same: the pipeline as it is now, here the first parameters.

@@ -4,38 +4,16 @@
  * @module
  */
 
-import { projectRoot } from "../config/load.ts";
 import { UserError } from "../errors.ts";
 import { compareRuns } from "../history/compare.ts";
 import { formatComparison, formatRuns } from "../history/format.ts";
 import { findRun, listRuns } from "../history/record.ts";
 import { type FlagSpecs, parseArgs } from "../lib/args.ts";
-import { resolve } from "../paths.ts";
+import { historyOf } from "../ops/history.ts";
 import { helpOf, usageOf } from "./help.ts";
 
 function parse<S extends FlagSpecs>(args: string[], options: S, command: "runs" | "compare") {
   return parseArgs(args, options, { usage: usageOf(command), help: () => helpOf(command) });
-}
-
-/** The cache directory and pipeline name for a pipeline file (or the project of `cwd`). */
-async function where(file: string | undefined): Promise<{ cacheDir: string; name?: string }> {
-  if (file === undefined) {
-    return { cacheDir: `${projectRoot(resolve("deno.json"))}/.pipeline` };
-  }
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch {
-    throw new UserError(`Pipeline file "${file}" cannot be read: check the path`);
-  }
-  // Only the name is needed; the full check is `run`'s job.
-  const m = /^name:\s*["']?([A-Za-z0-9_.-]+)["']?\s*(#.*)?$/m.exec(text);
-  if (!m) {
-    throw new UserError(
-      `Pipeline file "${file}" has no top-level \"name:\": add name: <pipeline name>`,
-    );
-  }
-  return { cacheDir: `${projectRoot(file)}/.pipeline`, name: m[1]! };
 }
 
 /** `runs [pipeline.yaml] [--json]`: a table of the recorded runs. */
@@ -44,7 +22,7 @@ export async function runsCommand(args: string[]): Promise<number> {
   if (positionals.length > 1) {
     throw new UserError(`Give at most one pipeline file\n${usageOf("runs")}`);
   }
-  const { cacheDir, name } = await where(positionals[0]);
+  const { cacheDir, name } = await historyOf(positionals[0]);
   const runs = await listRuns(cacheDir, name);
   console.log(values.json ? JSON.stringify(runs, null, 2) : formatRuns(runs));
   return 0;
@@ -62,7 +40,7 @@ export async function compareCommand(args: string[]): Promise<number> {
     if (positionals.length > 1) {
       throw new UserError(`Give at most one pipeline file\n${usageOf("compare")}`);
     }
-    const { cacheDir, name } = await where(positionals[0]);
+    const { cacheDir, name } = await historyOf(positionals[0]);
     const runs = await listRuns(cacheDir, name);
     if (runs.length < 2) {
       throw new UserError(
@@ -72,7 +50,7 @@ export async function compareCommand(args: string[]): Promise<number> {
     pair = runs.slice(-2);
   } else {
     if (positionals.length !== 2) throw new UserError(`Give two runs\n${usageOf("compare")}`);
-    const runs = await listRuns((await where(undefined)).cacheDir);
+    const runs = await listRuns((await historyOf(undefined)).cacheDir);
     pair = positionals.map((p) => findRun(runs, p));
   }
   const c = compareRuns(pair[0]!, pair[1]!);

@@ -151,6 +151,24 @@ export const hang = defineStage({
   },
 });
 
+/** Writes a model directory whose weights are its `size` (for `predict --run`-like lookups). */
+export const makeModel = defineStage<{ size: number }>({
+  name: "make-model",
+  version: 1,
+  description: "Fits a model",
+  schema: {
+    type: "object",
+    additionalProperties: false,
+    properties: { size: { type: "integer", minimum: 1, default: 1, description: "Its size" } },
+  },
+  inputs: { text: { type: "text", description: "Anything", optional: true } },
+  outputs: { model: { type: "model", description: "A model directory", kind: "dir" } },
+  module: import.meta.url,
+  async run(ctx) {
+    await Deno.writeTextFile(`${ctx.output("model")}/weights.txt`, String(ctx.params.size));
+  },
+});
+
 /** Always fails. */
 export const fail = defineStage({
   name: "fail",
@@ -168,7 +186,9 @@ export const fail = defineStage({
 /** A registry of the test stage kinds. */
 export function testRegistry(): Registry {
   const registry = new Registry();
-  for (const stage of [emit, lower, join, read, sleep, hang, fail]) registry.register(stage);
+  for (const stage of [emit, lower, join, read, sleep, hang, makeModel, fail]) {
+    registry.register(stage);
+  }
   return registry;
 }
 
