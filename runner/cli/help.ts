@@ -122,6 +122,21 @@ const COMMANDS: Record<string, CommandHelp> = {
       "parameters (types, defaults, bounds), inputs and outputs.",
     flags: [JSON_FLAG],
   },
+  gc: {
+    summary: "remove the cached results no pipeline references",
+    usage: [
+      "gc [<pipeline.yaml>]... [--all-variants] [--dry-run] [--json] [--allow-outside <path>]...",
+    ],
+    about: "Removes the cached results (run records, objects, checkpoints) that no pipeline " +
+      "references: those of every pipelines/*.yaml and pipeline run in the project, or of the " +
+      "files given, as they are now. The history (runs, compare) is kept.",
+    flags: [
+      ["--all-variants", "also keep every configuration the history records (--set, sweeps)"],
+      ["--dry-run", "say what would be removed; remove nothing"],
+      JSON_FLAG,
+      OUTSIDE,
+    ],
+  },
 };
 
 /** The commands of the engine, in the order the overview lists them. */

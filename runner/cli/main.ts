@@ -71,6 +71,10 @@ export async function main(
       const { stagesCommand } = await lazy<typeof import("./stages.ts")>("./stages.ts");
       return await stagesCommand(rest, registry);
     }
+    if (command === "gc") {
+      const { gcCommand } = await lazy<typeof import("./gc.ts")>("./gc.ts");
+      return await gcCommand(rest, registry);
+    }
     if (command === "run-stage") {
       const { runStageCommand } = await lazy<typeof import("./run_stage.ts")>("./run_stage.ts");
       return await runStageCommand(rest, registry);
