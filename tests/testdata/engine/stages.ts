@@ -152,7 +152,7 @@ export const hang = defineStage({
 });
 
 /** Writes a model directory whose weights are its `size` (for `predict --run`-like lookups). */
-export const makeModel = defineStage<{ size: number }>({
+export const makeModel = defineStage({
   name: "make-model",
   version: 1,
   description: "Fits a model",
@@ -160,7 +160,7 @@ export const makeModel = defineStage<{ size: number }>({
     type: "object",
     additionalProperties: false,
     properties: { size: { type: "integer", minimum: 1, default: 1, description: "Its size" } },
-  },
+  } as const,
   inputs: { text: { type: "text", description: "Anything", optional: true } },
   outputs: { model: { type: "model", description: "A model directory", kind: "dir" } },
   module: import.meta.url,
