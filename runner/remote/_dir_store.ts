@@ -88,30 +88,37 @@ export class DirStore implements RemoteStore {
     }
   }
   async put(key: string, body: Uint8Array): Promise<void> {
-    await this.#root();
-    const path = `${this.#dir}/${key}`;
-    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
-    try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(tmp, body);
-      await Deno.rename(tmp, path);
-    } catch (error) {
-      await Deno.remove(tmp).catch(() => {});
-      throw this.#failure(error);
-    }
+    // Written beside its place and renamed into it: a reader never sees a part.
+    await this.#beside(key, body, (tmp, path) => Deno.rename(tmp, path));
   }
   async create(key: string, body: Uint8Array): Promise<boolean> {
-    await this.#root();
-    const path = `${this.#dir}/${key}`;
-    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
     try {
-      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
-      await Deno.writeFile(tmp, body);
       // A hard link is made only where no file is: the file system decides who was first.
-      await Deno.link(tmp, path);
+      await this.#beside(key, body, (tmp, path) => Deno.link(tmp, path));
       return true;
     } catch (error) {
       if (error instanceof Deno.errors.AlreadyExists) return false;
+      throw error;
+    }
+  }
+  /**
+   * Writes `body` to a temp file beside `key`'s place and hands both paths to `place`; the temp
+   * file is gone afterwards. A failure other than `AlreadyExists` is this store's failure.
+   */
+  async #beside(
+    key: string,
+    body: Uint8Array,
+    place: (tmp: string, path: string) => Promise<void>,
+  ): Promise<void> {
+    await this.#root();
+    const path = `${this.#dir}/${key}`;
+    const tmp = `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    try {
+      await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
+      await Deno.writeFile(tmp, body);
+      await place(tmp, path);
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) throw error;
       throw this.#failure(error);
     } finally {
       await Deno.remove(tmp).catch(() => {});
