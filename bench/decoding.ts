@@ -19,7 +19,8 @@
 import { benchArgs } from "./_args.ts";
 import { spansFromTags } from "../ner/align.ts";
 import { decodeBio } from "../ner/bio_decode.ts";
-import { type Boundaries, boundaryFit, unitBoundaries } from "../ner/boundaries.ts";
+import { type Boundaries, unitBoundaries } from "../ner/boundaries.ts";
+import { validationFit } from "../ner/evaluate.ts";
 import { decodeCrf } from "../ner/crf_decode.ts";
 import { characterMetrics } from "../ner/metrics.ts";
 import { IGNORE_INDEX } from "../ner/labels.ts";
@@ -94,15 +95,10 @@ const score = (pred: Scored[][]) =>
 
 const variants: Record<string, Scored[][]> = { pieces: [], filter: [], rules: [] };
 for (const v of Object.values(variants)) docs.forEach(() => v.push([]));
-const fitDocs = docs.map((d) => ({
-  ...d,
-  windows: [] as (EncodedWindow & { units: boolean[] })[],
-}));
 batches.forEach((batch, b) => {
   for (let r = 0; r < batch.batchSize; r++) {
     const loose = decodeRow(b, r, pieces);
     const { w, units } = loose;
-    fitDocs[w.doc]!.windows.push({ ...w, units });
     variants.pieces![w.doc]!.push(...loose.spans);
     // The filter: what the rules allow, as start and end offsets of this window.
     const u = unitBoundaries(docs[w.doc]!.text, w, units, rules);
@@ -122,7 +118,7 @@ batches.forEach((batch, b) => {
   }
 });
 
-const fit = boundaryFit(fitDocs, rules);
+const fit = validationFit(batches, { windows, docs }, rules);
 const table = Object.entries(variants).map(([name, pred]) => {
   const m = score(pred);
   return {

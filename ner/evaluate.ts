@@ -18,7 +18,7 @@
 
 import { spansFromTags } from "./align.ts";
 import { decodeBio } from "./bio_decode.ts";
-import { type Boundaries, unitBoundaries } from "./boundaries.ts";
+import { type Boundaries, type BoundaryFit, boundaryFit, unitBoundaries } from "./boundaries.ts";
 import { crfNll, type CrfParams } from "./crf.ts";
 import { decodeCrf } from "./crf_decode.ts";
 import { IGNORE_INDEX } from "./labels.ts";
@@ -243,6 +243,37 @@ export function crfProbabilityLoss(
     count += tags.length;
   }
   return { sum, count };
+}
+
+/**
+ * How many gold entities of the validation split the boundary rules cannot give, whatever the
+ * model says ({@link boundaryFit}), with each window's units read from the batches' labels as
+ * {@link ValidationDecoder} reads them.
+ *
+ * @param batches The validation batches.
+ * @param spans The windows and documents.
+ * @param boundaries The rules.
+ * @returns The gold entities counted, and those the rules cannot give.
+ */
+export function validationFit(
+  batches: readonly ScoredBatch[],
+  spans: SpanInputs,
+  boundaries: Boundaries,
+): BoundaryFit {
+  const byDoc = spans.docs.map((d) => ({
+    text: d.text,
+    entities: d.entities,
+    windows: [] as (SpanInputs["windows"][number] & { units: boolean[] })[],
+  }));
+  for (const batch of batches) {
+    const T = batch.seqLen;
+    batch.rows.forEach((row, r) => {
+      const w = spans.windows[row]!;
+      const units = w.ids.map((_, k) => k < T && batch.labels[r * T + k] !== IGNORE_INDEX);
+      byDoc[w.doc]!.windows.push({ ...w, units });
+    });
+  }
+  return boundaryFit(byDoc, boundaries);
 }
 
 /** The metrics of a decoded validation split (see {@link validationMetrics}). */

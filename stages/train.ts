@@ -30,7 +30,6 @@ import {
   readBatches,
   readInputDir,
 } from "./_artifacts.ts";
-import { IGNORE_INDEX as IGNORE } from "../ner/labels.ts";
 import type { Dataset, EncodedWindow } from "../ner/types.ts";
 import type { BoundaryMode } from "../ner/boundaries.ts";
 import type { CrfParams } from "../ner/crf.ts";
@@ -280,10 +279,10 @@ export const train = defineStage({
     const { replicatesOn, trainTokenClassifier } = await import(
       new URL("../ner/bert/trainer.ts", import.meta.url).href
     ) as typeof import("../ner/bert/trainer.ts");
-    const { decodeValidation, headlineMetric, validationMetrics } = await import(
+    const { decodeValidation, headlineMetric, validationFit, validationMetrics } = await import(
       "../ner/evaluate.ts"
     );
-    const { boundariesJson, boundaryFit } = await import("../ner/boundaries.ts");
+    const { boundariesJson } = await import("../ner/boundaries.ts");
     const { finishCheckpoints } = await import("../ner/bert/_train_state.ts");
     const { CheckpointError, loadModelDir, saveModelDir } = await import(
       "../ner/bert/checkpoint.ts"
@@ -331,26 +330,7 @@ export const train = defineStage({
     if (spans && set.validation?.length) {
       // What the rules cannot give, whatever the model learns: the gold entities of the
       // validation split that start or end where they do not allow.
-      const units = new Map<number, boolean[]>();
-      for (const batch of set.validation) {
-        batch.rows.forEach((row, r) => {
-          const w = spans.windows[row]!;
-          units.set(
-            row,
-            w.ids.map((_, k) => k < batch.seqLen && batch.labels[r * batch.seqLen + k] !== IGNORE),
-          );
-        });
-      }
-      const byDoc = spans.dataset.validation.map((d) => ({
-        text: d.text,
-        entities: d.entities,
-        windows: [] as (EncodedWindow & { units: boolean[] })[],
-      }));
-      spans.windows.forEach((w, row) => {
-        const u = units.get(row);
-        if (u) byDoc[w.doc]!.windows.push({ ...w, units: u });
-      });
-      const fit = boundaryFit(byDoc, rules);
+      const fit = validationFit(set.validation, spanDocs!, rules);
       ctx.log.info(
         `boundaries ${rules.mode}: ${fit.inexpressible} of ${fit.entities} validation entities ` +
           `cannot be given under them`,

@@ -199,8 +199,9 @@ export const validate = defineStage({
     ) as typeof import("../ner/bert/model.ts");
     const { loadModelDir } = await import("../ner/bert/checkpoint.ts");
     const { conllLines } = await import("../ner/metrics.ts");
-    const { ValidationDecoder, validationMetrics } = await import("../ner/evaluate.ts");
-    const { boundaryFit } = await import("../ner/boundaries.ts");
+    const { ValidationDecoder, validationFit, validationMetrics } = await import(
+      "../ner/evaluate.ts"
+    );
 
     // Inputs first: a file of the wrong kind fails before the backend is set up.
     const set = await readBatches(ctx.inputs, "batches");
@@ -286,21 +287,7 @@ export const validate = defineStage({
     const spans = v.characters!;
     const headline = v.headline;
     // What the boundary rules cannot give, whatever the model says.
-    const byDoc = dataset.validation.map((d) => ({
-      text: d.text,
-      entities: d.entities,
-      windows: [] as (typeof windows[number] & { units: boolean[] })[],
-    }));
-    for (const batch of batches) {
-      batch.rows.forEach((row, r) => {
-        const w = windows[row]!;
-        const units = w.ids.map((_, k) =>
-          k < batch.seqLen && batch.labels[r * batch.seqLen + k] !== IGNORE
-        );
-        byDoc[w.doc]!.windows.push({ ...w, units });
-      });
-    }
-    const fit = boundaryFit(byDoc, boundaries);
+    const fit = validationFit(batches, spanInputs, boundaries);
     const predictedSpans = decoded.spans;
     const types = [...new Set(labels.filter((l) => l !== "O").map((l) => l.slice(2)))].sort();
     const metrics = {
