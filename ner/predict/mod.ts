@@ -65,6 +65,17 @@ export interface PredictorOptions {
   minScore?: number;
 }
 
+/**
+ * How one call of {@link Predictor.predict} turns pieces into entities, over the predictor's
+ * own choice (what {@link loadPredictor} was given): a server answers each request with its own.
+ */
+export interface DecodeOptions {
+  /** See {@link PredictorOptions.aggregation}. */
+  aggregation?: AggregationStrategy;
+  /** See {@link PredictorOptions.minScore}. */
+  minScore?: number;
+}
+
 /** A loaded model with its tokenizer and labels. */
 export interface Predictor {
   /** Tag of each class id. */
@@ -84,10 +95,34 @@ export interface Predictor {
   /**
    * Predicts the entities of each text; texts longer than one window are split into
    * windows that never cut a word, and each window's entities are found on its own.
+   *
+   * @param texts The texts.
+   * @param decode The aggregation and minimum score of this call over the predictor's: one
+   *   for every text, or one per text (the texts of several requests share a forward pass).
+   * @throws {RangeError} When a strategy is unknown or a minimum score is not from 0 to 1, or
+   *   `decode` is an array of another length than `texts`.
    */
-  predict(texts: readonly string[]): Promise<PredictedEntity[][]>;
+  predict(
+    texts: readonly string[],
+    decode?: DecodeOptions | readonly DecodeOptions[],
+  ): Promise<PredictedEntity[][]>;
   /** Frees the model's tensors. */
   dispose(): void;
+}
+
+/** The strategy and minimum score, checked: a RangeError names what is wrong. */
+function checkDecode(d: Required<DecodeOptions>): Required<DecodeOptions> {
+  if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(d.aggregation)) {
+    throw new RangeError(
+      `Unknown aggregation "${d.aggregation}": expected one of ${
+        AGGREGATION_STRATEGIES.map((s) => `"${s}"`).join(", ")
+      }`,
+    );
+  }
+  if (!(d.minScore >= 0 && d.minScore <= 1)) {
+    throw new RangeError(`Invalid minimum score ${d.minScore}: expected a number from 0 to 1`);
+  }
+  return d;
 }
 
 /**
@@ -113,18 +148,10 @@ export interface Predictor {
  * ```
  */
 export async function loadPredictor(dir: string, opts: PredictorOptions = {}): Promise<Predictor> {
-  const strategy = opts.aggregation ?? DEFAULT_AGGREGATION;
-  if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(strategy)) {
-    throw new RangeError(
-      `Unknown aggregation "${strategy}": expected one of ${
-        AGGREGATION_STRATEGIES.map((s) => `"${s}"`).join(", ")
-      }`,
-    );
-  }
-  const minScore = opts.minScore ?? DEFAULT_MIN_SCORE;
-  if (!(minScore >= 0 && minScore <= 1)) {
-    throw new RangeError(`Invalid minimum score ${minScore}: expected a number from 0 to 1`);
-  }
+  const { aggregation: strategy, minScore } = checkDecode({
+    aggregation: opts.aggregation ?? DEFAULT_AGGREGATION,
+    minScore: opts.minScore ?? DEFAULT_MIN_SCORE,
+  });
   const { setupBackend } = await import("../bert/backend.ts");
   const { BertModel } = await import("../bert/model.ts");
   const { encodeDocument, loadTokenizer } = await import("../tokenizer/mod.ts");
@@ -149,7 +176,17 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
     ? { mode: opts.boundaries, tails: ckpt.boundaries?.tails ?? new Set() }
     : ckpt.boundaries ?? { mode: "pieces", tails: new Set() };
 
-  const predict = async (texts: readonly string[]): Promise<PredictedEntity[][]> => {
+  const predict = async (
+    texts: readonly string[],
+    decode: DecodeOptions | readonly DecodeOptions[] = {},
+  ): Promise<PredictedEntity[][]> => {
+    if (Array.isArray(decode) && decode.length !== texts.length) {
+      throw new RangeError(`${decode.length} decode options for ${texts.length} texts`);
+    }
+    const own = (d: DecodeOptions) =>
+      checkDecode({ aggregation: d.aggregation ?? strategy, minScore: d.minScore ?? minScore });
+    const shared = Array.isArray(decode) ? undefined : own(decode as DecodeOptions);
+    const choices = texts.map((_, i) => shared ?? own((decode as readonly DecodeOptions[])[i]!));
     const windows = texts.flatMap((text, doc) =>
       encodeDocument(tok, text, { maxLength, stride: "window" }).windows.map((w) => ({ doc, w }))
     );
@@ -167,10 +204,11 @@ export async function loadPredictor(dir: string, opts: PredictorOptions = {}): P
       const width = seqLen * labels.length;
       rows.forEach((r, i) => {
         const text = texts[r.doc]!;
+        const { aggregation, minScore } = choices[r.doc]!;
         const rowProbs = probs.subarray(i * width, (i + 1) * width);
-        const entities = strategy === "exact"
+        const entities = aggregation === "exact"
           ? aggregateEntities(text, r.w, rowProbs, labels, units, boundaries, ckpt.crf)
-          : hfAggregate(text, r.w, rowProbs, labels, strategy, { unkToken });
+          : hfAggregate(text, r.w, rowProbs, labels, aggregation, { unkToken });
         for (const e of entities) if (e.score >= minScore) out[r.doc]!.push(e);
       });
     }
