@@ -13,6 +13,8 @@ export interface FoundModel {
   dir: string;
   /** For a pipeline: a note for stderr when `out/` holds another model than `dir`. */
   note?: string;
+  /** For a pipeline: the stage that made the model, and its cache key. */
+  stage?: { id: string; key: string };
 }
 
 /** A `--set` as a shell word (quoted when it holds more than plain characters). */
@@ -143,7 +145,7 @@ export async function findModel(
     ? `note: "${shown}" holds another model (from a run with other parameters); predicting ` +
       `with the model of these parameters, cached as ${relative(Deno.cwd(), dir) || dir}`
     : undefined;
-  return { dir, ...(note ? { note } : {}) };
+  return { dir, ...(note ? { note } : {}), stage: { id, key: result.key! } };
 }
 
 /** The model of a recorded run of a pipeline (`--run`), with a note naming the run. */

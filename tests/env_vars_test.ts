@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { builtinEnvVars } from "../stages/mod.ts";
 import { REMOTE_ENV_VAR } from "../runner/remote/schemes.ts";
+import { SERVE_TOKEN_ENV_VAR } from "../serve/auth.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
@@ -107,6 +108,8 @@ Deno.test("issue 23 item 19: every NERPIPE_* variable the README and docs name i
     if (e.name.endsWith(".md")) texts.push(await Deno.readTextFile(`${ROOT}docs/${e.name}`));
   }
   const documented = new Set(texts.flatMap((t) => t.match(/NERPIPE_[A-Z_]+[A-Z]/g) ?? []));
-  const checked = new Set([REMOTE_ENV_VAR, ...builtinEnvVars()].map((v) => v.name));
+  const checked = new Set(
+    [REMOTE_ENV_VAR, ...builtinEnvVars(), SERVE_TOKEN_ENV_VAR].map((v) => v.name),
+  );
   assert.deepEqual([...documented].sort(), [...checked].sort());
 });

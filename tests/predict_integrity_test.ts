@@ -276,7 +276,11 @@ Deno.test({
       });
       const key = dry.stages.find((s) => s.id === "train")!.key!;
       const baseModel = cache.objectPath((await cache.record(key))!.outputs.model!);
-      assert.deepEqual(await findModel(file, { sets: base }), { dir: baseModel });
+      // With the stage and the key it came from (serve's /metadata gives them).
+      assert.deepEqual(await findModel(file, { sets: base }), {
+        dir: baseModel,
+        stage: { id: "train", key },
+      });
 
       // Once trained, out/ holds the other model; the first parameters still get theirs.
       const otherRun = await run(file, other);

@@ -1,0 +1,220 @@
+/**
+ * Texts of requests that arrive together share forward passes: each request's texts join one
+ * queue, and the model takes from it a batch at a time: as soon as a batch is full, or a short
+ * window after the first text of a quiet moment, and at once again when a batch is done (the
+ * texts that came in while it ran make the next one). A batch holds at most
+ * {@link BatcherLimits.batchTexts} texts and {@link BatcherLimits.batchChars} characters; a
+ * word-piece covers at least one character, so this bounds its pieces too. The queue is
+ * bounded the same way; a request that would pass the bound is refused whole
+ * ({@link QueueFullError}), never half queued.
+ *
+ * A text longer than `MAX_TEXT_CHARS` (ner/predict/stream.ts) is cut into parts as `predict`
+ * cuts a long line, each part is predicted on its own, and the entities' offsets are moved back
+ * into the whole text.
+ *
+ * @module
+ */
+
+import type { DecodeOptions, PredictedEntity } from "../ner/predict/mod.ts";
+import { cutPoints, MAX_TEXT_CHARS } from "../ner/predict/stream.ts";
+
+/** Predicts a batch of texts, each with its own decode options (`Predictor.predict`). */
+export type PredictBatch = (
+  texts: readonly string[],
+  decode: readonly DecodeOptions[],
+) => Promise<PredictedEntity[][]>;
+
+/** The bounds of {@link Batcher}. */
+export interface BatcherLimits {
+  /** The most texts (or parts of a long text) in one batch. */
+  batchTexts: number;
+  /** The most characters in one batch (always at least one text or part). */
+  batchChars: number;
+  /** Milliseconds a batch that is not full waits for more texts, from its first. */
+  windowMs: number;
+  /** The most texts (or parts) waiting; past it a request is refused. */
+  queueTexts: number;
+  /** The most characters waiting; past it a request is refused. */
+  queueChars: number;
+}
+
+/** The bounds a server uses unless told otherwise (see docs/serve.md). */
+export const DEFAULT_BATCHER_LIMITS: Readonly<BatcherLimits> = {
+  batchTexts: 32,
+  batchChars: 32 * 1024,
+  windowMs: 2,
+  queueTexts: 1024,
+  queueChars: 4 * 1024 * 1024,
+};
+
+/** The queue cannot take a request now: answered 503, with a time to retry after. */
+export class QueueFullError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @param message What is full.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "QueueFullError";
+  }
+}
+
+/** One part of a text waiting for the model. */
+interface Job {
+  text: string;
+  decode: DecodeOptions;
+  resolve: (entities: PredictedEntity[]) => void;
+  reject: (error: unknown) => void;
+}
+
+/** The queue between requests and the model. */
+export class Batcher {
+  readonly #predict: PredictBatch;
+  readonly #limits: BatcherLimits;
+  readonly #maxChars: number;
+  #queue: Job[] = [];
+  #queuedChars = 0;
+  #running = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #idle: (() => void)[] = [];
+  #batches = 0;
+  #requests = 0;
+
+  /**
+   * Creates the queue.
+   *
+   * @param predict Predicts a batch.
+   * @param limits The bounds (default {@link DEFAULT_BATCHER_LIMITS}).
+   * @param maxChars The longest part of a text (default `MAX_TEXT_CHARS`, as `predict`).
+   */
+  constructor(
+    predict: PredictBatch,
+    limits: Partial<BatcherLimits> = {},
+    maxChars: number = MAX_TEXT_CHARS,
+  ) {
+    this.#predict = predict;
+    this.#limits = { ...DEFAULT_BATCHER_LIMITS, ...limits };
+    this.#maxChars = maxChars;
+  }
+
+  /** Texts (or parts) and characters waiting; requests taken and batches run so far. */
+  get stats(): { texts: number; chars: number; requests: number; batches: number } {
+    return {
+      texts: this.#queue.length,
+      chars: this.#queuedChars,
+      requests: this.#requests,
+      batches: this.#batches,
+    };
+  }
+
+  /**
+   * Queues a request's texts and gives their entities when every part is done.
+   *
+   * @param texts The texts.
+   * @param decode The request's aggregation and minimum score.
+   * @returns The entities of each text, offsets into the whole text.
+   * @throws {QueueFullError} At once, queueing nothing, when the texts would pass the queue's
+   *   bounds.
+   */
+  submit(texts: readonly string[], decode: DecodeOptions = {}): Promise<PredictedEntity[][]> {
+    const cuts = texts.map((t) => cutPoints(t, this.#maxChars));
+    const parts = cuts.reduce((n, c) => n + c.length, 0);
+    const chars = texts.reduce((n, t) => n + t.length, 0);
+    const { queueTexts, queueChars } = this.#limits;
+    // An empty queue takes any request the request limits let in: no request waits forever.
+    if (
+      this.#queue.length &&
+      (this.#queue.length + parts > queueTexts || this.#queuedChars + chars > queueChars)
+    ) {
+      throw new QueueFullError(
+        `The queue is full (${this.#queue.length} texts, ${this.#queuedChars} characters ` +
+          `waiting; at most ${queueTexts} and ${queueChars}): retry in a moment`,
+      );
+    }
+    this.#requests++;
+    const answers = texts.map((text, t) => {
+      const starts = cuts[t]!;
+      const done = starts.map((start, i) => {
+        const end = starts[i + 1] ?? text.length;
+        return new Promise<PredictedEntity[]>((resolve, reject) => {
+          this.#queue.push({ text: text.slice(start, end), decode, resolve, reject });
+          this.#queuedChars += end - start;
+        }).then((found) =>
+          found.map((e) => ({ ...e, start: e.start + start, end: e.end + start }))
+        );
+      });
+      return Promise.all(done).then((each) => each.flat());
+    });
+    this.#schedule();
+    return Promise.all(answers);
+  }
+
+  /** Resolves when nothing waits and no batch runs. */
+  idle(): Promise<void> {
+    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #schedule(): void {
+    if (this.#running || this.#queue.length === 0) return;
+    const full = this.#queue.length >= this.#limits.batchTexts ||
+      this.#queuedChars >= this.#limits.batchChars;
+    if (full || this.#limits.windowMs <= 0) {
+      clearTimeout(this.#timer);
+      this.#timer = undefined;
+      void this.#run();
+    } else if (this.#timer === undefined) {
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        void this.#run();
+      }, this.#limits.windowMs);
+    }
+  }
+
+  /** The next batch: the oldest texts, within the batch's bounds (at least one). */
+  #take(): Job[] {
+    let chars = 0;
+    let n = 0;
+    while (n < this.#queue.length && n < this.#limits.batchTexts) {
+      const next = this.#queue[n]!.text.length;
+      if (n > 0 && chars + next > this.#limits.batchChars) break;
+      chars += next;
+      n++;
+    }
+    this.#queuedChars -= chars;
+    return this.#queue.splice(0, n);
+  }
+
+  async #run(): Promise<void> {
+    if (this.#running || this.#queue.length === 0) return;
+    this.#running = true;
+    try {
+      while (this.#queue.length) {
+        const batch = this.#take();
+        this.#batches++;
+        await this.#predictBatch(batch);
+      }
+    } finally {
+      this.#running = false;
+      for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  }
+
+  /**
+   * Predicts a batch; when it fails, each of its texts alone, so that a text the model cannot
+   * take fails only its own request.
+   */
+  async #predictBatch(batch: Job[]): Promise<void> {
+    try {
+      const found = await this.#predict(batch.map((j) => j.text), batch.map((j) => j.decode));
+      batch.forEach((job, i) => job.resolve(found[i]!));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      for (const job of batch) await this.#predictBatch([job]);
+    }
+  }
+}

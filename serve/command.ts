@@ -1,0 +1,274 @@
+/**
+ * The `serve` command: loads a model once and answers HTTP requests with its entities (see
+ * server.ts, docs/serve.md) until Ctrl-C or SIGTERM, which stop it accepting, let the requests
+ * in flight finish, and exit 0.
+ *
+ *     deno task serve pipelines/ner.yaml
+ *     deno task serve out/ner/train/model --port 0
+ *     deno task serve pipelines/ner.yaml --run last --host 0.0.0.0 --token "$TOKEN"
+ *
+ * @module
+ */
+
+import { UserError } from "../runner/errors.ts";
+import { type FlagSpecs, parseArgs } from "../runner/lib/args.ts";
+import { relative } from "../runner/paths.ts";
+import { AGGREGATION_STRATEGIES, type AggregationStrategy } from "../ner/predict/entities.ts";
+import { BOUNDARY_MODES, type BoundaryMode } from "../ner/boundaries.ts";
+import { BACKEND_NAMES, type BackendName } from "../ner/bert/backend.ts";
+import { isLoopback, SERVE_TOKEN_ENV_VAR, tokenProblem } from "./auth.ts";
+
+/** The port `serve` listens on unless given `--port`. */
+export const DEFAULT_PORT = 8000;
+
+const USAGE = `usage:
+  serve <pipeline.yaml | model dir> [--run <run id prefix>|last] [--port ${DEFAULT_PORT}]
+        [--host 127.0.0.1] [--token <secret>]
+        [--backend auto|wasm|cpu|webgpu|tensorflow]
+        [--aggregation exact|simple|first|average|max] [--min-score <0 to 1>]
+        [--boundaries words+learned-tails|pieces]
+        [--stage <id>] [--set k=v]... [--allow-outside <path>]...`;
+
+const FLAGS = {
+  help: { type: "boolean" },
+  run: { type: "string" },
+  port: { type: "string" },
+  host: { type: "string" },
+  token: { type: "string" },
+  backend: { type: "string" },
+  aggregation: { type: "string" },
+  "min-score": { type: "string" },
+  boundaries: { type: "string" },
+  stage: { type: "string" },
+  set: { type: "strings" },
+  "allow-outside": { type: "strings" },
+} satisfies FlagSpecs;
+
+/** One of a list, or a user error naming the flag and the list. */
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UserError(
+    `Unknown ${flag} "${value}": expected one of ${allowed.map((a) => `"${a}"`).join(", ")}`,
+  );
+}
+
+/** What `serve` was asked for, checked. */
+interface ServeFlags {
+  target: string;
+  run?: string;
+  port: number;
+  host: string;
+  token?: string;
+  backend: BackendName;
+  aggregation?: AggregationStrategy;
+  minScore?: number;
+  boundaries?: BoundaryMode;
+  stage?: string;
+  sets: string[];
+  allowOutside: string[];
+}
+
+function parse(args: string[]): ServeFlags | "help" {
+  const { values: v, positionals } = parseArgs(args, FLAGS, { usage: USAGE });
+  if (v.help) return "help";
+  if (positionals.length !== 1) {
+    throw new UserError(
+      `${positionals.length ? "Give one" : "Missing"} model directory or pipeline file\n${USAGE}`,
+    );
+  }
+  const port = v.port === undefined ? DEFAULT_PORT : Number(v.port);
+  if (!/^\d+$/.test(v.port ?? "0") || !(port >= 0 && port <= 65535)) {
+    throw new UserError(`Invalid --port "${v.port}": expected a number from 0 to 65535 (0: any)`);
+  }
+  const flags: ServeFlags = {
+    target: positionals[0]!,
+    port,
+    host: v.host ?? "127.0.0.1",
+    backend: oneOf("backend", v.backend ?? "auto", BACKEND_NAMES),
+    sets: v.set ?? [],
+    allowOutside: v["allow-outside"] ?? [],
+  };
+  if (v.run !== undefined) flags.run = v.run;
+  if (v.stage !== undefined) flags.stage = v.stage;
+  if (v.aggregation !== undefined) {
+    flags.aggregation = oneOf("aggregation", v.aggregation, AGGREGATION_STRATEGIES);
+  }
+  if (v.boundaries !== undefined) {
+    flags.boundaries = oneOf("boundaries", v.boundaries, BOUNDARY_MODES);
+  }
+  const m = v["min-score"];
+  if (m !== undefined) {
+    const score = m.trim() === "" ? NaN : Number(m);
+    if (!(score >= 0 && score <= 1)) {
+      throw new UserError(`Invalid --min-score "${m}": expected a number from 0 to 1`);
+    }
+    flags.minScore = score;
+  }
+  if (flags.run !== undefined && flags.sets.length) {
+    throw new UserError(
+      `--run "${flags.run}" serves the model of that run, trained with its own parameters: ` +
+        "leave out --set",
+    );
+  }
+  // The token: --token, else NERPIPE_SERVE_TOKEN (checked when the command started).
+  const token = v.token ?? (Deno.env.get(SERVE_TOKEN_ENV_VAR.name) || undefined);
+  if (v.token !== undefined) {
+    const problem = tokenProblem(v.token);
+    if (problem) {
+      throw new UserError(
+        `The --token ${problem}: use ${SERVE_TOKEN_ENV_VAR.allowed.split(" (")[0]}, ` +
+          `such as the output of "openssl rand -hex 32"`,
+      );
+    }
+  }
+  if (token !== undefined) flags.token = token;
+  if (!isLoopback(flags.host) && token === undefined) {
+    throw new UserError(
+      `Listening on "${flags.host}" lets other machines in: give a token with --token or ` +
+        `${SERVE_TOKEN_ENV_VAR.name} (every request must then carry "Authorization: Bearer ` +
+        `<token>"), or listen on 127.0.0.1`,
+    );
+  }
+  return flags;
+}
+
+/** Starts listening, or says why it cannot as a user error. */
+async function listen(
+  start: () => Promise<import("./server.ts").RunningServer>,
+  host: string,
+  port: number,
+) {
+  try {
+    return await start();
+  } catch (error) {
+    const where = `port ${port} of "${host}"`;
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new UserError(
+        `The ${where} is in use: choose another with --port, or --port 0 for a free one`,
+      );
+    }
+    if (error instanceof Deno.errors.AddrNotAvailable) {
+      throw new UserError(`"${host}" is not an address of this machine: check --host`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new UserError(
+        `Not allowed to listen on ${where}: ports under 1024 need privileges: choose --port ` +
+          `1024 or above`,
+      );
+    }
+    if (/lookup|resolve|name or service/i.test((error as Error)?.message ?? "")) {
+      throw new UserError(`Cannot resolve --host "${host}": give an address or a known name`);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Runs `serve`: until a signal stops it.
+ *
+ * @param args Arguments after `serve`.
+ * @returns The exit code: 0 after Ctrl-C or SIGTERM, once the requests in flight are answered.
+ * @throws {UserError} On a bad flag, a missing model, a port in use, or a non-loopback address
+ *   without a token.
+ */
+export async function serveCommand(args: string[]): Promise<number> {
+  const flags = parse(args);
+  if (flags === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  const findOptions = {
+    allowOutside: flags.allowOutside,
+    ...(flags.stage ? { stage: flags.stage } : {}),
+  };
+  const found = flags.run !== undefined
+    ? await (await import("./run_model.ts")).findRunModel(flags.target, flags.run, findOptions)
+    : await (await import("../predict_model.ts")).findModel(flags.target, {
+      ...findOptions,
+      sets: flags.sets,
+    });
+  if (found.note) console.error(found.note);
+  const { loadPredictor } = await import("../ner/predict/mod.ts");
+  const predictor = await loadPredictor(found.dir, {
+    backend: flags.backend,
+    batchSize: 32,
+    ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
+    ...(flags.minScore !== undefined ? { minScore: flags.minScore } : {}),
+    ...(flags.boundaries ? { boundaries: flags.boundaries } : {}),
+  });
+  try {
+    const tf = await import("@tensorflow/tfjs-core");
+    const { startServer } = await import("./server.ts");
+    const shown = relative(Deno.cwd(), found.dir) || found.dir;
+    const source: Record<string, string> | null = found.stage
+      ? {
+        file: flags.target,
+        stage: found.stage.id,
+        key: found.stage.key,
+        ...("run" in found ? { run: found.run as string } : {}),
+      }
+      : null;
+    const server = await listen(
+      () =>
+        startServer((texts, decode) => predictor.predict(texts, decode), {
+          model: source ? `${flags.target} (stage ${source.stage})` : shown,
+          backend: predictor.backend,
+          tags: predictor.labels,
+          config: JSON.parse(Deno.readTextFileSync(`${found.dir}/config.json`)),
+          decoding: {
+            aggregation: predictor.aggregation,
+            min_score: predictor.minScore,
+            boundaries: predictor.boundaries.mode,
+          },
+          source,
+          stats: () => ({ tensors: tf.memory().numTensors }),
+        }, {
+          host: flags.host,
+          port: flags.port,
+          ...(flags.token !== undefined ? { token: flags.token } : {}),
+        }),
+      flags.host,
+      flags.port,
+    );
+    const from = found.stage
+      ? `${flags.target}, stage ${found.stage.id}${
+        source?.run ? `, run ${source.run.slice(0, 8)}` : ""
+      }, key ${found.stage.key.slice(0, 12)}…: ${shown}`
+      : shown;
+    console.log(`model ${from}`);
+    console.log(`backend ${predictor.backend.backend} (${predictor.backend.reason})`);
+    console.log(
+      `listening on ${server.url}${flags.token !== undefined ? " (token required)" : ""}`,
+    );
+    await untilSignal(server);
+  } finally {
+    predictor.dispose();
+  }
+  return 0;
+}
+
+/** Waits for Ctrl-C or SIGTERM, then stops the server gracefully; a second one exits at once. */
+async function untilSignal(server: { shutdown(): Promise<void>; finished: Promise<void> }) {
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  let stopping = false;
+  const stopped = new Promise<void>((resolve) => {
+    const onSignal = () => {
+      if (stopping) {
+        console.error("stopped at once: the requests in flight were not answered");
+        Deno.exit(1);
+      }
+      stopping = true;
+      console.error("stopping: no new requests; answering those in flight (again to stop now)");
+      server.shutdown().then(() => {
+        for (const s of signals) Deno.removeSignalListener(s, onSignal);
+        resolve();
+      });
+    };
+    for (const s of signals) Deno.addSignalListener(s, onSignal);
+  });
+  await Promise.race([stopped, server.finished]);
+  await server.finished;
+  console.error("stopped");
+}

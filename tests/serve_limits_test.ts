@@ -1,0 +1,268 @@
+/**
+ * `serve` under load and abuse (issue 26): requests that arrive together share batches within
+ * their bounds; long texts are cut as `predict` cuts them; a full queue is 503 with
+ * Retry-After, a slow body 408; a token guards every route; a text the model fails on fails
+ * only its request; nothing a client sends crashes the server or leaves tensors behind.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { hfEntities } from "../serve/api.ts";
+import { predictStream } from "../ner/predict/stream.ts";
+import { assertSameEntities, post, predictor, rawHttp, serveInProcess } from "./_serve_inproc.ts";
+
+const opts = { sanitizeResources: false, sanitizeOps: false };
+const SAMPLE = (await Deno.readTextFile(new URL("../data/sample/validation.txt", import.meta.url)))
+  .split("\n").filter((l) => l.startsWith("; ")).map((l) => l.slice(2));
+
+Deno.test({
+  name:
+    "serve: requests that arrive together share forward passes, at most 32 texts and the character bound each",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess({ limits: { windowMs: 20, batchChars: 2000 } });
+    try {
+      const texts = SAMPLE.slice(0, 80);
+      const answers = await Promise.all(texts.map((t) => post(server.url, { inputs: t })));
+      assert.ok(answers.every((a) => a.status === 200));
+      const want = await (await predictor()).predict(texts);
+      assertSameEntities(answers.map((a) => a.json), want.map((e) => hfEntities(e)));
+      const sizes = server.batches.map((b) => b.length);
+      assert.equal(sizes.reduce((a, b) => a + b, 0), 80);
+      assert.ok(sizes.length < 20, `80 requests took ${sizes.length} batches: ${sizes}`);
+      assert.ok(Math.max(...sizes) > 1, `no batch held two requests: ${sizes}`);
+      for (const batch of server.batches) {
+        assert.ok(batch.length <= 32);
+        const chars = batch.reduce((n, t) => n + t.length, 0);
+        assert.ok(batch.length === 1 || chars <= 2000, `a batch of ${chars} characters`);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve: a text over 20,000 characters is cut as predict cuts it, with offsets into the whole text",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess();
+    try {
+      const long = [...SAMPLE, ...SAMPLE, ...SAMPLE].join(" ");
+      assert.ok(long.length > 40_000);
+      const got = await post(server.url, { inputs: long });
+      assert.equal(got.status, 200);
+      const p = await predictor();
+      const want = [];
+      for await (
+        const part of predictStream(
+          p,
+          (async function* () {
+            yield long;
+          })(),
+        )
+      ) {
+        want.push(...part.entities);
+      }
+      assert.ok(want.length > 100);
+      assertSameEntities([got.json], [hfEntities(want)]);
+      assert.ok(server.batches.flat().every((t) => t.length <= 20_000));
+      for (const e of got.json as { word: string; start: number; end: number }[]) {
+        assert.equal(long.slice(e.start, e.end), e.word);
+      }
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve: a queue past its bound is 503 with Retry-After, and the requests it took are answered",
+  ...opts,
+  async fn() {
+    // A long window: the texts wait in the queue while the other requests come.
+    const server = await serveInProcess({ limits: { queueTexts: 4, windowMs: 1000 } });
+    try {
+      const answers = await Promise.all(
+        Array.from({ length: 6 }, (_, i) => post(server.url, { inputs: [SAMPLE[i]!, "Leo"] })),
+      );
+      const statuses = answers.map((a) => a.status).sort();
+      assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
+      for (const a of answers.filter((a) => a.status === 503)) {
+        assert.equal(a.headers.get("retry-after"), "1");
+        assert.match(
+          (a.json as { error: string }).error,
+          /^The queue is full \(4 texts, \d+ characters waiting; at most 4 and \d+\): retry in a moment$/,
+        );
+      }
+      assert.equal((await post(server.url, { inputs: "Leo" })).status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name: "serve: a body that does not arrive in time is 408, and the server goes on",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess({ limits: { bodyMs: 300 } });
+    try {
+      const slow = await rawHttp(server.url, [
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\nConnection: close\r\n\r\n",
+        '{"inputs": ',
+      ], 10);
+      assert.equal(slow.status, 408);
+      assert.match(
+        JSON.parse(slow.body).error,
+        /^The body took over 0.3 s to arrive: send it at once$/,
+      );
+      assert.equal((await post(server.url, { inputs: "Leo" })).status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve: with a token every route needs it (401 otherwise: Bearer for the API, Basic for the page)",
+  ...opts,
+  async fn() {
+    const token = "s3cret-token-0123456789";
+    const server = await serveInProcess({ token });
+    try {
+      const bearer = { authorization: `Bearer ${token}` };
+      const wrong = [
+        {},
+        { authorization: `Bearer ${token.slice(0, -1)}x` },
+        { authorization: `Bearer ${token}0` },
+        { authorization: `Bearer ${token.slice(0, -1)}` },
+        { authorization: token },
+        { authorization: "Bearer " },
+        { authorization: `Basic ${btoa(`${token}:x`)}` },
+      ];
+      for (const headers of wrong) {
+        const got = await post(server.url, { inputs: "Leo" }, headers);
+        assert.equal(got.status, 401, JSON.stringify(headers));
+        assert.equal(got.headers.get("www-authenticate"), "Bearer");
+        assert.match(
+          (got.json as { error: string }).error,
+          /^Missing or wrong token: send the header "Authorization: Bearer <token>"$/,
+        );
+      }
+      for (const path of ["health", "metadata", "nope"]) {
+        const got = await fetch(new URL(path, server.url));
+        assert.equal(got.status, 401, path);
+        await got.body?.cancel();
+      }
+      const page = await fetch(server.url);
+      assert.equal(page.status, 401);
+      assert.match(page.headers.get("www-authenticate")!, /^Basic realm="nerpipe"/);
+      await page.body?.cancel();
+      assert.equal((await post(server.url, { inputs: "Leo" }, bearer)).status, 200);
+      // A browser sends the password it was asked for on the page, and on the page's requests.
+      const basic = { authorization: `Basic ${btoa(`anyone:${token}`)}` };
+      assert.equal((await post(server.url, { inputs: "Leo" }, basic)).status, 200);
+      const opened = await fetch(server.url, { headers: basic });
+      assert.equal(opened.status, 200);
+      await opened.body?.cancel();
+      const health = await fetch(new URL("health", server.url), { headers: bearer });
+      assert.equal((await health.json()).ready, true);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve: a text the model fails on fails only its own request (500); the rest of its batch is answered",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess({
+      limits: { windowMs: 200 },
+      before(texts) {
+        if (texts.includes("poison")) throw new Error("the model cannot take this text");
+      },
+    });
+    const quiet = console.error;
+    console.error = () => {};
+    try {
+      const texts = ["Leo Smith flew.", "poison", "Ivy met him in Seoul."];
+      const answers = await Promise.all(texts.map((t) => post(server.url, { inputs: t })));
+      assert.deepEqual(answers.map((a) => a.status), [200, 500, 200]);
+      assert.match((answers[1]!.json as { error: string }).error, /^Internal error/);
+      // They shared one batch first, then were predicted one by one.
+      assert.deepEqual(server.batches[0], texts);
+      assert.equal(server.batches.length, 4);
+    } finally {
+      console.error = quiet;
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "serve: nothing a client sends crashes the server: 500 random bodies get 4xx or 200, and no tensor is left behind",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess({ limits: { bodyBytes: 64 * 1024 } });
+    try {
+      // A seeded generator: the same bodies on every run.
+      let seed = 26;
+      const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)]!;
+      const strings = [
+        "",
+        "\u0000\u0001",
+        "\ud800 lone \udfff",
+        "😀 Seoul 서울",
+        "\u202e\u200b",
+        "a".repeat(30_000),
+        "Leo Smith",
+        " \n\t ",
+      ];
+      const value = (depth: number): unknown => {
+        const r = rand();
+        if (depth > 3 || r < 0.3) return pick([null, true, 1e308, -0, 3.5, pick(strings)]);
+        if (r < 0.6) return Array.from({ length: Math.floor(rand() * 4) }, () => value(depth + 1));
+        return Object.fromEntries(
+          Array.from({ length: Math.floor(rand() * 3) }, () => [
+            pick(["inputs", "parameters", "options", "min_score", "aggregation", "x", "__proto__"]),
+            value(depth + 1),
+          ]),
+        );
+      };
+      const before = (await (await fetch(new URL("health", server.url))).json()).memory.tensors;
+      for (let i = 0; i < 500; i++) {
+        const kind = rand();
+        const body = kind < 0.2
+          ? new Uint8Array(Array.from({ length: Math.floor(rand() * 200) }, () => rand() * 256))
+          : kind < 0.3
+          ? "[".repeat(20_000) + "]".repeat(20_000)
+          : kind < 0.6
+          ? { inputs: value(1), parameters: value(2) }
+          : JSON.stringify(value(0));
+        const got = await post(server.url, body);
+        assert.ok(
+          [200, 400, 413].includes(got.status),
+          `${got.status}: ${JSON.stringify(got.json)}`,
+        );
+        if (got.status !== 200) {
+          assert.equal(typeof (got.json as { error: string }).error, "string");
+        }
+      }
+      const health = await (await fetch(new URL("health", server.url))).json();
+      assert.equal(health.ready, true);
+      assert.equal(health.memory.tensors, before);
+      assert.equal((await post(server.url, { inputs: "Leo Smith" })).status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
