@@ -32,6 +32,8 @@ const NOT_RUN: Record<string, string> = {
   "git clone": "needs the repository's address; the test runs in a copy of this checkout instead",
   "cd nerpipe": "the folder the clone above makes",
   "deno task test": "the test suite itself (minutes; this test is part of it)",
+  "deno task serve":
+    "a server: it runs until stopped (tests/serve_cli_test.ts starts and stops it)",
 };
 
 /** A fenced block: where it starts, its info string's words and its text. */
