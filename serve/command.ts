@@ -188,6 +188,12 @@ export async function serveCommand(args: string[]): Promise<number> {
       sets: flags.sets,
     });
   if (found.note) console.error(found.note);
+  // A server's batches are its parallel work: OpenBLAS gets every core for each matrix product,
+  // unless NERPIPE_BLAS_THREADS says otherwise (training's default, 1, leaves the cores to its
+  // replicas). Set before the library loads: its thread count is fixed then.
+  if (!Deno.env.get("NERPIPE_BLAS_THREADS")) {
+    Deno.env.set("NERPIPE_BLAS_THREADS", String(navigator.hardwareConcurrency || 1));
+  }
   const { loadPredictor } = await import("../ner/predict/mod.ts");
   const predictor = await loadPredictor(found.dir, {
     backend: flags.backend,
