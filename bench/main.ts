@@ -3,7 +3,9 @@
  * bench/train_throughput.ts), then the no-op rerun benchmark (bench/noop_rerun.ts).
  * `--only train` or `--only noop` runs one of them. `--scale` runs the data-stage scale
  * benchmark alone (bench/scale.ts; its flags are passed on). `--decoding <out dir>` scores one
- * trained NER model's validation predictions under each decode (bench/decoding.ts).
+ * trained NER model's validation predictions under each decode (bench/decoding.ts). `--serve`
+ * measures `deno task serve` under concurrent clients against PyTorch (bench/serve.ts; its flags
+ * are passed on).
  *
  * @module
  */
@@ -17,11 +19,12 @@ const parsed = benchArgs(
     only: { type: "string" },
     scale: { type: "boolean" },
     decoding: { type: "boolean" },
+    serve: { type: "boolean" },
     json: { type: "boolean" },
   },
   { passThrough: true },
 );
-const { only, scale, decoding, json } = parsed.values;
+const { only, scale, decoding, serve, json } = parsed.values;
 const args = [...parsed.positionals, ...parsed.rest, ...(json ? ["--json"] : [])];
 const run = async (file: string, extra: string[]) => {
   const { code } = await new Deno.Command(Deno.execPath(), {
@@ -31,6 +34,10 @@ const run = async (file: string, extra: string[]) => {
   }).output();
   if (code !== 0) Deno.exit(code);
 };
+if (serve) {
+  await run("./serve.ts", [...(only ? ["--only", only] : []), ...args]);
+  Deno.exit(0);
+}
 if (decoding) {
   await run("./decoding.ts", args);
   Deno.exit(0);

@@ -51,3 +51,24 @@ Deno.test("train_throughput rejects an unknown --reference-device with exit code
   assert.equal(stdout, "");
   assert.match(stderr, /^error: Unknown reference device "gpu": expected "cpu" or "cuda"/);
 });
+
+Deno.test("bench --serve checks its flags before it starts anything: exit 2 with the usage", async () => {
+  const main = new URL("../bench/main.ts", import.meta.url).pathname;
+  for (
+    const [args, message] of [
+      [["--clients", "0,8"], /^error: Invalid --clients "0,8": numbers from 1 to 256/],
+      [["--seconds", "-1"], /^error: Invalid --seconds "-1"/],
+      [["--only", "large"], /^error: Unknown --only "large": expected "sample" or "base"/],
+    ] as const
+  ) {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", main, "--serve", ...args],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assert.equal(out.code, 2, stderr);
+    assert.match(stderr, message);
+    assert.match(stderr, /usage: deno task bench --serve/);
+  }
+});

@@ -1,0 +1,328 @@
+/**
+ * `deno task bench --serve`: throughput and latency of `deno task serve` under 1, 8 and 32
+ * concurrent clients on the loopback, for the sample model and a BERT-base-sized one (12
+ * layers, hidden 768, 12 heads, intermediate 3072; random weights, the sample's tokenizer and
+ * labels), against the same weights run by PyTorch in a plain loop (bench/
+ * reference_serve_pytorch.py: batch 1 and batch 32) in the same run, as a ratio.
+ *
+ * Each client sends one validation sentence of the sample per request (500, in turn) and waits
+ * for the answer before the next; a level runs `--seconds`. PyTorch gets the same texts as our
+ * tokenizer's piece ids and runs the forward pass and the softmax only (no tokenizing, decoding
+ * or HTTP), under the faster of two OpenBLAS settings (its default threads, and 1). The clients
+ * share the machine's cores with the server, as they would on one machine. Goals (issue 26): at
+ * 32 clients, at least PyTorch's batch-32 throughput; at 8 clients, p99 under twice p50.
+ *
+ *     deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 5] [--clients 1,8,32]
+ *       [--only sample|base] [--json]
+ *
+ * The model is that of pipelines/ner.yaml as it is (`deno task run pipelines/ner.yaml` first).
+ *
+ * @module
+ */
+
+import { benchArgs } from "./_args.ts";
+import { findModel } from "../predict.ts";
+import { loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
+import { initWeights } from "../ner/bert/init.ts";
+import { startServe } from "../tests/_serve.ts";
+
+const USAGE = `usage: deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 5]
+         [--clients 1,8,32] [--only sample|base] [--json]`;
+const { values, positionals } = benchArgs({
+  seconds: { type: "string" },
+  clients: { type: "string" },
+  only: { type: "string" },
+  json: { type: "boolean" },
+  help: { type: "boolean" },
+}, { usage: USAGE });
+const fail = (message: string): never => {
+  console.error(`error: ${message}\n${USAGE}`);
+  Deno.exit(2);
+};
+const seconds = Number(values.seconds ?? 5);
+if (!(seconds > 0 && seconds <= 600)) fail(`Invalid --seconds "${values.seconds}": 0 to 600`);
+const levels = (values.clients ?? "1,8,32").split(",").map(Number);
+if (!levels.every((n) => Number.isInteger(n) && n >= 1 && n <= 256)) {
+  fail(`Invalid --clients "${values.clients}": numbers from 1 to 256, comma-separated`);
+}
+if (values.only !== undefined && !["sample", "base"].includes(values.only)) {
+  fail(`Unknown --only "${values.only}": expected "sample" or "base"`);
+}
+const target = positionals[0] ?? "pipelines/ner.yaml";
+let sampleDir: string;
+try {
+  sampleDir = (await findModel(target)).dir;
+} catch (error) {
+  fail((error as Error).message);
+}
+const load = () => Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
+
+/** The sample's validation sentences: what each client sends, one per request. */
+const TEXTS = (await Deno.readTextFile(new URL("../data/sample/validation.txt", import.meta.url)))
+  .split("\n").filter((l) => l.startsWith("; ")).map((l) => l.slice(2));
+
+/** A BERT-base-sized model with random weights, the sample's tokenizer, labels and rules. */
+async function baseModel(dir: string): Promise<string> {
+  const sample = await loadModelDir(sampleDir, { complete: true });
+  const config = {
+    ...sample.config,
+    hidden_size: 768,
+    num_hidden_layers: 12,
+    num_attention_heads: 12,
+    intermediate_size: 3072,
+    max_position_embeddings: 512,
+  };
+  const weights = initWeights(config, sample.labels.length, 1);
+  await saveModelDir(dir, config, sample.labels, weights, sampleDir, {
+    labelAllTokens: sample.labelAllTokens ?? false,
+  });
+  const json = JSON.parse(await Deno.readTextFile(`${dir}/config.json`));
+  const rules = JSON.parse(await Deno.readTextFile(`${sampleDir}/config.json`)).span_boundaries;
+  if (rules) json.span_boundaries = rules;
+  await Deno.writeTextFile(`${dir}/config.json`, JSON.stringify(json, null, 2));
+  return dir;
+}
+
+/** One level: `clients` loops of request and answer for `seconds`. */
+async function level(url: string, clients: number) {
+  let next = 0;
+  let errors = 0;
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(Array.from({ length: clients }, async () => {
+    while (performance.now() < end) {
+      const text = TEXTS[next++ % TEXTS.length]!;
+      const sent = performance.now();
+      const response = await fetch(new URL("predict", url), {
+        method: "POST",
+        body: JSON.stringify({ inputs: text }),
+      });
+      await response.arrayBuffer();
+      if (response.status === 200) latencies.push(performance.now() - sent);
+      else errors++;
+    }
+  }));
+  const elapsed = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
+  const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
+  return {
+    clients,
+    texts_per_s: round(latencies.length / elapsed),
+    p50_ms: round(at(0.5)),
+    p99_ms: round(at(0.99)),
+    errors,
+  };
+}
+
+/** The texts as our tokenizer gives them to the model: piece ids, [CLS] and [SEP] included. */
+async function pieceIds(dir: string): Promise<number[][]> {
+  const { encodeDocument, loadTokenizer } = await import("../ner/tokenizer/mod.ts");
+  const tok = await loadTokenizer(dir, { transformers: false });
+  const { config } = await loadModelDir(dir, { complete: false });
+  const maxLength = Math.min(config.max_position_embeddings, tok.modelMaxLength, 512);
+  return TEXTS.map((t) => encodeDocument(tok, t, { maxLength, stride: "window" }).windows[0]!.ids);
+}
+
+/** Our probabilities for the first texts, one at a time (for the comparison with PyTorch's). */
+async function ourProbabilities(dir: string, ids: number[][]): Promise<Float32Array[]> {
+  const { setupBackend } = await import("../ner/bert/backend.ts");
+  const { BertModel } = await import("../ner/bert/model.ts");
+  await setupBackend("auto");
+  const ck = await loadModelDir(dir, { complete: true });
+  const model = BertModel.fromWeights(ck.config, ck.labels.length, ck.weights);
+  try {
+    const out = [];
+    for (const row of ids) {
+      out.push(
+        await model.predictProbabilities({
+          ids: Int32Array.from(row),
+          mask: new Int32Array(row.length).fill(1),
+          batchSize: 1,
+          seqLen: row.length,
+        }),
+      );
+    }
+    return out;
+  } finally {
+    model.dispose();
+  }
+}
+
+interface Reference {
+  batch_1: number;
+  batch_32: number;
+  threads: number;
+  torch: string;
+  probabilities: number[][][];
+  openblas_threads: string;
+}
+
+/** PyTorch on the same weights and ids: the faster of OpenBLAS's default threads and 1. */
+async function pytorch(dir: string, ids: number[][], tmp: string): Promise<Reference | string> {
+  await Deno.writeTextFile(`${tmp}/ids.json`, JSON.stringify({ ids }));
+  const script = new URL("./reference_serve_pytorch.py", import.meta.url).pathname;
+  const problems: string[] = [];
+  let best: Reference | undefined;
+  // Debian's python3-torch lives beside /usr/bin/python3, which may not be the first python3.
+  for (const python of [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"]) {
+    if (!python) continue;
+    for (const blas of [undefined, "1"]) {
+      const env = Deno.env.toObject();
+      delete env.OPENBLAS_NUM_THREADS;
+      if (blas) env.OPENBLAS_NUM_THREADS = blas;
+      try {
+        const out = await new Deno.Command(python, {
+          args: [script, "--model", dir, "--ids", `${tmp}/ids.json`, "--seconds", String(seconds)],
+          clearEnv: true,
+          env,
+          stdout: "piped",
+          stderr: "piped",
+          signal: AbortSignal.timeout(seconds * 4_000 + 120_000),
+        }).output();
+        if (out.code !== 0) {
+          throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n").pop());
+        }
+        const r: Reference = {
+          ...JSON.parse(new TextDecoder().decode(out.stdout)),
+          openblas_threads: blas ?? "default",
+        };
+        // Each batch size at its faster setting (batch 1 suffers most from idle BLAS threads).
+        const batch1 = Math.max(r.batch_1, best?.batch_1 ?? 0);
+        if (!best || r.batch_32 > best.batch_32) best = r;
+        best.batch_1 = batch1;
+      } catch (error) {
+        problems.push(`${python}: ${(error as Error).message}`);
+        break;
+      }
+    }
+    if (best) return best;
+  }
+  return `PyTorch not available (${problems.join("; ")}): apt-get install python3-torch`;
+}
+
+const tmp = await Deno.makeTempDir({ prefix: "bench-serve-" });
+const loadBefore = load();
+const results = [];
+try {
+  const models = [
+    { name: "sample", dir: () => Promise.resolve(sampleDir) },
+    { name: "base", dir: () => baseModel(`${tmp}/base`) },
+  ].filter((m) => values.only === undefined || m.name === values.only);
+  for (const m of models) {
+    const dir = await m.dir();
+    const { config } = await loadModelDir(dir, { complete: false });
+    const served = await startServe([dir]);
+    const ours = [];
+    try {
+      await level(served.url, 32); // warm-up is not counted: a short level at 32 clients
+      for (const clients of levels) ours.push(await level(served.url, clients));
+    } finally {
+      await served.stop();
+    }
+    const ids = await pieceIds(dir);
+    const reference = await pytorch(dir, ids, tmp);
+    let maxDiff: number | null = null;
+    if (typeof reference !== "string") {
+      const mine = await ourProbabilities(dir, ids.slice(0, reference.probabilities.length));
+      maxDiff = Math.max(
+        ...reference.probabilities.flatMap((rows, t) =>
+          rows.flat().map((p, i) => Math.abs(p - mine[t]![i]!))
+        ),
+      );
+    }
+    const at32 = ours.find((o) => o.clients === 32);
+    const at8 = ours.find((o) => o.clients === 8);
+    results.push({
+      model: m.name,
+      layers: config.num_hidden_layers,
+      hidden: config.hidden_size,
+      pieces_per_text: Math.round(ids.reduce((n, r) => n + r.length, 0) / ids.length * 10) / 10,
+      ours,
+      pytorch: reference,
+      max_probability_difference: maxDiff,
+      ratio_32_clients_to_pytorch_batch_32: typeof reference !== "string" && at32
+        ? Math.round(at32.texts_per_s / reference.batch_32 * 100) / 100
+        : null,
+      p99_over_p50_at_8_clients: at8 ? Math.round(at8.p99_ms / at8.p50_ms * 100) / 100 : null,
+    });
+  }
+} finally {
+  await Deno.remove(tmp, { recursive: true });
+}
+const summary = {
+  seconds,
+  texts: TEXTS.length,
+  cores: navigator.hardwareConcurrency,
+  load_average_before: loadBefore,
+  load_average_after: load(),
+  results,
+};
+if (values.json) {
+  console.log(JSON.stringify(summary, (k, v) => (k === "probabilities" ? undefined : v)));
+  Deno.exit(0);
+}
+console.log(
+  `serve: ${TEXTS.length} validation sentences of the sample, one per request, ${seconds} s per ` +
+    `level, ${summary.cores} cores, load average ${loadBefore} before`,
+);
+const rows = [["model", "clients", "texts/s", "p50 ms", "p99 ms", "errors"]];
+for (const r of results) {
+  for (const o of r.ours) {
+    rows.push([
+      `${r.model} (L${r.layers} H${r.hidden})`,
+      String(o.clients),
+      o.texts_per_s.toFixed(1),
+      o.p50_ms.toFixed(1),
+      o.p99_ms.toFixed(1),
+      String(o.errors),
+    ]);
+  }
+}
+const table = (rows: string[][]) => {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) {
+    console.log(r.map((cell, c) => cell.padEnd(widths[c]!)).join("  ").trimEnd());
+  }
+};
+table(rows);
+console.log("");
+const refRows = [[
+  "model",
+  "PyTorch batch 1",
+  "batch 32",
+  "ours at 32 / batch 32",
+  "p99/p50 at 8",
+  "max |p - p_torch|",
+]];
+for (const r of results) {
+  const p = r.pytorch;
+  if (typeof p === "string") {
+    console.log(`${r.model}: ${p}`);
+    continue;
+  }
+  refRows.push([
+    r.model,
+    p.batch_1.toFixed(1),
+    p.batch_32.toFixed(1),
+    `${r.ratio_32_clients_to_pytorch_batch_32 ?? "-"}x`,
+    String(r.p99_over_p50_at_8_clients ?? "-"),
+    r.max_probability_difference?.toExponential(1) ?? "-",
+  ]);
+}
+const ref = results.map((r) => r.pytorch).find((p) => typeof p !== "string") as
+  | Reference
+  | undefined;
+if (ref) {
+  console.log(
+    `PyTorch ${ref.torch}, ${ref.threads} threads, texts/s of a plain loop under ` +
+      `torch.inference_mode() (each at the faster of two OpenBLAS settings; forward and softmax only):`,
+  );
+  table(refRows);
+}
+console.log(
+  `goals: at 32 clients >= 1.0x PyTorch's batch 32; at 8 clients p99 < 2x p50. ` +
+    `Load average ${summary.load_average_after} after`,
+);
