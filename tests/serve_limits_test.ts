@@ -106,6 +106,52 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "serve: characters waiting past their bound, and bodies being read past theirs, are 503 too",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess({
+      limits: { queueChars: 100, windowMs: 1000, bodiesBytes: 1000, bodyMs: 5000 },
+    });
+    try {
+      const [first, second] = await Promise.all([
+        post(server.url, { inputs: "a ".repeat(40) }),
+        new Promise((r) => setTimeout(r, 100)).then(() =>
+          post(server.url, { inputs: "b ".repeat(15) })
+        ),
+      ]);
+      assert.equal(first.status, 200);
+      assert.equal(second.status, 503);
+      assert.match(
+        (second.json as { error: string }).error,
+        /^The queue is full \(1 texts, 80 characters waiting; at most 1024 and 100\)/,
+      );
+      // A body that arrives slowly holds its 800 bytes; another of 500 would pass the 1,000.
+      const body = JSON.stringify({ inputs: "c".repeat(889) });
+      assert.ok(body.length > 800 && body.length < 1000);
+      const slow = rawHttp(server.url, [
+        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${
+          body.slice(0, 800)
+        }`,
+        body.slice(800),
+      ], 600);
+      await new Promise((r) => setTimeout(r, 200));
+      const refused = await post(server.url, { inputs: "d".repeat(490) });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get("retry-after"), "1");
+      assert.match(
+        (refused.json as { error: string }).error,
+        /^Too many requests are sending bodies now: retry in a moment$/,
+      );
+      assert.equal((await slow).status, 200);
+      assert.equal((await post(server.url, { inputs: "d".repeat(490) })).status, 200);
+    } finally {
+      await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
   name: "serve: a body that does not arrive in time is 408, and the server goes on",
   ...opts,
   async fn() {
