@@ -15,6 +15,8 @@ export interface FoundModel {
   note?: string;
   /** For a pipeline: the stage that made the model, and its cache key. */
   stage?: { id: string; key: string };
+  /** With `run`: the id of the recorded run whose model it is. */
+  run?: string;
 }
 
 /** A `--set` as a shell word (quoted when it holds more than plain characters). */
@@ -161,6 +163,8 @@ async function modelOfRun(file: string, which: string, stage?: string): Promise<
   const when = run.last_seen.slice(0, 16).replace("T", " ");
   return {
     dir: found.path,
+    stage: { id: found.stage, key: found.key },
+    run: run.id,
     note: `note: the model of run ${run.id.slice(0, 8)} (stage "${found.stage}", last run ` +
       `${when} UTC)`,
   };

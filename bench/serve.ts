@@ -21,7 +21,7 @@
  */
 
 import { benchArgs } from "./_args.ts";
-import { findModel } from "../predict.ts";
+import { findModel } from "../predict_model.ts";
 import { loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
 import { initWeights } from "../ner/bert/init.ts";
 import { startServe } from "../tests/_serve.ts";

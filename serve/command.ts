@@ -181,12 +181,12 @@ export async function serveCommand(args: string[]): Promise<number> {
     allowOutside: flags.allowOutside,
     ...(flags.stage ? { stage: flags.stage } : {}),
   };
-  const found = flags.run !== undefined
-    ? await (await import("./run_model.ts")).findRunModel(flags.target, flags.run, findOptions)
-    : await (await import("../predict_model.ts")).findModel(flags.target, {
-      ...findOptions,
-      sets: flags.sets,
-    });
+  // A pipeline's model as predict finds it: of these parameters, or of a recorded run.
+  const found = await (await import("../predict_model.ts")).findModel(flags.target, {
+    ...findOptions,
+    sets: flags.sets,
+    ...(flags.run !== undefined ? { run: flags.run } : {}),
+  });
   if (found.note) console.error(found.note);
   // A server's batches are its parallel work: OpenBLAS gets every core for each matrix product,
   // unless NERPIPE_BLAS_THREADS says otherwise (training's default, 1, leaves the cores to its
@@ -211,7 +211,7 @@ export async function serveCommand(args: string[]): Promise<number> {
         file: flags.target,
         stage: found.stage.id,
         key: found.stage.key,
-        ...("run" in found ? { run: found.run as string } : {}),
+        ...(found.run ? { run: found.run } : {}),
       }
       : null;
     const server = await listen(

@@ -106,7 +106,7 @@ Deno.test({
       [
         [MODEL, "--run", "last"],
         {},
-        /^error: --run "last" names a run of a pipeline: give the pipeline file \(\.yaml\)/,
+        /^error: --run names a run of a pipeline: give the pipeline file instead of "/,
       ],
       [
         [MODEL, "--aggregation", "none"],

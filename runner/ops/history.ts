@@ -77,6 +77,8 @@ export interface RunOutput {
   run: PipelineRun;
   /** The stage that made the output. */
   stage: string;
+  /** The stage's cache key in that run. */
+  key: string;
   /** The output's name. */
   output: string;
   /** Its object in the cache (a file or a directory). */
@@ -136,5 +138,5 @@ export async function runOutput(
         `run that configuration again (its parameters: deno task runs ${file})`,
     );
   }
-  return { run, stage: stage.id, output, path: cache.objectPath(stored) };
+  return { run, stage: stage.id, key: stage.key, output, path: cache.objectPath(stored) };
 }
