@@ -295,12 +295,15 @@ export default defineStage({
 /** A copy of the project (code, the sample's first sentences) with node_modules linked. */
 async function nerCopy(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "slurm-ner-" });
-  for (const path of ["runner", "stages", "ner", "schemas"]) {
+  // Every folder of code and every top-level module: main.ts's imports grow with the project.
+  for (const path of ["runner", "stages", "ner", "schemas", "serve"]) {
     const o = await sh("cp", ["-r", `${ROOT}${path}`, `${dir}/${path}`]);
     assert.equal(o.code, 0, o.out);
   }
-  for (const file of ["deno.json", "deno.lock", "main.ts", "predict.ts", "mod.ts"]) {
-    await Deno.copyFile(`${ROOT}${file}`, `${dir}/${file}`);
+  for await (const entry of Deno.readDir(ROOT)) {
+    if (entry.isFile && /\.(ts|json|lock)$/.test(entry.name)) {
+      await Deno.copyFile(`${ROOT}${entry.name}`, `${dir}/${entry.name}`);
+    }
   }
   await Deno.mkdir(`${dir}/pipelines`);
   await Deno.copyFile(`${ROOT}pipelines/ner.yaml`, `${dir}/pipelines/ner.yaml`);
