@@ -100,6 +100,7 @@ if (import.meta.main) {
   // deno-lint-ignore no-explicit-any
   const account: any = await import(`${pkg}/lib/models/account.js`);
   (account.DUMMY_ACCOUNT ?? account.default.DUMMY_ACCOUNT).createKeyPair(keyId, secret);
+  await replaceAtOnce(`${pkg}/lib/stores/filesystem.js`);
   const server = new S3rver({
     address: "127.0.0.1",
     port: 0,
@@ -113,4 +114,38 @@ if (import.meta.main) {
     await server.close();
     Deno.exit(0);
   });
+}
+
+/**
+ * S3 replaces an object at once: a reader sees the old body or the new one, and of two writers
+ * of one key, one body wins whole. s3rver's file store writes in place, so two PUTs of a key at
+ * once interleave (the remote race test once read a run record with the other writer's tail
+ * after its end). This makes the store write each body beside its place and rename it in, as
+ * S3 behaves; the name it writes to does not end like an object's, so no listing shows it.
+ */
+async function replaceAtOnce(storeModule: string): Promise<void> {
+  const fs = await import("node:fs/promises");
+  const { dirname } = await import("node:path");
+  const { createHash, randomUUID } = await import("node:crypto");
+  const { Buffer } = await import("node:buffer");
+  // deno-lint-ignore no-explicit-any
+  const Store: any = (await import(storeModule)).default;
+  // deno-lint-ignore no-explicit-any
+  Store.prototype.putObject = async function (this: any, object: any) {
+    const path: string = this.getResourcePath(object.bucket, object.key, "object");
+    await fs.mkdir(dirname(path), { recursive: true });
+    let body: Uint8Array;
+    if (Buffer.isBuffer(object.content)) body = object.content;
+    else {
+      const chunks: Uint8Array[] = [];
+      for await (const chunk of object.content) chunks.push(chunk);
+      body = Buffer.concat(chunks);
+    }
+    const md5 = createHash("md5").update(body).digest("hex");
+    const part = `${path}.part-${randomUUID()}`;
+    await fs.writeFile(part, body);
+    await fs.rename(part, path);
+    await this.putMetadata(object.bucket, object.key, object.metadata, md5);
+    return { size: body.length, md5 };
+  };
 }
