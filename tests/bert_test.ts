@@ -151,6 +151,45 @@ Deno.test("padding does not change logits at real positions", async () => {
   }
 });
 
+Deno.test("a pass with no backward pass skips GELU's slope and LayerNorm's statistics, with the same logits bit for bit", async () => {
+  for (const backend of ["wasm", "cpu"] as const) {
+    await setupBackend(backend);
+    const model = BertModel.create(tiny, 4, 2);
+    try {
+      const batch = {
+        ids: Int32Array.from([2, 9, 4, 17, 5, 3, 8, 8, 1, 0]),
+        mask: Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+        batchSize: 2,
+        seqLen: 5,
+      };
+      const input = batchTensors(batch);
+      let inference: Float32Array | undefined;
+      const profile = await tf.profile(async () => {
+        const logits = model.forward(input, { training: false });
+        inference = await logits.data() as Float32Array;
+        logits.dispose();
+      });
+      // The kernels of an inference pass return their output alone.
+      const outputs = (name: string) =>
+        profile.kernels.filter((k) => k.name === name).map((k) => k.outputShapes.length);
+      assert.deepEqual(outputs("BertGelu"), [1, 1], backend);
+      assert.deepEqual(outputs("BertLayerNorm"), [1, 1, 1, 1, 1], backend);
+      // A training pass with dropout off (which keeps them) computes the same logits.
+      const kept = tf.tidy(() => model.trainingPass(input, { training: false }).logits.clone());
+      const training = await kept.data() as Float32Array;
+      kept.dispose();
+      assert.deepEqual(
+        new Uint32Array(inference!.buffer),
+        new Uint32Array(training.buffer),
+        `${backend}: logits differ`,
+      );
+      for (const t of Object.values(input)) if (t instanceof tf.Tensor) t.dispose();
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
 Deno.test("hand-written gradients match finite differences (with dropout)", async () => {
   await setupBackend("cpu");
   const config = makeBertConfig(11, {

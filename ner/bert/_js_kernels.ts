@@ -84,6 +84,26 @@ export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array):
   }
 }
 
+/**
+ * GELU's values alone, for a pass with no backward pass to follow (inference): the arithmetic
+ * of {@link geluLoop}'s `y`, bit for bit, without the slope's table lookups and stores.
+ */
+export function geluValueLoop(u: Float32Array, y: Float32Array): void {
+  for (let k = 0; k < u.length; k++) {
+    const x = u[k]!;
+    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
+    const i = p | 0;
+    const t = p - i;
+    const t2 = t * t;
+    const t3 = t2 * t;
+    const h00 = 2 * t3 - 3 * t2 + 1;
+    const h10 = t3 - 2 * t2 + t;
+    const h01 = 3 * t2 - 2 * t3;
+    const h11 = t3 - t2;
+    y[k] = x * (h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!);
+  }
+}
+
 /** LayerNorm over rows of `[rows, h]`; writes y, xhat and rstd (one per row). */
 export function layerNormLoop(
   x: Float32Array,
@@ -111,6 +131,37 @@ export function layerNormLoop(
     for (let j = 0; j < h; j++) {
       const xh = (x[o + j]! - mean) * rs;
       xhat[o + j] = xh;
+      y[o + j] = xh * gamma[j]! + beta[j]!;
+    }
+  }
+}
+
+/**
+ * LayerNorm's output alone (inference): the arithmetic of {@link layerNormLoop}'s `y`, bit for
+ * bit, without storing `xhat` and `rstd`.
+ */
+export function layerNormValueLoop(
+  x: Float32Array,
+  gamma: Float32Array,
+  beta: Float32Array,
+  h: number,
+  eps: number,
+  y: Float32Array,
+): void {
+  const rows = x.length / h;
+  for (let r = 0; r < rows; r++) {
+    const o = r * h;
+    let mean = 0;
+    for (let j = 0; j < h; j++) mean += x[o + j]!;
+    mean /= h;
+    let v = 0;
+    for (let j = 0; j < h; j++) {
+      const d = x[o + j]! - mean;
+      v += d * d;
+    }
+    const rs = 1 / Math.sqrt(v / h + eps);
+    for (let j = 0; j < h; j++) {
+      const xh = (x[o + j]! - mean) * rs;
       y[o + j] = xh * gamma[j]! + beta[j]!;
     }
   }
@@ -250,8 +301,15 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
   const access = backendName === "wasm" ? wasmAccess : cpuAccess;
   const reg = (name: string, fn: tf.KernelFunc) =>
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: fn });
-  reg(GELU_KERNEL, ({ inputs, backend }) => {
+  // `keep: 0` (a pass with no backward pass to follow) returns the output alone.
+  const keeps = (attrs: unknown) => (attrs as { keep?: number }).keep !== 0;
+  reg(GELU_KERNEL, ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: tf.TensorInfo };
+    if (!keeps(attrs)) {
+      const { ins, outs, infos } = access.run(backend, [x], [x.shape]);
+      geluValueLoop(ins[0]!, outs[0]!);
+      return infos;
+    }
     const { ins, outs, infos } = access.run(backend, [x], [x.shape, x.shape]);
     geluLoop(ins[0]!, outs[0]!, outs[1]!);
     return infos;
@@ -261,6 +319,11 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const eps = (attrs as unknown as { eps: number }).eps;
     const h = x!.shape[x!.shape.length - 1]!;
     const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    if (!keeps(attrs)) {
+      const { ins, outs, infos } = access.run(backend, [x!, gamma!, beta!], [x!.shape]);
+      layerNormValueLoop(ins[0]!, ins[1]!, ins[2]!, h, eps, outs[0]!);
+      return infos;
+    }
     const { ins, outs, infos } = access.run(backend, [x!, gamma!, beta!], [x!.shape, x!.shape, [
       rows,
       1,

@@ -39,12 +39,16 @@ export interface GeluCache {
   slope?: tf.Tensor2D;
 }
 
-/** GELU, exact erf form: `0.5 u (1 + erf(u / sqrt 2))`. */
-export function geluForward(u: tf.Tensor2D): { y: tf.Tensor2D; cache: GeluCache } {
+/**
+ * GELU, exact erf form: `0.5 u (1 + erf(u / sqrt 2))`.
+ *
+ * @param keep Whether a backward pass follows: false (inference) skips what only it needs.
+ */
+export function geluForward(u: tf.Tensor2D, keep = true): { y: tf.Tensor2D; cache: GeluCache } {
   if (hasKernel(GELU_KERNEL)) {
     // Host kernels return the derivative too (the backward pass is then one product); the
     // WebGPU kernel returns only y and its gradient kernel recomputes (memory is the scarcer).
-    const [y, slope] = run(GELU_KERNEL, { x: u });
+    const [y, slope] = run(GELU_KERNEL, { x: u }, { keep: keep ? 1 : 0 });
     return {
       y: y as tf.Tensor2D,
       cache: slope ? { u, cdf: null, slope: slope as tf.Tensor2D } : { u, cdf: null },
@@ -71,15 +75,21 @@ export interface LayerNormCache {
   gamma: tf.Tensor;
 }
 
-/** LayerNorm over the last axis of `[rows, hidden]`. */
+/**
+ * LayerNorm over the last axis of `[rows, hidden]`.
+ *
+ * @param keep Whether a backward pass follows: false (inference) skips what only it needs
+ *   (the host kernels then return y alone; the cache is not to be used).
+ */
 export function layerNormForward(
   x: tf.Tensor2D,
   gamma: tf.Tensor,
   beta: tf.Tensor,
   eps: number,
+  keep = true,
 ): { y: tf.Tensor2D; cache: LayerNormCache } {
   if (hasKernel(LAYER_NORM_KERNEL)) {
-    const [y, xhat, rstd] = run(LAYER_NORM_KERNEL, { x, gamma, beta }, { eps });
+    const [y, xhat, rstd] = run(LAYER_NORM_KERNEL, { x, gamma, beta }, { eps, keep: keep ? 1 : 0 });
     return {
       y: y as tf.Tensor2D,
       cache: { xhat: xhat as tf.Tensor2D, rstd: rstd as tf.Tensor2D, gamma },

@@ -156,6 +156,8 @@ interface Pass {
   d: number;
   /** Attention score scale, `1 / sqrt(d)`. */
   scale: number;
+  /** Whether a backward pass follows: false lets the kernels skip what only it needs. */
+  keep: boolean;
   /**
    * The next dropout mask for `shape` (made where the tensors live), or null
    * when dropout is off. Masks are drawn from one stream per pass, so the
@@ -192,7 +194,7 @@ function embeddingsForward(
     tf.slice(E.tokenType, [0, 0], [1, H]),
   ); // [T, H]
   const emb = tf.reshape(tf.add(tf.reshape(words, [B, T, H]), posTok), [N, H]) as tf.Tensor2D;
-  const ln = layerNormForward(emb, E.lnGamma, E.lnBeta, pass.config.layer_norm_eps);
+  const ln = layerNormForward(emb, E.lnGamma, E.lnBeta, pass.config.layer_norm_eps, pass.keep);
   const mask = pass.dropMask([N, H], pass.config.hidden_dropout_prob);
   return { y: drop(ln.y, mask), cache: { ln: ln.cache, mask } };
 }
@@ -339,7 +341,13 @@ function attentionForward(
   const sa = selfAttentionForward(pass, L, x);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
   const attn = drop(linear(sa.ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), mask);
-  const ln = layerNormForward(tf.add(attn, x), L.ln1g, L.ln1b, pass.config.layer_norm_eps);
+  const ln = layerNormForward(
+    tf.add(attn, x),
+    L.ln1g,
+    L.ln1b,
+    pass.config.layer_norm_eps,
+    pass.keep,
+  );
   return { y: ln.y, cache: { self: sa.cache, ctx: sa.ctx, mask, ln: ln.cache } };
 }
 
@@ -390,10 +398,16 @@ function feedForwardForward(
   L: LayerParams,
   x: tf.Tensor2D,
 ): { y: tf.Tensor2D; cache: FeedForwardCache } {
-  const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D));
+  const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D), pass.keep);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
   const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
-  const ln = layerNormForward(tf.add(out, x), L.ln2g, L.ln2b, pass.config.layer_norm_eps);
+  const ln = layerNormForward(
+    tf.add(out, x),
+    L.ln2g,
+    L.ln2b,
+    pass.config.layer_norm_eps,
+    pass.keep,
+  );
   return { y: ln.y, cache: { x, gelu: gl.cache, g: gl.y, mask, ln: ln.cache } };
 }
 
@@ -739,7 +753,7 @@ export class BertModel {
   }
 
   /** Sets up a pass: checks the sequence length and starts the dropout stream. */
-  #pass(input: BatchTensors, opts: ForwardOptions): Pass {
+  #pass(input: BatchTensors, opts: ForwardOptions, keep: boolean): Pass {
     const c = this.config;
     const { batchSize: B, seqLen: T } = input;
     if (T > c.max_position_embeddings) {
@@ -762,6 +776,7 @@ export class BertModel {
       nh,
       d,
       scale: 1 / Math.sqrt(d),
+      keep,
       dropMask: (shape, rate) => {
         if (!opts.training || rate <= 0) return null;
         return dropoutMask(dropoutMaskAttrs(shape, seed, stream++, rate));
@@ -781,7 +796,7 @@ export class BertModel {
     embeddingRows = false,
   ): { logits: tf.Tensor2D; backward: ((dlogits: tf.Tensor2D) => tf.Tensor2D | null) | null } {
     this.#checkAlive();
-    const pass = this.#pass(input, opts);
+    const pass = this.#pass(input, opts, grads !== null);
     const emb = embeddingsForward(pass, this.#embeddings);
     let x = emb.y;
     const caches: EncoderLayerCache[] = [];
