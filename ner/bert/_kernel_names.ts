@@ -8,11 +8,14 @@
  * @module
  */
 
-/** Kernel name: GELU (on wasm and cpu it also returns its slope, for the backward pass). */
+/**
+ * Kernel name: GELU (on wasm and cpu it also returns its slope, for the backward pass, unless
+ * its `keep` attribute is 0).
+ */
 export const GELU_KERNEL = "BertGelu";
 /** Kernel name: the GELU gradient (exists on WebGPU only: elsewhere GELU returns its slope). */
 export const GELU_GRAD_KERNEL = "BertGeluGrad";
-/** Kernel name: LayerNorm over the last axis. */
+/** Kernel name: LayerNorm over the last axis (with `keep: 0`, its output alone on wasm and cpu). */
 export const LAYER_NORM_KERNEL = "BertLayerNorm";
 /** Kernel name: the LayerNorm gradient. */
 export const LAYER_NORM_GRAD_KERNEL = "BertLayerNormGrad";
