@@ -2,7 +2,11 @@
  * Texts of requests that arrive together share forward passes: each request's texts join one
  * queue, and the model takes from it a batch at a time: as soon as a batch is full, or a short
  * window after the first text of a quiet moment, and at once again when a batch is done (the
- * texts that came in while it ran make the next one). A batch holds at most
+ * texts that came in while it ran make the next one). When a request names its client (the
+ * server gives the connection's address), a batch also runs at once when every client heard from
+ * in the last {@link CLIENT_MEMORY_MS} has texts waiting: nobody else is coming, so the window
+ * would only add latency. One client sending request after request then never waits for it, and
+ * N clients that each wait for their answer make batches of N. A batch holds at most
  * {@link BatcherLimits.batchTexts} texts and {@link BatcherLimits.batchChars} characters; a
  * word-piece covers at least one character, so this bounds its pieces too. The queue is
  * bounded the same way; a request that would pass the bound is refused whole
@@ -47,6 +51,15 @@ export const DEFAULT_BATCHER_LIMITS: Readonly<BatcherLimits> = {
   queueChars: 4 * 1024 * 1024,
 };
 
+/**
+ * How long a client counts as present after its last request (ms): while it does, a batch that
+ * lacks its texts waits the window for them.
+ */
+export const CLIENT_MEMORY_MS = 1000;
+
+/** The most clients remembered (the oldest is forgotten first): a bound on the memory it takes. */
+export const MAX_CLIENTS = 4096;
+
 /** The queue cannot take a request now: answered 503, with a time to retry after. */
 export class QueueFullError extends Error {
   /**
@@ -62,6 +75,8 @@ export class QueueFullError extends Error {
 
 /** One part of a text waiting for the model. */
 interface Job {
+  /** Who sent it, where the request said. */
+  client: string | undefined;
   text: string;
   decode: DecodeOptions;
   resolve: (entities: PredictedEntity[]) => void;
@@ -80,6 +95,10 @@ export class Batcher {
   #idle: (() => void)[] = [];
   #batches = 0;
   #requests = 0;
+  /** When each client last sent a request, oldest first. */
+  #clients = new Map<string, number>();
+  /** Texts (or parts) waiting, by client. */
+  #waiting = new Map<string, number>();
 
   /**
    * Creates the queue.
@@ -98,13 +117,24 @@ export class Batcher {
     this.#maxChars = maxChars;
   }
 
-  /** Texts (or parts) and characters waiting; requests taken and batches run so far. */
-  get stats(): { texts: number; chars: number; requests: number; batches: number } {
+  /**
+   * Texts (or parts) and characters waiting; requests taken and batches run so far; clients
+   * heard from in the last {@link CLIENT_MEMORY_MS}.
+   */
+  get stats(): {
+    texts: number;
+    chars: number;
+    requests: number;
+    batches: number;
+    clients: number;
+  } {
+    this.#forget(performance.now());
     return {
       texts: this.#queue.length,
       chars: this.#queuedChars,
       requests: this.#requests,
       batches: this.#batches,
+      clients: this.#clients.size,
     };
   }
 
@@ -113,11 +143,16 @@ export class Batcher {
    *
    * @param texts The texts.
    * @param decode The request's aggregation and minimum score.
+   * @param client Who sends it (the server gives the connection's address), or nothing.
    * @returns The entities of each text, offsets into the whole text.
    * @throws {QueueFullError} At once, queueing nothing, when the texts would pass the queue's
    *   bounds.
    */
-  submit(texts: readonly string[], decode: DecodeOptions = {}): Promise<PredictedEntity[][]> {
+  submit(
+    texts: readonly string[],
+    decode: DecodeOptions = {},
+    client?: string,
+  ): Promise<PredictedEntity[][]> {
     const cuts = texts.map((t) => cutPoints(t, this.#maxChars));
     const parts = cuts.reduce((n, c) => n + c.length, 0);
     const chars = texts.reduce((n, t) => n + t.length, 0);
@@ -133,13 +168,17 @@ export class Batcher {
       );
     }
     this.#requests++;
+    if (client !== undefined) this.heardFrom(client);
     const answers = texts.map((text, t) => {
       const starts = cuts[t]!;
       const done = starts.map((start, i) => {
         const end = starts[i + 1] ?? text.length;
         return new Promise<PredictedEntity[]>((resolve, reject) => {
-          this.#queue.push({ text: text.slice(start, end), decode, resolve, reject });
+          this.#queue.push({ client, text: text.slice(start, end), decode, resolve, reject });
           this.#queuedChars += end - start;
+          if (client !== undefined) {
+            this.#waiting.set(client, (this.#waiting.get(client) ?? 0) + 1);
+          }
         }).then((found) =>
           found.map((e) => ({ ...e, start: e.start + start, end: e.end + start }))
         );
@@ -159,7 +198,7 @@ export class Batcher {
   #schedule(): void {
     if (this.#running || this.#queue.length === 0) return;
     const full = this.#queue.length >= this.#limits.batchTexts ||
-      this.#queuedChars >= this.#limits.batchChars;
+      this.#queuedChars >= this.#limits.batchChars || this.#everyoneWaits();
     if (full || this.#limits.windowMs <= 0) {
       clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -183,7 +222,49 @@ export class Batcher {
       n++;
     }
     this.#queuedChars -= chars;
-    return this.#queue.splice(0, n);
+    const batch = this.#queue.splice(0, n);
+    for (const { client } of batch) {
+      if (client === undefined) continue;
+      const left = this.#waiting.get(client)! - 1;
+      if (left > 0) this.#waiting.set(client, left);
+      else this.#waiting.delete(client);
+    }
+    return batch;
+  }
+
+  /**
+   * Notes that a client is sending a request, before its texts are read (the server calls it
+   * when the request starts; `submit` calls it too): while its texts are on their way, a batch
+   * does not run early without them.
+   *
+   * @param client Who sends it.
+   */
+  heardFrom(client: string): void {
+    const now = performance.now();
+    this.#clients.delete(client);
+    this.#clients.set(client, now);
+    if (this.#clients.size > MAX_CLIENTS) {
+      this.#clients.delete(this.#clients.keys().next().value!);
+    }
+    this.#forget(now);
+  }
+
+  /** Forgets the clients not heard from in {@link CLIENT_MEMORY_MS} (the oldest come first). */
+  #forget(now: number): void {
+    for (const [client, at] of this.#clients) {
+      if (now - at <= CLIENT_MEMORY_MS) break;
+      this.#clients.delete(client);
+    }
+  }
+
+  /**
+   * Whether every client heard from lately has texts waiting (and some client has), in constant
+   * time: a client with texts waiting was heard from, unless it was forgotten while its texts
+   * waited (over {@link CLIENT_MEMORY_MS}, or past {@link MAX_CLIENTS}); then a batch may run
+   * before the window ends, which changes no answer.
+   */
+  #everyoneWaits(): boolean {
+    return this.#waiting.size > 0 && this.#waiting.size >= this.#clients.size;
   }
 
   async #run(): Promise<void> {

@@ -254,14 +254,15 @@ export async function startServer(
     limits,
   });
 
-  const predictRoute = async (req: Request): Promise<Response> => {
+  const predictRoute = async (req: Request, client: string): Promise<Response> => {
+    batcher.heardFrom(client);
     const request = parsePredictRequest(parseJson(await readBody(req, limits, budget)), limits);
-    const found = await batcher.submit(request.texts, request.decode);
+    const found = await batcher.submit(request.texts, request.decode, client);
     const answers = found.map((entities) => hfEntities(entities, request.ignore));
     return json(200, request.single ? answers[0] : answers);
   };
 
-  const handle = async (req: Request): Promise<Response> => {
+  const handle = async (req: Request, client: string): Promise<Response> => {
     if (auth && !(await auth.allows(req.headers.get("authorization")))) {
       const opensPage = new URL(req.url).pathname === "/" && req.method !== "POST";
       return json(
@@ -284,7 +285,7 @@ export async function startServer(
         allow: methods.join(", "),
       });
     }
-    if (req.method === "POST") return await predictRoute(req);
+    if (req.method === "POST") return await predictRoute(req, client);
     if (path === "/health") return json(200, health());
     if (path === "/metadata") return json(200, metadata());
     return new Response(page.html, {
@@ -307,9 +308,11 @@ export async function startServer(
       console.error(`error: a request failed: ${(error as Error)?.stack ?? error}`);
       return json(500, { error: "Internal error: the server's log says more" });
     },
-  }, async (req) => {
+  }, async (req, info) => {
     try {
-      return await handle(req);
+      // A client is a connection: its requests come one after another.
+      const { hostname, port } = info.remoteAddr as Deno.NetAddr;
+      return await handle(req, `${hostname}:${port}`);
     } catch (error) {
       if (error instanceof RequestError) {
         return json(

@@ -31,21 +31,21 @@ export interface TestServer extends RunningServer {
  * Starts a server of the shared predictor.
  *
  * @param options A token, bounds, and a function run on each batch before the model (to fail
- *   one, say).
+ *   one, or to hold the model busy until a test lets it go).
  * @returns The running server; shut it down at the end of the test.
  */
 export async function serveInProcess(
   options: {
     token?: string;
     limits?: Partial<ServerLimits>;
-    before?: (texts: readonly string[]) => void;
+    before?: (texts: readonly string[]) => void | Promise<void>;
   } = {},
 ): Promise<TestServer> {
   const p = await predictor();
   const batches: string[][] = [];
-  const predict = (texts: readonly string[], decode: readonly DecodeOptions[]) => {
+  const predict = async (texts: readonly string[], decode: readonly DecodeOptions[]) => {
     batches.push([...texts]);
-    options.before?.(texts);
+    await options.before?.(texts);
     return p.predict(texts, decode);
   };
   const server = await startServer(predict, {
@@ -160,4 +160,26 @@ export function assertSameEntities(got: unknown, want: unknown, what = ""): void
       assert.ok(Math.abs(e.score - w.score) <= 1e-5, `${what}: score ${e.score} vs ${w.score}`);
     })
   );
+}
+
+/** A promise a test resolves when it chooses: `opened` waits for `open()`. */
+export function gate(): { opened: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const opened = new Promise<void>((resolve) => open = resolve);
+  return { opened, open };
+}
+
+/** Waits until `done()` holds (checked every 10 ms), failing after 20 s with `what`. */
+export async function until(done: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  const end = Date.now() + 20_000;
+  while (!(await done())) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** The texts waiting in a server's queue (its `/health`). */
+export async function queued(url: string): Promise<number> {
+  const health = await (await fetch(`${url}health`)).json();
+  return health.queue.texts;
 }

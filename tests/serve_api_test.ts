@@ -244,7 +244,7 @@ Deno.test({
       assert.equal(health.model, "sample_tiny");
       assert.deepEqual(health.labels, ["DT", "LC", "OG", "PS", "QT", "TI"]);
       assert.equal(health.backend, (await predictor()).backend.backend);
-      assert.deepEqual(health.queue, { texts: 0, chars: 0, requests: 0, batches: 0 });
+      assert.deepEqual(health.queue, { texts: 0, chars: 0, requests: 0, batches: 0, clients: 0 });
       const meta = await (await fetch(new URL("metadata", server.url))).json();
       assert.deepEqual(meta.labels, health.labels);
       assert.equal(meta.tags[0], "O");

@@ -10,7 +10,16 @@
 import assert from "node:assert/strict";
 import { hfEntities } from "../serve/api.ts";
 import { predictStream } from "../ner/predict/stream.ts";
-import { assertSameEntities, post, predictor, rawHttp, serveInProcess } from "./_serve_inproc.ts";
+import {
+  assertSameEntities,
+  gate,
+  post,
+  predictor,
+  queued,
+  rawHttp,
+  serveInProcess,
+  until,
+} from "./_serve_inproc.ts";
 
 const opts = { sanitizeResources: false, sanitizeOps: false };
 const SAMPLE = (await Deno.readTextFile(new URL("../data/sample/validation.txt", import.meta.url)))
@@ -83,12 +92,24 @@ Deno.test({
     "serve: a queue past its bound is 503 with Retry-After, and the requests it took are answered",
   ...opts,
   async fn() {
-    // A long window: the texts wait in the queue while the other requests come.
-    const server = await serveInProcess({ limits: { queueTexts: 4, windowMs: 1000 } });
+    // The model is held busy with one text: the others wait in the queue, whatever the window.
+    const model = gate();
+    const server = await serveInProcess({
+      limits: { queueTexts: 4 },
+      before: (texts) => texts.includes("hold") ? model.opened : undefined,
+    });
     try {
-      const answers = await Promise.all(
-        Array.from({ length: 6 }, (_, i) => post(server.url, { inputs: [SAMPLE[i]!, "Leo"] })),
+      const held = post(server.url, { inputs: "hold" });
+      await until(() => server.batches.length === 1, "the model holds its first batch");
+      let settled = 0;
+      const pending = Array.from(
+        { length: 6 },
+        (_, i) => post(server.url, { inputs: [SAMPLE[i]!, "Leo"] }).finally(() => settled++),
       );
+      await until(() => settled === 4, "four of six requests are answered");
+      model.open();
+      const answers = await Promise.all(pending);
+      assert.equal((await held).status, 200);
       const statuses = answers.map((a) => a.status).sort();
       assert.deepEqual(statuses, [200, 200, 503, 503, 503, 503]);
       for (const a of answers.filter((a) => a.status === 503)) {
@@ -110,17 +131,20 @@ Deno.test({
     "serve: characters waiting past their bound, and bodies being read past theirs, are 503 too",
   ...opts,
   async fn() {
+    const model = gate();
     const server = await serveInProcess({
-      limits: { queueChars: 100, windowMs: 1000, bodiesBytes: 1000, bodyMs: 5000 },
+      limits: { queueChars: 100, bodiesBytes: 1000, bodyMs: 5000 },
+      before: (texts) => texts.includes("hold") ? model.opened : undefined,
     });
     try {
-      const [first, second] = await Promise.all([
-        post(server.url, { inputs: "a ".repeat(40) }),
-        new Promise((r) => setTimeout(r, 100)).then(() =>
-          post(server.url, { inputs: "b ".repeat(15) })
-        ),
-      ]);
-      assert.equal(first.status, 200);
+      const held = post(server.url, { inputs: "hold" });
+      await until(() => server.batches.length === 1, "the model holds its first batch");
+      const first = post(server.url, { inputs: "a ".repeat(40) });
+      await until(async () => await queued(server.url) === 1, "the first text waits");
+      const second = await post(server.url, { inputs: "b ".repeat(15) });
+      model.open();
+      assert.equal((await first).status, 200);
+      assert.equal((await held).status, 200);
       assert.equal(second.status, 503);
       assert.match(
         (second.json as { error: string }).error,
@@ -229,22 +253,30 @@ Deno.test({
     "serve: a text the model fails on fails only its own request (500); the rest of its batch is answered",
   ...opts,
   async fn() {
+    const model = gate();
     const server = await serveInProcess({
-      limits: { windowMs: 200 },
       before(texts) {
         if (texts.includes("poison")) throw new Error("the model cannot take this text");
+        return texts.includes("hold") ? model.opened : undefined;
       },
     });
     const quiet = console.error;
     console.error = () => {};
     try {
+      // The model is held busy, so that the three wait in the queue and make one batch.
+      const held = post(server.url, { inputs: "hold" });
+      await until(() => server.batches.length === 1, "the model holds its first batch");
       const texts = ["Leo Smith flew.", "poison", "Ivy met him in Seoul."];
-      const answers = await Promise.all(texts.map((t) => post(server.url, { inputs: t })));
+      const pending = texts.map((t) => post(server.url, { inputs: t }));
+      await until(async () => await queued(server.url) === 3, "the three texts wait");
+      model.open();
+      const answers = await Promise.all(pending);
+      assert.equal((await held).status, 200);
       assert.deepEqual(answers.map((a) => a.status), [200, 500, 200]);
       assert.match((answers[1]!.json as { error: string }).error, /^Internal error/);
       // They shared one batch first, then were predicted one by one.
-      assert.deepEqual(server.batches[0], texts);
-      assert.equal(server.batches.length, 4);
+      assert.deepEqual([...server.batches[1]!].sort(), [...texts].sort());
+      assert.equal(server.batches.length, 5);
     } finally {
       console.error = quiet;
       await server.shutdown();
