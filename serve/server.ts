@@ -76,7 +76,10 @@ export interface RunningServer {
   url: string;
   /** The port it listens on. */
   port: number;
-  /** Stops accepting, finishes the requests in flight, then resolves. */
+  /**
+   * Stops taking requests (a prediction that comes while the bodies on their way are read is
+   * 503), stops accepting connections, finishes the requests in flight, then resolves.
+   */
   shutdown(): Promise<void>;
   /** Resolves when the server has stopped. */
   finished: Promise<void>;
@@ -120,10 +123,28 @@ async function loadPage(): Promise<{ html: string; csp: string }> {
   return { html, csp };
 }
 
-/** Bytes of bodies being read, over every request. */
+/** Bytes of bodies being read, over every request, and how many are being read. */
 class BodyBudget {
   used = 0;
+  #reading = 0;
+  #drained: (() => void)[] = [];
   constructor(readonly max: number) {}
+
+  /** A body starts to be read. */
+  start(): void {
+    this.#reading++;
+  }
+
+  /** A body was read, or failed. */
+  end(): void {
+    if (--this.#reading === 0) { for (const resolve of this.#drained.splice(0)) resolve(); }
+  }
+
+  /** Resolves when no body is being read. */
+  drained(): Promise<void> {
+    if (this.#reading === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
 }
 
 /**
@@ -143,6 +164,7 @@ async function readBody(req: Request, limits: ServerLimits, budget: BodyBudget) 
   if (declared > limits.bodyBytes) throw tooLarge();
   if (!req.body) throw new RequestError(400, `The request has no body: expected ${shape}`);
   const reader = req.body.getReader();
+  budget.start();
   const chunks: Uint8Array[] = [];
   let size = 0;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -176,6 +198,7 @@ async function readBody(req: Request, limits: ServerLimits, budget: BodyBudget) 
   } finally {
     clearTimeout(timer);
     budget.used -= size;
+    budget.end();
   }
   const bytes = new Uint8Array(size);
   let at = 0;
@@ -285,7 +308,15 @@ export async function startServer(
         allow: methods.join(", "),
       });
     }
-    if (req.method === "POST") return await predictRoute(req, client);
+    if (req.method === "POST") {
+      if (closing) {
+        return json(503, { error: "The server is stopping: send it to another" }, {
+          "retry-after": "1",
+          connection: "close",
+        });
+      }
+      return await predictRoute(req, client);
+    }
     if (path === "/health") return json(200, health());
     if (path === "/metadata") return json(200, metadata());
     return new Response(page.html, {
@@ -334,6 +365,10 @@ export async function startServer(
     port: addr.port,
     shutdown: async () => {
       closing = true;
+      // The bodies on their way are read first (each within bodyMs; new requests get 503 in the
+      // meantime): Deno 2.9's shutdown() makes a body being read unreadable
+      // (denoland/deno#36809), which would turn a request in flight into a 500.
+      await budget.drained();
       await server.shutdown();
       await batcher.idle();
     },

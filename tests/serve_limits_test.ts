@@ -176,6 +176,39 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "serve: stopping while a body is on its way reads it and answers it; a request that comes meanwhile is 503",
+  ...opts,
+  async fn() {
+    const server = await serveInProcess();
+    let stopped = false;
+    try {
+      const body = JSON.stringify({ inputs: "Leo Smith flew to Lagos." });
+      const half = body.length >> 1;
+      // Half the body, a pause in which the server is told to stop, then the rest.
+      const inFlight = rawHttp(server.url, [
+        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${
+          body.slice(0, half)
+        }`,
+        body.slice(half),
+      ], 500);
+      await new Promise((r) => setTimeout(r, 200));
+      const stopping = server.shutdown().then(() => stopped = true);
+      const meanwhile = await post(server.url, { inputs: "Ivy" });
+      assert.equal(meanwhile.status, 503);
+      assert.match((meanwhile.json as { error: string }).error, /^The server is stopping/);
+      const answer = await inFlight;
+      assert.equal(answer.status, 200, answer.body);
+      const want = (await (await predictor()).predict(["Leo Smith flew to Lagos."]))[0]!;
+      assertSameEntities([JSON.parse(answer.body)], [hfEntities(want)]);
+      await stopping;
+    } finally {
+      if (!stopped) await server.shutdown();
+    }
+  },
+});
+
+Deno.test({
   name: "serve: a body that does not arrive in time is 408, and the server goes on",
   ...opts,
   async fn() {
