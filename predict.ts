@@ -10,13 +10,14 @@
  */
 
 import { UserError } from "./runner/errors.ts";
-import { type FlagSpecs, parseArgs } from "./runner/lib/args.ts";
+import { type FlagSpecs, fraction, oneOf, parseArgs } from "./runner/lib/args.ts";
 import {
   AGGREGATION_STRATEGIES,
   type AggregationStrategy,
   type PredictedEntity,
 } from "./ner/predict/entities.ts";
 import { BOUNDARY_MODES, type BoundaryMode } from "./ner/boundaries.ts";
+import { BACKEND_NAMES, type BackendName } from "./ner/bert/backend.ts";
 import { findModel } from "./predict_model.ts";
 
 const USAGE = `usage:
@@ -48,15 +49,12 @@ flags:
 
 More: docs/cli.md#predict`;
 
-const BACKENDS = ["auto", "wasm", "cpu", "webgpu", "tensorflow"] as const;
-type Backend = (typeof BACKENDS)[number];
-
 interface PredictFlags {
   target?: string;
   texts: string[];
   file?: string;
   json: boolean;
-  backend: Backend;
+  backend: BackendName;
   stage?: string;
   sets: string[];
   allowOutside: string[];
@@ -101,45 +99,14 @@ function parse(args: string[]): PredictFlags {
     }
     flags.run = v.run;
   }
-  const a = v.aggregation;
-  if (a !== undefined) {
-    if (!(AGGREGATION_STRATEGIES as readonly string[]).includes(a)) {
-      throw new UserError(
-        `Unknown aggregation "${a}": expected one of ${
-          AGGREGATION_STRATEGIES.map((x) => `"${x}"`).join(", ")
-        }`,
-      );
-    }
-    flags.aggregation = a as AggregationStrategy;
+  if (v.aggregation !== undefined) {
+    flags.aggregation = oneOf("aggregation", v.aggregation, AGGREGATION_STRATEGIES);
   }
-  const m = v["min-score"];
-  if (m !== undefined) {
-    const score = m.trim() === "" ? NaN : Number(m);
-    if (!(score >= 0 && score <= 1)) {
-      throw new UserError(`Invalid --min-score "${m}": expected a number from 0 to 1`);
-    }
-    flags.minScore = score;
+  if (v["min-score"] !== undefined) flags.minScore = fraction("min-score", v["min-score"]);
+  if (v.boundaries !== undefined) {
+    flags.boundaries = oneOf("boundaries", v.boundaries, BOUNDARY_MODES);
   }
-  const bounds = v.boundaries;
-  if (bounds !== undefined) {
-    if (!(BOUNDARY_MODES as readonly string[]).includes(bounds)) {
-      throw new UserError(
-        `Unknown boundaries "${bounds}": expected one of ${
-          BOUNDARY_MODES.map((x) => `"${x}"`).join(", ")
-        }`,
-      );
-    }
-    flags.boundaries = bounds as BoundaryMode;
-  }
-  const b = v.backend;
-  if (b !== undefined) {
-    if (!(BACKENDS as readonly string[]).includes(b)) {
-      throw new UserError(
-        `Unknown backend "${b}": expected one of ${BACKENDS.map((x) => `"${x}"`).join(", ")}`,
-      );
-    }
-    flags.backend = b as Backend;
-  }
+  if (v.backend !== undefined) flags.backend = oneOf("backend", v.backend, BACKEND_NAMES);
   return flags;
 }
 

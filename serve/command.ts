@@ -11,7 +11,7 @@
  */
 
 import { UserError } from "../runner/errors.ts";
-import { type FlagSpecs, parseArgs } from "../runner/lib/args.ts";
+import { type FlagSpecs, fraction, oneOf, parseArgs } from "../runner/lib/args.ts";
 import { relative } from "../runner/paths.ts";
 import { AGGREGATION_STRATEGIES, type AggregationStrategy } from "../ner/predict/entities.ts";
 import { BOUNDARY_MODES, type BoundaryMode } from "../ner/boundaries.ts";
@@ -43,14 +43,6 @@ const FLAGS = {
   set: { type: "strings" },
   "allow-outside": { type: "strings" },
 } satisfies FlagSpecs;
-
-/** One of a list, or a user error naming the flag and the list. */
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
-  if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw new UserError(
-    `Unknown ${flag} "${value}": expected one of ${allowed.map((a) => `"${a}"`).join(", ")}`,
-  );
-}
 
 /** What `serve` was asked for, checked. */
 interface ServeFlags {
@@ -96,14 +88,7 @@ function parse(args: string[]): ServeFlags | "help" {
   if (v.boundaries !== undefined) {
     flags.boundaries = oneOf("boundaries", v.boundaries, BOUNDARY_MODES);
   }
-  const m = v["min-score"];
-  if (m !== undefined) {
-    const score = m.trim() === "" ? NaN : Number(m);
-    if (!(score >= 0 && score <= 1)) {
-      throw new UserError(`Invalid --min-score "${m}": expected a number from 0 to 1`);
-    }
-    flags.minScore = score;
-  }
+  if (v["min-score"] !== undefined) flags.minScore = fraction("min-score", v["min-score"]);
   if (flags.run !== undefined && flags.sets.length) {
     throw new UserError(
       `--run "${flags.run}" serves the model of that run, trained with its own parameters: ` +

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { parseArgs } from "../runner/lib/args.ts";
+import { fraction, oneOf, parseArgs } from "../runner/lib/args.ts";
 import { UserError } from "../runner/errors.ts";
 import { project, runScript } from "./_engine_helpers.ts";
 
@@ -136,4 +136,24 @@ Deno.test("the CLI's flags: last value wins, --format=dot, unknown flags get a d
   const runs = await runScript(CLI, ["runs", "--jsn"], dir);
   assert.equal(runs.code, 2);
   assert.match(runs.stderr, /^error: Unknown flag "--jsn": did you mean "--json"$/m);
+});
+
+Deno.test("oneOf and fraction check a flag's value with the message every command gives", () => {
+  assert.equal(oneOf("backend", "cpu", ["auto", "cpu"] as const), "cpu");
+  assert.throws(
+    () => oneOf("aggregation", "mean", ["exact", "simple"]),
+    (e: unknown) =>
+      e instanceof UserError &&
+      e.message === `Unknown aggregation "mean": expected one of "exact", "simple"`,
+  );
+  assert.equal(fraction("min-score", "0.25"), 0.25);
+  assert.equal(fraction("min-score", "1"), 1);
+  for (const bad of ["", " ", "-0.1", "1.5", "NaN", "x"]) {
+    assert.throws(
+      () => fraction("min-score", bad),
+      (e: unknown) =>
+        e instanceof UserError &&
+        e.message === `Invalid --min-score "${bad}": expected a number from 0 to 1`,
+    );
+  }
 });

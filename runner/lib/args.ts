@@ -215,3 +215,36 @@ function parse<S extends FlagSpecs>(
   }
   return { values: values as FlagValues<S>, positionals, rest };
 }
+
+/**
+ * A flag's value, checked against the values it may take.
+ *
+ * @param flag The flag's name, without `--`.
+ * @param value What was given.
+ * @param allowed The values it may take.
+ * @returns `value`, typed as one of `allowed`.
+ * @throws {UserError} `Unknown <flag> "<value>": expected one of "a", "b"`.
+ */
+export function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new UserError(
+    `Unknown ${flag} "${value}": expected one of ${allowed.map((a) => `"${a}"`).join(", ")}`,
+  );
+}
+
+/**
+ * A flag's value as a number from 0 to 1 (a share, a score).
+ *
+ * @param flag The flag's name, without `--`.
+ * @param value What was given.
+ * @returns The number.
+ * @throws {UserError} `Invalid --<flag> "<value>": expected a number from 0 to 1`, for anything
+ *   else (an empty value included).
+ */
+export function fraction(flag: string, value: string): number {
+  const n = value.trim() === "" ? NaN : Number(value);
+  if (!(n >= 0 && n <= 1)) {
+    throw new UserError(`Invalid --${flag} "${value}": expected a number from 0 to 1`);
+  }
+  return n;
+}
