@@ -20,6 +20,7 @@
 import assert from "node:assert/strict";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { exists } from "../runner/config/paths.ts";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 
@@ -154,15 +155,6 @@ async function copyCheckout(dest: string): Promise<void> {
     Deno.mkdirSync(dirname(to), { recursive: true });
     if (info.isSymlink) Deno.symlinkSync(Deno.readLinkSync(from), to);
     else if (info.isFile) Deno.copyFileSync(from, to);
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

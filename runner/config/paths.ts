@@ -22,6 +22,7 @@ export interface Bounds {
   allowed: string[];
 }
 
+/** Whether something is at `path` (a link counts by what it points to). */
 export function exists(path: string): boolean {
   try {
     Deno.statSync(path);

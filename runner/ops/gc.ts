@@ -24,6 +24,7 @@
  */
 
 import { projectRoot } from "../config/load.ts";
+import { exists } from "../config/paths.ts";
 import { expandSweep } from "../config/sweep.ts";
 import type { Pipeline } from "../core/pipeline.ts";
 import { formatDiagnostic, isUserError, PipelineValidationError, UserError } from "../errors.ts";
@@ -73,15 +74,6 @@ export interface GcOptions {
   dryRun?: boolean;
   /** Called once if another run holds the cache lock. */
   onWait?: (holder: string) => void;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** The project's pipeline files: `pipelines/*.y(a)ml`, then those the history names. */
