@@ -10,19 +10,9 @@ import { PALETTE } from "../runner/html_report.ts";
 import { renderReport } from "../runner/report/page.ts";
 import { renderSweepReport } from "../runner/report/sweep.ts";
 import { SERIES_COLORS, trainSections, validateSections } from "../stages/_report.ts";
+import { findChromium } from "./_cdp.ts";
 import { countColour, decodePng } from "./_png.ts";
 import { fakeAnalysis, fakeMetrics, fakeTrainingLog } from "./_report_fixtures.ts";
-
-function findChromium(): string | undefined {
-  for (const name of ["chromium", "chromium-browser"]) {
-    for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
-      try {
-        if (Deno.statSync(`${dir}/${name}`).isFile) return `${dir}/${name}`;
-      } catch { /* not here */ }
-    }
-  }
-  return undefined;
-}
 
 const CHROMIUM = findChromium();
 if (!CHROMIUM) console.log("report_browser_test: no chromium on PATH, the browser test is skipped");
