@@ -51,14 +51,18 @@ export async function runProject(
   return { ...summary, byId };
 }
 
-/** Runs a Deno script as a CLI; returns its exit code and output. */
+/**
+ * Runs a Deno script as a CLI (with every permission, or those given); returns its exit code
+ * and output.
+ */
 export async function runScript(
   script: string,
   args: string[],
   cwd: string,
+  permissions: readonly string[] = ["-A"],
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", script, ...args],
+    args: ["run", ...permissions, script, ...args],
     cwd,
     stdout: "piped",
     stderr: "piped",

@@ -9,21 +9,11 @@
 import assert from "node:assert/strict";
 import { HelpRequested, parseArgs } from "../runner/lib/args.ts";
 import { COMMAND_NAMES } from "../runner/cli/help.ts";
-import { project } from "./_engine_helpers.ts";
+import { project, runScript } from "./_engine_helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-async function nerpipe(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const nerpipe = (args: string[], cwd: string) => runScript(MAIN, args, cwd);
 
 Deno.test("--help on every command prints its usage and flags on stdout and exits 0", async () => {
   const dir = await project({});

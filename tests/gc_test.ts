@@ -10,24 +10,15 @@
 
 import assert from "node:assert/strict";
 import { Cache } from "../runner/store/cache.ts";
-import { project } from "./_engine_helpers.ts";
+import { project, runScript } from "./_engine_helpers.ts";
 
 const CLI = new URL("./testdata/engine/stages.ts", import.meta.url).pathname;
 
 /** The permissions of `deno task gc` (deno.json), so that the test runs what the task runs. */
 const GC_PERMISSIONS = ["--allow-read", "--allow-write", "--allow-env", "--allow-sys"];
 
-async function cli(dir: string, args: string[], permissions = ["-A"]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...permissions, CLI, ...args],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const cli = (dir: string, args: string[], permissions?: string[]) =>
+  runScript(CLI, args, dir, permissions);
 
 const gc = (dir: string, ...args: string[]) => cli(dir, ["gc", ...args], GC_PERMISSIONS);
 

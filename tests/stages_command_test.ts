@@ -9,21 +9,12 @@ import assert from "node:assert/strict";
 import type { JsonSchema } from "../runner/stage.ts";
 import { boundsOf, describeKind, typeOf } from "../runner/ops/describe_stage.ts";
 import { BUILTIN_STAGES } from "../stages/mod.ts";
-import { project } from "./_engine_helpers.ts";
+import { project, runScript } from "./_engine_helpers.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 
-async function nerpipe(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-read", "--allow-env", MAIN, ...args],
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
+const nerpipe = (args: string[], cwd: string) =>
+  runScript(MAIN, args, cwd, ["--allow-read", "--allow-env"]);
 
 Deno.test("stages lists every registered kind with its description", async () => {
   const out = await nerpipe(["stages"], Deno.cwd());
