@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import type { DecodeOptions, Predictor } from "../ner/predict/mod.ts";
 import { loadPredictor } from "../ner/predict/mod.ts";
 import { type RunningServer, type ServerLimits, startServer } from "../serve/server.ts";
+import type { HfEntity } from "../serve/api.ts";
 
 /** The model the tests serve: small, and it finds entities in Korean and English. */
 export const MODEL = new URL("./testdata/sample_tiny", import.meta.url).pathname;
@@ -132,15 +133,6 @@ export async function rawHttp(
   }
 }
 
-/** An entity of the API, as the tests compare them. */
-interface Entity {
-  entity_group: string;
-  score: number;
-  word: string;
-  start: number;
-  end: number;
-}
-
 /**
  * Asserts that two answers have the same entities: types, words and offsets exactly, scores
  * within 1e-5. A text predicted in another batch is padded to another length and its sums run
@@ -152,11 +144,11 @@ interface Entity {
  */
 export function assertSameEntities(got: unknown, want: unknown, what = ""): void {
   const spans = (x: unknown) =>
-    (x as Entity[][]).map((es) => es.map((e) => [e.entity_group, e.word, e.start, e.end]));
+    (x as HfEntity[][]).map((es) => es.map((e) => [e.entity_group, e.word, e.start, e.end]));
   assert.deepEqual(spans(got), spans(want), what);
-  (got as Entity[][]).forEach((es, i) =>
+  (got as HfEntity[][]).forEach((es, i) =>
     es.forEach((e, j) => {
-      const w = (want as Entity[][])[i]![j]!;
+      const w = (want as HfEntity[][])[i]![j]!;
       assert.ok(Math.abs(e.score - w.score) <= 1e-5, `${what}: score ${e.score} vs ${w.score}`);
     })
   );

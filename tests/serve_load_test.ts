@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { startServe } from "./_serve.ts";
+import type { HfEntity } from "../serve/api.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MODEL = `${ROOT}tests/testdata/sample_tiny`;
@@ -25,14 +26,6 @@ function textsOf(c: number, r: number): string[] {
   return r % 5 === 4 ? [0, 1, 2].map((i) => SAMPLE[(at + i) % SAMPLE.length]!) : [
     SAMPLE[at % SAMPLE.length]!,
   ];
-}
-
-interface Entity {
-  entity_group: string;
-  score: number;
-  word: string;
-  start: number;
-  end: number;
 }
 
 Deno.test({
@@ -85,7 +78,7 @@ Deno.test({
           });
           const body = await response.json();
           assert.equal(response.status, 200, JSON.stringify(body));
-          const answers: Entity[][] = texts.length === 1 ? [body] : body;
+          const answers: HfEntity[][] = texts.length === 1 ? [body] : body;
           answers.forEach((entities, i) => {
             const want = expected.get(texts[i]!)!;
             const what = `client ${c}, request ${r}: ${texts[i]}`;
