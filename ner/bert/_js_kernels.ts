@@ -17,6 +17,7 @@ import {
   MERGE_HEADS_KERNEL,
   SPLIT_HEADS_KERNEL,
 } from "./_kernel_names.ts";
+import { type SimdKernels, simdKernels } from "./_simd.ts";
 
 const SQRT1_2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
@@ -62,10 +63,65 @@ for (let i = 0; i <= NODES; i++) {
 }
 
 /**
- * y = u Phi(u) = 0.5 u (1 + erf(u / sqrt 2)) and its derivative, `slope` = Phi(u) + u phi(u),
- * from one table lookup: the backward pass is then `dy * slope`.
+ * erf(z) ~ z P(z^2) / Q(z^2) on z clamped to [-4, 4]: a rational fit of our own (|error| under
+ * 1.4e-7 in float64), float32 coefficients, lowest power first. kernels/simd.wat holds the same
+ * numbers; tests/simd_kernels_test.ts checks that both give the same bits.
  */
-export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array): void {
+export const ERF_P: readonly number[] = [
+  1.1283791065216064,
+  0.1858798861503601,
+  0.05219276621937752,
+  0.0035882925149053335,
+  0.0002836669737007469,
+  2.1170721993257757e-06,
+];
+/** The denominator of {@link ERF_P}'s fit. */
+export const ERF_Q: readonly number[] = [
+  1,
+  0.4980645775794983,
+  0.1122782826423645,
+  0.014605240896344185,
+  0.0011251475661993027,
+  3.873254172503948e-05,
+];
+
+const f32 = Math.fround;
+const RSQRT2_F32 = f32(Math.SQRT1_2);
+
+/**
+ * GELU's values, y = x Phi(x) = x (0.5 + 0.5 erf(x / sqrt 2)) with erf from {@link ERF_P}, in
+ * float32 arithmetic: each step is rounded as one float32 operation, in the order of
+ * kernels/simd.wat's `gelu` (Phi clamped to [0, 1]), so this loop and the SIMD kernel agree bit for
+ * bit (within 1.3e-6 of the exact GELU; 4.7e-7 for |x| < 3).
+ *
+ * @param from The first element to compute (the SIMD kernel does those before it).
+ */
+export function geluValueLoop(u: Float32Array, y: Float32Array, from = 0): void {
+  const [p0, p1, p2, p3, p4, p5] = ERF_P as [number, number, number, number, number, number];
+  const [, q1, q2, q3, q4, q5] = ERF_Q as [number, number, number, number, number, number];
+  for (let k = from; k < u.length; k++) {
+    const x = u[k]!;
+    const z = Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4);
+    const s = f32(z * z);
+    let p = f32(f32(p5 * s) + p4);
+    p = f32(f32(p * s) + p3);
+    p = f32(f32(p * s) + p2);
+    p = f32(f32(p * s) + p1);
+    p = f32(f32(p * s) + p0);
+    let q = f32(f32(q5 * s) + q4);
+    q = f32(f32(q * s) + q3);
+    q = f32(f32(q * s) + q2);
+    q = f32(f32(q * s) + q1);
+    q = f32(f32(q * s) + 1);
+    y[k] = x * Math.min(Math.max(f32(0.5 + f32(0.5 * f32(f32(z * p) / q))), 0), 1);
+  }
+}
+
+/**
+ * GELU's derivative, `slope` = Phi(u) + u phi(u), from one table lookup: the backward pass is
+ * then `dy * slope`.
+ */
+export function geluSlopeLoop(u: Float32Array, slope: Float32Array): void {
   for (let k = 0; k < u.length; k++) {
     const x = u[k]!;
     const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
@@ -79,34 +135,19 @@ export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array):
     const h11 = t3 - t2;
     const cdf = h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!;
     const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
-    y[k] = x * cdf;
     slope[k] = cdf + x * pdf;
   }
 }
 
 /**
- * GELU's values alone, for a pass with no backward pass to follow (inference): the arithmetic
- * of {@link geluLoop}'s `y`, bit for bit, without the slope's table lookups and stores. Written
- * out rather than as a branch in {@link geluLoop}: a test per element made both loops 10 to 20%
- * slower (so too for {@link layerNormValueLoop}).
+ * LayerNorm over rows of `[rows, h]` in float32 arithmetic, in the order of kernels/simd.wat's
+ * `layer_norm` (sums in four lanes, element j in lane j mod 4, the lanes added as
+ * ((l0 + l1) + l2) + l3), so that both give the same bits: mean, variance,
+ * rstd = 1 / sqrt(var + eps), xhat = (x - mean) rstd, y = xhat gamma + beta. Writes xhat and
+ * rstd (one per row) when they are given (a backward pass follows), y alone otherwise.
+ *
+ * @param fromRow The first row to compute (the SIMD kernel does those before it).
  */
-export function geluValueLoop(u: Float32Array, y: Float32Array): void {
-  for (let k = 0; k < u.length; k++) {
-    const x = u[k]!;
-    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
-    const i = p | 0;
-    const t = p - i;
-    const t2 = t * t;
-    const t3 = t2 * t;
-    const h00 = 2 * t3 - 3 * t2 + 1;
-    const h10 = t3 - 2 * t2 + t;
-    const h01 = 3 * t2 - 2 * t3;
-    const h11 = t3 - t2;
-    y[k] = x * (h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!);
-  }
-}
-
-/** LayerNorm over rows of `[rows, h]`; writes y, xhat and rstd (one per row). */
 export function layerNormLoop(
   x: Float32Array,
   gamma: Float32Array,
@@ -114,57 +155,30 @@ export function layerNormLoop(
   h: number,
   eps: number,
   y: Float32Array,
-  xhat: Float32Array,
-  rstd: Float32Array,
+  xhat: Float32Array | null,
+  rstd: Float32Array | null,
+  fromRow = 0,
 ): void {
   const rows = x.length / h;
-  for (let r = 0; r < rows; r++) {
+  const e = f32(eps);
+  const lanes = new Float64Array(4);
+  const laneSum = () => f32(f32(f32(lanes[0]! + lanes[1]!) + lanes[2]!) + lanes[3]!);
+  for (let r = fromRow; r < rows; r++) {
     const o = r * h;
-    let mean = 0;
-    for (let j = 0; j < h; j++) mean += x[o + j]!;
-    mean /= h;
-    let v = 0;
+    lanes.fill(0);
+    for (let j = 0; j < h; j++) lanes[j & 3] = f32(lanes[j & 3]! + x[o + j]!);
+    const mean = f32(laneSum() / h);
+    lanes.fill(0);
     for (let j = 0; j < h; j++) {
-      const d = x[o + j]! - mean;
-      v += d * d;
+      const d = f32(x[o + j]! - mean);
+      lanes[j & 3] = f32(lanes[j & 3]! + f32(d * d));
     }
-    const rs = 1 / Math.sqrt(v / h + eps);
-    rstd[r] = rs;
+    const rs = f32(1 / f32(Math.sqrt(f32(f32(laneSum() / h) + e))));
+    if (rstd) rstd[r] = rs;
     for (let j = 0; j < h; j++) {
-      const xh = (x[o + j]! - mean) * rs;
-      xhat[o + j] = xh;
-      y[o + j] = xh * gamma[j]! + beta[j]!;
-    }
-  }
-}
-
-/**
- * LayerNorm's output alone (inference): the arithmetic of {@link layerNormLoop}'s `y`, bit for
- * bit, without storing `xhat` and `rstd`.
- */
-export function layerNormValueLoop(
-  x: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  h: number,
-  eps: number,
-  y: Float32Array,
-): void {
-  const rows = x.length / h;
-  for (let r = 0; r < rows; r++) {
-    const o = r * h;
-    let mean = 0;
-    for (let j = 0; j < h; j++) mean += x[o + j]!;
-    mean /= h;
-    let v = 0;
-    for (let j = 0; j < h; j++) {
-      const d = x[o + j]! - mean;
-      v += d * d;
-    }
-    const rs = 1 / Math.sqrt(v / h + eps);
-    for (let j = 0; j < h; j++) {
-      const xh = (x[o + j]! - mean) * rs;
-      y[o + j] = xh * gamma[j]! + beta[j]!;
+      const xh = f32(f32(x[o + j]! - mean) * rs);
+      if (xhat) xhat[o + j] = xh;
+      y[o + j] = f32(xh * gamma[j]!) + beta[j]!;
     }
   }
 }
@@ -253,11 +267,14 @@ interface HostAccess {
     inputs: tf.TensorInfo[],
     outShapes: number[][],
   ): { ins: Float32Array[]; outs: Float32Array[]; infos: tf.TensorInfo[] };
+  /** The SIMD kernels on the backend's memory, when its tensors live in one that they can use. */
+  simd(backend: unknown): SimdKernels | null;
 }
 
 interface WasmLike {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+  wasm: { asm?: { memory?: unknown } };
 }
 
 interface CpuLike {
@@ -276,6 +293,10 @@ const wasmAccess: HostAccess = {
       infos,
     };
   },
+  simd(backend) {
+    const memory = (backend as WasmLike).wasm.asm?.memory;
+    return memory instanceof WebAssembly.Memory ? simdKernels(memory) : null;
+  },
 };
 
 const cpuAccess: HostAccess = {
@@ -288,6 +309,7 @@ const cpuAccess: HostAccess = {
       infos: outs.map((o, i) => b.makeTensorInfo(outShapes[i]!, "float32", o)),
     };
   },
+  simd: () => null,
 };
 
 const registered = new Set<string>();
@@ -307,13 +329,14 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
   const keeps = (attrs: unknown) => (attrs as { keep?: number }).keep !== 0;
   reg(GELU_KERNEL, ({ inputs, backend, attrs }) => {
     const { x } = inputs as { x: tf.TensorInfo };
-    if (!keeps(attrs)) {
-      const { ins, outs, infos } = access.run(backend, [x], [x.shape]);
-      geluValueLoop(ins[0]!, outs[0]!);
-      return infos;
-    }
-    const { ins, outs, infos } = access.run(backend, [x], [x.shape, x.shape]);
-    geluLoop(ins[0]!, outs[0]!, outs[1]!);
+    const keep = keeps(attrs);
+    const { ins, outs, infos } = access.run(backend, [x], keep ? [x.shape, x.shape] : [x.shape]);
+    const [u, y] = [ins[0]!, outs[0]!];
+    const simd = access.simd(backend);
+    const done = simd ? u.length - (u.length % 4) : 0;
+    if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
+    geluValueLoop(u, y, done);
+    if (keep) geluSlopeLoop(u, outs[1]!);
     return infos;
   });
   reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
@@ -321,16 +344,28 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const eps = (attrs as unknown as { eps: number }).eps;
     const h = x!.shape[x!.shape.length - 1]!;
     const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
-    if (!keeps(attrs)) {
-      const { ins, outs, infos } = access.run(backend, [x!, gamma!, beta!], [x!.shape]);
-      layerNormValueLoop(ins[0]!, ins[1]!, ins[2]!, h, eps, outs[0]!);
-      return infos;
-    }
-    const { ins, outs, infos } = access.run(backend, [x!, gamma!, beta!], [x!.shape, x!.shape, [
-      rows,
-      1,
-    ]]);
-    layerNormLoop(ins[0]!, ins[1]!, ins[2]!, h, eps, outs[0]!, outs[1]!, outs[2]!);
+    const keep = keeps(attrs);
+    const { ins, outs, infos } = access.run(
+      backend,
+      [x!, gamma!, beta!],
+      keep ? [x!.shape, x!.shape, [rows, 1]] : [x!.shape],
+    );
+    const [xs, g, b] = ins as [Float32Array, Float32Array, Float32Array];
+    const [y, xhat, rstd] = [outs[0]!, outs[1] ?? null, outs[2] ?? null];
+    const simd = h % 4 === 0 ? access.simd(backend) : null;
+    if (simd && rows > 0) {
+      simd.layer_norm(
+        xs.byteOffset,
+        g.byteOffset,
+        b.byteOffset,
+        rows,
+        h,
+        eps,
+        y.byteOffset,
+        xhat?.byteOffset ?? 0,
+        rstd?.byteOffset ?? 0,
+      );
+    } else layerNormLoop(xs, g, b, h, eps, y, xhat, rstd);
     return infos;
   });
   reg(LAYER_NORM_GRAD_KERNEL, ({ inputs, backend }) => {
