@@ -6,7 +6,10 @@
  * reference_serve_pytorch.py: batch 1 and batch 32) in the same run, as a ratio.
  *
  * Each client sends one validation sentence of the sample per request (500, in turn) and waits
- * for the answer before the next; a level runs `--seconds`. PyTorch gets the same texts as our
+ * for the answer before the next, on its own kept-alive connection (bench/_http1.ts, a lean
+ * HTTP/1.1 client: `fetch` would take as much of the shared cores as the server's own HTTP work);
+ * a level runs half a second unmeasured (the server forgets the last level's clients), then
+ * `--seconds`. PyTorch gets the same texts as our
  * tokenizer's piece ids and runs the forward pass and the softmax only (no tokenizing, decoding
  * or HTTP), under the faster of two OpenBLAS settings (its default threads, and 1). The clients
  * share the machine's cores with the server, as they would on one machine. Goals (issue 26): at
@@ -25,6 +28,7 @@ import { findModel } from "../predict_model.ts";
 import { loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
 import { initWeights } from "../ner/bert/init.ts";
 import { startServe } from "../tests/_serve.ts";
+import { Http1Connection } from "./_http1.ts";
 
 const USAGE = `usage: deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 5]
          [--clients 1,8,32] [--only sample|base] [--json]`;
@@ -83,24 +87,36 @@ async function baseModel(dir: string): Promise<string> {
   return dir;
 }
 
-/** One level: `clients` loops of request and answer for `seconds`. */
-async function level(url: string, clients: number) {
+/** Seconds each level runs before it is measured: the server forgets the last level's clients. */
+const WARM_S = 0.5;
+
+/**
+ * One level: `clients` loops of request and answer on their own kept-alive connections,
+ * {@link WARM_S} not counted, then `seconds` measured.
+ */
+async function level(url: string, clients: number, measured = seconds) {
   let next = 0;
   let errors = 0;
   const latencies: number[] = [];
-  const start = performance.now();
-  const end = start + seconds * 1000;
+  const start = performance.now() + WARM_S * 1000;
+  const end = start + measured * 1000;
   await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < end) {
-      const text = TEXTS[next++ % TEXTS.length]!;
-      const sent = performance.now();
-      const response = await fetch(new URL("predict", url), {
-        method: "POST",
-        body: JSON.stringify({ inputs: text }),
-      });
-      await response.arrayBuffer();
-      if (response.status === 200) latencies.push(performance.now() - sent);
-      else errors++;
+    const connection = await Http1Connection.open(new URL(url));
+    try {
+      while (performance.now() < end) {
+        const text = TEXTS[next++ % TEXTS.length]!;
+        const sent = performance.now();
+        const { status, body } = await connection.post(
+          "/predict",
+          JSON.stringify({ inputs: text }),
+        );
+        if (sent < start) continue;
+        // An answer is a JSON array of entities: "[" first.
+        if (status === 200 && body[0] === 91) latencies.push(performance.now() - sent);
+        else errors++;
+      }
+    } finally {
+      connection.close();
     }
   }));
   const elapsed = (performance.now() - start) / 1000;
@@ -217,7 +233,7 @@ try {
     const served = await startServe([dir]);
     const ours = [];
     try {
-      await level(served.url, 32); // warm-up is not counted: a short level at 32 clients
+      await level(served.url, 32, 1); // warm-up, not counted: the kernels compiled, caches filled
       for (const clients of levels) ours.push(await level(served.url, clients));
     } finally {
       await served.stop();
