@@ -1,15 +1,17 @@
 /**
  * Texts of requests that arrive together share forward passes: each request's texts join one
- * queue, and the model takes from it a batch at a time: as soon as a batch is full, or a short
- * window after the first text of a quiet moment, and at once again when a batch is done (the
- * texts that came in while it ran make the next one). When a request names its client (the
- * server gives the connection's address), a batch also runs at once when every client heard from
- * in the last {@link CLIENT_MEMORY_MS} has texts waiting: nobody else is coming, so the window
- * would only add latency. One client sending request after request then never waits for it, and
- * N clients that each wait for their answer make batches of N. A batch holds at most
- * {@link BatcherLimits.batchTexts} texts and {@link BatcherLimits.batchChars} characters; a
- * word-piece covers at least one character, so this bounds its pieces too. The queue is
- * bounded the same way; a request that would pass the bound is refused whole
+ * queue, and batches are taken from it: as soon as a batch is full, or a short window after the
+ * first text of a quiet moment, and at once again when a batch is done (the texts that came in
+ * while it ran make the next one). When a request names its client (the server gives the
+ * connection's address), a batch also runs at once when every client heard from in the last
+ * {@link CLIENT_MEMORY_MS} has texts waiting or being predicted: nobody else is coming, so the
+ * window would only add latency. One client sending request after request then never waits for
+ * it, and N clients that each wait for their answer make batches of N, or of an even share of N
+ * when the model has several workers ({@link BatcherLimits.workers}), so that each worker has
+ * one; up to {@link BatcherLimits.inFlight} batches are given to the model at once. A batch holds
+ * at most {@link BatcherLimits.batchTexts} texts and {@link BatcherLimits.batchChars}
+ * characters; a word-piece covers at least one character, so this bounds its pieces too. The
+ * queue is bounded the same way; a request that would pass the bound is refused whole
  * ({@link QueueFullError}), never half queued.
  *
  * A text longer than `MAX_TEXT_CHARS` (ner/predict/stream.ts) is cut into parts as `predict`
@@ -40,6 +42,17 @@ export interface BatcherLimits {
   queueTexts: number;
   /** The most characters waiting; past it a request is refused. */
   queueChars: number;
+  /**
+   * The most batches given to the model at once: with 2, the next batch is tokenized and
+   * queued while a model in a worker computes one (the model takes them in turn).
+   */
+  inFlight: number;
+  /**
+   * How many batches the model computes at once (its workers): a batch then holds at most an
+   * even share of the clients heard from lately, so that the next batch goes to another worker
+   * rather than waiting for this one.
+   */
+  workers: number;
 }
 
 /** The bounds a server uses unless told otherwise (see docs/serve.md). */
@@ -49,13 +62,15 @@ export const DEFAULT_BATCHER_LIMITS: Readonly<BatcherLimits> = {
   windowMs: 2,
   queueTexts: 1024,
   queueChars: 4 * 1024 * 1024,
+  inFlight: 1,
+  workers: 1,
 };
 
 /**
  * How long a client counts as present after its last request (ms): while it does, a batch that
  * lacks its texts waits the window for them.
  */
-export const CLIENT_MEMORY_MS = 1000;
+export const CLIENT_MEMORY_MS = 250;
 
 /** The most clients remembered (the oldest is forgotten first): a bound on the memory it takes. */
 export const MAX_CLIENTS = 4096;
@@ -90,15 +105,15 @@ export class Batcher {
   readonly #maxChars: number;
   #queue: Job[] = [];
   #queuedChars = 0;
-  #running = false;
+  #inFlight = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #idle: (() => void)[] = [];
   #batches = 0;
   #requests = 0;
   /** When each client last sent a request, oldest first. */
   #clients = new Map<string, number>();
-  /** Texts (or parts) waiting, by client. */
-  #waiting = new Map<string, number>();
+  /** Texts (or parts) waiting or in a batch being predicted, by client. */
+  #pending = new Map<string, number>();
 
   /**
    * Creates the queue.
@@ -177,8 +192,13 @@ export class Batcher {
           this.#queue.push({ client, text: text.slice(start, end), decode, resolve, reject });
           this.#queuedChars += end - start;
           if (client !== undefined) {
-            this.#waiting.set(client, (this.#waiting.get(client) ?? 0) + 1);
+            this.#pending.set(client, (this.#pending.get(client) ?? 0) + 1);
           }
+        }).finally(() => {
+          if (client === undefined) return;
+          const left = this.#pending.get(client)! - 1;
+          if (left > 0) this.#pending.set(client, left);
+          else this.#pending.delete(client);
         }).then((found) =>
           found.map((e) => ({ ...e, start: e.start + start, end: e.end + start }))
         );
@@ -191,13 +211,20 @@ export class Batcher {
 
   /** Resolves when nothing waits and no batch runs. */
   idle(): Promise<void> {
-    if (!this.#running && this.#queue.length === 0) return Promise.resolve();
+    if (this.#inFlight === 0 && this.#queue.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
+  /** The most texts in the next batch: the bound, or the clients' even share of the workers. */
+  #batchTexts(): number {
+    const { batchTexts, workers } = this.#limits;
+    if (workers <= 1 || this.#clients.size === 0) return batchTexts;
+    return Math.max(1, Math.min(batchTexts, Math.ceil(this.#clients.size / workers)));
+  }
+
   #schedule(): void {
-    if (this.#running || this.#queue.length === 0) return;
-    const full = this.#queue.length >= this.#limits.batchTexts ||
+    if (this.#inFlight >= this.#limits.inFlight || this.#queue.length === 0) return;
+    const full = this.#queue.length >= this.#batchTexts() ||
       this.#queuedChars >= this.#limits.batchChars || this.#everyoneWaits();
     if (full || this.#limits.windowMs <= 0) {
       clearTimeout(this.#timer);
@@ -215,21 +242,15 @@ export class Batcher {
   #take(): Job[] {
     let chars = 0;
     let n = 0;
-    while (n < this.#queue.length && n < this.#limits.batchTexts) {
+    const most = this.#batchTexts();
+    while (n < this.#queue.length && n < most) {
       const next = this.#queue[n]!.text.length;
       if (n > 0 && chars + next > this.#limits.batchChars) break;
       chars += next;
       n++;
     }
     this.#queuedChars -= chars;
-    const batch = this.#queue.splice(0, n);
-    for (const { client } of batch) {
-      if (client === undefined) continue;
-      const left = this.#waiting.get(client)! - 1;
-      if (left > 0) this.#waiting.set(client, left);
-      else this.#waiting.delete(client);
-    }
-    return batch;
+    return this.#queue.splice(0, n);
   }
 
   /**
@@ -258,27 +279,30 @@ export class Batcher {
   }
 
   /**
-   * Whether every client heard from lately has texts waiting (and some client has), in constant
-   * time: a client with texts waiting was heard from, unless it was forgotten while its texts
-   * waited (over {@link CLIENT_MEMORY_MS}, or past {@link MAX_CLIENTS}); then a batch may run
-   * before the window ends, which changes no answer.
+   * Whether every client heard from lately has texts waiting or being predicted (and some text
+   * waits), in constant time: such a client was heard from, unless it was forgotten meanwhile
+   * (over {@link CLIENT_MEMORY_MS}, or past {@link MAX_CLIENTS}); then a batch may run before the
+   * window ends, which changes no answer.
    */
   #everyoneWaits(): boolean {
-    return this.#waiting.size > 0 && this.#waiting.size >= this.#clients.size;
+    return this.#queue.length > 0 && this.#pending.size > 0 &&
+      this.#pending.size >= this.#clients.size;
   }
 
   async #run(): Promise<void> {
-    if (this.#running || this.#queue.length === 0) return;
-    this.#running = true;
+    if (this.#inFlight >= this.#limits.inFlight || this.#queue.length === 0) return;
+    this.#inFlight++;
     try {
       while (this.#queue.length) {
         const batch = this.#take();
         this.#batches++;
+        // Another batch may start while this one is predicted.
+        this.#schedule();
         await this.#predictBatch(batch);
       }
     } finally {
-      this.#running = false;
-      for (const resolve of this.#idle.splice(0)) resolve();
+      this.#inFlight--;
+      if (this.#inFlight === 0) { for (const resolve of this.#idle.splice(0)) resolve(); }
     }
   }
 

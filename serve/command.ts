@@ -21,9 +21,20 @@ import { isLoopback, SERVE_TOKEN_ENV_VAR, tokenProblem } from "./auth.ts";
 /** The port `serve` listens on unless given `--port`. */
 export const DEFAULT_PORT = 8000;
 
+/** The most `--workers`. */
+export const MAX_WORKERS = 64;
+
+/**
+ * Workers unless `--workers` says: one per core, at most 4 (each holds a copy of the model;
+ * past 4, OpenBLAS threads within each worker use the other cores).
+ */
+export function defaultWorkers(): number {
+  return Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1));
+}
+
 const USAGE = `usage:
   serve <pipeline.yaml | model dir> [--run <run id prefix>|last] [--port ${DEFAULT_PORT}]
-        [--host 127.0.0.1] [--token <secret>]
+        [--host 127.0.0.1] [--token <secret>] [--workers N]
         [--backend auto|wasm|cpu|webgpu|tensorflow]
         [--aggregation exact|simple|first|average|max] [--min-score <0 to 1>]
         [--boundaries words+learned-tails|pieces]
@@ -35,6 +46,7 @@ const FLAGS = {
   port: { type: "string" },
   host: { type: "string" },
   token: { type: "string" },
+  workers: { type: "string" },
   backend: { type: "string" },
   aggregation: { type: "string" },
   "min-score": { type: "string" },
@@ -51,6 +63,7 @@ interface ServeFlags {
   port: number;
   host: string;
   token?: string;
+  workers: number;
   backend: BackendName;
   aggregation?: AggregationStrategy;
   minScore?: number;
@@ -72,9 +85,17 @@ function parse(args: string[]): ServeFlags | "help" {
   if (!/^\d+$/.test(v.port ?? "0") || !(port >= 0 && port <= 65535)) {
     throw new UserError(`Invalid --port "${v.port}": expected a number from 0 to 65535 (0: any)`);
   }
+  const workers = v.workers === undefined ? defaultWorkers() : Number(v.workers);
+  if (!/^\d+$/.test(v.workers ?? "1") || !(workers >= 1 && workers <= MAX_WORKERS)) {
+    throw new UserError(
+      `Invalid --workers "${v.workers}": expected a number from 1 to ${MAX_WORKERS} (each holds ` +
+        "a copy of the model)",
+    );
+  }
   const flags: ServeFlags = {
     target: positionals[0]!,
     port,
+    workers,
     host: v.host ?? "127.0.0.1",
     backend: oneOf("backend", v.backend ?? "auto", BACKEND_NAMES),
     sets: v.set ?? [],
@@ -173,22 +194,22 @@ export async function serveCommand(args: string[]): Promise<number> {
     ...(flags.run !== undefined ? { run: flags.run } : {}),
   });
   if (found.note) console.error(found.note);
-  // A server's batches are its parallel work: OpenBLAS gets every core for each matrix product,
-  // unless NERPIPE_BLAS_THREADS says otherwise (training's default, 1, leaves the cores to its
-  // replicas). Set before the library loads: its thread count is fixed then.
+  // The cores are shared by the workers (each computes its own batches) and, within each, by
+  // OpenBLAS threads, unless NERPIPE_BLAS_THREADS says otherwise. Set before the library loads:
+  // its thread count is fixed then.
   if (!Deno.env.get("NERPIPE_BLAS_THREADS")) {
-    Deno.env.set("NERPIPE_BLAS_THREADS", String(navigator.hardwareConcurrency || 1));
+    const cores = navigator.hardwareConcurrency || 1;
+    Deno.env.set("NERPIPE_BLAS_THREADS", String(Math.max(1, Math.floor(cores / flags.workers))));
   }
-  const { loadPredictor } = await import("../ner/predict/mod.ts");
-  const predictor = await loadPredictor(found.dir, {
+  const { loadPredictorPool } = await import("../ner/predict/pool.ts");
+  const predictor = await loadPredictorPool(found.dir, {
     backend: flags.backend,
     batchSize: 32,
     ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
     ...(flags.minScore !== undefined ? { minScore: flags.minScore } : {}),
     ...(flags.boundaries ? { boundaries: flags.boundaries } : {}),
-  });
+  }, flags.workers);
   try {
-    const tf = await import("@tensorflow/tfjs-core");
     const { startServer } = await import("./server.ts");
     const shown = relative(Deno.cwd(), found.dir) || found.dir;
     const source: Record<string, string> | null = found.stage
@@ -212,10 +233,13 @@ export async function serveCommand(args: string[]): Promise<number> {
             boundaries: predictor.boundaries.mode,
           },
           source,
-          stats: () => ({ tensors: tf.memory().numTensors }),
+          stats: () => ({ tensors: predictor.tensors() }),
         }, {
           host: flags.host,
           port: flags.port,
+          // The model computes in its worker while the next batch is tokenized.
+          // A batch per worker, and one more waiting at each, while the next are tokenized.
+          limits: { workers: flags.workers, inFlight: 2 * flags.workers },
           ...(flags.token !== undefined ? { token: flags.token } : {}),
         }),
       flags.host,

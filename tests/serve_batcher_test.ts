@@ -79,3 +79,51 @@ Deno.test("serve batcher: the clients it remembers are bounded", async () => {
   for (let i = 0; i < MAX_CLIENTS + 500; i++) await batcher.submit(["a"], {}, `client ${i}`);
   assert.equal(batcher.stats.clients, MAX_CLIENTS);
 });
+
+Deno.test("serve batcher: with two workers a batch holds half the clients, and the next runs while the first computes", async () => {
+  const model = heldModel();
+  const batcher = new Batcher(model.predict, { windowMs: 60_000, workers: 2, inFlight: 4 });
+  for (const c of ["A", "B", "C", "D"]) batcher.heardFrom(c);
+  const answers = [batcher.submit(["a"], {}, "A"), batcher.submit(["b"], {}, "B")];
+  assert.deepEqual(model.batches, [["a", "b"]], "two texts are half of four clients' share");
+  answers.push(batcher.submit(["c"], {}, "C"));
+  await settle();
+  assert.equal(model.batches.length, 1, "C's text waits for D's: A and B are being computed");
+  answers.push(batcher.submit(["d"], {}, "D"));
+  assert.deepEqual(model.batches, [["a", "b"], ["c", "d"]], "the second runs with the first held");
+  model.release();
+  model.release();
+  await Promise.all(answers);
+  // Alone, a client's text runs at once in a batch of one.
+  const one = new Batcher(model.predict, { windowMs: 60_000, workers: 2, inFlight: 4 });
+  const e = one.submit(["e"], {}, "E");
+  assert.deepEqual(model.batches.at(-1), ["e"]);
+  model.release();
+  await e;
+});
+
+Deno.test("serve batcher: one batch at a time unless inFlight says more", async () => {
+  const model = heldModel();
+  const batcher = new Batcher(model.predict, { windowMs: 0, batchTexts: 1 });
+  const answers = [batcher.submit(["a"]), batcher.submit(["b"])];
+  await settle();
+  assert.deepEqual(model.batches, [["a"]]);
+  model.release();
+  await answers[0];
+  await settle();
+  assert.deepEqual(model.batches, [["a"], ["b"]]);
+  model.release();
+  await answers[1];
+  const two = new Batcher(model.predict, { windowMs: 0, batchTexts: 1, inFlight: 2 });
+  const more = [two.submit(["c"]), two.submit(["d"]), two.submit(["e"])];
+  await settle();
+  assert.deepEqual(model.batches.slice(2), [["c"], ["d"]]);
+  model.release();
+  model.release();
+  await Promise.all(more.slice(0, 2));
+  await settle();
+  assert.deepEqual(model.batches.slice(4), [["e"]]);
+  model.release();
+  await more[2];
+  await two.idle();
+});

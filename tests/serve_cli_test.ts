@@ -99,6 +99,11 @@ Deno.test({
         /^error: Invalid --port "-1"|^error: Flag --port needs a value/,
       ],
       [
+        [MODEL, "--workers", "0"],
+        {},
+        /^error: Invalid --workers "0": expected a number from 1 to 64 \(each holds a copy of the model\)$/,
+      ],
+      [
         [`${ROOT}nowhere`],
         {},
         /^error: "\/.*nowhere" does not exist: give a model directory or a pipeline file$/,

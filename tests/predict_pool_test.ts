@@ -1,0 +1,80 @@
+/**
+ * A predictor pool (what `serve` runs): several workers, each with its own copy of the model,
+ * answer as one predictor, with the same entities as a predictor in the calling thread.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { loadPredictor } from "../ner/predict/mod.ts";
+import { loadPredictorPool } from "../ner/predict/pool.ts";
+import { UserError } from "../runner/errors.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const MODEL = `${ROOT}tests/testdata/sample_tiny`;
+
+const TEXTS = (await Deno.readTextFile(`${ROOT}data/sample/validation.txt`))
+  .split("\n").filter((l) => l.startsWith("; ")).map((l) => l.slice(2)).slice(0, 24);
+
+Deno.test("a pool of two workers gives the entities a predictor in this thread gives, each call's options its own", async () => {
+  const here = await loadPredictor(MODEL, { backend: "wasm" });
+  const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 2);
+  try {
+    assert.equal(pool.workers, 2);
+    assert.deepEqual(pool.labels, here.labels);
+    assert.equal(pool.backend.backend, "wasm");
+    assert.equal(pool.boundaries.mode, here.boundaries.mode);
+    assert.deepEqual([...pool.boundaries.tails].sort(), [...here.boundaries.tails].sort());
+    // A long text is cut into windows as predict cuts it.
+    const texts = [...TEXTS, TEXTS.slice(0, 12).join(" ")];
+    const decode = texts.map((_, i) =>
+      i % 3 === 0 ? { aggregation: "simple" as const } : { minScore: i % 3 === 1 ? 0.5 : 0 }
+    );
+    // Several calls at once go to both workers.
+    const calls = [texts.slice(0, 9), texts.slice(9, 18), texts.slice(18)];
+    const decodes = [decode.slice(0, 9), decode.slice(9, 18), decode.slice(18)];
+    const found = (await Promise.all(calls.map((t, i) => pool.predict(t, decodes[i]!)))).flat();
+    const want = await here.predict(texts, decode);
+    // The same spans; scores to float32's precision (a batch's shape changes the order of
+    // OpenBLAS's sums, and with it the last bits).
+    const spans = (all: typeof found) => all.map((es) => es.map(({ score: _, ...rest }) => rest));
+    assert.deepEqual(spans(found), spans(want));
+    found.flat().forEach((e, i) => {
+      const score = want.flat()[i]!.score;
+      assert.ok(Math.abs(e.score - score) < 1e-5, `${e.text}: ${e.score} against ${score}`);
+    });
+    assert.ok(found.some((entities) => entities.length > 0), "the model finds entities");
+    // The workers' tensors (the two copies of the weights) do not grow from call to call.
+    const tensors = pool.tensors();
+    assert.ok(tensors > 0);
+    await Promise.all(calls.map((t) => pool.predict(t)));
+    assert.equal(pool.tensors(), tensors);
+  } finally {
+    here.dispose();
+    pool.dispose();
+  }
+});
+
+Deno.test("a pool says what loadPredictor says of a directory it cannot load, and of a bad option", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const expected = await loadPredictor(dir).then(() => null, (e: Error) => e);
+    assert.ok(expected instanceof UserError);
+    await assert.rejects(() => loadPredictorPool(dir, {}, 2), (e: Error) => {
+      assert.ok(e instanceof UserError, "a user's error (exit 2), not a crash");
+      assert.equal(e.message, expected.message);
+      return true;
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 1);
+  try {
+    await assert.rejects(() => pool.predict(["a"], { minScore: 2 }), RangeError);
+    // The worker still answers after a call failed.
+    assert.equal((await pool.predict(["서울"])).length, 1);
+  } finally {
+    pool.dispose();
+  }
+  await assert.rejects(() => pool.predict(["a"]), /disposed/);
+});
