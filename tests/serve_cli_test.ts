@@ -7,6 +7,7 @@
  */
 
 import assert from "node:assert/strict";
+import { defaultWorkers } from "../serve/command.ts";
 import { runServe, startServe } from "./_serve.ts";
 import { tinyProject } from "./_tiny_ner_project.ts";
 
@@ -23,6 +24,12 @@ Deno.test({
     assert.match(served.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.match(served.stdout, /^model .*sample_tiny$/m);
     assert.match(served.stdout, /^backend \w+ \(/m);
+    // The sample's model is light: a worker per core (at most 4).
+    const cores = Math.min(4, navigator.hardwareConcurrency || 1);
+    assert.match(
+      served.stdout,
+      new RegExp(`^workers ${cores} \\(--workers to choose\\), each`, "m"),
+    );
     const health = await (await fetch(new URL("health", served.url))).json();
     assert.equal(health.ready, true);
     // Requests that take a while: 4 of 60 texts of 15,000 characters.
@@ -241,4 +248,13 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("serve: a worker per core (at most 4) for a light model, one with every core for a heavy one", () => {
+  const sample = { num_hidden_layers: 2, hidden_size: 128, intermediate_size: 512 };
+  const base = { num_hidden_layers: 12, hidden_size: 768, intermediate_size: 3072 };
+  assert.equal(defaultWorkers(sample, 2), 2);
+  assert.equal(defaultWorkers(sample, 16), 4);
+  assert.equal(defaultWorkers(sample, 1), 1);
+  assert.equal(defaultWorkers(base, 16), 1);
 });
