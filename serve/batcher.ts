@@ -43,8 +43,8 @@ export interface BatcherLimits {
   /** The most characters waiting; past it a request is refused. */
   queueChars: number;
   /**
-   * The most batches given to the model at once: with 2, the next batch is tokenized and
-   * queued while a model in a worker computes one (the model takes them in turn).
+   * The most batches given to the model at once: more than one when the model computes
+   * elsewhere (a pool of workers), so that the next batch is ready when a worker is free.
    */
   inFlight: number;
   /**

@@ -265,7 +265,7 @@ export async function serveCommand(args: string[]): Promise<number> {
           host: flags.host,
           port: flags.port,
           // The model computes in its worker while the next batch is tokenized.
-          // A batch per worker, and one more waiting at each, while the next are tokenized.
+          // A batch computing in each worker, and one more ready for the first to be free.
           limits: { workers, inFlight: 2 * workers },
           ...(flags.token !== undefined ? { token: flags.token } : {}),
         }),

@@ -78,3 +78,26 @@ Deno.test("a pool says what loadPredictor says of a directory it cannot load, an
   }
   await assert.rejects(() => pool.predict(["a"]), /disposed/);
 });
+
+Deno.test("a pool gives a call to a free worker, never to one busy with a long call", async () => {
+  const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 2);
+  try {
+    const order: string[] = [];
+    const long = Array.from({ length: 40 }, () => TEXTS.join(" "));
+    const started = performance.now();
+    const calls = [pool.predict(long).then(() => order.push("long"))];
+    for (let i = 0; i < 6; i++) {
+      calls.push(pool.predict([TEXTS[i]!]).then(() => order.push(`short ${i}`)));
+    }
+    await Promise.all(calls);
+    const took = performance.now() - started;
+    // Each short call went to the free worker, in turn; none waited behind the long one.
+    assert.deepEqual(
+      order,
+      [...Array.from({ length: 6 }, (_, i) => `short ${i}`), "long"],
+      `in ${took.toFixed(0)} ms`,
+    );
+  } finally {
+    pool.dispose();
+  }
+});

@@ -1,8 +1,8 @@
 /**
  * Several predictors, each in a Web Worker with its own copy of the model, behind one
- * {@link Predictor}: a call goes to the worker with the fewest calls waiting, so that the
- * calling thread stays free (a server reads and answers requests meanwhile) and batches are
- * tokenized, computed and decoded on several cores at once.
+ * {@link Predictor}: a call goes to a worker that has none (or waits, in order, for the first
+ * to be free), so that the calling thread stays free (a server reads and answers requests
+ * meanwhile) and batches are tokenized, computed and decoded on several cores at once.
  *
  * @module
  */
@@ -27,6 +27,8 @@ class PoolWorker {
   readonly worker: Worker;
   readonly pending = new Map<number, Pending>();
   failure: Error | null = null;
+  /** Called when the worker has answered a call. */
+  onIdle: () => void = () => {};
   /** The tensors the worker's backend held after its last call. */
   tensors = 0;
   #ready: { resolve(info: PoolWorkerInfo): void; reject(e: Error): void } | null = null;
@@ -46,6 +48,7 @@ class PoolWorker {
           this.tensors = m.tensors;
           p?.resolve(m.entities);
         } else p?.reject(rebuild(m));
+        this.onIdle();
       }
     };
     this.worker.onerror = (e: ErrorEvent) => {
@@ -67,6 +70,7 @@ class PoolWorker {
     this.#ready?.reject(error);
     for (const p of this.pending.values()) p.reject(error);
     this.pending.clear();
+    this.onIdle();
   }
 }
 
@@ -108,6 +112,23 @@ export async function loadPredictorPool(
     throw error;
   }
   let next = 0;
+  /** Calls waiting for a free worker, oldest first. */
+  const waiting: { msg: ToPoolWorker; pending: Pending }[] = [];
+  const dispatch = () => {
+    const failed = pool.find((w) => w.failure);
+    if (failed) {
+      for (const { pending } of waiting.splice(0)) pending.reject(failed.failure!);
+      return;
+    }
+    for (const w of pool) {
+      if (waiting.length === 0) return;
+      if (w.pending.size > 0 || w.failure) continue;
+      const { msg, pending } = waiting.shift()!;
+      w.pending.set((msg as { id: number }).id, pending);
+      w.worker.postMessage(msg);
+    }
+  };
+  for (const w of pool) w.onIdle = dispatch;
   return {
     labels: info.labels,
     backend: info.backend,
@@ -122,18 +143,20 @@ export async function loadPredictorPool(
       texts: readonly string[],
       decode: DecodeOptions | readonly DecodeOptions[] = {},
     ): Promise<PredictedEntity[][]> {
-      const w = pool.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-      if (w.failure) return Promise.reject(w.failure);
+      const failed = pool.find((w) => w.failure);
+      if (failed) return Promise.reject(failed.failure);
       const id = next++;
       return new Promise((resolve, reject) => {
-        w.pending.set(id, { resolve, reject });
         const msg: ToPoolWorker = {
           type: "predict",
           id,
           texts: [...texts],
           decode: Array.isArray(decode) ? [...decode] : decode as DecodeOptions,
         };
-        w.worker.postMessage(msg);
+        // A worker takes a call when it has none: a call never waits behind another in a busy
+        // worker while a free one could take it.
+        waiting.push({ msg, pending: { resolve, reject } });
+        dispatch();
       });
     },
     dispose() {
