@@ -21,6 +21,9 @@ import { isLoopback, SERVE_TOKEN_ENV_VAR, tokenProblem } from "./auth.ts";
 /** The port `serve` listens on unless given `--port`. */
 export const DEFAULT_PORT = 8000;
 
+/** Backends whose work is done by the CPU cores, which workers share out. */
+const CPU_BACKENDS = ["wasm", "cpu"];
+
 /** The most `--workers`. */
 export const MAX_WORKERS = 64;
 
@@ -33,8 +36,8 @@ export const MAX_WORKERS = 64;
 export const HEAVY_MODEL_MACS = 10_000_000;
 
 /**
- * Workers unless `--workers` says: one per core (at most 4; each holds a copy of the model) for
- * a light model, one for a heavy one (see {@link HEAVY_MODEL_MACS}).
+ * Workers on the CPU unless `--workers` says: one per core (at most 4; each holds a copy of the
+ * model) for a light model, one for a heavy one (see {@link HEAVY_MODEL_MACS}). On a GPU, one.
  *
  * @param config The model's layers, hidden and intermediate sizes (its config.json).
  * @param cores The cores to use.
@@ -212,8 +215,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   });
   if (found.note) console.error(found.note);
   const cores = navigator.hardwareConcurrency || 1;
-  let workers = flags.workers;
-  if (workers === undefined) {
+  let workers: number;
+  if (flags.workers !== undefined) workers = flags.workers;
+  else {
     let config;
     try {
       config = JSON.parse(await Deno.readTextFile(`${found.dir}/config.json`));
@@ -235,7 +239,11 @@ export async function serveCommand(args: string[]): Promise<number> {
     ...(flags.aggregation ? { aggregation: flags.aggregation } : {}),
     ...(flags.minScore !== undefined ? { minScore: flags.minScore } : {}),
     ...(flags.boundaries ? { boundaries: flags.boundaries } : {}),
-  }, workers);
+  }, (backend) => {
+    // A GPU computes a batch's texts at once: one worker, one copy of the model on it.
+    if (flags.workers === undefined && !CPU_BACKENDS.includes(backend)) workers = 1;
+    return workers;
+  });
   try {
     const { startServer } = await import("./server.ts");
     const shown = relative(Deno.cwd(), found.dir) || found.dir;

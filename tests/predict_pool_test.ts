@@ -101,3 +101,18 @@ Deno.test("a pool gives a call to a free worker, never to one busy with a long c
     pool.dispose();
   }
 });
+
+Deno.test("a pool's size may depend on the backend its first worker started", async () => {
+  const seen: string[] = [];
+  const pool = await loadPredictorPool(MODEL, { backend: "cpu" }, (backend) => {
+    seen.push(backend);
+    return backend === "cpu" ? 1 : 3;
+  });
+  try {
+    assert.deepEqual(seen, ["cpu"]);
+    assert.equal(pool.workers, 1);
+    assert.equal((await pool.predict(["서울에서"])).length, 1);
+  } finally {
+    pool.dispose();
+  }
+});

@@ -88,7 +88,9 @@ export interface PredictorPool extends Predictor {
  *
  * @param dir The model directory.
  * @param opts The predictors' options.
- * @param workers How many (at least 1); each holds the model, so memory grows with it.
+ * @param workers How many (at least 1); each holds the model, so memory grows with it. A
+ *   function is given the backend the first worker started (`wasm`, `webgpu`, ...) and says
+ *   how many in all: one GPU needs no second copy of the model.
  * @returns The predictor; dispose it to stop the workers.
  * @throws {UserError} When the directory, its tokenizer or the backend cannot be used (what
  *   {@link loadPredictor} throws, with its message).
@@ -96,7 +98,7 @@ export interface PredictorPool extends Predictor {
 export async function loadPredictorPool(
   dir: string,
   opts: PredictorOptions,
-  workers: number,
+  workers: number | ((backend: string) => number),
 ): Promise<PredictorPool> {
   const pool: PoolWorker[] = [];
   let info: PoolWorkerInfo;
@@ -104,7 +106,8 @@ export async function loadPredictorPool(
     // One first, so that a directory that cannot load fails once; then the others together.
     pool.push(new PoolWorker());
     info = await pool[0]!.start(dir, opts);
-    const more = Array.from({ length: Math.max(1, workers) - 1 }, () => new PoolWorker());
+    const count = typeof workers === "number" ? workers : workers(info.backend.backend);
+    const more = Array.from({ length: Math.max(1, count) - 1 }, () => new PoolWorker());
     pool.push(...more);
     await Promise.all(more.map((w) => w.start(dir, opts)));
   } catch (error) {
