@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { setupBackend } from "../ner/bert/backend.ts";
-import { geluValueLoop, layerNormLoop } from "../ner/bert/_js_kernels.ts";
+import { geluLoop, geluValueLoop, layerNormLoop } from "../ner/bert/_js_kernels.ts";
 import { geluForward, layerNormForward } from "../ner/bert/_ops.ts";
 import { simdKernels } from "../ner/bert/_simd.ts";
 import { compileKernels, kernelsSource } from "../tools/kernels/build.ts";
@@ -86,6 +86,35 @@ Deno.test("SIMD GELU gives the JavaScript loop's bits, within 1.3e-6 of the exac
   assert.ok(Number.isNaN(js[4]!) && Number.isNaN(js[2]!));
 });
 
+Deno.test("SIMD GELU with its slope gives the JavaScript loop's bits, the slope within 2e-6 of the exact", () => {
+  const n = 4096;
+  const u = geluInputs(n);
+  const { memory, views: [x, y, slope, y1] } = inMemory(
+    u,
+    new Float32Array(n),
+    new Float32Array(n),
+    new Float32Array(n),
+  );
+  const simd = simdKernels(memory)!;
+  simd.gelu_slope(x!.byteOffset, y!.byteOffset, slope!.byteOffset, n);
+  simd.gelu(x!.byteOffset, y1!.byteOffset, n);
+  sameBits(y!, y1!); // the same values with or without the slope
+  const [jy, js] = [new Float32Array(n), new Float32Array(n)];
+  geluLoop(u, jy, js);
+  sameBits(y!, jy);
+  sameBits(slope!, js);
+  let worst = 0;
+  for (let i = 0; i < n; i++) {
+    const v = u[i]!;
+    if (!Number.isFinite(v)) continue;
+    const exact = Math.abs(v) > 6
+      ? (v > 0 ? 1 : 0)
+      : 0.5 * (1 + erf(v / Math.SQRT2)) + v * Math.exp(-v * v / 2) / Math.sqrt(2 * Math.PI);
+    worst = Math.max(worst, Math.abs(js[i]! - exact));
+  }
+  assert.ok(worst < 2e-6, `the slope is ${worst} from the exact values`);
+});
+
 Deno.test("SIMD LayerNorm gives the JavaScript loop's bits (y, xhat, rstd), close to float64's", () => {
   const r = random(11);
   for (const [rows, h] of [[37, 128], [5, 4], [3, 768]] as const) {
@@ -160,6 +189,7 @@ Deno.test("GELU and LayerNorm give the same bits on wasm (SIMD) and cpu (JavaScr
       return [
         geluForward(u as tf.Tensor2D, false).y,
         geluForward(u as tf.Tensor2D, true).y,
+        geluForward(u as tf.Tensor2D, true).cache.slope!,
         layerNormForward(x as tf.Tensor2D, g(12), b(12), 1e-12, false).y,
         layerNormForward(x as tf.Tensor2D, g(12), b(12), 1e-12, true).y,
         layerNormForward(x9 as tf.Tensor2D, g(9), b(9), 1e-12, false).y,

@@ -19,49 +19,6 @@ import {
 } from "./_kernel_names.ts";
 import { type SimdKernels, simdKernels } from "./_simd.ts";
 
-const SQRT1_2 = Math.SQRT1_2;
-const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
-
-/** erf in float64: Taylor series below 2, continued fraction above (|error| < 1e-14). */
-function erf64(z: number): number {
-  const a = Math.abs(z);
-  let r: number;
-  if (a < 2) {
-    let term = a;
-    let sum = a;
-    for (let n = 1; n < 60; n++) {
-      term *= (-a * a) / n;
-      sum += term / (2 * n + 1);
-    }
-    r = (2 / Math.sqrt(Math.PI)) * sum;
-  } else {
-    let f = a;
-    for (let k = 80; k >= 1; k--) f = a + (k / 2) / f;
-    r = 1 - Math.exp(-a * a) / (Math.sqrt(Math.PI) * f);
-  }
-  return z < 0 ? -r : r;
-}
-
-// Tables of the normal CDF Phi and density phi on [-8, 8] (step 1/64), read
-// with cubic Hermite interpolation using the exact derivatives (Phi' = phi,
-// phi' = -x phi): error below 1e-9, branch-free, several times faster than
-// Math.exp in V8. Outside [-8, 8] the float32 values are 0 or 1 anyway.
-const STEPS = 64;
-const XMAX = 8;
-const NODES = 2 * XMAX * STEPS + 1;
-const LAST = NODES - 1 - 1e-9;
-const CDF = new Float64Array(NODES + 1);
-const PDF = new Float64Array(NODES + 1);
-const DCDF = new Float64Array(NODES + 1);
-const DPDF = new Float64Array(NODES + 1);
-for (let i = 0; i <= NODES; i++) {
-  const x = i / STEPS - XMAX;
-  CDF[i] = 0.5 * (1 + erf64(x * SQRT1_2));
-  PDF[i] = INV_SQRT_2PI * Math.exp(-0.5 * x * x);
-  DCDF[i] = PDF[i]! / STEPS;
-  DPDF[i] = (-x * PDF[i]!) / STEPS;
-}
-
 /**
  * erf(z) ~ z P(z^2) / Q(z^2) on z clamped to [-4, 4]: a rational fit of our own (|error| under
  * 1.4e-7 in float64), float32 coefficients, lowest power first. kernels/simd.wat holds the same
@@ -97,45 +54,78 @@ const RSQRT2_F32 = f32(Math.SQRT1_2);
  * @param from The first element to compute (the SIMD kernel does those before it).
  */
 export function geluValueLoop(u: Float32Array, y: Float32Array, from = 0): void {
-  const [p0, p1, p2, p3, p4, p5] = ERF_P as [number, number, number, number, number, number];
-  const [, q1, q2, q3, q4, q5] = ERF_Q as [number, number, number, number, number, number];
   for (let k = from; k < u.length; k++) {
     const x = u[k]!;
-    const z = Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4);
-    const s = f32(z * z);
-    let p = f32(f32(p5 * s) + p4);
-    p = f32(f32(p * s) + p3);
-    p = f32(f32(p * s) + p2);
-    p = f32(f32(p * s) + p1);
-    p = f32(f32(p * s) + p0);
-    let q = f32(f32(q5 * s) + q4);
-    q = f32(f32(q * s) + q3);
-    q = f32(f32(q * s) + q2);
-    q = f32(f32(q * s) + q1);
-    q = f32(f32(q * s) + 1);
-    y[k] = x * Math.min(Math.max(f32(0.5 + f32(0.5 * f32(f32(z * p) / q))), 0), 1);
+    y[k] = x * phiOf(Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4));
   }
 }
 
+/** Phi from the clamped z = x / sqrt 2: min(max(0.5 + 0.5 erf(z), 0), 1), float32 step by step. */
+function phiOf(z: number): number {
+  const [p0, p1, p2, p3, p4, p5] = ERF_P as [number, number, number, number, number, number];
+  const [, q1, q2, q3, q4, q5] = ERF_Q as [number, number, number, number, number, number];
+  const s = f32(z * z);
+  let p = f32(f32(p5 * s) + p4);
+  p = f32(f32(p * s) + p3);
+  p = f32(f32(p * s) + p2);
+  p = f32(f32(p * s) + p1);
+  p = f32(f32(p * s) + p0);
+  let q = f32(f32(q5 * s) + q4);
+  q = f32(f32(q * s) + q3);
+  q = f32(f32(q * s) + q2);
+  q = f32(f32(q * s) + q1);
+  q = f32(f32(q * s) + 1);
+  return Math.min(Math.max(f32(0.5 + f32(0.5 * f32(f32(z * p) / q))), 0), 1);
+}
+
+/** float32 constants of {@link geluLoop}'s exp, as kernels/simd.wat writes them. */
+const LOG2E_F32 = f32(Math.LOG2E);
+const LN2_HI = 0.693359375;
+const LN2_LO = f32(-2.12194440e-4);
+const INV_SQRT_2PI_F32 = f32(0.3989422804014327);
+const EXP_TAYLOR = [1 / 720, 1 / 120, 1 / 24, 1 / 6, 0.5, 1, 1].map(f32);
+
+/** Rounds to the nearest integer, ties to even (as f32x4.nearest does). */
+function nearestEven(v: number): number {
+  const n = Math.round(v);
+  return n - v === 0.5 && n % 2 !== 0 ? n - 1 : n;
+}
+
 /**
- * GELU's derivative, `slope` = Phi(u) + u phi(u), from one table lookup: the backward pass is
- * then `dy * slope`.
+ * GELU's values as {@link geluValueLoop} gives them and its slope, `slope` = Phi(x) + x phi(x)
+ * (the backward pass is then `dy * slope`), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) with exp as
+ * kernels/simd.wat's `gelu_slope` computes it (2^n times a Taylor polynomial), float32 step by
+ * step in its order: the same bits.
+ *
+ * @param from The first element to compute (the SIMD kernel does those before it).
  */
-export function geluSlopeLoop(u: Float32Array, slope: Float32Array): void {
-  for (let k = 0; k < u.length; k++) {
+export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array, from = 0): void {
+  geluValueLoop(u, y, from);
+  const [c6, c5, c4, c3, c2, c1, c0] = EXP_TAYLOR as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
+  for (let k = from; k < u.length; k++) {
     const x = u[k]!;
-    const p = Math.min(Math.max((x + XMAX) * STEPS, 0), LAST);
-    const i = p | 0;
-    const t = p - i;
-    const t2 = t * t;
-    const t3 = t2 * t;
-    const h00 = 2 * t3 - 3 * t2 + 1;
-    const h10 = t3 - 2 * t2 + t;
-    const h01 = 3 * t2 - 2 * t3;
-    const h11 = t3 - t2;
-    const cdf = h00 * CDF[i]! + h10 * DCDF[i]! + h01 * CDF[i + 1]! + h11 * DCDF[i + 1]!;
-    const pdf = h00 * PDF[i]! + h10 * DPDF[i]! + h01 * PDF[i + 1]! + h11 * DPDF[i + 1]!;
-    slope[k] = cdf + x * pdf;
+    // Phi again from y: y = x Phi exactly only where x Phi rounds to itself, so recompute it.
+    const z = Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4);
+    const phi = phiOf(z);
+    const t = Math.max(f32(f32(x * x) * -0.5), -87);
+    const n = nearestEven(f32(t * LOG2E_F32));
+    const r = f32(f32(t - f32(n * LN2_HI)) - f32(n * LN2_LO));
+    let e = f32(f32(c6 * r) + c5);
+    e = f32(f32(e * r) + c4);
+    e = f32(f32(e * r) + c3);
+    e = f32(f32(e * r) + c2);
+    e = f32(f32(e * r) + c1);
+    e = f32(f32(e * r) + c0);
+    e = f32(e * 2 ** n);
+    slope[k] = phi + f32(x * f32(e * INV_SQRT_2PI_F32));
   }
 }
 
@@ -334,9 +324,14 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const [u, y] = [ins[0]!, outs[0]!];
     const simd = access.simd(backend);
     const done = simd ? u.length - (u.length % 4) : 0;
-    if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
-    geluValueLoop(u, y, done);
-    if (keep) geluSlopeLoop(u, outs[1]!);
+    if (keep) {
+      const slope = outs[1]!;
+      if (done) simd!.gelu_slope(u.byteOffset, y.byteOffset, slope.byteOffset, done);
+      geluLoop(u, y, slope, done);
+    } else {
+      if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
+      geluValueLoop(u, y, done);
+    }
     return infos;
   });
   reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {

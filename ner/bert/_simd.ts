@@ -12,6 +12,8 @@ import { SIMD_WASM_BASE64 } from "./_simd_wasm.ts";
 export interface SimdKernels {
   /** `y[i] = gelu(x[i])` for `i < n`; `n` a multiple of 4. */
   gelu(x: number, y: number, n: number): void;
+  /** GELU's values and slopes (Phi(x) + x phi(x)) for `i < n`; `n` a multiple of 4. */
+  gelu_slope(x: number, y: number, slope: number, n: number): void;
   /**
    * LayerNorm of `rows` rows of `h` values (`h` a multiple of 4); writes `xhat` and `rstd` when
    * `xhat` is not 0.

@@ -69,6 +69,64 @@
         (local.set $y (i32.add (local.get $y) (i32.const 16)))
         (br $next))))
 
+  ;; GELU's y, as `gelu` computes it, and its slope Phi(x) + x phi(x) for the backward pass, with
+  ;; phi(x) = exp(-x^2 / 2) / sqrt(2 pi): exp(t), t clamped to [-87, 0], as 2^n e^r with
+  ;; n = nearest(t log2 e), r = t - n ln2 (ln2 in two parts, the first exact in 9 bits) and e^r
+  ;; by its Taylor polynomial of degree 6 (|r| <= ln2 / 2: relative error under 2e-7).
+  (func (export "gelu_slope") (param $x i32) (param $y i32) (param $slope i32) (param $n i32)
+    (local $end i32) (local $v v128) (local $z v128) (local $s v128) (local $p v128) (local $q v128)
+    (local $phi v128) (local $t v128) (local $k v128) (local $r v128) (local $e v128)
+    (local.set $end (i32.add (local.get $x) (i32.shl (local.get $n) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $x) (local.get $end)))
+        (local.set $v (v128.load align=4 (local.get $x)))
+        (local.set $z (f32x4.min (f32x4.max (f32x4.mul (local.get $v) (f32x4.splat (f32.const 0.70710677)))
+          (f32x4.splat (f32.const -4))) (f32x4.splat (f32.const 4))))
+        (local.set $s (f32x4.mul (local.get $z) (local.get $z)))
+        (local.set $p (f32x4.splat (f32.const 2.1170721993257757e-06)))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (f32x4.splat (f32.const 0.0002836669737007469))))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (f32x4.splat (f32.const 0.0035882925149053335))))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (f32x4.splat (f32.const 0.05219276621937752))))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (f32x4.splat (f32.const 0.1858798861503601))))
+        (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $s)) (f32x4.splat (f32.const 1.1283791065216064))))
+        (local.set $q (f32x4.splat (f32.const 3.873254172503948e-05)))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (f32x4.splat (f32.const 0.0011251475661993027))))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (f32x4.splat (f32.const 0.014605240896344185))))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (f32x4.splat (f32.const 0.1122782826423645))))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (f32x4.splat (f32.const 0.4980645775794983))))
+        (local.set $q (f32x4.add (f32x4.mul (local.get $q) (local.get $s)) (f32x4.splat (f32.const 1.0))))
+        ;; Phi = min(max(0.5 + 0.5 (z P / Q), 0), 1); y = x Phi
+        (local.set $phi (f32x4.min (f32x4.max
+          (f32x4.add (f32x4.splat (f32.const 0.5))
+            (f32x4.mul (f32x4.splat (f32.const 0.5)) (f32x4.div (f32x4.mul (local.get $z) (local.get $p)) (local.get $q))))
+          (f32x4.splat (f32.const 0))) (f32x4.splat (f32.const 1))))
+        (v128.store align=4 (local.get $y) (f32x4.mul (local.get $v) (local.get $phi)))
+        ;; t = max(-0.5 x x, -87); k = nearest(t log2 e); r = (t - k ln2_hi) - k ln2_lo
+        (local.set $t (f32x4.max (f32x4.mul (f32x4.mul (local.get $v) (local.get $v)) (f32x4.splat (f32.const -0.5)))
+          (f32x4.splat (f32.const -87))))
+        (local.set $k (f32x4.nearest (f32x4.mul (local.get $t) (f32x4.splat (f32.const 1.4426950408889634)))))
+        (local.set $r (f32x4.sub (f32x4.sub (local.get $t) (f32x4.mul (local.get $k) (f32x4.splat (f32.const 0.693359375))))
+          (f32x4.mul (local.get $k) (f32x4.splat (f32.const -2.12194440e-4)))))
+        (local.set $e (f32x4.splat (f32.const 0.001388888888888889)))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 0.008333333333333333))))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 0.041666666666666664))))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 0.16666666666666666))))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 0.5))))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 1.0))))
+        (local.set $e (f32x4.add (f32x4.mul (local.get $e) (local.get $r)) (f32x4.splat (f32.const 1.0))))
+        ;; e^t = e^r 2^k (2^k from its bits: k + 127 in the exponent field); slope = Phi + x (e^t c)
+        (local.set $e (f32x4.mul (local.get $e)
+          (i32x4.shl (i32x4.add (i32x4.trunc_sat_f32x4_s (local.get $k)) (i32x4.splat (i32.const 127))) (i32.const 23))))
+        (v128.store align=4 (local.get $slope)
+          (f32x4.add (local.get $phi)
+            (f32x4.mul (local.get $v) (f32x4.mul (local.get $e) (f32x4.splat (f32.const 0.3989422804014327))))))
+        (local.set $x (i32.add (local.get $x) (i32.const 16)))
+        (local.set $y (i32.add (local.get $y) (i32.const 16)))
+        (local.set $slope (i32.add (local.get $slope) (i32.const 16)))
+        (br $next))))
+
+
   ;; The sum of the four lanes, in the order ((l0 + l1) + l2) + l3.
   (func $sum4 (param $v v128) (result f32)
     (f32.add (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
