@@ -31,7 +31,7 @@ export const MAX_WORKERS = 64;
  * A model whose encoder costs more multiply-adds per token than this gets one worker with every
  * core for OpenBLAS; a lighter one a worker per core. Between the two models measured: the sample's
  * 0.4 M (2 workers serve it 1.5 times as fast at 32 clients on 2 cores) and BERT-base's 85 M (1
- * worker with 2 OpenBLAS threads serves one client 1.5 times as fast, 32 as fast).
+ * worker with 2 OpenBLAS threads serves one client 1.2 to 1.6 times as fast, 32 about as fast).
  */
 export const HEAVY_MODEL_MACS = 10_000_000;
 
@@ -272,7 +272,6 @@ export async function serveCommand(args: string[]): Promise<number> {
         }, {
           host: flags.host,
           port: flags.port,
-          // The model computes in its worker while the next batch is tokenized.
           // A batch computing in each worker, and one more ready for the first to be free.
           limits: { workers, inFlight: 2 * workers },
           ...(flags.token !== undefined ? { token: flags.token } : {}),
