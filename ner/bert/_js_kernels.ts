@@ -56,12 +56,16 @@ const RSQRT2_F32 = f32(Math.SQRT1_2);
 export function geluValueLoop(u: Float32Array, y: Float32Array, from = 0): void {
   for (let k = from; k < u.length; k++) {
     const x = u[k]!;
-    y[k] = x * phiOf(Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4));
+    y[k] = x * phiOf(x);
   }
 }
 
-/** Phi from the clamped z = x / sqrt 2: min(max(0.5 + 0.5 erf(z), 0), 1), float32 step by step. */
-function phiOf(z: number): number {
+/**
+ * Phi(x) = min(max(0.5 + 0.5 erf(z), 0), 1), z = x / sqrt 2 clamped to [-4, 4], float32 step
+ * by step.
+ */
+function phiOf(x: number): number {
+  const z = Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4);
   const [p0, p1, p2, p3, p4, p5] = ERF_P as [number, number, number, number, number, number];
   const [, q1, q2, q3, q4, q5] = ERF_Q as [number, number, number, number, number, number];
   const s = f32(z * z);
@@ -100,7 +104,6 @@ function nearestEven(v: number): number {
  * @param from The first element to compute (the SIMD kernel does those before it).
  */
 export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array, from = 0): void {
-  geluValueLoop(u, y, from);
   const [c6, c5, c4, c3, c2, c1, c0] = EXP_TAYLOR as [
     number,
     number,
@@ -112,9 +115,8 @@ export function geluLoop(u: Float32Array, y: Float32Array, slope: Float32Array, 
   ];
   for (let k = from; k < u.length; k++) {
     const x = u[k]!;
-    // Phi again from y: y = x Phi exactly only where x Phi rounds to itself, so recompute it.
-    const z = Math.min(Math.max(f32(x * RSQRT2_F32), -4), 4);
-    const phi = phiOf(z);
+    const phi = phiOf(x);
+    y[k] = x * phi;
     const t = Math.max(f32(f32(x * x) * -0.5), -87);
     const n = nearestEven(f32(t * LOG2E_F32));
     const r = f32(f32(t - f32(n * LN2_HI)) - f32(n * LN2_LO));
