@@ -327,6 +327,17 @@ interface AttentionCache {
   ln: LayerNormCache;
 }
 
+/** A block's residual and LayerNorm: `LayerNorm(out + x)`, keeping what the pass keeps. */
+function addNorm(
+  pass: Pass,
+  out: tf.Tensor2D,
+  x: tf.Tensor2D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+): { y: tf.Tensor2D; cache: LayerNormCache } {
+  return layerNormForward(tf.add(out, x), gamma, beta, pass.config.layer_norm_eps, pass.keep);
+}
+
 /**
  * Attention block forward: self-attention, output dense, dropout, residual
  * and LayerNorm.
@@ -341,13 +352,7 @@ function attentionForward(
   const sa = selfAttentionForward(pass, L, x);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
   const attn = drop(linear(sa.ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), mask);
-  const ln = layerNormForward(
-    tf.add(attn, x),
-    L.ln1g,
-    L.ln1b,
-    pass.config.layer_norm_eps,
-    pass.keep,
-  );
+  const ln = addNorm(pass, attn, x, L.ln1g, L.ln1b);
   return { y: ln.y, cache: { self: sa.cache, ctx: sa.ctx, mask, ln: ln.cache } };
 }
 
@@ -401,13 +406,7 @@ function feedForwardForward(
   const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D), pass.keep);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
   const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
-  const ln = layerNormForward(
-    tf.add(out, x),
-    L.ln2g,
-    L.ln2b,
-    pass.config.layer_norm_eps,
-    pass.keep,
-  );
+  const ln = addNorm(pass, out, x, L.ln2g, L.ln2b);
   return { y: ln.y, cache: { x, gelu: gl.cache, g: gl.y, mask, ln: ln.cache } };
 }
 
