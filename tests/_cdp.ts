@@ -6,6 +6,15 @@
  * @module
  */
 
+/** How the tests start Chromium: headless, no sandbox (root in CI), no GPU, no scrollbars. */
+export const HEADLESS_FLAGS: readonly string[] = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--hide-scrollbars",
+  "--no-first-run",
+];
+
 /** The path of Chromium, or undefined when it is not installed. */
 export function findChromium(): string | undefined {
   for (const name of ["chromium", "chromium-browser"]) {
@@ -156,11 +165,7 @@ export class Browser {
     const profile = await Deno.makeTempDir({ prefix: "serve-chromium-" });
     const child = new Deno.Command(chromium, {
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
+        ...HEADLESS_FLAGS,
         "--remote-debugging-address=127.0.0.1",
         "--remote-debugging-port=0",
         `--user-data-dir=${profile}`,

@@ -10,7 +10,7 @@ import { PALETTE } from "../runner/html_report.ts";
 import { renderReport } from "../runner/report/page.ts";
 import { renderSweepReport } from "../runner/report/sweep.ts";
 import { SERIES_COLORS, trainSections, validateSections } from "../stages/_report.ts";
-import { findChromium } from "./_cdp.ts";
+import { findChromium, HEADLESS_FLAGS } from "./_cdp.ts";
 import { countColour, decodePng } from "./_png.ts";
 import { fakeAnalysis, fakeMetrics, fakeTrainingLog } from "./_report_fixtures.ts";
 
@@ -31,11 +31,7 @@ export async function screenshot(
   try {
     const out = await new Deno.Command(chromium, {
       args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        "--no-first-run",
+        ...HEADLESS_FLAGS,
         `--user-data-dir=${profile}`,
         `--screenshot=${png}`,
         `--window-size=${size}`,
