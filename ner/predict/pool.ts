@@ -116,7 +116,7 @@ export async function loadPredictorPool(
   }
   let next = 0;
   /** Calls waiting for a free worker, oldest first. */
-  const waiting: { msg: ToPoolWorker; pending: Pending }[] = [];
+  const waiting: { id: number; msg: ToPoolWorker; pending: Pending }[] = [];
   const dispatch = () => {
     const failed = pool.find((w) => w.failure);
     if (failed) {
@@ -126,8 +126,8 @@ export async function loadPredictorPool(
     for (const w of pool) {
       if (waiting.length === 0) return;
       if (w.pending.size > 0 || w.failure) continue;
-      const { msg, pending } = waiting.shift()!;
-      w.pending.set((msg as { id: number }).id, pending);
+      const { id, msg, pending } = waiting.shift()!;
+      w.pending.set(id, pending);
       w.worker.postMessage(msg);
     }
   };
@@ -158,7 +158,7 @@ export async function loadPredictorPool(
         };
         // A worker takes a call when it has none: a call never waits behind another in a busy
         // worker while a free one could take it.
-        waiting.push({ msg, pending: { resolve, reject } });
+        waiting.push({ id, msg, pending: { resolve, reject } });
         dispatch();
       });
     },
