@@ -132,28 +132,20 @@ Deno.test("SIMD LayerNorm gives the JavaScript loop's bits (y, xhat, rstd), clos
     );
     const [vx, vg, vb, vy, vxh, vrs, vy2] = views as Float32Array[];
     const simd = simdKernels(memory)!;
-    simd.layer_norm(
-      vx!.byteOffset,
-      vg!.byteOffset,
-      vb!.byteOffset,
-      rows,
-      h,
-      1e-12,
-      vy!.byteOffset,
-      vxh!.byteOffset,
-      vrs!.byteOffset,
-    );
-    simd.layer_norm(
-      vx!.byteOffset,
-      vg!.byteOffset,
-      vb!.byteOffset,
-      rows,
-      h,
-      1e-12,
-      vy2!.byteOffset,
-      0,
-      0,
-    );
+    const layerNorm = (y: number, xhat: number, rstd: number) =>
+      simd.layer_norm(
+        vx!.byteOffset,
+        vg!.byteOffset,
+        vb!.byteOffset,
+        rows,
+        h,
+        1e-12,
+        y,
+        xhat,
+        rstd,
+      );
+    layerNorm(vy!.byteOffset, vxh!.byteOffset, vrs!.byteOffset);
+    layerNorm(vy2!.byteOffset, 0, 0);
     const [y, xhat, rstd] = [
       new Float32Array(rows * h),
       new Float32Array(rows * h),
