@@ -232,7 +232,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (!Deno.env.get("NERPIPE_BLAS_THREADS")) {
     Deno.env.set("NERPIPE_BLAS_THREADS", String(Math.max(1, Math.floor(cores / workers))));
   }
-  const { loadPredictorPool } = await import("../ner/predict/pool.ts");
+  const { loadPredictorPool, MAX_RESTARTS } = await import("../ner/predict/pool.ts");
   const predictor = await loadPredictorPool(found.dir, {
     backend: flags.backend,
     batchSize: 32,
@@ -243,6 +243,13 @@ export async function serveCommand(args: string[]): Promise<number> {
     // A GPU computes a batch's texts at once: one worker, one copy of the model on it.
     if (flags.workers === undefined && !CPU_BACKENDS.includes(backend)) workers = 1;
     return workers;
+  }, {
+    onRestart: (error, restarts) =>
+      console.error(
+        `error: ${error.message}; its calls failed, and a fresh worker is loading the model ` +
+          `(${restarts} replaced so far; past ${MAX_RESTARTS} in a minute the server stops ` +
+          `answering: see /health)`,
+      ),
   });
   try {
     const { startServer } = await import("./server.ts");
@@ -269,6 +276,7 @@ export async function serveCommand(args: string[]): Promise<number> {
           },
           source,
           stats: () => ({ tensors: predictor.tensors() }),
+          workers: () => predictor.state(),
         }, {
           host: flags.host,
           port: flags.port,

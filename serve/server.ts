@@ -7,13 +7,14 @@
  * | ------------------- | ----------------------------------------------------------------- |
  * | `GET /`             | the page                                                          |
  * | `POST /predict`, `POST /` | entities, as Hugging Face's token-classification API        |
- * | `GET /health`       | ready, the model, its entity types, the backend, the queue        |
+ * | `GET /health`       | ready (503 when not), the model, its types, the backend, the queue |
  * | `GET /metadata`     | the model's config.json, its tags, where it came from, the limits |
  *
  * @module
  */
 
 import type { DecodeOptions, PredictedEntity } from "../ner/predict/mod.ts";
+import { PoolFailedError, type PoolState } from "../ner/predict/pool.ts";
 import {
   DEFAULT_REQUEST_LIMITS,
   hfEntities,
@@ -56,6 +57,8 @@ export interface ModelInfo {
   source: Record<string, string> | null;
   /** Live figures for `/health` (the tensors the backend holds, say). */
   stats?: () => Record<string, number>;
+  /** The model's workers, when it has some: a pool that stopped makes the server not ready. */
+  workers?: () => PoolState;
 }
 
 /** Options of {@link startServer}. */
@@ -257,15 +260,23 @@ export async function startServer(
   const labels = entityTypes(info.tags);
   let closing = false;
 
-  const health = () => ({
-    status: closing ? "stopping" : "ok",
-    ready: !closing,
-    model: info.model,
-    labels,
-    backend: info.backend.backend,
-    queue: batcher.stats,
-    memory: { rss_bytes: Deno.memoryUsage().rss, ...info.stats?.() },
-  });
+  const health = () => {
+    const workers = info.workers?.();
+    const failing = workers?.failure != null;
+    return {
+      status: closing ? "stopping" : failing ? "failing" : "ok",
+      ready: !closing && !failing,
+      ...(failing ? { error: workers!.failure } : {}),
+      model: info.model,
+      labels,
+      backend: info.backend.backend,
+      ...(workers
+        ? { workers: { total: workers.workers, ready: workers.ready, restarts: workers.restarts } }
+        : {}),
+      queue: batcher.stats,
+      memory: { rss_bytes: Deno.memoryUsage().rss, ...info.stats?.() },
+    };
+  };
   const metadata = () => ({
     model: info.model,
     labels,
@@ -317,7 +328,11 @@ export async function startServer(
       }
       return await predictRoute(req, client);
     }
-    if (path === "/health") return json(200, health());
+    if (path === "/health") {
+      // A load balancer's probe reads the status: 503 while the server cannot answer.
+      const now = health();
+      return json(now.ready ? 200 : 503, now);
+    }
     if (path === "/metadata") return json(200, metadata());
     return new Response(page.html, {
       headers: {
@@ -355,6 +370,8 @@ export async function startServer(
       if (error instanceof QueueFullError) {
         return json(503, { error: error.message }, { "retry-after": "1" });
       }
+      // The model's workers stopped: this server answers no more texts (another may).
+      if (error instanceof PoolFailedError) return json(503, { error: error.message });
       throw error;
     }
   });

@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
-import { loadPredictorPool } from "../ner/predict/pool.ts";
+import { loadPredictorPool, MAX_RESTARTS, PoolFailedError } from "../ner/predict/pool.ts";
 import { UserError } from "../runner/errors.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -116,3 +116,94 @@ Deno.test("a pool's size may depend on the backend its first worker started", as
     pool.dispose();
   }
 });
+
+/** A pool worker that crashes on a call whose first text is {@link CRASH}. */
+const CRASHING = new URL("./_crashing_pool_worker.ts", import.meta.url);
+/** The text that crashes it (its own constant: importing it here would start a worker's code). */
+const CRASH = "crash the worker";
+
+Deno.test("a worker that crashes fails only its own call and is replaced; the pool answers on", async () => {
+  const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 2, {
+    workerModule: CRASHING,
+  });
+  try {
+    const want = await pool.predict(TEXTS.slice(0, 4));
+    const crash = pool.predict([CRASH]);
+    // The other worker answers while the crashed one is replaced.
+    const meanwhile = pool.predict(TEXTS.slice(0, 4));
+    await assert.rejects(crash, /A predictor's worker failed: .*crashed on cue/);
+    assert.deepEqual(await meanwhile, want);
+    assert.equal(pool.state().restarts, 1);
+    // The replacement loads the model, then takes calls as the first worker did.
+    await until(() => pool.state().ready === 2);
+    assert.deepEqual(pool.state(), { workers: 2, ready: 2, restarts: 1, failure: null });
+    const both = await Promise.all([
+      pool.predict(TEXTS.slice(0, 4)),
+      pool.predict(TEXTS.slice(0, 4)),
+    ]);
+    assert.deepEqual(both, [want, want]);
+  } finally {
+    pool.dispose();
+  }
+});
+
+Deno.test("a pool whose workers keep crashing stops, and says why to every call", async () => {
+  const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 1, {
+    workerModule: CRASHING,
+  });
+  try {
+    // Each crash is followed by a fresh worker, up to MAX_RESTARTS in the window.
+    for (let i = 0; i < MAX_RESTARTS; i++) {
+      await assert.rejects(pool.predict([CRASH]), /crashed on cue/);
+      assert.equal((await pool.predict(["서울에서"]))[0]!.length, 1, `after crash ${i + 1}`);
+    }
+    assert.equal(pool.state().restarts, MAX_RESTARTS);
+    await assert.rejects(pool.predict([CRASH]), /crashed on cue/);
+    const state = pool.state();
+    assert.equal(state.ready, 0);
+    assert.match(state.failure!, /crashed 6 times in 60 s .*: restart the server/);
+    await assert.rejects(pool.predict(["서울에서"]), (e: Error) => {
+      assert.ok(e instanceof PoolFailedError);
+      assert.equal(e.message, state.failure);
+      return true;
+    });
+  } finally {
+    pool.dispose();
+  }
+});
+
+Deno.test("a pool stops when a crashed worker's replacement cannot load the model", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await copyDir(MODEL, dir);
+    const pool = await loadPredictorPool(dir, { backend: "wasm" }, 1, { workerModule: CRASHING });
+    try {
+      await Deno.remove(`${dir}/config.json`);
+      await assert.rejects(pool.predict([CRASH]), /crashed on cue/);
+      await assert.rejects(pool.predict(["서울에서"]), PoolFailedError);
+      assert.match(
+        pool.state().failure!,
+        /^A worker crashed \(.*crashed on cue\) and its replacement could not load the model: .*config\.json/,
+      );
+    } finally {
+      pool.dispose();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Waits for `done` to hold, checking every 20 ms, for at most 20 s. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function copyDir(from: string, to: string): Promise<void> {
+  for await (const e of Deno.readDir(from)) {
+    if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
+  }
+}
