@@ -25,6 +25,17 @@ export const COL_SUM_KERNEL = "BertColSum";
 export const SPLIT_HEADS_KERNEL = "BertSplitHeads";
 /** Kernel name: the gradient of the head split, three `[B, nh, T, d]` back to `[B * T, 3H]`. */
 export const MERGE_HEADS_KERNEL = "BertMergeHeads";
+/**
+ * Kernel name: attention scores `[B, nh, T, T]` straight from the fused projection `qkv`
+ * `[B * T, 3H]`: `q k^T * scale + maskAdd` per batch item and head (wasm with OpenBLAS; a pass
+ * with no backward pass, which needs the heads apart).
+ */
+export const ATTENTION_SCORES_KERNEL = "BertAttentionScores";
+/**
+ * Kernel name: the attention context `[B * T, H]`, heads side by side, from the probabilities
+ * `probs` `[B, nh, T, T]` and the values in `qkv` `[B * T, 3H]` (wasm with OpenBLAS).
+ */
+export const ATTENTION_CONTEXT_KERNEL = "BertAttentionContext";
 
 /** Kernel name: attributes `DropoutMaskAttrs` (`_dropout.ts`), no inputs, one float32 output. */
 export const DROPOUT_MASK_KERNEL = "BertDropoutMask";

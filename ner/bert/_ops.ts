@@ -8,6 +8,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hasKernel } from "./_js_kernels.ts";
 import {
+  ATTENTION_CONTEXT_KERNEL,
+  ATTENTION_SCORES_KERNEL,
   COL_SUM_KERNEL,
   EMBEDDING_GRAD_KERNEL,
   GELU_GRAD_KERNEL,
@@ -202,6 +204,36 @@ export function splitHeads(
   const d = h3 / 3 / heads;
   const all = tf.transpose(tf.reshape(qkv, [batch, t, 3 * heads, d]), [0, 2, 1, 3]);
   return tf.split(all, 3, 1) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+}
+
+/**
+ * Whether the backend computes attention straight from the fused projection
+ * ({@link attentionScores}, {@link attentionContext}): wasm with OpenBLAS.
+ */
+export function hasFusedAttention(): boolean {
+  return hasKernel(ATTENTION_SCORES_KERNEL) && hasKernel(ATTENTION_CONTEXT_KERNEL);
+}
+
+/**
+ * Attention scores `q k^T * scale + maskAdd`, `[B, nh, T, T]`, from the fused projection
+ * `[B * T, 3H]` without splitting its heads apart (see {@link hasFusedAttention}).
+ */
+export function attentionScores(
+  qkv: tf.Tensor2D,
+  maskAdd: tf.Tensor4D,
+  batch: number,
+  heads: number,
+  scale: number,
+): tf.Tensor4D {
+  return run(ATTENTION_SCORES_KERNEL, { qkv, maskAdd }, { batch, heads, scale })[0] as tf.Tensor4D;
+}
+
+/**
+ * The attention context `probs v`, heads side by side `[B * T, H]`, with the values read from
+ * the fused projection `[B * T, 3H]` (see {@link hasFusedAttention}).
+ */
+export function attentionContext(probs: tf.Tensor4D, qkv: tf.Tensor2D): tf.Tensor2D {
+  return run(ATTENTION_CONTEXT_KERNEL, { probs, qkv })[0] as tf.Tensor2D;
 }
 
 /** The gradient of {@link splitHeads}: three `[B, nh, T, d]` back to `[B * T, 3H]`. */

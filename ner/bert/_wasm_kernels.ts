@@ -18,7 +18,11 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { type AdamWAttrs, adamwLoop } from "./_adamw_kernel.ts";
-import { ADAMW_KERNEL } from "./_kernel_names.ts";
+import {
+  ADAMW_KERNEL,
+  ATTENTION_CONTEXT_KERNEL,
+  ATTENTION_SCORES_KERNEL,
+} from "./_kernel_names.ts";
 import { type Blas, loadBlas } from "./_blas.ts";
 
 interface TensorData {
@@ -51,6 +55,22 @@ interface WasmBackend {
 }
 
 let registered = false;
+
+/** Attributes of `ATTENTION_SCORES_KERNEL`. */
+interface AttentionAttrs {
+  batch: number;
+  heads: number;
+  scale: number;
+}
+
+/**
+ * The BLAS library of the attention kernels, which are registered only when there is one: a
+ * test that turns BLAS off afterwards ({@link setWasmBlas}) must not run them.
+ */
+function attentionBlas(): Blas {
+  if (!blas) throw new Error("The attention kernels need OpenBLAS, which was turned off");
+  return blas;
+}
 let cBatchMatMul: ((...args: unknown[]) => void) | null = null;
 let blas: Blas | null = null;
 
@@ -261,6 +281,107 @@ export function registerWasmKernels(): void {
       return out;
     },
   });
+
+  // Attention without the heads apart (inference): two products per batch item and head, read
+  // and written in place in the fused projection and the merged context with strides. The
+  // same products, in the same order, as the batched matMuls over split heads they replace.
+  if (blas) {
+    tf.registerKernel({
+      kernelName: ATTENTION_SCORES_KERNEL,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, backend, attrs }) => {
+        const b = backend as unknown as WasmBackend;
+        const { qkv, maskAdd } = inputs as { qkv: tf.TensorInfo; maskAdd: tf.TensorInfo };
+        const { batch, heads } = attrs as unknown as AttentionAttrs;
+        // tf.mul takes the scale as a float32 tensor.
+        const scale = Math.fround((attrs as unknown as AttentionAttrs).scale);
+        const [n, h3] = qkv.shape as [number, number];
+        const t = n / batch;
+        const h = h3 / 3;
+        const d = h / heads;
+        const out = b.makeOutput([batch, heads, t, t], "float32");
+        const heap = b.wasm.HEAPU8.buffer;
+        const at = (x: tf.TensorInfo, size: number) =>
+          new Float32Array(heap, b.dataIdMap.get(x.dataId).memoryOffset, size);
+        const Q = at(qkv, n * h3);
+        const M = at(maskAdd, batch * t);
+        const S = at(out, batch * heads * t * t);
+        const block = (t - 1) * h3 + d;
+        for (let bi = 0; bi < batch; bi++) {
+          for (let hi = 0; hi < heads; hi++) {
+            const q = bi * t * h3 + hi * d;
+            const s = (bi * heads + hi) * t * t;
+            const scores = S.subarray(s, s + t * t);
+            attentionBlas().sgemm(
+              false,
+              true,
+              t,
+              t,
+              d,
+              1,
+              Q.subarray(q, q + block),
+              h3,
+              Q.subarray(q + h, q + h + block),
+              h3,
+              0,
+              scores,
+              t,
+            );
+            // As tf.mul then tf.add do it: each a float32 operation.
+            for (let i = 0; i < t; i++) {
+              for (let j = 0; j < t; j++) {
+                const k = i * t + j;
+                scores[k] = Math.fround(Math.fround(scores[k]! * scale) + M[bi * t + j]!);
+              }
+            }
+          }
+        }
+        return out;
+      },
+    });
+    tf.registerKernel({
+      kernelName: ATTENTION_CONTEXT_KERNEL,
+      backendName: "wasm",
+      kernelFunc: ({ inputs, backend }) => {
+        const b = backend as unknown as WasmBackend;
+        const { probs, qkv } = inputs as { probs: tf.TensorInfo; qkv: tf.TensorInfo };
+        const [batch, heads, t] = probs.shape as [number, number, number, number];
+        const [n, h3] = qkv.shape as [number, number];
+        const h = h3 / 3;
+        const d = h / heads;
+        const out = b.makeOutput([n, h], "float32");
+        const heap = b.wasm.HEAPU8.buffer;
+        const at = (x: tf.TensorInfo, size: number) =>
+          new Float32Array(heap, b.dataIdMap.get(x.dataId).memoryOffset, size);
+        const P = at(probs, batch * heads * t * t);
+        const V = at(qkv, n * h3);
+        const C = at(out, n * h);
+        for (let bi = 0; bi < batch; bi++) {
+          for (let hi = 0; hi < heads; hi++) {
+            const p = (bi * heads + hi) * t * t;
+            const v = bi * t * h3 + 2 * h + hi * d;
+            const c = bi * t * h + hi * d;
+            attentionBlas().sgemm(
+              false,
+              false,
+              t,
+              d,
+              t,
+              1,
+              P.subarray(p, p + t * t),
+              t,
+              V.subarray(v, v + (t - 1) * h3 + d),
+              h3,
+              0,
+              C.subarray(c, c + (t - 1) * h + d),
+              h,
+            );
+          }
+        }
+        return out;
+      },
+    });
+  }
 
   // The gradient of tf.gather (the embedding lookup).
   tf.registerKernel({

@@ -26,11 +26,14 @@ import {
 } from "./config.ts";
 import { type HostTensor, initWeights, type ParamSpec, paramSpecs } from "./init.ts";
 import {
+  attentionContext,
+  attentionScores,
   colSum,
   embeddingGrad,
   geluBackward,
   type GeluCache,
   geluForward,
+  hasFusedAttention,
   layerNormBackward,
   type LayerNormCache,
   layerNormForward,
@@ -261,17 +264,25 @@ interface SelfAttentionCache {
  * Multi-head self-attention forward, up to the merged heads' context (before
  * the output dense).
  *
- * @returns The context `[N, H]` and the cache for {@link selfAttentionBackward}.
+ * @returns The context `[N, H]` and the cache for {@link selfAttentionBackward} (null when no
+ *   backward pass follows and the backend computes attention without the heads apart).
  */
 function selfAttentionForward(
   pass: Pass,
   L: LayerParams,
   x: tf.Tensor2D,
-): { ctx: tf.Tensor2D; cache: SelfAttentionCache } {
+): { ctx: tf.Tensor2D; cache: SelfAttentionCache | null } {
   const { B, N, H, nh } = pass;
   const wqkv = tf.concat([L.q, L.k, L.v], 1) as tf.Tensor2D; // [H, 3H]
   const bqkv = tf.concat([L.qb, L.kb, L.vb], 0) as tf.Tensor1D;
   const qkv = linear(x, wqkv, bqkv); // [N, 3H]
+  if (!pass.keep && hasFusedAttention()) {
+    // The same products and softmax, read from and written to the fused layouts in place.
+    const scores = attentionScores(qkv, pass.input.maskAdd, B, nh, pass.scale);
+    const probs = tf.softmax(scores) as tf.Tensor4D;
+    const mask = pass.dropMask(probs.shape, pass.config.attention_probs_dropout_prob);
+    return { ctx: attentionContext(drop(probs, mask), qkv), cache: null };
+  }
   const [q, k, v] = splitHeads(qkv, B, nh); // each [B, nh, T, d]
   const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), pass.scale), pass.input.maskAdd);
   const probs = tf.softmax(scores) as tf.Tensor4D;
@@ -320,7 +331,8 @@ function selfAttentionBackward(
 
 /** Activations the attention block's backward pass needs. */
 interface AttentionCache {
-  self: SelfAttentionCache;
+  /** Null when no backward pass follows (see {@link selfAttentionForward}). */
+  self: SelfAttentionCache | null;
   /** Context before the output dense. */
   ctx: tf.Tensor2D;
   mask: tf.Tensor | null;
@@ -377,7 +389,7 @@ function attentionBackward(
   const ao = linearBackward(dAttn, C.ctx, L.ao as tf.Tensor2D);
   grads.set(`${pre}.attention.output.dense.weight`, ao.dw);
   grads.set(`${pre}.attention.output.dense.bias`, ao.db);
-  const dx = selfAttentionBackward(pass, L, ao.dx!, C.self, grads);
+  const dx = selfAttentionBackward(pass, L, ao.dx!, C.self!, grads);
   return tf.add(b1.dx, dx) as tf.Tensor2D;
 }
 
