@@ -11,8 +11,13 @@ the server pays for them, this loop does not.
 Prints one JSON line: {"batch_1", "batch_32": texts per second, "threads", "torch",
 "probabilities": the softmax of the first --check texts, one at a time, for comparison}.
 
+With --rounds it measures on request instead, so that the caller can take turns with its own
+measurement (a machine's speed drifts over a minute; a ratio of two figures taken side by side in
+time holds better): it prints {"threads", "torch", "probabilities"} once loaded, then for each line
+{"batch": N, "seconds": S} read from stdin one line {"texts_per_s"}, until stdin ends.
+
 Debian: apt-get install python3-torch
-Usage: python3 bench/reference_serve_pytorch.py --model DIR --ids ids.json --seconds 5
+Usage: python3 bench/reference_serve_pytorch.py --model DIR --ids ids.json [--seconds 5 | --rounds]
 """
 
 import argparse
@@ -68,6 +73,10 @@ def rate(model, groups, seconds):
                 return done / (time.perf_counter() - start)
 
 
+def say(value):
+    print(json.dumps(value), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -75,6 +84,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--check", type=int, default=4)
+    ap.add_argument("--rounds", action="store_true", help="measure on request (stdin)")
     a = ap.parse_args()
     threads = a.threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
@@ -85,6 +95,15 @@ def main():
         probabilities = [
             model(ids, mask)[1].softmax(-1)[0].tolist() for ids, mask in batches(texts[: a.check], 1)
         ]
+        if a.rounds:
+            say({"threads": threads, "torch": torch.__version__, "probabilities": probabilities})
+            groups = {}
+            for line in sys.stdin:
+                ask = json.loads(line)
+                size = int(ask["batch"])
+                groups.setdefault(size, batches(texts, size))
+                say({"texts_per_s": round(rate(model, groups[size], float(ask["seconds"])), 1)})
+            return
         one = rate(model, batches(texts, 1), a.seconds)
         many = rate(model, batches(texts, 32), a.seconds)
     print(json.dumps({

@@ -9,14 +9,20 @@
  * for the answer before the next, on its own kept-alive connection (bench/_http1.ts, a lean
  * HTTP/1.1 client: `fetch` would take as much of the shared cores as the server's own HTTP work);
  * a level runs half a second unmeasured (the server forgets the last level's clients), then
- * `--seconds`. PyTorch gets the same texts as our
- * tokenizer's piece ids and runs the forward pass and the softmax only (no tokenizing, decoding
- * or HTTP), under the faster of two OpenBLAS settings (its default threads, and 1). The clients
- * share the machine's cores with the server, as they would on one machine. Goals (issue 26): at
- * 32 clients, at least PyTorch's batch-32 throughput; at 8 clients, p99 under twice p50.
+ * `--seconds`. PyTorch gets the same texts as our tokenizer's piece ids and runs the forward pass
+ * and the softmax only (no tokenizing, decoding or HTTP), under the faster of two OpenBLAS
+ * settings (its default threads, and 1). The clients share the machine's cores with the server,
+ * as they would on one machine.
  *
- *     deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 5] [--clients 1,8,32]
- *       [--only sample|base] [--json]
+ * A shared machine's speed drifts by tens of percent within a minute, so the two are measured in
+ * turns: `--rounds` rounds, each our levels then PyTorch's batch 1 and batch 32 (its process
+ * loaded once, waiting between turns; our server idle during PyTorch's). Each figure is the median
+ * over the rounds; the ratio to PyTorch is the median of each round's own ratio, with its range.
+ * Goals (issue 26): at 32 clients, at least PyTorch's batch-32 throughput; at 8 clients, p99
+ * under twice p50.
+ *
+ *     deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 3] [--rounds 3]
+ *       [--clients 1,8,32] [--only sample|base] [--json]
  *
  * The model is that of pipelines/ner.yaml as it is (`deno task run pipelines/ner.yaml` first).
  *
@@ -30,10 +36,11 @@ import { initWeights } from "../ner/bert/init.ts";
 import { startServe } from "../tests/_serve.ts";
 import { Http1Connection } from "./_http1.ts";
 
-const USAGE = `usage: deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 5]
-         [--clients 1,8,32] [--only sample|base] [--json]`;
+const USAGE = `usage: deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 3]
+         [--rounds 3] [--clients 1,8,32] [--only sample|base] [--json]`;
 const { values, positionals } = benchArgs({
   seconds: { type: "string" },
+  rounds: { type: "string" },
   clients: { type: "string" },
   only: { type: "string" },
   json: { type: "boolean" },
@@ -43,8 +50,12 @@ const fail = (message: string): never => {
   console.error(`error: ${message}\n${USAGE}`);
   Deno.exit(2);
 };
-const seconds = Number(values.seconds ?? 5);
+const seconds = Number(values.seconds ?? 3);
 if (!(seconds > 0 && seconds <= 600)) fail(`Invalid --seconds "${values.seconds}": 0 to 600`);
+const rounds = Number(values.rounds ?? 3);
+if (!(Number.isInteger(rounds) && rounds >= 1 && rounds <= 50)) {
+  fail(`Invalid --rounds "${values.rounds}": a whole number from 1 to 50`);
+}
 const levels = (values.clients ?? "1,8,32").split(",").map(Number);
 if (!levels.every((n) => Number.isInteger(n) && n >= 1 && n <= 256)) {
   fail(`Invalid --clients "${values.clients}": numbers from 1 to 256, comma-separated`);
@@ -167,57 +178,149 @@ async function ourProbabilities(dir: string, ids: number[][]): Promise<Float32Ar
   }
 }
 
-interface Reference {
-  batch_1: number;
-  batch_32: number;
-  threads: number;
-  torch: string;
-  probabilities: number[][][];
-  openblas_threads: string;
+/** A PyTorch process of bench/reference_serve_pytorch.py --rounds: it measures on request. */
+class Reference {
+  readonly threads: number;
+  readonly torch: string;
+  readonly probabilities: number[][][];
+  readonly openblas: string;
+  readonly #child: Deno.ChildProcess;
+  readonly #lines: AsyncIterator<string>;
+  readonly #stdin: WritableStreamDefaultWriter<Uint8Array>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    lines: AsyncIterator<string>,
+    hello: { threads: number; torch: string; probabilities: number[][][] },
+    openblas: string,
+  ) {
+    this.#child = child;
+    this.#lines = lines;
+    this.#stdin = child.stdin.getWriter();
+    this.threads = hello.threads;
+    this.torch = hello.torch;
+    this.probabilities = hello.probabilities;
+    this.openblas = openblas;
+  }
+
+  /**
+   * Starts the process and waits until its model is loaded.
+   *
+   * @throws {Error} With the last line of its stderr when it exits (no torch, say).
+   */
+  static async start(
+    python: string,
+    openblas: string | undefined,
+    dir: string,
+    ids: string,
+  ): Promise<Reference> {
+    const env = Deno.env.toObject();
+    delete env.OPENBLAS_NUM_THREADS;
+    if (openblas) env.OPENBLAS_NUM_THREADS = openblas;
+    const script = new URL("./reference_serve_pytorch.py", import.meta.url).pathname;
+    const child = new Deno.Command(python, {
+      args: [script, "--model", dir, "--ids", ids, "--rounds"],
+      clearEnv: true,
+      env,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    const lines = lineReader(child.stdout);
+    const first = await lines.next();
+    if (first.done) {
+      await child.status;
+      throw new Error((await stderr).trim().split("\n").pop());
+    }
+    return new Reference(child, lines, JSON.parse(first.value), openblas ?? "default");
+  }
+
+  /** Texts per second of a plain loop at `batch` for `seconds`. */
+  async rate(batch: number, seconds: number): Promise<number> {
+    await this.#stdin.write(new TextEncoder().encode(JSON.stringify({ batch, seconds }) + "\n"));
+    const line = await this.#lines.next();
+    if (line.done) throw new Error("the PyTorch reference exited while measuring");
+    return JSON.parse(line.value).texts_per_s;
+  }
+
+  /** Ends its input: it exits. */
+  async close(): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+    await this.#child.status;
+  }
 }
 
-/** PyTorch on the same weights and ids: the faster of OpenBLAS's default threads and 1. */
-async function pytorch(dir: string, ids: number[][], tmp: string): Promise<Reference | string> {
+/** The lines of a byte stream. */
+async function* lineReader(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let at;
+    while ((at = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, at);
+      rest = rest.slice(at + 1);
+    }
+  }
+  if (rest) yield rest;
+}
+
+/**
+ * PyTorch on the same weights and ids, for each batch size the faster of OpenBLAS's default
+ * threads and 1 (a short run of each first), or why it cannot run.
+ */
+async function pytorch(
+  dir: string,
+  ids: number[][],
+  tmp: string,
+): Promise<{ batch1: Reference; batch32: Reference; all: Reference[] } | string> {
   await Deno.writeTextFile(`${tmp}/ids.json`, JSON.stringify({ ids }));
-  const script = new URL("./reference_serve_pytorch.py", import.meta.url).pathname;
   const problems: string[] = [];
-  let best: Reference | undefined;
   // Debian's python3-torch lives beside /usr/bin/python3, which may not be the first python3.
   for (const python of [Deno.env.get("PYTHON"), "python3", "/usr/bin/python3"]) {
     if (!python) continue;
+    const all: Reference[] = [];
     for (const blas of [undefined, "1"]) {
-      const env = Deno.env.toObject();
-      delete env.OPENBLAS_NUM_THREADS;
-      if (blas) env.OPENBLAS_NUM_THREADS = blas;
       try {
-        const out = await new Deno.Command(python, {
-          args: [script, "--model", dir, "--ids", `${tmp}/ids.json`, "--seconds", String(seconds)],
-          clearEnv: true,
-          env,
-          stdout: "piped",
-          stderr: "piped",
-          signal: AbortSignal.timeout(seconds * 4_000 + 120_000),
-        }).output();
-        if (out.code !== 0) {
-          throw new Error(new TextDecoder().decode(out.stderr).trim().split("\n").pop());
-        }
-        const r: Reference = {
-          ...JSON.parse(new TextDecoder().decode(out.stdout)),
-          openblas_threads: blas ?? "default",
-        };
-        // Each batch size at its faster setting (batch 1 suffers most from idle BLAS threads).
-        const batch1 = Math.max(r.batch_1, best?.batch_1 ?? 0);
-        if (!best || r.batch_32 > best.batch_32) best = r;
-        best.batch_1 = batch1;
+        all.push(await Reference.start(python, blas, dir, `${tmp}/ids.json`));
       } catch (error) {
         problems.push(`${python}: ${(error as Error).message}`);
         break;
       }
     }
-    if (best) return best;
+    if (all.length === 0) continue;
+    const trial = Math.min(seconds, 1);
+    const fastest = async (batch: number) => {
+      const rates = [];
+      for (const r of all) rates.push(await r.rate(batch, trial));
+      return all[rates.indexOf(Math.max(...rates))]!;
+    };
+    // Batch 1 suffers most from idle BLAS threads.
+    return { batch1: await fastest(1), batch32: await fastest(32), all };
   }
   return `PyTorch not available (${problems.join("; ")}): apt-get install python3-torch`;
 }
+
+/** PyTorch's figures in the summary: medians over the rounds, and each round's. */
+interface PytorchFigures {
+  batch_1: number;
+  batch_32: number;
+  batch_1_rounds: number[];
+  batch_32_rounds: number[];
+  threads: number;
+  torch: string;
+  /** The OpenBLAS setting each batch size ran under: `default` threads or `1`. */
+  openblas_threads: { batch_1: string; batch_32: string };
+}
+
+/** The median of some numbers. */
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
 
 const tmp = await Deno.makeTempDir({ prefix: "bench-serve-" });
 const loadBefore = load();
@@ -230,39 +333,83 @@ try {
   for (const m of models) {
     const dir = await m.dir();
     const { config } = await loadModelDir(dir, { complete: false });
-    const served = await startServe([dir]);
-    const ours = [];
-    try {
-      await level(served.url, 32, 1); // warm-up, not counted: the kernels compiled, caches filled
-      for (const clients of levels) ours.push(await level(served.url, clients));
-    } finally {
-      await served.stop();
-    }
     const ids = await pieceIds(dir);
     const reference = await pytorch(dir, ids, tmp);
+    const served = await startServe([dir]);
+    const byRound: Awaited<ReturnType<typeof level>>[][] = [];
+    const torch1: number[] = [];
+    const torch32: number[] = [];
+    try {
+      await level(served.url, 32, 1); // warm-up, not counted: the kernels compiled, caches filled
+      for (let r = 0; r < rounds; r++) {
+        const ours = [];
+        for (const clients of levels) ours.push(await level(served.url, clients));
+        byRound.push(ours);
+        if (typeof reference !== "string") {
+          torch1.push(await reference.batch1.rate(1, seconds));
+          torch32.push(await reference.batch32.rate(32, seconds));
+        }
+      }
+    } finally {
+      await served.stop();
+      if (typeof reference !== "string") { for (const r of reference.all) await r.close(); }
+    }
+    // Each level's figures: the median over the rounds.
+    const ours = levels.map((clients, i) => {
+      const each = byRound.map((round) => round[i]!);
+      return {
+        clients,
+        texts_per_s: Math.round(median(each.map((o) => o.texts_per_s)) * 10) / 10,
+        p50_ms: median(each.map((o) => o.p50_ms)),
+        p99_ms: median(each.map((o) => o.p99_ms)),
+        errors: each.reduce((n, o) => n + o.errors, 0),
+      };
+    });
     let maxDiff: number | null = null;
+    let pytorchSummary: PytorchFigures | string = reference as string;
+    let ratios: number[] = [];
     if (typeof reference !== "string") {
-      const mine = await ourProbabilities(dir, ids.slice(0, reference.probabilities.length));
+      const probabilities = reference.batch1.probabilities;
+      const mine = await ourProbabilities(dir, ids.slice(0, probabilities.length));
       maxDiff = Math.max(
-        ...reference.probabilities.flatMap((rows, t) =>
+        ...probabilities.flatMap((rows, t) =>
           rows.flat().map((p, i) => Math.abs(p - mine[t]![i]!))
         ),
       );
+      const at = levels.indexOf(32);
+      ratios = at < 0 ? [] : byRound.map((round, r) => round[at]!.texts_per_s / torch32[r]!);
+      pytorchSummary = {
+        batch_1: median(torch1),
+        batch_32: median(torch32),
+        batch_1_rounds: torch1,
+        batch_32_rounds: torch32,
+        threads: reference.batch32.threads,
+        torch: reference.batch32.torch,
+        openblas_threads: {
+          batch_1: reference.batch1.openblas,
+          batch_32: reference.batch32.openblas,
+        },
+      };
     }
-    const at32 = ours.find((o) => o.clients === 32);
-    const at8 = ours.find((o) => o.clients === 8);
+    const at8 = levels.indexOf(8);
+    const tails = at8 < 0 ? [] : byRound.map((round) => round[at8]!.p99_ms / round[at8]!.p50_ms);
     results.push({
       model: m.name,
       layers: config.num_hidden_layers,
       hidden: config.hidden_size,
       pieces_per_text: Math.round(ids.reduce((n, r) => n + r.length, 0) / ids.length * 10) / 10,
       ours,
-      pytorch: reference,
+      rounds: byRound,
+      pytorch: pytorchSummary,
       max_probability_difference: maxDiff,
-      ratio_32_clients_to_pytorch_batch_32: typeof reference !== "string" && at32
-        ? Math.round(at32.texts_per_s / reference.batch_32 * 100) / 100
+      ratio_32_clients_to_pytorch_batch_32: ratios.length ? round2(median(ratios)) : null,
+      ratio_range: ratios.length
+        ? [round2(Math.min(...ratios)), round2(Math.max(...ratios))]
         : null,
-      p99_over_p50_at_8_clients: at8 ? Math.round(at8.p99_ms / at8.p50_ms * 100) / 100 : null,
+      p99_over_p50_at_8_clients: tails.length ? round2(median(tails)) : null,
+      p99_over_p50_range: tails.length
+        ? [round2(Math.min(...tails)), round2(Math.max(...tails))]
+        : null,
     });
   }
 } finally {
@@ -270,6 +417,7 @@ try {
 }
 const summary = {
   seconds,
+  rounds,
   texts: TEXTS.length,
   cores: navigator.hardwareConcurrency,
   load_average_before: loadBefore,
@@ -281,8 +429,9 @@ if (values.json) {
   Deno.exit(0);
 }
 console.log(
-  `serve: ${TEXTS.length} validation sentences of the sample, one per request, ${seconds} s per ` +
-    `level, ${summary.cores} cores, load average ${loadBefore} before`,
+  `serve: ${TEXTS.length} validation sentences of the sample, one per request, ${rounds} ` +
+    `round${rounds === 1 ? "" : "s"} of ${seconds} s per level, each figure the median over ` +
+    `the rounds, ${summary.cores} cores, load average ${loadBefore} before`,
 );
 const rows = [["model", "clients", "texts/s", "p50 ms", "p99 ms", "errors"]];
 for (const r of results) {
@@ -313,6 +462,7 @@ const refRows = [[
   "p99/p50 at 8",
   "max |p - p_torch|",
 ]];
+const range = (r: number[] | null) => (r ? ` (${r[0]}-${r[1]})` : "");
 for (const r of results) {
   const p = r.pytorch;
   if (typeof p === "string") {
@@ -323,18 +473,19 @@ for (const r of results) {
     r.model,
     p.batch_1.toFixed(1),
     p.batch_32.toFixed(1),
-    `${r.ratio_32_clients_to_pytorch_batch_32 ?? "-"}x`,
-    String(r.p99_over_p50_at_8_clients ?? "-"),
+    `${r.ratio_32_clients_to_pytorch_batch_32 ?? "-"}x${range(r.ratio_range)}`,
+    `${r.p99_over_p50_at_8_clients ?? "-"}${range(r.p99_over_p50_range)}`,
     r.max_probability_difference?.toExponential(1) ?? "-",
   ]);
 }
 const ref = results.map((r) => r.pytorch).find((p) => typeof p !== "string") as
-  | Reference
+  | PytorchFigures
   | undefined;
 if (ref) {
   console.log(
     `PyTorch ${ref.torch}, ${ref.threads} threads, texts/s of a plain loop under ` +
-      `torch.inference_mode() (each at the faster of two OpenBLAS settings; forward and softmax only):`,
+      `torch.inference_mode() (each at the faster of two OpenBLAS settings; forward and softmax ` +
+      `only), measured in turns with ours; ratios: the median of the rounds' (their range):`,
   );
   table(refRows);
 }

@@ -58,6 +58,7 @@ Deno.test("bench --serve checks its flags before it starts anything: exit 2 with
     const [args, message] of [
       [["--clients", "0,8"], /^error: Invalid --clients "0,8": numbers from 1 to 256/],
       [["--seconds", "-1"], /^error: Invalid --seconds "-1"/],
+      [["--rounds", "0"], /^error: Invalid --rounds "0": a whole number from 1 to 50/],
       [["--only", "large"], /^error: Unknown --only "large": expected "sample" or "base"/],
     ] as const
   ) {
