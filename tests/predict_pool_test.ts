@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
 import { loadPredictorPool, MAX_RESTARTS, PoolFailedError } from "../ner/predict/pool.ts";
 import { UserError } from "../runner/errors.ts";
+import { until } from "./_serve_inproc.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const MODEL = `${ROOT}tests/testdata/sample_tiny`;
@@ -135,7 +136,7 @@ Deno.test("a worker that crashes fails only its own call and is replaced; the po
     assert.deepEqual(await meanwhile, want);
     assert.equal(pool.state().restarts, 1);
     // The replacement loads the model, then takes calls as the first worker did.
-    await until(() => pool.state().ready === 2);
+    await until(() => pool.state().ready === 2, "the replacement is ready");
     assert.deepEqual(pool.state(), { workers: 2, ready: 2, restarts: 1, failure: null });
     const both = await Promise.all([
       pool.predict(TEXTS.slice(0, 4)),
@@ -192,15 +193,6 @@ Deno.test("a pool stops when a crashed worker's replacement cannot load the mode
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-/** Waits for `done` to hold, checking every 20 ms, for at most 20 s. */
-async function until(done: () => boolean): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 async function copyDir(from: string, to: string): Promise<void> {
   for await (const e of Deno.readDir(from)) {

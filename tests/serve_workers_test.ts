@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { loadPredictorPool, type PredictorPool } from "../ner/predict/pool.ts";
 import { startServer } from "../serve/server.ts";
-import { MODEL, post } from "./_serve_inproc.ts";
+import { MODEL, post, until } from "./_serve_inproc.ts";
 
 /** The text tests/_crashing_pool_worker.ts crashes on. */
 const CRASH = "crash the worker";
@@ -39,15 +39,6 @@ async function health(url: string): Promise<{ status: number; body: Health }> {
   return { status: response.status, body: await response.json() };
 }
 
-/** Waits for `done` to hold, checking every 20 ms, for at most 20 s. */
-async function until(done: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 Deno.test("serve: a crashed worker fails only the request whose text crashed it, and is replaced", async () => {
   const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 2, {
     workerModule: CRASHING,
@@ -66,7 +57,10 @@ Deno.test("serve: a crashed worker fails only the request whose text crashed it,
     assert.deepEqual(other.json, before.json);
     // A fresh worker took the crashed one's place (two, when the crashing text shared a batch:
     // it crashed again when retried alone).
-    await until(async () => (await health(server.url)).body.workers?.ready === 2);
+    await until(
+      async () => (await health(server.url)).body.workers?.ready === 2,
+      "the replacement is ready",
+    );
     const h = await health(server.url);
     assert.equal(h.status, 200);
     assert.equal(h.body.status, "ok");
@@ -97,7 +91,7 @@ Deno.test("serve: when the model's workers stop, /health answers 503 and says wh
       // The replacement of the crashed worker cannot load the model: it is gone.
       await Deno.remove(`${dir}/model.safetensors`);
       assert.equal((await post(server.url, { inputs: CRASH })).status, 500);
-      await until(async () => (await health(server.url)).status === 503);
+      await until(async () => (await health(server.url)).status === 503, "the pool stopped");
       const h = await health(server.url);
       assert.equal(h.body.status, "failing");
       assert.equal(h.body.ready, false);
