@@ -35,6 +35,7 @@ import { loadModelDir, saveModelDir } from "../ner/bert/checkpoint.ts";
 import { initWeights } from "../ner/bert/init.ts";
 import { startServe } from "../tests/_serve.ts";
 import { Http1Connection } from "./_http1.ts";
+import { textLines } from "../ner/predict/stream.ts";
 
 const USAGE = `usage: deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 3]
          [--rounds 3] [--clients 1,8,32] [--only sample|base] [--json]`;
@@ -227,7 +228,7 @@ class Reference {
       stderr: "piped",
     }).spawn();
     const stderr = new Response(child.stderr).text();
-    const lines = lineReader(child.stdout);
+    const lines = textLines(child.stdout);
     const first = await lines.next();
     if (first.done) {
       await child.status;
@@ -249,20 +250,6 @@ class Reference {
     await this.#stdin.close().catch(() => {});
     await this.#child.status;
   }
-}
-
-/** The lines of a byte stream. */
-async function* lineReader(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let at;
-    while ((at = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, at);
-      rest = rest.slice(at + 1);
-    }
-  }
-  if (rest) yield rest;
 }
 
 /**
