@@ -103,12 +103,9 @@ function blasBatchMatMul(
   const { batch, batchA, batchB, m, n, k } = dims;
   const out = b.makeOutput([batch, m, n], "float32");
   // Views are taken after the output is allocated: allocation may grow (and detach) the heap.
-  const heap = b.wasm.HEAPU8.buffer;
-  const view = (t: tf.TensorInfo, size: number) =>
-    new Float32Array(heap, b.dataIdMap.get(t.dataId).memoryOffset, size);
-  const A = view(a, batchA * m * k);
-  const B = view(bb, batchB * k * n);
-  const C = view(out, batch * m * n);
+  const A = b.typedArrayFromHeap(a) as Float32Array;
+  const B = b.typedArrayFromHeap(bb) as Float32Array;
+  const C = b.typedArrayFromHeap(out) as Float32Array;
   const lda = transposeA ? m : k;
   const ldb = transposeB ? k : n;
   if (batch === 1 || (batchB === 1 && !transposeA)) {
@@ -300,12 +297,10 @@ export function registerWasmKernels(): void {
         const h = h3 / 3;
         const d = h / heads;
         const out = b.makeOutput([batch, heads, t, t], "float32");
-        const heap = b.wasm.HEAPU8.buffer;
-        const at = (x: tf.TensorInfo, size: number) =>
-          new Float32Array(heap, b.dataIdMap.get(x.dataId).memoryOffset, size);
-        const Q = at(qkv, n * h3);
-        const M = at(maskAdd, batch * t);
-        const S = at(out, batch * heads * t * t);
+        // Views after the allocation, which may grow (and detach) the heap.
+        const Q = b.typedArrayFromHeap(qkv) as Float32Array;
+        const M = b.typedArrayFromHeap(maskAdd) as Float32Array;
+        const S = b.typedArrayFromHeap(out) as Float32Array;
         const block = (t - 1) * h3 + d;
         for (let bi = 0; bi < batch; bi++) {
           for (let hi = 0; hi < heads; hi++) {
@@ -350,12 +345,10 @@ export function registerWasmKernels(): void {
         const h = h3 / 3;
         const d = h / heads;
         const out = b.makeOutput([n, h], "float32");
-        const heap = b.wasm.HEAPU8.buffer;
-        const at = (x: tf.TensorInfo, size: number) =>
-          new Float32Array(heap, b.dataIdMap.get(x.dataId).memoryOffset, size);
-        const P = at(probs, batch * heads * t * t);
-        const V = at(qkv, n * h3);
-        const C = at(out, n * h);
+        // Views after the allocation, which may grow (and detach) the heap.
+        const P = b.typedArrayFromHeap(probs) as Float32Array;
+        const V = b.typedArrayFromHeap(qkv) as Float32Array;
+        const C = b.typedArrayFromHeap(out) as Float32Array;
         for (let bi = 0; bi < batch; bi++) {
           for (let hi = 0; hi < heads; hi++) {
             const p = (bi * heads + hi) * t * t;
