@@ -6,9 +6,10 @@
  * connection's address), a batch also runs at once when every client heard from in the last
  * {@link CLIENT_MEMORY_MS} has texts waiting or being predicted: nobody else is coming, so the
  * window would only add latency. One client sending request after request then never waits for
- * it, and N clients that each wait for their answer make batches of N, or of an even share of N
- * when the model has several workers ({@link BatcherLimits.workers}), so that each worker has
- * one; up to {@link BatcherLimits.inFlight} batches are given to the model at once. A batch holds
+ * it, and N clients that each wait for their answer make batches of N; when the model takes
+ * several batches at once ({@link BatcherLimits.inFlight}: a pool of workers), batches of an even
+ * share of N, one for each batch the model may hold, so that a worker that finishes finds the
+ * next batch waiting instead of waiting for its clients to send again. A batch holds
  * at most {@link BatcherLimits.batchTexts} texts and {@link BatcherLimits.batchChars}
  * characters; a word-piece covers at least one character, so this bounds its pieces too. The
  * queue is bounded the same way; a request that would pass the bound is refused whole
@@ -44,15 +45,10 @@ export interface BatcherLimits {
   queueChars: number;
   /**
    * The most batches given to the model at once: more than one when the model computes
-   * elsewhere (a pool of workers), so that the next batch is ready when a worker is free.
+   * elsewhere (a pool of workers), so that the next batch is ready when a worker is free. A batch
+   * then holds at most an even share, over these batches, of the clients heard from lately.
    */
   inFlight: number;
-  /**
-   * How many batches the model computes at once (its workers): a batch then holds at most an
-   * even share of the clients heard from lately, so that the next batch goes to another worker
-   * rather than waiting for this one.
-   */
-  workers: number;
 }
 
 /** The bounds a server uses unless told otherwise (see docs/serve.md). */
@@ -63,7 +59,6 @@ export const DEFAULT_BATCHER_LIMITS: Readonly<BatcherLimits> = {
   queueTexts: 1024,
   queueChars: 4 * 1024 * 1024,
   inFlight: 1,
-  workers: 1,
 };
 
 /**
@@ -215,11 +210,11 @@ export class Batcher {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  /** The most texts in the next batch: the bound, or the clients' even share of the workers. */
+  /** The most texts in the next batch: the bound, or the clients' even share of the batches in flight. */
   #batchTexts(): number {
-    const { batchTexts, workers } = this.#limits;
-    if (workers <= 1 || this.#clients.size === 0) return batchTexts;
-    return Math.max(1, Math.min(batchTexts, Math.ceil(this.#clients.size / workers)));
+    const { batchTexts, inFlight } = this.#limits;
+    if (inFlight <= 1 || this.#clients.size === 0) return batchTexts;
+    return Math.max(1, Math.min(batchTexts, Math.ceil(this.#clients.size / inFlight)));
   }
 
   #schedule(): void {

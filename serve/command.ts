@@ -280,8 +280,8 @@ export async function serveCommand(args: string[]): Promise<number> {
         }, {
           host: flags.host,
           port: flags.port,
-          // A batch computing in each worker, and one more ready for the first to be free.
-          limits: { workers, inFlight: 2 * workers },
+          // A batch computing in each worker, and one waiting for each.
+          limits: { inFlight: 2 * workers },
           ...(flags.token !== undefined ? { token: flags.token } : {}),
         }),
       flags.host,

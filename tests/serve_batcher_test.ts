@@ -80,9 +80,9 @@ Deno.test("serve batcher: the clients it remembers are bounded", async () => {
   assert.equal(batcher.stats.clients, MAX_CLIENTS);
 });
 
-Deno.test("serve batcher: with two workers a batch holds half the clients, and the next runs while the first computes", async () => {
+Deno.test("serve batcher: with two batches in flight a batch holds half the clients, and the next runs while the first computes", async () => {
   const model = heldModel();
-  const batcher = new Batcher(model.predict, { windowMs: 60_000, workers: 2, inFlight: 4 });
+  const batcher = new Batcher(model.predict, { windowMs: 60_000, inFlight: 2 });
   for (const c of ["A", "B", "C", "D"]) batcher.heardFrom(c);
   const answers = [batcher.submit(["a"], {}, "A"), batcher.submit(["b"], {}, "B")];
   assert.deepEqual(model.batches, [["a", "b"]], "two texts are half of four clients' share");
@@ -95,11 +95,29 @@ Deno.test("serve batcher: with two workers a batch holds half the clients, and t
   model.release();
   await Promise.all(answers);
   // Alone, a client's text runs at once in a batch of one.
-  const one = new Batcher(model.predict, { windowMs: 60_000, workers: 2, inFlight: 4 });
+  const one = new Batcher(model.predict, { windowMs: 60_000, inFlight: 2 });
   const e = one.submit(["e"], {}, "E");
   assert.deepEqual(model.batches.at(-1), ["e"]);
   model.release();
   await e;
+});
+
+Deno.test("serve batcher: batches are an even share of the clients over the batches in flight, so each worker has one waiting", async () => {
+  const model = heldModel();
+  // Two workers, each with a batch computing and one waiting: 8 clients make 4 batches of 2.
+  const batcher = new Batcher(model.predict, { windowMs: 60_000, inFlight: 4 });
+  const clients = ["A", "B", "C", "D", "E", "F", "G", "H"];
+  for (const c of clients) batcher.heardFrom(c);
+  const answers = clients.slice(0, 6).map((c) => batcher.submit([c.toLowerCase()], {}, c));
+  await settle();
+  assert.deepEqual(model.batches, [["a", "b"], ["c", "d"], ["e", "f"]]);
+  answers.push(batcher.submit(["g"], {}, "G"));
+  await settle();
+  assert.equal(model.batches.length, 3, "G's text waits for H's");
+  answers.push(batcher.submit(["h"], {}, "H"));
+  assert.deepEqual(model.batches.at(-1), ["g", "h"]);
+  for (let i = 0; i < 4; i++) model.release();
+  await Promise.all(answers);
 });
 
 Deno.test("serve batcher: one batch at a time unless inFlight says more", async () => {

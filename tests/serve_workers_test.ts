@@ -24,7 +24,7 @@ async function serve(pool: PredictorPool) {
     decoding: {},
     source: null,
     workers: () => pool.state(),
-  }, { host: "127.0.0.1", port: 0, limits: { workers: pool.workers, inFlight: 2 } });
+  }, { host: "127.0.0.1", port: 0, limits: { inFlight: 2 } });
 }
 
 interface Health {
