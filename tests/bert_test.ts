@@ -197,6 +197,41 @@ Deno.test("a pass with no backward pass skips GELU's slope, LayerNorm's statisti
   }
 });
 
+Deno.test("inference passes keep the fused query, key and value weights until a weight is assigned, and dispose frees them", async () => {
+  await setupBackend("wasm");
+  const batch = {
+    ids: Int32Array.from([2, 9, 4, 17, 5, 3, 8, 8, 1, 0]),
+    mask: Int32Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 0]),
+    batchSize: 2,
+    seqLen: 5,
+  };
+  const before = tf.memory().numTensors;
+  const model = BertModel.create(tiny, 4, 2);
+  const concats = async () =>
+    (await tf.profile(() => model.predictProbabilities(batch))).kernels
+      .filter((k) => k.name === "Concat").length;
+  // The first pass fuses each layer's weights and biases; the next ones reuse them.
+  assert.equal(await concats(), 4);
+  assert.equal(await concats(), 0);
+  // A training step assigns new tensors to the variables: the fused copy is made again, and
+  // the probabilities are those of a model built with the new weights.
+  const name = "bert.encoder.layer.1.attention.self.key.weight";
+  const key = model.params.get(name)!;
+  const scaled = tf.mul(key, 1.5);
+  key.assign(scaled);
+  scaled.dispose();
+  assert.equal(await concats(), 2);
+  const after = await model.predictProbabilities(batch);
+  const fresh = BertModel.fromWeights(tiny, 4, await model.exportWeights());
+  assert.deepEqual(
+    new Uint32Array(after.buffer),
+    new Uint32Array((await fresh.predictProbabilities(batch)).buffer),
+  );
+  fresh.dispose();
+  model.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
+
 Deno.test("hand-written gradients match finite differences (with dropout)", async () => {
   await setupBackend("cpu");
   const config = makeBertConfig(11, {
