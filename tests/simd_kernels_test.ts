@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { setupBackend } from "../ner/bert/backend.ts";
-import { geluLoop, geluValueLoop, layerNormLoop } from "../ner/bert/_js_kernels.ts";
+import { addBiasLoop, geluLoop, geluValueLoop, layerNormLoop } from "../ner/bert/_js_kernels.ts";
 import { geluForward, layerNormForward } from "../ner/bert/_ops.ts";
 import { simdKernels } from "../ner/bert/_simd.ts";
 import { compileKernels, kernelsSource } from "../tools/kernels/build.ts";
@@ -113,6 +113,36 @@ Deno.test("SIMD GELU with its slope gives the JavaScript loop's bits, the slope 
     worst = Math.max(worst, Math.abs(js[i]! - exact));
   }
   assert.ok(worst < 2e-6, `the slope is ${worst} from the exact values`);
+});
+
+Deno.test("SIMD bias and residual adds give the JavaScript loop's bits, in place too", () => {
+  const r = random(11);
+  const [rows, h] = [7, 12];
+  const x = new Float32Array(rows * h).map(() => (r() * 2 - 1) * 50);
+  const b = new Float32Array(h).map(() => (r() * 2 - 1) * 3);
+  const res = new Float32Array(rows * h).map(() => (r() * 2 - 1) * 1e-3);
+  [NaN, Infinity, -0].forEach((v, i) => x[i * 5] = v);
+  const { memory, views } = inMemory(x, b, res, x, x);
+  const [vx, vb, vr, y1, y2] = views as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const simd = simdKernels(memory)!;
+  const js1 = new Float32Array(x.length);
+  const js2 = new Float32Array(x.length);
+  simd.add_bias(vx.byteOffset, vb.byteOffset, 0, rows, h, y1.byteOffset);
+  addBiasLoop(x, b, null, h, js1);
+  sameBits(y1, js1);
+  // (x + b) + r, written over x.
+  simd.add_bias(y2.byteOffset, vb.byteOffset, vr.byteOffset, rows, h, y2.byteOffset);
+  addBiasLoop(x, b, res, h, js2);
+  sameBits(y2, js2);
+  // Each sum rounds to float32 on its own: the residual is not added to the bias first.
+  const i = 13;
+  assert.equal(js2[i], Math.fround(Math.fround(x[i]! + b[i % h]!) + res[i]!));
 });
 
 Deno.test("SIMD LayerNorm gives the JavaScript loop's bits (y, xhat, rstd), close to float64's", () => {

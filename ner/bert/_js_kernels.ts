@@ -9,6 +9,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type DropoutMaskAttrs, fillDropoutMask } from "./_dropout.ts";
 import {
+  ADD_LAYER_NORM_KERNEL,
+  BIAS_GELU_KERNEL,
   COL_SUM_KERNEL,
   DROPOUT_MASK_KERNEL,
   GELU_KERNEL,
@@ -172,6 +174,23 @@ export function layerNormLoop(
       if (xhat) xhat[o + j] = xh;
       y[o + j] = f32(xh * gamma[j]!) + beta[j]!;
     }
+  }
+}
+
+/**
+ * `y = x + b` with `b` a row of `h` values added to each row; with `r`, `y = (x + b) + r`
+ * (float32 sums, as the SIMD `add_bias`). In place when `y` is `x`.
+ */
+export function addBiasLoop(
+  x: Float32Array,
+  b: Float32Array,
+  r: Float32Array | null,
+  h: number,
+  y: Float32Array,
+): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = f32(x[i]! + b[i % h]!);
+    y[i] = r ? v + r[i]! : v;
   }
 }
 
@@ -364,6 +383,51 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
       );
     } else layerNormLoop(xs, g, b, h, eps, y, xhat, rstd);
     return infos;
+  });
+  // The fused kernels of a pass with no backward pass: their outputs alone, the same bits as
+  // the kernels they replace (an Add, then GELU or LayerNorm; an Add for the residual).
+  reg(BIAS_GELU_KERNEL, ({ inputs, backend }) => {
+    const { x, bias } = inputs as Record<string, tf.TensorInfo>;
+    const h = x!.shape[x!.shape.length - 1]!;
+    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const { ins, outs, infos } = access.run(backend, [x!, bias!], [x!.shape]);
+    const [xs, b, y] = [ins[0]!, ins[1]!, outs[0]!];
+    const simd = access.simd(backend);
+    if (simd && h % 4 === 0 && rows > 0) {
+      simd.add_bias(xs.byteOffset, b.byteOffset, 0, rows, h, y.byteOffset);
+    } else addBiasLoop(xs, b, null, h, y);
+    const done = simd ? y.length - (y.length % 4) : 0;
+    if (done) simd!.gelu(y.byteOffset, y.byteOffset, done);
+    geluValueLoop(y, y, done);
+    return infos[0]!;
+  });
+  reg(ADD_LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
+    const { x, bias, residual, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
+    const eps = (attrs as unknown as { eps: number }).eps;
+    const h = x!.shape[x!.shape.length - 1]!;
+    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const { ins, outs, infos } = access.run(
+      backend,
+      [x!, bias!, residual!, gamma!, beta!],
+      [x!.shape],
+    );
+    const [xs, b, r, g, be] = ins as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
+    const y = outs[0]!;
+    const simd = h % 4 === 0 && rows > 0 ? access.simd(backend) : null;
+    if (simd) {
+      simd.add_bias(xs.byteOffset, b.byteOffset, r.byteOffset, rows, h, y.byteOffset);
+      simd.layer_norm(y.byteOffset, g.byteOffset, be.byteOffset, rows, h, eps, y.byteOffset, 0, 0);
+    } else {
+      addBiasLoop(xs, b, r, h, y);
+      layerNormLoop(y, g, be, h, eps, y, null, null);
+    }
+    return infos[0]!;
   });
   reg(LAYER_NORM_GRAD_KERNEL, ({ inputs, backend }) => {
     const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;

@@ -13,6 +13,18 @@
  * its `keep` attribute is 0).
  */
 export const GELU_KERNEL = "BertGelu";
+/**
+ * Kernel name: GELU of `x + bias` (the bias added to each row), its output alone: the dense layer
+ * before it and its activation in one kernel after the product, for a pass with no backward
+ * pass (wasm and cpu).
+ */
+export const BIAS_GELU_KERNEL = "BertBiasGelu";
+/**
+ * Kernel name: LayerNorm of `(x + bias) + residual`, its output alone: a dense layer's bias, the
+ * residual connection and the LayerNorm after it in one kernel, for a pass with no backward pass
+ * and no dropout (wasm and cpu).
+ */
+export const ADD_LAYER_NORM_KERNEL = "BertAddLayerNorm";
 /** Kernel name: the GELU gradient (exists on WebGPU only: elsewhere GELU returns its slope). */
 export const GELU_GRAD_KERNEL = "BertGeluGrad";
 /** Kernel name: LayerNorm over the last axis (with `keep: 0`, its output alone on wasm and cpu). */

@@ -8,8 +8,10 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { hasKernel } from "./_js_kernels.ts";
 import {
+  ADD_LAYER_NORM_KERNEL,
   ATTENTION_CONTEXT_KERNEL,
   ATTENTION_SCORES_KERNEL,
+  BIAS_GELU_KERNEL,
   COL_SUM_KERNEL,
   EMBEDDING_GRAD_KERNEL,
   GELU_GRAD_KERNEL,
@@ -151,6 +153,38 @@ export function weightGrad(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
 export function linear(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
   if (tf.getBackend() === "webgpu") return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
   return tf.add(tf.matMul(x, w), b);
+}
+
+/**
+ * `gelu(x w + b)` for a pass with no backward pass: the bias and GELU in one kernel after the
+ * product, the bits of {@link linear} then {@link geluForward}.
+ *
+ * @returns The activation `[rows, out]`, or null where the backend has no such kernel.
+ */
+export function linearGelu(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D | null {
+  if (!hasKernel(BIAS_GELU_KERNEL)) return null;
+  return run(BIAS_GELU_KERNEL, { x: tf.matMul(x, w), bias: b })[0] as tf.Tensor2D;
+}
+
+/**
+ * `LayerNorm((x w + b) + residual)` for a pass with no backward pass and no dropout: the bias,
+ * the residual connection and the LayerNorm in one kernel after the product, the bits of
+ * {@link linear}, an add and {@link layerNormForward}.
+ *
+ * @returns The normalized rows, or null where the backend has no such kernel.
+ */
+export function linearAddNorm(
+  x: tf.Tensor2D,
+  w: tf.Tensor,
+  b: tf.Tensor,
+  residual: tf.Tensor2D,
+  gamma: tf.Tensor,
+  beta: tf.Tensor,
+  eps: number,
+): tf.Tensor2D | null {
+  if (!hasKernel(ADD_LAYER_NORM_KERNEL)) return null;
+  const inputs = { x: tf.matMul(x, w), bias: b, residual, gamma, beta };
+  return run(ADD_LAYER_NORM_KERNEL, inputs, { eps })[0] as tf.Tensor2D;
 }
 
 /** Gradients of {@link linear}: input (unless `needDx` is false), weight and bias. */

@@ -15,6 +15,11 @@ export interface SimdKernels {
   /** GELU's values and slopes (Phi(x) + x phi(x)) for `i < n`; `n` a multiple of 4. */
   gelu_slope(x: number, y: number, slope: number, n: number): void;
   /**
+   * `y = x + b` with `b` a row of `h` values added to each of `rows` rows (`h` a multiple of 4);
+   * when `r` is not 0, `y = (x + b) + r`. In place when `y` is `x`.
+   */
+  add_bias(x: number, b: number, r: number, rows: number, h: number, y: number): void;
+  /**
    * LayerNorm of `rows` rows of `h` values (`h` a multiple of 4); writes `xhat` and `rstd` when
    * `xhat` is not 0.
    */

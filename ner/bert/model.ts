@@ -38,7 +38,9 @@ import {
   type LayerNormCache,
   layerNormForward,
   linear,
+  linearAddNorm,
   linearBackward,
+  linearGelu,
   mergeHeads,
   softmaxBackward,
   splitHeads,
@@ -363,15 +365,20 @@ function addNorm(
  * Attention block forward: self-attention, output dense, dropout, residual
  * and LayerNorm.
  *
- * @returns The block's output `[N, H]` and the cache for {@link attentionBackward}.
+ * @returns The block's output `[N, H]` and the cache for {@link attentionBackward} (null when
+ *   no backward pass follows and the backend fused the block's end).
  */
 function attentionForward(
   pass: Pass,
   L: LayerParams,
   x: tf.Tensor2D,
-): { y: tf.Tensor2D; cache: AttentionCache } {
+): { y: tf.Tensor2D; cache: AttentionCache | null } {
   const sa = selfAttentionForward(pass, L, x);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
+  if (!pass.keep && !mask) {
+    const y = linearAddNorm(sa.ctx, L.ao, L.aob, x, L.ln1g, L.ln1b, pass.config.layer_norm_eps);
+    if (y) return { y, cache: null };
+  }
   const attn = drop(linear(sa.ctx, L.ao as tf.Tensor2D, L.aob as tf.Tensor1D), mask);
   const ln = addNorm(pass, attn, x, L.ln1g, L.ln1b);
   return { y: ln.y, cache: { self: sa.cache, ctx: sa.ctx, mask, ln: ln.cache } };
@@ -423,7 +430,20 @@ function feedForwardForward(
   pass: Pass,
   L: LayerParams,
   x: tf.Tensor2D,
-): { y: tf.Tensor2D; cache: FeedForwardCache } {
+): { y: tf.Tensor2D; cache: FeedForwardCache | null } {
+  if (!pass.keep) {
+    // The dense layers' biases, GELU, the residual and the LayerNorm each in the kernel after
+    // its product, where the backend has them (and no dropout mask comes between).
+    const g = linearGelu(x, L.i, L.ib);
+    if (g) {
+      const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
+      const eps = pass.config.layer_norm_eps;
+      const y = mask ? null : linearAddNorm(g, L.o, L.ob, x, L.ln2g, L.ln2b, eps);
+      if (y) return { y, cache: null };
+      const out = drop(linear(g, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
+      return { y: addNorm(pass, out, x, L.ln2g, L.ln2b).y, cache: null };
+    }
+  }
   const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D), pass.keep);
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
   const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
@@ -473,13 +493,12 @@ function encoderLayerForward(
   pass: Pass,
   L: LayerParams,
   x: tf.Tensor2D,
-): { y: tf.Tensor2D; cache: EncoderLayerCache } {
+): { y: tf.Tensor2D; cache: EncoderLayerCache | null } {
   const attention = attentionForward(pass, L, x);
   const feedForward = feedForwardForward(pass, L, attention.y);
-  return {
-    y: feedForward.y,
-    cache: { attention: attention.cache, feedForward: feedForward.cache },
-  };
+  const { cache: a } = attention;
+  const { cache: f } = feedForward;
+  return { y: feedForward.y, cache: a && f ? { attention: a, feedForward: f } : null };
 }
 
 /**
@@ -846,7 +865,11 @@ export class BertModel {
     for (const L of this.#layers) {
       const layer = encoderLayerForward(pass, L, x);
       x = layer.y;
-      if (grads) caches.push(layer.cache);
+      if (grads) {
+        // A pass that keeps its activations fuses nothing away.
+        if (!layer.cache) throw new Error("A training pass lost an encoder layer's cache");
+        caches.push(layer.cache);
+      }
     }
     const head = classifierForward(pass, this.#classifier, x);
     if (!grads) return { logits: head.logits, backward: null };

@@ -132,6 +132,32 @@
         (br $next))))
 
 
+  ;; y = x + b, b a row of h values added to each of `rows` rows (h a multiple of 4); with $r not
+  ;; 0, y = (x + b) + r, r as x. In place when y is x.
+  (func (export "add_bias")
+    (param $x i32) (param $b i32) (param $r i32) (param $rows i32) (param $h i32) (param $y i32)
+    (local $row i32) (local $j i32) (local $bytes i32) (local $v v128)
+    (local.set $bytes (i32.shl (local.get $h) (i32.const 2)))
+    (block $rows_done
+      (loop $row_next
+        (br_if $rows_done (i32.ge_u (local.get $row) (local.get $rows)))
+        (local.set $j (i32.const 0))
+        (block $done (loop $next
+          (br_if $done (i32.ge_u (local.get $j) (local.get $bytes)))
+          (local.set $v (f32x4.add (v128.load align=4 (i32.add (local.get $x) (local.get $j)))
+            (v128.load align=4 (i32.add (local.get $b) (local.get $j)))))
+          (if (local.get $r)
+            (then (local.set $v (f32x4.add (local.get $v)
+              (v128.load align=4 (i32.add (local.get $r) (local.get $j)))))))
+          (v128.store align=4 (i32.add (local.get $y) (local.get $j)) (local.get $v))
+          (local.set $j (i32.add (local.get $j) (i32.const 16)))
+          (br $next)))
+        (local.set $x (i32.add (local.get $x) (local.get $bytes)))
+        (local.set $y (i32.add (local.get $y) (local.get $bytes)))
+        (if (local.get $r) (then (local.set $r (i32.add (local.get $r) (local.get $bytes)))))
+        (local.set $row (i32.add (local.get $row) (i32.const 1)))
+        (br $row_next))))
+
   ;; The sum of the four lanes, in the order ((l0 + l1) + l2) + l3.
   (func $sum4 (param $v v128) (result f32)
     (f32.add (f32.add (f32.add (f32x4.extract_lane 0 (local.get $v)) (f32x4.extract_lane 1 (local.get $v)))
