@@ -232,7 +232,9 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (!Deno.env.get("NERPIPE_BLAS_THREADS")) {
     Deno.env.set("NERPIPE_BLAS_THREADS", String(Math.max(1, Math.floor(cores / workers))));
   }
-  const { loadPredictorPool, MAX_RESTARTS } = await import("../ner/predict/pool.ts");
+  const { loadPredictorPool, MAX_RESTARTS, workerThreadsEnded } = await import(
+    "../ner/predict/pool.ts"
+  );
   const predictor = await loadPredictorPool(found.dir, {
     backend: flags.backend,
     batchSize: 32,
@@ -309,6 +311,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     await untilSignal(server);
   } finally {
     predictor.dispose();
+    // The process exits next: the workers' threads must have ended first.
+    await workerThreadsEnded();
   }
   return 0;
 }

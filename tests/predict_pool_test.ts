@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
-import { loadPredictorPool, MAX_RESTARTS, PoolFailedError } from "../ner/predict/pool.ts";
+import {
+  loadPredictorPool,
+  MAX_RESTARTS,
+  PoolFailedError,
+  workerThreadsEnded,
+} from "../ner/predict/pool.ts";
 import { UserError } from "../runner/errors.ts";
 import { until } from "./_serve_inproc.ts";
 
@@ -199,3 +204,25 @@ async function copyDir(from: string, to: string): Promise<void> {
     if (e.isFile) await Deno.copyFile(`${from}/${e.name}`, `${to}/${e.name}`);
   }
 }
+
+Deno.test({
+  name:
+    "workerThreadsEnded waits until terminated workers' threads are gone (serve exits after it)",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    const threads = () =>
+      [...Deno.readDirSync("/proc/self/task")].filter((t) => {
+        try {
+          return Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-");
+        } catch {
+          return false;
+        }
+      }).length;
+    const pool = await loadPredictorPool(MODEL, { backend: "wasm" }, 2);
+    assert.ok(threads() >= 2);
+    pool.dispose();
+    // terminate() returns before the threads have torn their isolates down.
+    await workerThreadsEnded();
+    assert.equal(threads(), 0);
+  },
+});
