@@ -16,6 +16,7 @@ import { relative } from "../runner/paths.ts";
 import { AGGREGATION_STRATEGIES, type AggregationStrategy } from "../ner/predict/entities.ts";
 import { BOUNDARY_MODES, type BoundaryMode } from "../ner/boundaries.ts";
 import { BACKEND_NAMES, type BackendName } from "../ner/bert/backend.ts";
+import { workerThreadsEnded } from "../runner/lib/workers.ts";
 import { isLoopback, SERVE_TOKEN_ENV_VAR, tokenProblem } from "./auth.ts";
 
 /** The port `serve` listens on unless given `--port`. */
@@ -232,9 +233,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   if (!Deno.env.get("NERPIPE_BLAS_THREADS")) {
     Deno.env.set("NERPIPE_BLAS_THREADS", String(Math.max(1, Math.floor(cores / workers))));
   }
-  const { loadPredictorPool, MAX_RESTARTS, workerThreadsEnded } = await import(
-    "../ner/predict/pool.ts"
-  );
+  const { loadPredictorPool, MAX_RESTARTS } = await import("../ner/predict/pool.ts");
   const predictor = await loadPredictorPool(found.dir, {
     backend: flags.backend,
     batchSize: 32,
@@ -311,8 +310,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     await untilSignal(server);
   } finally {
     predictor.dispose();
-    // The process exits next: the workers' threads must have ended first.
-    await workerThreadsEnded();
+    // The process exits next: the workers' threads must have ended first (here even where
+    // they cannot be listed).
+    await workerThreadsEnded(2000, 200);
   }
   return 0;
 }

@@ -7,12 +7,8 @@
 
 import assert from "node:assert/strict";
 import { loadPredictor } from "../ner/predict/mod.ts";
-import {
-  loadPredictorPool,
-  MAX_RESTARTS,
-  PoolFailedError,
-  workerThreadsEnded,
-} from "../ner/predict/pool.ts";
+import { loadPredictorPool, MAX_RESTARTS, PoolFailedError } from "../ner/predict/pool.ts";
+import { workerThreadsEnded } from "../runner/lib/workers.ts";
 import { UserError } from "../runner/errors.ts";
 import { until } from "./_serve_inproc.ts";
 

@@ -21,38 +21,6 @@ export const MAX_RESTARTS = 5;
 /** The window over which {@link MAX_RESTARTS} counts (ms). */
 export const RESTART_WINDOW_MS = 60_000;
 
-/**
- * Resolves once no Web Worker thread is left in this process, or after `timeoutMs`: a process
- * that exits while a terminated worker is still tearing down can crash (Deno does not wait for
- * it; with the pool's two workers, about 1 exit in 60 ended in a segmentation fault, exit code
- * 139, when three servers stopped and started at once). Deno names those threads `worker-N`;
- * they are read from /proc/self/task on Linux, and elsewhere it waits `fallbackMs`.
- *
- * @param timeoutMs The longest wait on Linux.
- * @param fallbackMs The wait where the threads cannot be listed.
- */
-export async function workerThreadsEnded(timeoutMs = 2000, fallbackMs = 200): Promise<void> {
-  const workerThreads = (): number | null => {
-    try {
-      let n = 0;
-      for (const t of Deno.readDirSync("/proc/self/task")) {
-        try {
-          if (Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-")) n++;
-        } catch {
-          // The thread ended while it was listed.
-        }
-      }
-      return n;
-    } catch {
-      return null;
-    }
-  };
-  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-  if (workerThreads() === null) return sleep(fallbackMs);
-  const end = performance.now() + timeoutMs;
-  while (workerThreads()! > 0 && performance.now() < end) await sleep(5);
-}
-
 /** The pool has stopped: its workers kept crashing, or it was disposed. */
 export class PoolFailedError extends Error {
   /**

@@ -1,0 +1,37 @@
+/**
+ * Waiting for Web Workers' threads before the process exits.
+ *
+ * @module
+ */
+
+/**
+ * Resolves once no Web Worker thread is left in this process, or after `timeoutMs`: a process
+ * that exits while a terminated worker is still tearing down can crash, and Deno does not wait
+ * for it. With serve's two model workers, about 1 exit in 60 ended in a segmentation fault (exit
+ * code 139) when three servers stopped and started at once. Deno names those threads
+ * `worker-N`; they are read from /proc/self/task on Linux, and elsewhere it waits `fallbackMs`.
+ *
+ * @param timeoutMs The longest wait on Linux.
+ * @param fallbackMs The wait where the threads cannot be listed (0: none).
+ */
+export async function workerThreadsEnded(timeoutMs = 2000, fallbackMs = 0): Promise<void> {
+  const workerThreads = (): number | null => {
+    try {
+      let n = 0;
+      for (const t of Deno.readDirSync("/proc/self/task")) {
+        try {
+          if (Deno.readTextFileSync(`/proc/self/task/${t.name}/comm`).startsWith("worker-")) n++;
+        } catch {
+          // The thread ended while it was listed.
+        }
+      }
+      return n;
+    } catch {
+      return null;
+    }
+  };
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  if (workerThreads() === null) return sleep(fallbackMs);
+  const end = performance.now() + timeoutMs;
+  while (workerThreads()! > 0 && performance.now() < end) await sleep(5);
+}
