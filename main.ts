@@ -11,7 +11,6 @@
 import { main } from "./runner/cli/main.ts";
 import { builtinEnvVars, builtinStages } from "./stages/mod.ts";
 import { SERVE_TOKEN_ENV_VAR } from "./serve/auth.ts";
-import { workerThreadsEnded } from "./runner/lib/workers.ts";
 
 /** `predict`, loaded when it is the command (a cached run does without its modules). */
 const predict = async (args: string[]) =>
@@ -25,12 +24,10 @@ const serve = async (args: string[]) =>
   ) as typeof import("./serve/command.ts")).serveCommand(args);
 
 if (import.meta.main) {
-  const code = await main(Deno.args, builtinStages(), { predict, serve }, [
-    ...builtinEnvVars(),
-    SERVE_TOKEN_ENV_VAR,
-  ]);
-  // Training replicas, corpus parts and serve's model run in workers: an exit racing a
-  // terminated worker's teardown can crash the process.
-  await workerThreadsEnded();
-  Deno.exit(code);
+  Deno.exit(
+    await main(Deno.args, builtinStages(), { predict, serve }, [
+      ...builtinEnvVars(),
+      SERVE_TOKEN_ENV_VAR,
+    ]),
+  );
 }

@@ -310,9 +310,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     await untilSignal(server);
   } finally {
     predictor.dispose();
-    // The process exits next: the workers' threads must have ended first (here even where
-    // they cannot be listed).
-    await workerThreadsEnded(2000, 200);
+    // The process exits next: the workers' threads must have ended first.
+    await workerThreadsEnded();
   }
   return 0;
 }
