@@ -270,6 +270,11 @@ export function headsLoop(
   }
 }
 
+/** A shape's rows (the product of all but its last size) and their width (its last size). */
+function rowsOf(shape: readonly number[]): [number, number] {
+  return [shape.slice(0, -1).reduce((a, c) => a * c, 1), shape[shape.length - 1]!];
+}
+
 /** Access to host memory of a backend's tensors. */
 interface HostAccess {
   /** Allocates outputs, then returns views of the inputs and outputs (in that order). */
@@ -358,8 +363,7 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
   reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
     const eps = (attrs as unknown as { eps: number }).eps;
-    const h = x!.shape[x!.shape.length - 1]!;
-    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const [rows, h] = rowsOf(x!.shape);
     const keep = keeps(attrs);
     const { ins, outs, infos } = access.run(
       backend,
@@ -388,8 +392,7 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
   // the kernels they replace (an Add, then GELU or LayerNorm; an Add for the residual).
   reg(BIAS_GELU_KERNEL, ({ inputs, backend }) => {
     const { x, bias } = inputs as Record<string, tf.TensorInfo>;
-    const h = x!.shape[x!.shape.length - 1]!;
-    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const [rows, h] = rowsOf(x!.shape);
     const { ins, outs, infos } = access.run(backend, [x!, bias!], [x!.shape]);
     const [xs, b, y] = [ins[0]!, ins[1]!, outs[0]!];
     const simd = access.simd(backend);
@@ -404,8 +407,7 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
   reg(ADD_LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
     const { x, bias, residual, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
     const eps = (attrs as unknown as { eps: number }).eps;
-    const h = x!.shape[x!.shape.length - 1]!;
-    const rows = x!.shape.slice(0, -1).reduce((a, c) => a * c, 1);
+    const [rows, h] = rowsOf(x!.shape);
     const { ins, outs, infos } = access.run(
       backend,
       [x!, bias!, residual!, gamma!, beta!],
