@@ -275,6 +275,48 @@ function rowsOf(shape: readonly number[]): [number, number] {
   return [shape.slice(0, -1).reduce((a, c) => a * c, 1), shape[shape.length - 1]!];
 }
 
+/** `y = gelu(u)`: SIMD over the multiples of 4 where the kernels run, the loop for the rest. */
+function geluValues(simd: SimdKernels | null, u: Float32Array, y: Float32Array): void {
+  const done = simd ? u.length - (u.length % 4) : 0;
+  if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
+  geluValueLoop(u, y, done);
+}
+
+/**
+ * LayerNorm of `rows` rows of `h` values: SIMD where the kernels run and `h` is a multiple of 4,
+ * the loop otherwise; in place when `y` is `x`; `xhat` and `rstd` written when given.
+ */
+function layerNorm(
+  simd: SimdKernels | null,
+  x: Float32Array,
+  g: Float32Array,
+  b: Float32Array,
+  [rows, h]: [number, number],
+  eps: number,
+  y: Float32Array,
+  xhat: Float32Array | null,
+  rstd: Float32Array | null,
+): void {
+  if (simd && h % 4 === 0 && rows > 0) {
+    const [xo, go, bo, yo] = [x.byteOffset, g.byteOffset, b.byteOffset, y.byteOffset];
+    simd.layer_norm(xo, go, bo, rows, h, eps, yo, xhat?.byteOffset ?? 0, rstd?.byteOffset ?? 0);
+  } else layerNormLoop(x, g, b, h, eps, y, xhat, rstd);
+}
+
+/** `y = (x + b) + r` (`r` given) or `x + b`: SIMD where the kernels run and `h` allows, the loop otherwise. */
+function addBias(
+  simd: SimdKernels | null,
+  x: Float32Array,
+  b: Float32Array,
+  r: Float32Array | null,
+  [rows, h]: [number, number],
+  y: Float32Array,
+): void {
+  if (simd && h % 4 === 0 && rows > 0) {
+    simd.add_bias(x.byteOffset, b.byteOffset, r?.byteOffset ?? 0, rows, h, y.byteOffset);
+  } else addBiasLoop(x, b, r, h, y);
+}
+
 /** Access to host memory of a backend's tensors. */
 interface HostAccess {
   /** Allocates outputs, then returns views of the inputs and outputs (in that order). */
@@ -349,65 +391,44 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
     const { ins, outs, infos } = access.run(backend, [x], keep ? [x.shape, x.shape] : [x.shape]);
     const [u, y] = [ins[0]!, outs[0]!];
     const simd = access.simd(backend);
-    const done = simd ? u.length - (u.length % 4) : 0;
     if (keep) {
       const slope = outs[1]!;
+      const done = simd ? u.length - (u.length % 4) : 0;
       if (done) simd!.gelu_slope(u.byteOffset, y.byteOffset, slope.byteOffset, done);
       geluLoop(u, y, slope, done);
-    } else {
-      if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
-      geluValueLoop(u, y, done);
-    }
+    } else geluValues(simd, u, y);
     return infos;
   });
   reg(LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
     const { x, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
     const eps = (attrs as unknown as { eps: number }).eps;
-    const [rows, h] = rowsOf(x!.shape);
+    const rows = rowsOf(x!.shape);
     const keep = keeps(attrs);
     const { ins, outs, infos } = access.run(
       backend,
       [x!, gamma!, beta!],
-      keep ? [x!.shape, x!.shape, [rows, 1]] : [x!.shape],
+      keep ? [x!.shape, x!.shape, [rows[0], 1]] : [x!.shape],
     );
     const [xs, g, b] = ins as [Float32Array, Float32Array, Float32Array];
     const [y, xhat, rstd] = [outs[0]!, outs[1] ?? null, outs[2] ?? null];
-    const simd = h % 4 === 0 ? access.simd(backend) : null;
-    if (simd && rows > 0) {
-      simd.layer_norm(
-        xs.byteOffset,
-        g.byteOffset,
-        b.byteOffset,
-        rows,
-        h,
-        eps,
-        y.byteOffset,
-        xhat?.byteOffset ?? 0,
-        rstd?.byteOffset ?? 0,
-      );
-    } else layerNormLoop(xs, g, b, h, eps, y, xhat, rstd);
+    layerNorm(access.simd(backend), xs, g, b, rows, eps, y, xhat, rstd);
     return infos;
   });
   // The fused kernels of a pass with no backward pass: their outputs alone, the same bits as
   // the kernels they replace (an Add, then GELU or LayerNorm; an Add for the residual).
   reg(BIAS_GELU_KERNEL, ({ inputs, backend }) => {
     const { x, bias } = inputs as Record<string, tf.TensorInfo>;
-    const [rows, h] = rowsOf(x!.shape);
     const { ins, outs, infos } = access.run(backend, [x!, bias!], [x!.shape]);
     const [xs, b, y] = [ins[0]!, ins[1]!, outs[0]!];
     const simd = access.simd(backend);
-    if (simd && h % 4 === 0 && rows > 0) {
-      simd.add_bias(xs.byteOffset, b.byteOffset, 0, rows, h, y.byteOffset);
-    } else addBiasLoop(xs, b, null, h, y);
-    const done = simd ? y.length - (y.length % 4) : 0;
-    if (done) simd!.gelu(y.byteOffset, y.byteOffset, done);
-    geluValueLoop(y, y, done);
+    addBias(simd, xs, b, null, rowsOf(x!.shape), y);
+    geluValues(simd, y, y);
     return infos[0]!;
   });
   reg(ADD_LAYER_NORM_KERNEL, ({ inputs, backend, attrs }) => {
     const { x, bias, residual, gamma, beta } = inputs as Record<string, tf.TensorInfo>;
     const eps = (attrs as unknown as { eps: number }).eps;
-    const [rows, h] = rowsOf(x!.shape);
+    const rows = rowsOf(x!.shape);
     const { ins, outs, infos } = access.run(
       backend,
       [x!, bias!, residual!, gamma!, beta!],
@@ -421,19 +442,14 @@ export function registerJsKernels(backendName: "wasm" | "cpu"): void {
       Float32Array,
     ];
     const y = outs[0]!;
-    const simd = h % 4 === 0 && rows > 0 ? access.simd(backend) : null;
-    if (simd) {
-      simd.add_bias(xs.byteOffset, b.byteOffset, r.byteOffset, rows, h, y.byteOffset);
-      simd.layer_norm(y.byteOffset, g.byteOffset, be.byteOffset, rows, h, eps, y.byteOffset, 0, 0);
-    } else {
-      addBiasLoop(xs, b, r, h, y);
-      layerNormLoop(y, g, be, h, eps, y, null, null);
-    }
+    const simd = access.simd(backend);
+    addBias(simd, xs, b, r, rows, y);
+    layerNorm(simd, y, g, be, rows, eps, y, null, null);
     return infos[0]!;
   });
   reg(LAYER_NORM_GRAD_KERNEL, ({ inputs, backend }) => {
     const { dy, xhat, rstd, gamma } = inputs as Record<string, tf.TensorInfo>;
-    const h = dy!.shape[dy!.shape.length - 1]!;
+    const [, h] = rowsOf(dy!.shape);
     const { ins, outs, infos } = access.run(backend, [dy!, xhat!, rstd!, gamma!], [dy!.shape, [h], [
       h,
     ]]);

@@ -431,24 +431,21 @@ function feedForwardForward(
   L: LayerParams,
   x: tf.Tensor2D,
 ): { y: tf.Tensor2D; cache: FeedForwardCache | null } {
-  if (!pass.keep) {
-    // The dense layers' biases, GELU, the residual and the LayerNorm each in the kernel after
-    // its product, where the backend has them (and no dropout mask comes between).
-    const g = linearGelu(x, L.i, L.ib);
-    if (g) {
-      const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
-      const eps = pass.config.layer_norm_eps;
-      const y = mask ? null : linearAddNorm(g, L.o, L.ob, x, L.ln2g, L.ln2b, eps);
-      if (y) return { y, cache: null };
-      const out = drop(linear(g, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
-      return { y: addNorm(pass, out, x, L.ln2g, L.ln2b).y, cache: null };
-    }
-  }
-  const gl = geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D), pass.keep);
+  // With no backward pass, each dense layer's bias and what follows it run in the kernel after
+  // its product, where the backend has them (and no dropout mask comes between).
+  const fused = pass.keep ? null : linearGelu(x, L.i, L.ib);
+  const gl = fused
+    ? null
+    : geluForward(linear(x, L.i as tf.Tensor2D, L.ib as tf.Tensor1D), pass.keep);
+  const g = fused ?? gl!.y;
   const mask = pass.dropMask([pass.N, pass.H], pass.config.hidden_dropout_prob);
-  const out = drop(linear(gl.y, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
+  if (!pass.keep && !mask) {
+    const y = linearAddNorm(g, L.o, L.ob, x, L.ln2g, L.ln2b, pass.config.layer_norm_eps);
+    if (y) return { y, cache: null };
+  }
+  const out = drop(linear(g, L.o as tf.Tensor2D, L.ob as tf.Tensor1D), mask);
   const ln = addNorm(pass, out, x, L.ln2g, L.ln2b);
-  return { y: ln.y, cache: { x, gelu: gl.cache, g: gl.y, mask, ln: ln.cache } };
+  return { y: ln.y, cache: gl ? { x, gelu: gl.cache, g, mask, ln: ln.cache } : null };
 }
 
 /**
