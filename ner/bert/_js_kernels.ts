@@ -276,7 +276,7 @@ function rowsOf(shape: readonly number[]): [number, number] {
 }
 
 /** `y = gelu(u)`: SIMD over the multiples of 4 where the kernels run, the loop for the rest. */
-function geluValues(simd: SimdKernels | null, u: Float32Array, y: Float32Array): void {
+export function geluValues(simd: SimdKernels | null, u: Float32Array, y: Float32Array): void {
   const done = simd ? u.length - (u.length % 4) : 0;
   if (done) simd!.gelu(u.byteOffset, y.byteOffset, done);
   geluValueLoop(u, y, done);
@@ -286,7 +286,7 @@ function geluValues(simd: SimdKernels | null, u: Float32Array, y: Float32Array):
  * LayerNorm of `rows` rows of `h` values: SIMD where the kernels run and `h` is a multiple of 4,
  * the loop otherwise; in place when `y` is `x`; `xhat` and `rstd` written when given.
  */
-function layerNorm(
+export function layerNorm(
   simd: SimdKernels | null,
   x: Float32Array,
   g: Float32Array,
@@ -304,7 +304,7 @@ function layerNorm(
 }
 
 /** `y = (x + b) + r` (`r` given) or `x + b`: SIMD where the kernels run and `h` allows, the loop otherwise. */
-function addBias(
+export function addBias(
   simd: SimdKernels | null,
   x: Float32Array,
   b: Float32Array,

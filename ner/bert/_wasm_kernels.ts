@@ -154,6 +154,106 @@ function transpose3d(b: WasmBackend, orig: tf.KernelFunc, x: tf.TensorInfo): tf.
   }) as tf.TensorInfo;
 }
 
+/** The sizes of an attention pass: batch items, heads, sequence length, hidden size. */
+export interface AttentionDims {
+  batch: number;
+  heads: number;
+  t: number;
+  h: number;
+}
+
+/**
+ * Attention scores `q k^T * scale + maskAdd` of every batch item and head, `[batch, heads, t, t]`
+ * into `S`, read in place from the fused projection `Q` (`[batch * t, 3h]`): one product per item
+ * and head with strides, then the scale and the mask as tf.mul then tf.add do them (each a
+ * float32 operation). The `BertAttentionScores` kernel and the engine-free inference pass
+ * (`_wasm_inference.ts`) both run this.
+ *
+ * @param M The additive mask, `[batch, t]`.
+ * @param scale The scale, a float32 value.
+ */
+export function attentionScoresInto(
+  lib: Blas,
+  Q: Float32Array,
+  M: Float32Array,
+  S: Float32Array,
+  { batch, heads, t, h }: AttentionDims,
+  scale: number,
+): void {
+  const h3 = 3 * h;
+  const d = h / heads;
+  const block = (t - 1) * h3 + d;
+  for (let bi = 0; bi < batch; bi++) {
+    for (let hi = 0; hi < heads; hi++) {
+      const q = bi * t * h3 + hi * d;
+      const s = (bi * heads + hi) * t * t;
+      const scores = S.subarray(s, s + t * t);
+      lib.sgemm(
+        false,
+        true,
+        t,
+        t,
+        d,
+        1,
+        Q.subarray(q, q + block),
+        h3,
+        Q.subarray(q + h, q + h + block),
+        h3,
+        0,
+        scores,
+        t,
+      );
+      for (let i = 0; i < t; i++) {
+        for (let j = 0; j < t; j++) {
+          const k = i * t + j;
+          scores[k] = Math.fround(Math.fround(scores[k]! * scale) + M[bi * t + j]!);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * The attention context `probs v` of every batch item and head, heads side by side
+ * `[batch * t, h]` into `C`, with the values read in place from the fused projection `V`
+ * (`[batch * t, 3h]`). The `BertAttentionContext` kernel and the engine-free inference pass
+ * both run this.
+ *
+ * @param P The attention probabilities, `[batch, heads, t, t]`.
+ */
+export function attentionContextInto(
+  lib: Blas,
+  P: Float32Array,
+  V: Float32Array,
+  C: Float32Array,
+  { batch, heads, t, h }: AttentionDims,
+): void {
+  const h3 = 3 * h;
+  const d = h / heads;
+  for (let bi = 0; bi < batch; bi++) {
+    for (let hi = 0; hi < heads; hi++) {
+      const p = (bi * heads + hi) * t * t;
+      const v = bi * t * h3 + 2 * h + hi * d;
+      const c = bi * t * h + hi * d;
+      lib.sgemm(
+        false,
+        false,
+        t,
+        d,
+        t,
+        1,
+        P.subarray(p, p + t * t),
+        t,
+        V.subarray(v, v + (t - 1) * h3 + d),
+        h3,
+        0,
+        C.subarray(c, c + (t - 1) * h + d),
+        h,
+      );
+    }
+  }
+}
+
 /** Installs the kernels; call before `tf.setBackend("wasm")`. Idempotent. */
 export function registerWasmKernels(): void {
   if (registered) return;
@@ -295,42 +395,12 @@ export function registerWasmKernels(): void {
         const [n, h3] = qkv.shape as [number, number];
         const t = n / batch;
         const h = h3 / 3;
-        const d = h / heads;
         const out = b.makeOutput([batch, heads, t, t], "float32");
         // Views after the allocation, which may grow (and detach) the heap.
         const Q = b.typedArrayFromHeap(qkv) as Float32Array;
         const M = b.typedArrayFromHeap(maskAdd) as Float32Array;
         const S = b.typedArrayFromHeap(out) as Float32Array;
-        const block = (t - 1) * h3 + d;
-        for (let bi = 0; bi < batch; bi++) {
-          for (let hi = 0; hi < heads; hi++) {
-            const q = bi * t * h3 + hi * d;
-            const s = (bi * heads + hi) * t * t;
-            const scores = S.subarray(s, s + t * t);
-            attentionBlas().sgemm(
-              false,
-              true,
-              t,
-              t,
-              d,
-              1,
-              Q.subarray(q, q + block),
-              h3,
-              Q.subarray(q + h, q + h + block),
-              h3,
-              0,
-              scores,
-              t,
-            );
-            // As tf.mul then tf.add do it: each a float32 operation.
-            for (let i = 0; i < t; i++) {
-              for (let j = 0; j < t; j++) {
-                const k = i * t + j;
-                scores[k] = Math.fround(Math.fround(scores[k]! * scale) + M[bi * t + j]!);
-              }
-            }
-          }
-        }
+        attentionScoresInto(attentionBlas(), Q, M, S, { batch, heads, t, h }, scale);
         return out;
       },
     });
@@ -343,34 +413,12 @@ export function registerWasmKernels(): void {
         const [batch, heads, t] = probs.shape as [number, number, number, number];
         const [n, h3] = qkv.shape as [number, number];
         const h = h3 / 3;
-        const d = h / heads;
         const out = b.makeOutput([n, h], "float32");
         // Views after the allocation, which may grow (and detach) the heap.
         const P = b.typedArrayFromHeap(probs) as Float32Array;
         const V = b.typedArrayFromHeap(qkv) as Float32Array;
         const C = b.typedArrayFromHeap(out) as Float32Array;
-        for (let bi = 0; bi < batch; bi++) {
-          for (let hi = 0; hi < heads; hi++) {
-            const p = (bi * heads + hi) * t * t;
-            const v = bi * t * h3 + 2 * h + hi * d;
-            const c = bi * t * h + hi * d;
-            attentionBlas().sgemm(
-              false,
-              false,
-              t,
-              d,
-              t,
-              1,
-              P.subarray(p, p + t * t),
-              t,
-              V.subarray(v, v + (t - 1) * h3 + d),
-              h3,
-              0,
-              C.subarray(c, c + (t - 1) * h + d),
-              h,
-            );
-          }
-        }
+        attentionContextInto(attentionBlas(), P, V, C, { batch, heads, t, h });
         return out;
       },
     });

@@ -47,6 +47,7 @@ import {
 } from "./_ops.ts";
 import { mixSeed } from "./_random.ts";
 import { dropoutMask, dropoutMaskAttrs } from "./_dropout.ts";
+import { type InferenceModel, WasmInference, wasmInferenceAvailable } from "./_wasm_inference.ts";
 
 /** Value added to attention scores of padded keys. */
 export const MASK_NEGATIVE = -1e9;
@@ -65,13 +66,9 @@ export interface BatchTensors {
 
 /** Makes the input tensors of a batch (the caller disposes them). */
 export function batchTensors(batch: BatchInput): BatchTensors {
+  checkBatch(batch);
   const { batchSize, seqLen } = batch;
   const n = batchSize * seqLen;
-  if (batch.ids.length !== n || batch.mask.length !== n) {
-    throw new RangeError(
-      `Batch arrays must hold batchSize * seqLen = ${n} values: got ids ${batch.ids.length}, mask ${batch.mask.length}`,
-    );
-  }
   const add = new Float32Array(n);
   for (let i = 0; i < n; i++) add[i] = batch.mask[i] ? 0 : MASK_NEGATIVE;
   return {
@@ -80,6 +77,16 @@ export function batchTensors(batch: BatchInput): BatchTensors {
     batchSize,
     seqLen,
   };
+}
+
+/** Checks that a batch's arrays hold `batchSize * seqLen` values. */
+function checkBatch(batch: BatchInput): void {
+  const n = batch.batchSize * batch.seqLen;
+  if (batch.ids.length !== n || batch.mask.length !== n) {
+    throw new RangeError(
+      `Batch arrays must hold batchSize * seqLen = ${n} values: got ids ${batch.ids.length}, mask ${batch.mask.length}`,
+    );
+  }
 }
 
 /** Whether a parameter is stored transposed (`[in, out]`) inside {@link BertModel}. */
@@ -591,6 +598,8 @@ export class BertModel {
   /** {@link BertModel.#fusedQkv}'s tensors, by layer, with the variables' data they came from. */
   readonly #qkv = new Map<LayerParams, { ids: object[]; w: tf.Tensor2D; b: tf.Tensor1D }>();
   #classifier: ClassifierParams;
+  /** The buffers of the engine-free inference pass on wasm, made at its first use. */
+  #wasm: WasmInference | null = null;
   #disposed = false;
 
   private constructor(config: BertConfig, numLabels: number, weights: Map<string, HostTensor>) {
@@ -810,15 +819,57 @@ export class BertModel {
     return made;
   }
 
+  /** Throws when a sequence is longer than the model's positions. */
+  #checkLength(T: number): void {
+    const most = this.config.max_position_embeddings;
+    if (T > most) {
+      throw new RangeError(`Sequence length ${T} exceeds max_position_embeddings ${most}`);
+    }
+  }
+
+  /** The weights and sizes the engine-free pass reads (the fused query-key-value kept). */
+  #inferenceModel(): InferenceModel {
+    const c = this.config;
+    const E = this.#embeddings;
+    return {
+      hidden: c.hidden_size,
+      heads: c.num_attention_heads,
+      intermediate: c.intermediate_size,
+      labels: this.numLabels,
+      eps: c.layer_norm_eps,
+      maskNegative: MASK_NEGATIVE,
+      word: E.word,
+      position: E.position,
+      tokenType: E.tokenType,
+      lnGamma: E.lnGamma,
+      lnBeta: E.lnBeta,
+      layers: this.#layers.map((L) => {
+        const qkv = this.#fusedQkv(L);
+        return {
+          qkv: qkv.w,
+          qkvBias: qkv.b,
+          attentionOut: L.ao,
+          attentionOutBias: L.aob,
+          ln1Gamma: L.ln1g,
+          ln1Beta: L.ln1b,
+          intermediate: L.i,
+          intermediateBias: L.ib,
+          out: L.o,
+          outBias: L.ob,
+          ln2Gamma: L.ln2g,
+          ln2Beta: L.ln2b,
+        };
+      }),
+      classifier: this.#classifier.weight,
+      classifierBias: this.#classifier.bias,
+    };
+  }
+
   /** Sets up a pass: checks the sequence length and starts the dropout stream. */
   #pass(input: BatchTensors, opts: ForwardOptions, keep: boolean): Pass {
     const c = this.config;
     const { batchSize: B, seqLen: T } = input;
-    if (T > c.max_position_embeddings) {
-      throw new RangeError(
-        `Sequence length ${T} exceeds max_position_embeddings ${c.max_position_embeddings}`,
-      );
-    }
+    this.#checkLength(T);
     const H = c.hidden_size;
     const nh = c.num_attention_heads;
     const d = H / nh;
@@ -926,12 +977,21 @@ export class BertModel {
 
   /**
    * Class probabilities (softmax of the logits) of every position of a batch, in inference
-   * mode.
+   * mode. On wasm with OpenBLAS the pass runs without the tfjs engine (`_wasm_inference.ts`),
+   * with the same bits.
    *
    * @param batch Token ids and mask.
    * @returns Row-major `[batchSize * seqLen * numLabels]`.
    */
   async predictProbabilities(batch: BatchInput): Promise<Float32Array> {
+    if (wasmInferenceAvailable()) {
+      this.#checkAlive();
+      checkBatch(batch);
+      this.#checkLength(batch.seqLen);
+      // Buffers on another wasm backend's heap (one that was removed since) are dropped.
+      if (!this.#wasm?.current()) this.#wasm = new WasmInference();
+      return this.#wasm.probabilities(this.#inferenceModel(), batch);
+    }
     const probs = tf.tidy(() => tf.softmax(this.forward(batchTensors(batch), { training: false })));
     try {
       return (await probs.data()) as Float32Array;
@@ -950,6 +1010,8 @@ export class BertModel {
       b.dispose();
     }
     this.#qkv.clear();
+    this.#wasm?.dispose();
+    this.#wasm = null;
   }
 
   /** Whether {@link dispose} has run. */
