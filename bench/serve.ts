@@ -21,6 +21,12 @@
  * Goals (issue 26): at 32 clients, at least PyTorch's batch-32 throughput; at 8 clients, p99
  * under twice p50.
  *
+ * The sample model's levels run a second time, in the same rounds, against a stand-in: the same
+ * command and server whose workers take, for every batch, exactly the model's own median time
+ * for its number of texts (measured here first, alone on one thread: `a + b n` from batches of 1
+ * and 4) and find no entity (bench/_standin_serve.ts). Its tail is what the server, the clients
+ * and the machine make of a model that never varies: no model can do better on this machine.
+ *
  *     deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 3] [--rounds 3]
  *       [--clients 1,8,32] [--only sample|base] [--json]
  *
@@ -179,6 +185,32 @@ async function ourProbabilities(dir: string, ids: number[][]): Promise<Float32Ar
   }
 }
 
+/**
+ * The model's own median time for a batch (ms), alone on this thread, as `perBatch + perText n`
+ * from batches of 1 and 4 texts: what the stand-in's workers take.
+ */
+async function batchTimes(dir: string): Promise<{ perBatch: number; perText: number }> {
+  const { loadPredictor } = await import("../ner/predict/mod.ts");
+  const predictor = await loadPredictor(dir, { batchSize: 32 });
+  try {
+    const time = async (n: number) => {
+      const ms: number[] = [];
+      for (let i = 0; i < 500; i++) {
+        const texts = Array.from({ length: n }, (_, k) => TEXTS[(i * n + k) % TEXTS.length]!);
+        const start = performance.now();
+        await predictor.predict(texts);
+        if (i >= 100) ms.push(performance.now() - start);
+      }
+      return median(ms);
+    };
+    const one = await time(1);
+    const perText = Math.max(0, (await time(4) - one) / 3);
+    return { perBatch: Math.max(0, one - perText), perText };
+  } finally {
+    predictor.dispose();
+  }
+}
+
 /** A PyTorch process of bench/reference_serve_pytorch.py --rounds: it measures on request. */
 class Reference {
   readonly threads: number;
@@ -308,6 +340,40 @@ function median(xs: number[]): number {
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
+
+/** One level's figures. */
+type Level = Awaited<ReturnType<typeof level>>;
+
+/** Each level's figures over the rounds: their medians (errors added up). */
+function medianLevels(byRound: Level[][]): Level[] {
+  return levels.map((clients, i) => {
+    const each = byRound.map((round) => round[i]!);
+    return {
+      clients,
+      texts_per_s: Math.round(median(each.map((o) => o.texts_per_s)) * 10) / 10,
+      p50_ms: median(each.map((o) => o.p50_ms)),
+      p99_ms: median(each.map((o) => o.p99_ms)),
+      errors: each.reduce((n, o) => n + o.errors, 0),
+    };
+  });
+}
+
+/** p99 over p50 at 8 clients, round by round (none when 8 is not a level). */
+function tailRatios(byRound: Level[][]): number[] {
+  const at8 = levels.indexOf(8);
+  return at8 < 0 ? [] : byRound.map((round) => round[at8]!.p99_ms / round[at8]!.p50_ms);
+}
+
+/** The `serve` task's permissions (deno.json), for the stand-in's command. */
+const SERVE_PERMISSIONS = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-ffi",
+  "--allow-net",
+];
 
 const tmp = await Deno.makeTempDir({ prefix: "bench-serve-" });
 const loadBefore = load();
@@ -322,16 +388,32 @@ try {
     const { config } = await loadModelDir(dir, { complete: false });
     const ids = await pieceIds(dir);
     const reference = await pytorch(dir, ids, tmp);
+    const times = m.name === "sample" ? await batchTimes(dir) : null;
     const served = await startServe([dir]);
-    const byRound: Awaited<ReturnType<typeof level>>[][] = [];
+    const byRound: Level[][] = [];
+    const standInRounds: Level[][] = [];
     const torch1: number[] = [];
     const torch32: number[] = [];
+    let standIn: Awaited<ReturnType<typeof startServe>> | null = null;
     try {
+      if (times) {
+        standIn = await startServe(
+          [dir],
+          { NERPIPE_BENCH_BATCH_MS: `${times.perBatch},${times.perText}` },
+          ["run", ...SERVE_PERMISSIONS, new URL("./_standin_serve.ts", import.meta.url).pathname],
+        );
+        await level(standIn.url, 32, 1);
+      }
       await level(served.url, 32, 1); // warm-up, not counted: the kernels compiled, caches filled
       for (let r = 0; r < rounds; r++) {
         const ours = [];
         for (const clients of levels) ours.push(await level(served.url, clients));
         byRound.push(ours);
+        if (standIn) {
+          const each = [];
+          for (const clients of levels) each.push(await level(standIn.url, clients));
+          standInRounds.push(each);
+        }
         if (typeof reference !== "string") {
           torch1.push(await reference.batch1.rate(1, seconds));
           torch32.push(await reference.batch32.rate(32, seconds));
@@ -339,19 +421,10 @@ try {
       }
     } finally {
       await served.stop();
+      await standIn?.stop();
       if (typeof reference !== "string") { for (const r of reference.all) await r.close(); }
     }
-    // Each level's figures: the median over the rounds.
-    const ours = levels.map((clients, i) => {
-      const each = byRound.map((round) => round[i]!);
-      return {
-        clients,
-        texts_per_s: Math.round(median(each.map((o) => o.texts_per_s)) * 10) / 10,
-        p50_ms: median(each.map((o) => o.p50_ms)),
-        p99_ms: median(each.map((o) => o.p99_ms)),
-        errors: each.reduce((n, o) => n + o.errors, 0),
-      };
-    });
+    const ours = medianLevels(byRound);
     let maxDiff: number | null = null;
     let pytorchSummary: PytorchFigures | string = reference as string;
     let ratios: number[] = [];
@@ -378,8 +451,8 @@ try {
         },
       };
     }
-    const at8 = levels.indexOf(8);
-    const tails = at8 < 0 ? [] : byRound.map((round) => round[at8]!.p99_ms / round[at8]!.p50_ms);
+    const tails = tailRatios(byRound);
+    const standInTails = tailRatios(standInRounds);
     results.push({
       model: m.name,
       layers: config.num_hidden_layers,
@@ -396,6 +469,17 @@ try {
       p99_over_p50_at_8_clients: tails.length ? round2(median(tails)) : null,
       p99_over_p50_range: tails.length
         ? [round2(Math.min(...tails)), round2(Math.max(...tails))]
+        : null,
+      stand_in: times
+        ? {
+          batch_ms: { per_batch: round3(times.perBatch), per_text: round3(times.perText) },
+          ours: medianLevels(standInRounds),
+          rounds: standInRounds,
+          p99_over_p50_at_8_clients: standInTails.length ? round2(median(standInTails)) : null,
+          p99_over_p50_range: standInTails.length
+            ? [round2(Math.min(...standInTails)), round2(Math.max(...standInTails))]
+            : null,
+        }
         : null,
     });
   }
@@ -420,11 +504,12 @@ console.log(
     `round${rounds === 1 ? "" : "s"} of ${seconds} s per level, each figure the median over ` +
     `the rounds, ${summary.cores} cores, load average ${loadBefore} before`,
 );
+const range = (r: number[] | null) => (r ? ` (${r[0]}-${r[1]})` : "");
 const rows = [["model", "clients", "texts/s", "p50 ms", "p99 ms", "errors"]];
-for (const r of results) {
-  for (const o of r.ours) {
+const levelRows = (name: string, each: Level[]) => {
+  for (const o of each) {
     rows.push([
-      `${r.model} (L${r.layers} H${r.hidden})`,
+      name,
       String(o.clients),
       o.texts_per_s.toFixed(1),
       o.p50_ms.toFixed(1),
@@ -432,6 +517,10 @@ for (const r of results) {
       String(o.errors),
     ]);
   }
+};
+for (const r of results) {
+  levelRows(`${r.model} (L${r.layers} H${r.hidden})`, r.ours);
+  if (r.stand_in) levelRows(`stand-in for ${r.model}`, r.stand_in.ours);
 }
 const table = (rows: string[][]) => {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
@@ -440,6 +529,15 @@ const table = (rows: string[][]) => {
   }
 };
 table(rows);
+for (const r of results) {
+  if (!r.stand_in) continue;
+  const { batch_ms: t, p99_over_p50_at_8_clients: tail, p99_over_p50_range: tails } = r.stand_in;
+  console.log(
+    `stand-in for ${r.model}: the same server, whose workers take exactly ${t.per_batch} + ` +
+      `${t.per_text} ms a text for every batch (the model's own medians, alone) and find no ` +
+      `entity; p99/p50 at 8 clients ${tail ?? "-"}${range(tails)}`,
+  );
+}
 console.log("");
 const refRows = [[
   "model",
@@ -449,7 +547,6 @@ const refRows = [[
   "p99/p50 at 8",
   "max |p - p_torch|",
 ]];
-const range = (r: number[] | null) => (r ? ` (${r[0]}-${r[1]})` : "");
 for (const r of results) {
   const p = r.pytorch;
   if (typeof p === "string") {

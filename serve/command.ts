@@ -190,15 +190,28 @@ async function listen(
   }
 }
 
+/** What a program may change in {@link serveCommand} that no flag reaches. */
+export interface ServeInternals {
+  /**
+   * The pool's worker module instead of the model's predictor (bench/_standin_worker.ts: a
+   * stand-in whose every batch takes a set time, to measure the server without the model).
+   */
+  workerModule?: URL;
+}
+
 /**
  * Runs `serve`: until a signal stops it.
  *
  * @param args Arguments after `serve`.
+ * @param internal What no flag reaches (a benchmark's stand-in for the model).
  * @returns The exit code: 0 after Ctrl-C or SIGTERM, once the requests in flight are answered.
  * @throws {UserError} On a bad flag, a missing model, a port in use, or a non-loopback address
  *   without a token.
  */
-export async function serveCommand(args: string[]): Promise<number> {
+export async function serveCommand(
+  args: string[],
+  internal: ServeInternals = {},
+): Promise<number> {
   const flags = parse(args);
   if (flags === "help") {
     console.log(USAGE);
@@ -245,6 +258,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (flags.workers === undefined && !CPU_BACKENDS.includes(backend)) workers = 1;
     return workers;
   }, {
+    ...(internal.workerModule ? { workerModule: internal.workerModule } : {}),
     onRestart: (error, restarts) =>
       console.error(
         `error: ${error.message}; its calls failed, and a fresh worker is loading the model ` +

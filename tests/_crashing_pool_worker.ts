@@ -7,7 +7,7 @@
  */
 /// <reference lib="deno.worker" />
 import "../ner/predict/_pool_worker.ts";
-import type { ToPoolWorker } from "../ner/predict/_pool_worker.ts";
+import type { ToPoolWorker } from "../ner/predict/_pool_protocol.ts";
 
 /** The text that crashes the worker (tests/predict_pool_test.ts sends it). */
 const CRASH = "crash the worker";

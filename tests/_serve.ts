@@ -24,15 +24,18 @@ export interface Served {
  *
  * @param args The arguments after `serve` (absolute paths: the task runs in the checkout).
  * @param env More environment variables.
+ * @param program Deno's arguments before `args`, when not the `serve` task (a benchmark's
+ *   variant of the command).
  * @returns The running server.
  * @throws {Error} When it exits before listening, with what it wrote.
  */
 export async function startServe(
   args: string[],
   env: Record<string, string> = {},
+  program: string[] = ["task", "--quiet", "--config", `${ROOT}deno.json`, "serve"],
 ): Promise<Served> {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["task", "--quiet", "--config", `${ROOT}deno.json`, "serve", ...args, "--port", "0"],
+    args: [...program, ...args, "--port", "0"],
     env: { NO_COLOR: "1", ...env },
     stdin: "null",
     stdout: "piped",

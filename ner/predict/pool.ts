@@ -13,7 +13,7 @@
  */
 import { UserError } from "../../runner/errors.ts";
 import type { DecodeOptions, PredictedEntity, Predictor, PredictorOptions } from "./mod.ts";
-import type { FromPoolWorker, PoolWorkerInfo, ToPoolWorker } from "./_pool_worker.ts";
+import type { FromPoolWorker, PoolWorkerInfo, ToPoolWorker } from "./_pool_protocol.ts";
 
 /** The most workers replaced within {@link RESTART_WINDOW_MS}; one more crash stops the pool. */
 export const MAX_RESTARTS = 5;
