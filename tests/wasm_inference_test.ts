@@ -78,6 +78,11 @@ Deno.test({
           assert.equal(direct.length, b * t * 7);
           assert.deepEqual(direct, ops, `${name}: batch ${b} x ${t}`);
         }
+        // A batch with no position gives no probability, as the tfjs pass does.
+        for (const [b, t] of [[0, 4], [3, 0]] as const) {
+          const [ops, direct] = await bothPasses(model, batchOf(b, t, config.vocab_size, 1));
+          assert.deepEqual([ops.length, direct.length], [0, 0]);
+        }
         // The pass runs no tfjs kernel (the fused weights were made by the first).
         const batch = batchOf(2, 4, config.vocab_size, 9);
         const profile = await tf.profile(() => model.predictProbabilities(batch));

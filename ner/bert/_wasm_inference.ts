@@ -160,8 +160,9 @@ export class WasmInference {
   /** Buffers of at least `floats` floats (their float index). */
   #reserve(floats: number): number {
     if (floats > this.#capacity) {
-      this.dispose();
+      // Half as much again as before, so that slowly growing batches do not allocate each time.
       const capacity = Math.max(floats, Math.ceil(this.#capacity * 1.5));
+      this.dispose();
       // Four floats more, for the alignment of the first buffer.
       this.#pointer = this.#backend.wasm._malloc((capacity + 4) * 4) >>> 0;
       if (!this.#pointer) throw new RangeError(`Cannot allocate ${capacity * 4} bytes for a pass`);
@@ -199,6 +200,8 @@ export class WasmInference {
     const { batchSize: B, seqLen: T } = batch;
     const { hidden: H, heads, intermediate: I, labels: C, eps } = m;
     const N = B * T;
+    // No position: nothing to compute (XNNPACK refuses a softmax over no value).
+    if (N === 0) return new Float32Array(0);
     const dims = { batch: B, heads, t: T, h: H };
     // The buffers, one after the other, each aligned.
     const sizes = {
