@@ -25,7 +25,7 @@
  * command and server whose workers take, for every batch, exactly the model's own median time
  * for its number of texts (measured here first, alone on one thread: `a + b n` from batches of 1
  * and 4) and find no entity (bench/_standin_serve.ts). Its tail is what the server, the clients
- * and the machine make of a model that never varies: no model can do better on this machine.
+ * and the machine make of a model with these times that never varies.
  *
  *     deno task bench --serve [<model dir | pipeline.yaml>] [--seconds 3] [--rounds 3]
  *       [--clients 1,8,32] [--only sample|base] [--json]
