@@ -366,15 +366,10 @@ function tailRatios(byRound: Level[][]): number[] {
   return at8 < 0 ? [] : byRound.map((round) => round[at8]!.p99_ms / round[at8]!.p50_ms);
 }
 
-/** The `serve` task's permissions (deno.json), for the stand-in's command. */
-const SERVE_PERMISSIONS = [
-  "--allow-read",
-  "--allow-write",
-  "--allow-env",
-  "--allow-sys",
-  "--allow-ffi",
-  "--allow-net",
-];
+/** The `serve` task's permissions, read from deno.json: the stand-in runs with the same. */
+const SERVE_PERMISSIONS = (JSON.parse(
+  await Deno.readTextFile(new URL("../deno.json", import.meta.url)),
+).tasks.serve as string).split(" ").filter((flag) => flag.startsWith("--allow-"));
 
 const tmp = await Deno.makeTempDir({ prefix: "bench-serve-" });
 const loadBefore = load();
