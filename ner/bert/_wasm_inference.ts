@@ -226,9 +226,8 @@ export class WasmInference {
       at[key] = next;
       next += align4(sizes[key]);
     }
-    // Views are taken again after each softmax: XNNPACK may allocate, and the heap grow.
-    let F = this.#floats();
-    const v = (key: keyof typeof sizes) => F.subarray(at[key], at[key] + sizes[key]);
+    // Views of the heap as it is now: XNNPACK's softmax may allocate, and the heap grow.
+    const v = (key: keyof typeof sizes) => this.#floats().subarray(at[key], at[key] + sizes[key]);
     const w = (t: tf.Tensor) => this.#weight(t);
 
     // The additive mask and the embeddings: word rows, plus (position + token type 0).
@@ -257,7 +256,6 @@ export class WasmInference {
       addBias(this.#simd, qkv, w(L.qkvBias), null, [N, 3 * H], qkv);
       attentionScoresInto(lib, qkv, v("mask"), v("scores"), dims, scale);
       this.#softmaxRows(at.scores, at.probs, T, B * heads * T);
-      F = this.#floats();
       attentionContextInto(lib, v("probs"), v("qkv"), v("ctx"), dims);
       // The attention block's end: product, bias, residual, LayerNorm.
       const tmp = v("tmp");
@@ -279,7 +277,6 @@ export class WasmInference {
     lib.sgemm(false, false, N, C, H, 1, v("x"), H, w(m.classifier), C, 0, logits, C);
     addBias(this.#simd, logits, w(m.classifierBias), null, [N, C], logits);
     this.#softmaxRows(at.logits, at.out, C, N);
-    F = this.#floats();
     return v("out").slice();
   }
 }
