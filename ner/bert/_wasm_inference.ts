@@ -229,6 +229,19 @@ export class WasmInference {
     // Views of the heap as it is now: XNNPACK's softmax may allocate, and the heap grow.
     const v = (key: keyof typeof sizes) => this.#floats().subarray(at[key], at[key] + sizes[key]);
     const w = (t: tf.Tensor) => this.#weight(t);
+    /** `y = (x W + b) (+ r)` over the batch's rows: the product, then the bias (and residual). */
+    const dense = (
+      x: Float32Array,
+      weight: tf.Tensor,
+      bias: tf.Tensor,
+      r: Float32Array | null,
+      inner: number,
+      outer: number,
+      y: Float32Array,
+    ) => {
+      lib.sgemm(false, false, N, outer, inner, 1, x, inner, w(weight), outer, 0, y, outer);
+      addBias(this.#simd, y, w(bias), r, [N, outer], y);
+    };
 
     // The additive mask and the embeddings: word rows, plus (position + token type 0).
     const mask = v("mask");
@@ -252,30 +265,24 @@ export class WasmInference {
     const scale = Math.fround(1 / Math.sqrt(H / heads));
     for (const L of m.layers) {
       const qkv = v("qkv");
-      lib.sgemm(false, false, N, 3 * H, H, 1, v("x"), H, w(L.qkv), 3 * H, 0, qkv, 3 * H);
-      addBias(this.#simd, qkv, w(L.qkvBias), null, [N, 3 * H], qkv);
+      dense(v("x"), L.qkv, L.qkvBias, null, H, 3 * H, qkv);
       attentionScoresInto(lib, qkv, v("mask"), v("scores"), dims, scale);
       this.#softmaxRows(at.scores, at.probs, T, B * heads * T);
       attentionContextInto(lib, v("probs"), v("qkv"), v("ctx"), dims);
       // The attention block's end: product, bias, residual, LayerNorm.
       const tmp = v("tmp");
-      lib.sgemm(false, false, N, H, H, 1, v("ctx"), H, w(L.attentionOut), H, 0, tmp, H);
-      addBias(this.#simd, tmp, w(L.attentionOutBias), v("x"), [N, H], tmp);
+      dense(v("ctx"), L.attentionOut, L.attentionOutBias, v("x"), H, H, tmp);
       const y1 = v("y1");
       layerNorm(this.#simd, tmp, w(L.ln1Gamma), w(L.ln1Beta), [N, H], eps, y1, null, null);
       // The feed-forward block: product, bias and GELU; product, bias, residual, LayerNorm.
       const g = v("g");
-      lib.sgemm(false, false, N, I, H, 1, y1, H, w(L.intermediate), I, 0, g, I);
-      addBias(this.#simd, g, w(L.intermediateBias), null, [N, I], g);
+      dense(y1, L.intermediate, L.intermediateBias, null, H, I, g);
       geluValues(this.#simd, g, g);
-      lib.sgemm(false, false, N, H, I, 1, g, I, w(L.out), H, 0, tmp, H);
-      addBias(this.#simd, tmp, w(L.outBias), y1, [N, H], tmp);
+      dense(g, L.out, L.outBias, y1, I, H, tmp);
       layerNorm(this.#simd, tmp, w(L.ln2Gamma), w(L.ln2Beta), [N, H], eps, v("x"), null, null);
     }
 
-    const logits = v("logits");
-    lib.sgemm(false, false, N, C, H, 1, v("x"), H, w(m.classifier), C, 0, logits, C);
-    addBias(this.#simd, logits, w(m.classifierBias), null, [N, C], logits);
+    dense(v("x"), m.classifier, m.classifierBias, null, H, C, v("logits"));
     this.#softmaxRows(at.logits, at.out, C, N);
     return v("out").slice();
   }
